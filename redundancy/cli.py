@@ -1,0 +1,217 @@
+"""The ``redundancy`` command line: a thin layer over the engine, the store and the summaries.
+
+Every error the user can cause is one message and a non-zero exit (2 for a bad
+spec), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from redundancy.errors import RedundancyError, SpecError
+
+app = typer.Typer(
+    name="redundancy",
+    help="Declarative, reproducible studies of where redundancy lives in trained neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: RedundancyError) -> typer.Exit:
+    if isinstance(exc, SpecError):
+        for problem in exc.problems:
+            err.print(Text("error: ", style="bold red") + Text(str(problem)))
+        err.print(f"{len(exc.problems)} problem(s); nothing was run or written.", style="red")
+    else:
+        err.print(Text("error: ", style="bold red") + Text(str(exc)))
+    return typer.Exit(code=exc.exit_code)
+
+
+def _spec_and_text(spec_path: Path) -> tuple[Any, str]:
+    from redundancy.spec.loader import load_spec
+
+    spec = load_spec(spec_path)
+    return spec, spec_path.read_text(encoding="utf-8")
+
+
+@app.command()
+def run(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="YAML spec file")],
+    store: Annotated[Optional[Path], typer.Option(help="store folder (default: store/<spec name>)")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="recompute stages even when stored")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and exit")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="log lines instead of progress bars")] = False,
+    data_root: Annotated[Optional[str], typer.Option(help="folder for torchvision datasets")] = None,
+) -> None:
+    """Train the spec's runs and run its studies, writing everything to the store."""
+    from redundancy.engine import make_plan, run_plan
+    from redundancy.engine.runner import default_store_root, describe_plan
+    from redundancy.engine.stages import resolve_device
+    from redundancy.store import Store
+
+    try:
+        spec, text = _spec_and_text(spec_path)
+        plan = make_plan(spec, text)
+        target = Store(default_store_root(spec.name, store))
+        if dry_run:
+            table = Table(title=f"plan for {spec.name} -> {target.root}")
+            for col in ("stage", "kind", "name", "status"):
+                table.add_column(col)
+            for row in describe_plan(plan, target):
+                table.add_row(*(Text(c) for c in row))
+            out.print(table)
+            return
+        dev = resolve_device(device)
+        report = run_plan(plan, target, device=dev, force=force, quiet=quiet, data_root=data_root, console=err)
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; finished stages are stored and the next run resumes from them", style="yellow")
+        raise typer.Exit(code=130) from None
+
+    from redundancy.summary import store_document
+
+    _print_summary(store_document(target, curves=False))
+    err.print(
+        f"{len(report.trained)} trained, {len(report.studied)} studies run, {len(report.cached)} cached, "
+        f"{len(report.failed)} failed in {report.seconds:.1f} s -> {target.root}"
+    )
+    if report.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="YAML spec file")]) -> None:
+    """Check a spec completely without running anything."""
+    from redundancy.engine import make_plan
+
+    try:
+        spec, text = _spec_and_text(spec_path)
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+    plan = make_plan(spec, text)
+    out.print(
+        Text(f"{spec_path}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{spec.name}")
+    )
+
+
+def _store_paths(paths: list[Path] | None) -> list[Path]:
+    return paths or [Path("store")]
+
+
+@app.command("ls")
+def ls(
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
+) -> None:
+    """List stores, their runs and studies, with status."""
+    from redundancy.summary import find_stores, store_document
+
+    try:
+        stores = find_stores(_store_paths(paths))
+        if not stores:
+            err.print(f"no stores under {', '.join(map(str, _store_paths(paths)))}; fill one with: redundancy run specs/quickstart.yaml")
+            raise typer.Exit(code=1)
+        table = Table(title="stores")
+        for col in ("store", "stage", "kind", "name", "status", "headline"):
+            table.add_column(col)
+        for s in stores:
+            doc = store_document(s, curves=False)
+            for r in doc["runs"]:
+                acc = r.get("test_accuracy")
+                table.add_row(*(Text(str(c)) for c in (s.root, r["id"], "train", r["name"], r["status"], "" if acc is None else f"test acc {acc:.4f}")))
+            for st in doc["studies"]:
+                table.add_row(*(Text(str(c)) for c in (s.root, st["id"], st["kind"], f"{st['run']}/{st['name']}", st["status"], "")))
+        out.print(table)
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"[{len(value)} values]"
+    return str(value)
+
+
+def summary_table(title: str, summary: dict[str, Any]) -> Table:
+    """A summary dict as a table: nested dicts become rows, their keys columns."""
+    table = Table(title=Text(title))
+    nested = {k: v for k, v in summary.items() if isinstance(v, dict)}
+    flat = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    if nested:
+        cols: list[str] = []
+        for v in nested.values():
+            cols += [c for c in v if c not in cols]
+        table.add_column("")
+        for c in cols:
+            table.add_column(Text(c), justify="right")
+        for k, v in nested.items():
+            table.add_row(Text(k), *(Text(_fmt(v.get(c, ""))) for c in cols))
+    if flat:
+        if not nested:
+            table.add_column("")
+            table.add_column("value", justify="right")
+            for k, v in flat.items():
+                table.add_row(Text(k), Text(_fmt(v)))
+        else:
+            table.caption = Text("; ".join(f"{k}: {_fmt(v)}" for k, v in flat.items()))
+    return table
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    runs = Table(title=Text(f"runs in {doc['store']}"))
+    for col in ("run", "model", "dataset", "seed", "status", "iterations", "best it", "test acc", "test acc @best"):
+        runs.add_column(col)
+    for r in doc["runs"]:
+        runs.add_row(*(Text(_fmt(r.get(k, ""))) for k in ("name", "model", "dataset", "seed", "status", "iterations", "best_iteration", "test_accuracy", "test_accuracy_at_best")))
+    out.print(runs)
+    for st in doc["studies"]:
+        if st.get("summary"):
+            out.print(summary_table(f"{st['kind']} {st['run']}/{st['name']}", st["summary"]))
+        elif st["status"] != "done":
+            out.print(Text(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
+
+
+@app.command()
+def show(
+    store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Summary tables of a store (or the whole store as JSON)."""
+    from redundancy.store import Store
+    from redundancy.summary import store_document
+
+    target = Store(store)
+    if not target.exists():
+        err.print(Text("error: ", style="bold red") + Text(f"{store}: not a store (no index.h5 or stages/ folder)"))
+        raise typer.Exit(code=1)
+    try:
+        doc = store_document(target, curves=as_json)
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=1, allow_nan=True) + "\n")
+        return
+    _print_summary(doc)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Model registry: the seed report's networks as named stacks of blocks.
+
+Every model is a :class:`LayeredNet`: an ordered list of named blocks, each one
+weight layer (``nn.Linear`` or ``nn.Conv2d``) followed by optional batch norm,
+ReLU, pooling and flattening. Block names are the layers' stable names
+(``conv1`` ... ``fc1``, ``fc2``, ``fc3``) and parameters are ``<name>.layer.weight``.
+
+A *unit* of a block is one row of a Linear weight or one output filter of a
+Conv weight; removing it means the block's output channel is zero for every
+input (after batch norm and ReLU). The studies use :meth:`LayeredNet.features`
+(input of a block), :meth:`LayeredNet.block` and :meth:`LayeredNet.forward_from`
+to evaluate the network from any block on without recomputing what is below.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from redundancy.errors import RedundancyError
+from redundancy.spec.schema import ModelConfig
+
+
+class Block(nn.Module):
+    """One weight layer and what follows it: ``flatten? -> layer -> norm? -> relu? -> pool?``."""
+
+    def __init__(
+        self,
+        layer: nn.Linear | nn.Conv2d,
+        *,
+        norm: nn.Module | None = None,
+        relu: bool = True,
+        pool: nn.Module | None = None,
+        flatten: bool = False,
+    ):
+        super().__init__()
+        self.layer = layer
+        self.norm = norm
+        self.relu = relu
+        self.pool = pool
+        self.flatten = flatten
+
+    def pre(self, h: torch.Tensor) -> torch.Tensor:
+        """The layer's pre-activation (before norm) for input ``h``."""
+        if self.flatten:
+            h = h.flatten(1)
+        return self.layer(h)
+
+    def post(self, z: torch.Tensor, unit_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """From pre-activation to block output; ``unit_mask`` (n_units,) zeroes removed units after norm."""
+        if self.norm is not None:
+            z = self.norm(z)
+        if self.relu:
+            z = torch.relu(z)
+        if unit_mask is not None:
+            shape = (1, -1) + (1,) * (z.dim() - 2)
+            z = z * unit_mask.view(shape)
+        if self.pool is not None:
+            z = self.pool(z)
+        return z
+
+    def forward(self, h: torch.Tensor, unit_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.post(self.pre(h), unit_mask)
+
+    @property
+    def units(self) -> int:
+        return self.layer.weight.shape[0]
+
+
+class LayeredNet(nn.Module):
+    """A feed-forward network of named :class:`Block` s; the last block gives the logits."""
+
+    def __init__(self, blocks: Sequence[tuple[str, Block]]):
+        super().__init__()
+        self.blocks = nn.ModuleDict(dict(blocks))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.blocks.keys())
+
+    def forward(self, x: torch.Tensor, unit_masks: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        for name, block in self.blocks.items():
+            x = block(x, None if unit_masks is None else unit_masks.get(name))
+        return x
+
+    def features(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """Input of block ``name`` for network input ``x``."""
+        for block_name, block in self.blocks.items():
+            if block_name == name:
+                return x
+            x = block(x)
+        raise KeyError(name)
+
+    def block(self, name: str) -> Block:
+        return self.blocks[name]  # type: ignore[return-value]
+
+    def next_name(self, name: str) -> str | None:
+        names = self.names
+        i = names.index(name)
+        return names[i + 1] if i + 1 < len(names) else None
+
+    def forward_from(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        """Run the blocks after ``name`` on ``h``, the output of block ``name``."""
+        started = False
+        for block_name, block in self.blocks.items():
+            if started:
+                h = block(h)
+            elif block_name == name:
+                started = True
+        if not started:
+            raise KeyError(name)
+        return h
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a study needs to know of a prunable layer without building weights."""
+
+    name: str
+    kind: str  # "linear" or "conv"
+    units: int  # rows of a Linear weight / output filters of a Conv
+    fan_in: int  # length of a unit's incoming weight vector
+    is_output: bool
+
+
+def _scaled(n: int, width: float) -> int:
+    return max(1, int(round(n * width)))
+
+
+def _mlp(in_features: int, hidden: Sequence[int], num_classes: int, bias: bool) -> LayeredNet:
+    blocks: list[tuple[str, Block]] = []
+    prev = in_features
+    for i, h in enumerate(hidden, start=1):
+        blocks.append((f"fc{i}", Block(nn.Linear(prev, h, bias=bias), flatten=(i == 1))))
+        prev = h
+    last = len(hidden) + 1
+    blocks.append((f"fc{last}", Block(nn.Linear(prev, num_classes, bias=bias), relu=False, flatten=(last == 1))))
+    return LayeredNet(blocks)
+
+
+def lenet_300_100(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+    """LeNet-300-100 (LeCun et al. 1998): FC 300, 100, classes."""
+    return _mlp(math.prod(input_shape), [_scaled(300, cfg.width), _scaled(100, cfg.width)], num_classes, cfg.bias)
+
+
+def mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+    """A ReLU MLP with hidden widths ``cfg.widths`` (default [100]) times ``cfg.width``."""
+    hidden = [_scaled(w, cfg.width) for w in (cfg.widths or [100])]
+    return _mlp(math.prod(input_shape), hidden, num_classes, cfg.bias)
+
+
+def _convnet(
+    plan: Sequence[int | str],
+    fc: Sequence[int],
+    cfg: ModelConfig,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    batch_norm: bool = False,
+    avg_pool: bool = False,
+) -> LayeredNet:
+    """VGG-style stack: ints are 3x3 conv widths, 'M' a 2x2 max pool after the previous conv."""
+    channels, height, width = input_shape
+    blocks: list[tuple[str, Block]] = []
+    prev = channels
+    convs = [p for p in plan if p != "M"]
+    conv_i = 0
+    for j, p in enumerate(plan):
+        if p == "M":
+            continue
+        conv_i += 1
+        out = _scaled(int(p), cfg.width)
+        pool_after = j + 1 < len(plan) and plan[j + 1] == "M"
+        norm = nn.BatchNorm2d(out) if batch_norm else None
+        pool = nn.MaxPool2d(2) if pool_after else None
+        if pool_after:
+            height, width = height // 2, width // 2
+        if avg_pool and conv_i == len(convs):
+            pool = nn.AdaptiveAvgPool2d(1)
+            height = width = 1
+        blocks.append(
+            (f"conv{conv_i}", Block(nn.Conv2d(prev, out, 3, padding=1, bias=cfg.bias and not batch_norm), norm=norm, pool=pool))
+        )
+        prev = out
+    flat = prev * height * width
+    for i, h in enumerate(fc, start=1):
+        hidden = _scaled(h, cfg.width)
+        blocks.append((f"fc{i}", Block(nn.Linear(flat, hidden, bias=cfg.bias), flatten=(i == 1))))
+        flat = hidden
+    blocks.append(
+        (f"fc{len(fc) + 1}", Block(nn.Linear(flat, num_classes, bias=cfg.bias), relu=False, flatten=not fc))
+    )
+    return LayeredNet(blocks)
+
+
+def conv2(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+    """Conv-2 (Frankle & Carbin 2018): conv 64, 64, pool; FC 256, 256, classes."""
+    return _convnet([64, 64, "M"], [256, 256], cfg, input_shape, num_classes)
+
+
+def conv4(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+    """Conv-4: conv 64, 64, pool, 128, 128, pool; FC 256, 256, classes."""
+    return _convnet([64, 64, "M", 128, 128, "M"], [256, 256], cfg, input_shape, num_classes)
+
+
+def conv6(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+    """Conv-6: conv 64, 64, pool, 128, 128, pool, 256, 256, pool; FC 256, 256, classes."""
+    return _convnet([64, 64, "M", 128, 128, "M", 256, 256, "M"], [256, 256], cfg, input_shape, num_classes)
+
+
+def vgg19(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+    """VGG19 in its CIFAR form: 16 convs with batch norm, global average pool, FC 512, 512, classes."""
+    plan: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
+    return _convnet(plan, [512, 512], cfg, input_shape, num_classes, batch_norm=True, avg_pool=True)
+
+
+ModelBuilder = Callable[[ModelConfig, tuple[int, ...], int], LayeredNet]
+
+MODELS: dict[str, ModelBuilder] = {
+    "lenet_300_100": lenet_300_100,
+    "mlp": mlp,
+    "conv2": conv2,
+    "conv4": conv4,
+    "conv6": conv6,
+    "vgg19": vgg19,
+}
+
+# Models whose first block is a convolution need image-shaped input (C, H, W).
+CONV_MODELS = {"conv2", "conv4", "conv6", "vgg19"}
+
+
+def _init(model: LayeredNet, how: str, generator: torch.Generator) -> None:
+    """Gaussian Glorot (the seed's choice): W ~ N(0, 2 / (fan_in + fan_out)), biases zero."""
+    if how == "default":
+        return
+    for block in model.blocks.values():
+        w = block.layer.weight  # type: ignore[union-attr]
+        receptive = w[0, 0].numel() if w.dim() > 2 else 1
+        fan_in, fan_out = w.shape[1] * receptive, w.shape[0] * receptive
+        std = math.sqrt(2.0 / (fan_in + fan_out)) if how == "glorot_normal" else math.sqrt(2.0 / fan_in)
+        with torch.no_grad():
+            w.copy_(torch.randn(w.shape, generator=generator) * std)
+            if block.layer.bias is not None:  # type: ignore[union-attr]
+                block.layer.bias.zero_()  # type: ignore[union-attr]
+
+
+def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int, seed: int) -> LayeredNet:
+    """Build and initialize ``cfg.name``; the same seed gives bit-identical initial weights."""
+    try:
+        builder = MODELS[cfg.name]
+    except KeyError:
+        raise RedundancyError(f"unknown model {cfg.name!r}; expected one of {', '.join(MODELS)}") from None
+    if cfg.name in CONV_MODELS and len(input_shape) != 3:
+        raise RedundancyError(f"model {cfg.name!r} needs image data (C, H, W); the dataset gives shape {input_shape}")
+    model = builder(cfg, tuple(input_shape), num_classes)
+    generator = torch.Generator().manual_seed(seed)
+    _init(model, cfg.init, generator)
+    return model
+
+
+def layer_infos(model: LayeredNet) -> dict[str, LayerInfo]:
+    """Every prunable layer of ``model`` with its unit count and fan-in, in forward order."""
+    names = model.names
+    out: dict[str, LayerInfo] = {}
+    for name in names:
+        w = model.block(name).layer.weight
+        kind = "conv" if w.dim() == 4 else "linear"
+        out[name] = LayerInfo(name, kind, w.shape[0], int(w[0].numel()), name == names[-1])
+    return out
+
+
+def describe_layers(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> dict[str, LayerInfo]:
+    """Layer names and sizes for ``cfg`` without allocating weights (meta device)."""
+    with torch.device("meta"):
+        model = MODELS[cfg.name](cfg, tuple(input_shape), num_classes)
+    return layer_infos(model)
+
+
+def unit_vectors(weight: torch.Tensor) -> torch.Tensor:
+    """A layer weight as a matrix with one row per unit: (n_units, fan_in)."""
+    return weight.reshape(weight.shape[0], -1)

@@ -1,0 +1,135 @@
+"""What every study kind provides, and what the engine hands it.
+
+A study kind is one module under ``redundancy/studies/`` that registers a
+:class:`StudyKind` in :data:`redundancy.studies.STUDIES`:
+
+- ``config``: its pydantic config class (a :class:`StudyConfig` with ``kind``
+  fixed to its name), so specs are validated before anything runs;
+- ``run(config, ctx) -> StudyResult``: the compute, a pure function of the
+  resolved config and the run's tensors (``ctx``); it never touches the store;
+- ``check(config, info) -> [(field path, message)]``: optional semantic checks
+  against the resolved run (does the layer exist, is k below the rank ...).
+
+The result's ``tensors`` are written as HDF5 datasets, its ``summary`` and
+``curves`` (JSON-able) feed ``redundancy show --json``, the TUI and the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from redundancy.spec.schema import StudyConfig
+
+if TYPE_CHECKING:
+    from redundancy.data import DataBundle
+    from redundancy.models import LayeredNet
+    from redundancy.spec.loader import SpecInfo
+    from redundancy.spec.schema import RunConfig, TrainConfig
+    from redundancy.train import TrainResult
+
+
+@dataclass
+class StudyResult:
+    """A study's output: tensors to store (``"a/b/c"`` paths), a summary and curves (JSON-able)."""
+
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunArtifacts:
+    """A finished training run as a study sees it: config, checkpoints and metrics (CPU tensors)."""
+
+    run_id: str
+    config: RunConfig
+    checkpoints: dict[int, dict[str, torch.Tensor]]
+    best_iteration: int
+    final_iteration: int
+    metrics: dict[str, np.ndarray]
+
+
+ProgressFn = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+@dataclass
+class StudyContext:
+    """Everything a study's compute may use; built by the engine for one run."""
+
+    run: RunArtifacts
+    data: DataBundle
+    device: torch.device
+    progress: ProgressFn = _no_progress
+
+    def checkpoint_iteration(self, ref: str | int) -> int:
+        """Resolve ``final``, ``best`` or an iteration to a stored checkpoint iteration."""
+        if ref == "final":
+            return self.run.final_iteration
+        if ref == "best":
+            return self.run.best_iteration
+        if ref == "init":
+            return 0
+        it = int(ref)
+        if it not in self.run.checkpoints:
+            raise KeyError(f"no checkpoint at iteration {it}; stored: {sorted(self.run.checkpoints)}")
+        return it
+
+    def state(self, ref: str | int) -> dict[str, torch.Tensor]:
+        return self.run.checkpoints[self.checkpoint_iteration(ref)]
+
+    def build_model(self, state: dict[str, torch.Tensor] | None = None) -> LayeredNet:
+        """The run's model on the context's device in eval mode, loaded with ``state`` if given."""
+        from redundancy.models import build_model
+
+        cfg = self.run.config
+        model = build_model(cfg.model, self.data.input_shape, self.data.num_classes, cfg.seed)
+        if state is not None:
+            model.load_state_dict(state)
+        return model.to(self.device).eval()
+
+    def train(
+        self,
+        train: TrainConfig | None = None,
+        *,
+        init_state: dict[str, torch.Tensor] | None = None,
+        masks: dict[str, torch.Tensor] | None = None,
+        seed: int | None = None,
+        keep: Sequence[int] = (),
+    ) -> TrainResult:
+        """Train the run's model again (lottery rounds): from ``init_state``, with weight ``masks``."""
+        from redundancy.train import train_model
+
+        cfg = self.run.config
+        return train_model(
+            cfg.model,
+            train or cfg.train,
+            self.data,
+            seed=cfg.seed if seed is None else seed,
+            device=self.device,
+            init_state=init_state,
+            masks=masks,
+            keep=keep,
+        )
+
+
+CheckFn = Callable[[Any, "SpecInfo"], list[tuple[Sequence[str | int], str]]]
+RunFn = Callable[[Any, StudyContext], StudyResult]
+
+
+@dataclass(frozen=True)
+class StudyKind:
+    name: str
+    config: type[StudyConfig]
+    run: RunFn
+    check: CheckFn | None = None
+    description: str = ""
