@@ -1,0 +1,1 @@
+"""Spec files: schema (every field and default) and the validating loader."""
