@@ -29,14 +29,16 @@ def gram(w_hat: torch.Tensor) -> torch.Tensor:
 
 def frame_potential(w: torch.Tensor, *, normalized: bool = False) -> float:
     """FP(Ŵ) = Σ_{i,j} |⟨ŵ_i, ŵ_j⟩|² = ‖Ŵ Ŵᵀ‖²_F (rows normalized first unless ``normalized``)."""
-    w_hat = as_matrix(w) if normalized else normalize_rows(w)
-    return float(gram(w_hat.double()).pow(2).sum())
+    w = as_matrix(w).double()
+    w_hat = w if normalized else normalize_rows(w)
+    return float(gram(w_hat).pow(2).sum())
 
 
 def fp_contributions(w: torch.Tensor, *, normalized: bool = False) -> torch.Tensor:
     """c_i = Σ_j ⟨ŵ_i, ŵ_j⟩²: unit i's contribution to FP(Ŵ) (the seed's saliency); Σ_i c_i = FP."""
-    w_hat = as_matrix(w) if normalized else normalize_rows(w)
-    return gram(w_hat.double()).pow(2).sum(dim=1)
+    w = as_matrix(w).double()
+    w_hat = w if normalized else normalize_rows(w)
+    return gram(w_hat).pow(2).sum(dim=1)
 
 
 def fp_lower_bound(n: int, d: int) -> float:
