@@ -25,3 +25,5 @@ def get(name: str) -> StudyKind:
 
 
 __all__ = ["STUDIES", "RunArtifacts", "StudyContext", "StudyKind", "StudyResult", "get", "register"]
+
+from redundancy.studies import subspace  # noqa: E402,F401

@@ -1,0 +1,268 @@
+"""Study ``subspace``: how much of a layer's learned update lives in a few singular directions.
+
+Nagarajan & Kolter (2019) project the update W − Z of a trained layer (final
+minus initial weights) onto its top-k left-singular vectors and find that the
+network keeps its accuracy for very small k: what training wrote outside that
+subspace behaves as noise (seed §2.1 and §3.3). For each layer, checkpoint and
+target this study evaluates, for every k,
+
+    W_k = Z + U_k U_kᵀ (W − Z)       (``target: update``)
+    W_k = U_k U_kᵀ W                 (``target: weights``)
+
+with every other layer (and this layer's bias) unchanged, and records test
+accuracy and loss, the spectral and Frobenius norms of the removed residual and
+the fraction of ‖W − Z‖²_F kept. ``basis: bottom`` (trailing singular vectors
+first) and ``basis: random`` (random nested subspaces, ``seeds`` of them) are
+the controls. The math is in :mod:`redundancy.studies.subspace_math`, the fast
+evaluation in :mod:`redundancy.studies.subspace_eval`.
+
+Evaluated ranks: ``ks`` (``all`` = 0..rank, rank = min(units, fan-in)), plus
+0, 1, 10, 16 and the rank whenever they are at most the rank, because the
+summary reports them.
+
+Result layout. A *row* is one (layer, checkpoint, target), keyed
+``"<layer>@<checkpoint>:<target>"``, e.g. ``"fc1@final:update"``; the key is
+always present, even when the spec names a single layer, checkpoint and target.
+
+``curves[row]``::
+
+    {"top":    {"k": [...], "accuracy": [...], "loss": [...],
+                "residual_spectral_norm": [...], "residual_frobenius_norm": [...],
+                "energy_kept": [...]},
+     "bottom": {... same keys ...},
+     "random": {... same keys, each the mean over seeds ..., "std": [... of accuracy],
+                "seeds": [[accuracy per k] per seed]},
+     "singular_values": [...],           # σ of the row's target, descending
+     "accuracy_full": a, "accuracy_reset": a0, "rank": r}
+
+only the bases the spec asks for appear. ``accuracy_reset`` is k = 0: the
+layer at Z (``update``) or at zero (``weights``).
+
+``summary["<row>/<basis>"]`` = ``{rank, k_within_1pt, k_within_5pt, acc_k1,
+acc_k10, acc_k16, acc_full, acc_reset}``: the smallest evaluated k whose
+accuracy is within 1 (5) percentage points of the unprojected network (null if
+none), and accuracies (fractions; the mean over seeds for ``random``).
+
+Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint>``:
+``<lc>/singular_values/update`` and ``/weights`` (all σ of W − Z and of W),
+``<lc>/accuracy_full``, ``<lc>/loss_full``, ``<lc>/<target>/ks``,
+``<lc>/<target>/accuracy_reset``, ``<lc>/<target>/loss_reset`` and per basis
+``<lc>/<target>/<basis>/{accuracy, loss, residual_spectral_norm,
+residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
+``random``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from redundancy.spec.schema import StudyConfig
+from redundancy.studies import StudyKind, register
+from redundancy.studies.base import StudyContext, StudyResult
+from redundancy.studies.subspace_eval import projected_sweep
+from redundancy.studies.subspace_math import (
+    Basis,
+    as_matrix,
+    first_within,
+    left_singular,
+    ordered_basis,
+    residual_norms,
+)
+from redundancy.train import evaluate
+
+Target = Literal["update", "weights"]
+CheckpointRef = Literal["final", "best"] | Annotated[int, Field(ge=0)]
+SUMMARY_KS = (1, 10, 16)
+
+
+class SubspaceConfig(StudyConfig):
+    """Project one layer's update (or weights) onto k singular directions and evaluate."""
+
+    kind: Literal["subspace"] = "subspace"
+    layer: str | Annotated[list[str], Field(min_length=1)] = Field(
+        "fc1", description="layer name (fc1, conv2, ...) or a list; a Conv weight is read with one row per filter"
+    )
+    checkpoint: CheckpointRef | Annotated[list[CheckpointRef], Field(min_length=1)] = Field(
+        "final", description="final, best (minimum validation loss) or a stored iteration; or a list"
+    )
+    target: Target | Annotated[list[Target], Field(min_length=1)] = Field(
+        "update", description="update = project W − Z; weights = project W itself; or both as a list"
+    )
+    ks: Literal["all"] | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = Field(
+        "all", description="ranks to evaluate, or all (0..rank); 0, 1, 10, 16 and the rank are always added"
+    )
+    basis: Basis | Annotated[list[Basis], Field(min_length=1)] = Field(
+        "top", description="top (leading singular vectors), bottom (trailing) or random (controls); or a list"
+    )
+    seeds: int = Field(5, ge=1, description="random basis: number of random subspaces (seeds 0..seeds-1)")
+    split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
+
+
+def _listed(value: Any) -> list[Any]:
+    """A field that takes one value or a list, as a list without repeats (order kept)."""
+    items = value if isinstance(value, list) else [value]
+    return list(dict.fromkeys(items))
+
+
+def _loc(config_value: Any, field: str, index: int) -> tuple[str | int, ...]:
+    return (field, index) if isinstance(config_value, list) else (field,)
+
+
+def layer_rank(info: Any) -> int:
+    """Rank of a layer's weight matrix at most: min(units, fan-in) (``info`` is a LayerInfo)."""
+    return int(min(info.units, info.fan_in))
+
+
+def evaluated_ks(ks: Literal["all"] | list[int], rank: int) -> list[int]:
+    """The ranks evaluated for a layer of this rank: the spec's, plus 0, 1, 10, 16 and the rank."""
+    chosen = set(range(rank + 1)) if ks == "all" else set(ks)
+    chosen |= {0, rank, *SUMMARY_KS}
+    return sorted(k for k in chosen if k <= rank)
+
+
+def check(config: SubspaceConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
+    """Layers exist, checkpoints are kept by the run, no k above a layer's rank."""
+    problems: list[tuple[Sequence[str | int], str]] = []
+    known = list(info.layers)
+    layers = []
+    for i, name in enumerate(config.layer if isinstance(config.layer, list) else [config.layer]):
+        if name not in info.layers:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((_loc(config.layer, "layer", i), f"unknown layer {name!r}{hint} (this model has: {', '.join(known)})"))
+        else:
+            layers.append(info.layers[name])
+    targets = _listed(config.target)
+    for i, ref in enumerate(config.checkpoint if isinstance(config.checkpoint, list) else [config.checkpoint]):
+        if isinstance(ref, int):
+            if ref == 0 and "update" in targets:
+                problems.append((_loc(config.checkpoint, "checkpoint", i), "iteration 0 is the initialization Z itself, so W − Z = 0 there; use a later checkpoint"))
+            elif ref not in info.checkpoints:
+                problems.append(
+                    (_loc(config.checkpoint, "checkpoint", i), f"the run keeps no checkpoint at iteration {ref} (it keeps {info.checkpoints}, plus best); add it to train.checkpoints or use final/best")
+                )
+    if isinstance(config.ks, list):
+        for j, k in enumerate(config.ks):
+            for layer in layers:
+                rank = layer_rank(layer)
+                if k > rank:
+                    problems.append(
+                        (("ks", j), f"k = {k} is above the rank of {layer.name} (min({layer.units} units, {layer.fan_in} inputs) = {rank})")
+                    )
+                    break
+    return problems
+
+
+def _rows_for_basis(
+    basis: str, ks: list[int], accuracy: np.ndarray, loss: np.ndarray, norms: list[Any]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Curve entry and tensors of one basis; ``accuracy``/``loss`` are (seeds, ks)."""
+    spectral = np.stack([n.spectral.numpy() for n in norms])
+    frobenius = np.stack([n.frobenius.numpy() for n in norms])
+    energy = np.stack([n.energy_kept.numpy() for n in norms])
+    tensors = {
+        "accuracy": accuracy, "loss": loss, "residual_spectral_norm": spectral,
+        "residual_frobenius_norm": frobenius, "energy_kept": energy,
+    }
+    curve: dict[str, Any] = {"k": list(ks)}
+    for key, value in tensors.items():
+        curve[key] = value.mean(axis=0).tolist()
+    if basis == "random":
+        curve["std"] = accuracy.std(axis=0).tolist()
+        curve["seeds"] = accuracy.tolist()
+    else:
+        tensors = {key: value[0] for key, value in tensors.items()}
+    return curve, tensors
+
+
+def _summary_row(ks: list[int], accuracy: list[float], rank: int, acc_full: float, acc_reset: float) -> dict[str, Any]:
+    at = dict(zip(ks, accuracy))
+    row: dict[str, Any] = {
+        "rank": rank,
+        "k_within_1pt": first_within(ks, accuracy, acc_full, 1.0),
+        "k_within_5pt": first_within(ks, accuracy, acc_full, 5.0),
+    }
+    for k in SUMMARY_KS:
+        row[f"acc_k{k}"] = at.get(k)
+    row["acc_full"] = acc_full
+    row["acc_reset"] = acc_reset
+    return row
+
+
+def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
+    """One SVD per (layer, checkpoint, target), then a fast sweep over k per basis."""
+    data = ctx.data
+    x, y = (data.test_x, data.test_y) if config.split == "test" else (data.val_x, data.val_y)
+    batch = ctx.run.config.train.eval_batch_size
+    layers, checkpoints = _listed(config.layer), _listed(config.checkpoint)
+    targets, bases = _listed(config.target), _listed(config.basis)
+    init = ctx.state("init")
+    result = StudyResult()
+    total = len(layers) * len(checkpoints) * len(targets)
+    done = 0
+    for ref in checkpoints:
+        state = ctx.state(ref)
+        net = ctx.build_model(state)
+        loss_full, acc_full = evaluate(net, x, y, batch)
+        for name in layers:
+            key = f"blocks.{name}.layer.weight"
+            w, z = state[key], init[key]
+            w64, z64 = as_matrix(w), as_matrix(z)
+            lc = f"{name}@{ref}"
+            sv = {"update": torch.linalg.svdvals(w64 - z64), "weights": torch.linalg.svdvals(w64)}
+            for target_name, values in sv.items():
+                result.tensors[f"{lc}/singular_values/{target_name}"] = values.numpy()
+            result.tensors[f"{lc}/accuracy_full"] = np.float64(acc_full)
+            result.tensors[f"{lc}/loss_full"] = np.float64(loss_full)
+            rank = min(w64.shape)
+            ks = evaluated_ks(config.ks, rank)
+            for target in targets:
+                row = f"{lc}:{target}"
+                ctx.progress(done / total, f"{row}: SVD and sweep over {len(ks)} ranks")
+                start = z if target == "update" else torch.zeros_like(z)
+                delta = w64 - as_matrix(start)
+                u, _ = left_singular(delta)
+                plan: list[tuple[str, int, torch.Tensor]] = []
+                for basis in bases:
+                    seeds = range(config.seeds) if basis == "random" else [0]
+                    plan += [(basis, seed, ordered_basis(u, basis, seed)) for seed in seeds]
+                sweep = projected_sweep(net, name, start, w, [b for _, _, b in plan], ks, x, y, batch)
+                acc_reset, loss_reset = float(sweep.accuracy[0, 0]), float(sweep.loss[0, 0])
+                prefix = f"{lc}/{target}"
+                result.tensors[f"{prefix}/ks"] = np.asarray(ks, dtype=np.int64)
+                result.tensors[f"{prefix}/accuracy_reset"] = np.float64(acc_reset)
+                result.tensors[f"{prefix}/loss_reset"] = np.float64(loss_reset)
+                curves: dict[str, Any] = {}
+                for basis in bases:
+                    picks = [i for i, (b, _, _) in enumerate(plan) if b == basis]
+                    norms = [residual_norms(plan[i][2], delta, ks) for i in picks]
+                    curve, tensors = _rows_for_basis(basis, ks, sweep.accuracy[picks], sweep.loss[picks], norms)
+                    curves[basis] = curve
+                    for path, value in tensors.items():
+                        result.tensors[f"{prefix}/{basis}/{path}"] = value
+                    result.summary[f"{row}/{basis}"] = _summary_row(ks, curve["accuracy"], rank, acc_full, acc_reset)
+                curves["singular_values"] = sv[target].tolist()
+                curves["accuracy_full"] = acc_full
+                curves["accuracy_reset"] = acc_reset
+                curves["rank"] = rank
+                result.curves[row] = curves
+                done += 1
+    ctx.progress(1.0, "done")
+    return result
+
+
+register(
+    StudyKind(
+        name="subspace",
+        config=SubspaceConfig,
+        run=run,
+        check=check,
+        description="accuracy when a layer's update W − Z is projected onto k singular directions",
+    )
+)
