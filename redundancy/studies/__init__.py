@@ -27,3 +27,4 @@ def get(name: str) -> StudyKind:
 __all__ = ["STUDIES", "RunArtifacts", "StudyContext", "StudyKind", "StudyResult", "get", "register"]
 
 from redundancy.studies import subspace  # noqa: E402,F401
+from redundancy.studies import lottery  # noqa: E402,F401
