@@ -156,11 +156,19 @@ def summary_table(title: str, summary: dict[str, Any]) -> Table:
         cols: list[str] = []
         for v in nested.values():
             cols += [c for c in v if c not in cols]
-        table.add_column("")
-        for c in cols:
-            table.add_column(Text(c), justify="right")
-        for k, v in nested.items():
-            table.add_row(Text(k), *(Text(_fmt(v.get(c, ""))) for c in cols))
+        if len(cols) > 8 and len(cols) > len(nested):
+            # many keys per row (e.g. per-layer metrics) read better down the page: transpose
+            table.add_column("")
+            for k in nested:
+                table.add_column(Text(k), justify="right")
+            for c in cols:
+                table.add_row(Text(c), *(Text(_fmt(v.get(c, ""))) for v in nested.values()))
+        else:
+            table.add_column("")
+            for c in cols:
+                table.add_column(Text(c), justify="right")
+            for k, v in nested.items():
+                table.add_row(Text(k), *(Text(_fmt(v.get(c, ""))) for c in cols))
     if flat:
         if not nested:
             table.add_column("")

@@ -1,0 +1,377 @@
+"""Study ``dynamics``: how redundancy forms during training (seed §2.1, §3.2).
+
+Every stored checkpoint of a run is measured, layer by layer, with the
+signatures of self-regularization the seed's related work proposes: frame
+potential (clustering of unit directions), distance from initialization
+(Neyshabur et al. 2018), the spectrum of X = W Wᵀ / d against the
+Marchenko–Pastur bulk fitted to the initialization and its power-law tail
+(Martin & Mahoney 2018), spherical K-Means of unit directions (Brutzkus &
+Globerson 2019), repeated and removable units (Casper et al. 2019), and a 2-D
+PCA trajectory of every unit. The initialization (iteration 0) is always
+measured: distance, the bulk edge and the clustering comparison refer to it.
+
+A width sweep is a ``grid: {model.width: [...]}``; each run gets its own stage,
+its summary records its width, and :func:`compare_widths` lines the stages up.
+
+Tensors (under ``/results`` of the stage file), T checkpoints, n units, k clusters:
+
+    iterations                              (T,)  the checkpoints measured
+    <layer>/frame_potential, fp_ratio       (T,)
+    <layer>/distance_from_init              (T,)  ‖W − Z‖_F
+    <layer>/relative_distance               (T,)  ‖W − Z‖_F / ‖Z‖_F
+    <layer>/spectrum/eigenvalues            (T, n) all eigenvalues of W Wᵀ / d, ascending
+    <layer>/spectrum/sigma2, mp_lower, mp_upper, spike_threshold   ()  bulk fitted to Z
+    <layer>/spectrum/spikes, stable_rank    (T,)
+    <layer>/spectrum/alpha, alpha_xmin, alpha_ks, alpha_tail        (T,)  NaN when not fitted
+    <layer>/clustering/angles               (T, n) degrees to the closest centre
+    <layer>/clustering/labels               (T, n)
+    <layer>/clustering/sizes                (T, k)
+    <layer>/clustering/centres              (T, k, d)
+    <layer>/clustering/mean_angle           (T,)
+    <layer>/repeated/count, units, dead     (T,)  pairs, units in a pair, constant units
+    <layer>/repeated/pairs                  (P, 3) rows (checkpoint index, i, j)
+    <layer>/repeated/correlation            (P,)
+    <layer>/removable/base_accuracy         (T,)  probe accuracy of the whole network
+    <layer>/removable/accuracy_drop         (T, n) points lost when the unit alone is removed
+    <layer>/removable/count                 (T,)
+    <layer>/trajectory/points               (T, n, 2)
+    <layer>/trajectory/components           (2, d)
+    <layer>/trajectory/explained            (2,)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field, field_validator
+
+from redundancy.models import LayeredNet
+from redundancy.spec.schema import StudyConfig
+from redundancy.studies import register
+from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.dynamics_measures import (
+    angles_to_closest_centre,
+    compare_widths,
+    correlated_pairs_from_moments,
+    correlation_eigenvalues,
+    count_spikes,
+    distance_from_init,
+    fit_power_law,
+    frame_potential_ratio,
+    mp_edges,
+    mp_variance,
+    pca_trajectory,
+    spherical_kmeans,
+    spike_threshold,
+    stable_rank,
+)
+from redundancy.studies.pruning_engine import single_unit_removal
+from redundancy.train import evaluate
+
+METRICS = ("frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory")
+Metric = Literal["frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory"]
+CheckpointRef = int | Literal["best", "final"]
+
+# Inputs per forward pass when collecting activation moments on the probe.
+PROBE_BATCH = 250
+
+
+class DynamicsConfig(StudyConfig):
+    """Fields of a ``dynamics`` study; every field has a default, so ``{kind: dynamics}`` is a full study."""
+
+    kind: Literal["dynamics"] = "dynamics"
+    layers: list[str] | None = Field(None, min_length=1, description="layers to measure; default all")
+    checkpoints: list[CheckpointRef] | None = Field(
+        None, min_length=1, description="stored iterations (or best/final) to measure; default every stored one; 0 is always added"
+    )
+    metrics: list[Metric] | None = Field(None, min_length=1, description=f"subset of {', '.join(METRICS)}; default all")
+    clusters: int = Field(4, ge=1, description="K-Means clusters (Brutzkus & Globerson use 4); at most a layer's units")
+    restarts: int = Field(10, ge=1, description="seeded K-Means restarts; the best objective is kept")
+    probe: int = Field(1000, ge=2, description="validation inputs for activation correlations and removal accuracy")
+    correlation_threshold: float = Field(0.5, gt=0, lt=1, description="|ρ| above which two units are repeated (Casper et al.)")
+    removable_tolerance: float = Field(
+        0.1, ge=0, description="a unit is removable when removing it alone costs less than this many accuracy points"
+    )
+    seed: int = Field(0, description="seed of the K-Means restarts and the randomized PCA")
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_metrics(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"metrics are listed twice: {sorted({m for m in v if v.count(m) > 1})}")
+        return v
+
+    def selected_metrics(self) -> tuple[str, ...]:
+        return tuple(m for m in METRICS if self.metrics is None or m in self.metrics)
+
+
+def check(config: DynamicsConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
+    """Layers must exist; fixed checkpoint iterations must be ones the run stores."""
+    problems: list[tuple[Sequence[str | int], str]] = []
+    for i, name in enumerate(config.layers or []):
+        if name not in info.layers:
+            problems.append((("layers", i), f"no layer {name!r} in model {info.run.model.name!r}; layers: {', '.join(info.layers)}"))
+    if config.layers and len(set(config.layers)) != len(config.layers):
+        problems.append((("layers",), "a layer is listed twice"))
+    for i, ref in enumerate(config.checkpoints or []):
+        if isinstance(ref, int) and ref not in info.checkpoints:
+            problems.append(
+                (("checkpoints", i), f"iteration {ref} is not a stored checkpoint of this run; stored: {info.checkpoints} (add it to train.checkpoints)")
+            )
+    return problems
+
+
+def _iterations(config: DynamicsConfig, ctx: StudyContext) -> list[int]:
+    if config.checkpoints is None:
+        chosen = set(ctx.run.checkpoints)
+    else:
+        chosen = {ctx.checkpoint_iteration(ref) for ref in config.checkpoints}
+    chosen.add(0)
+    return sorted(chosen)
+
+
+def _weight(state: dict[str, torch.Tensor], layer: str) -> np.ndarray:
+    """The layer's stored weight as a NumPy view (no copy: checkpoints are CPU tensors)."""
+    return state[f"blocks.{layer}.layer.weight"].detach().cpu().numpy()
+
+
+@torch.no_grad()
+def activation_moments(
+    model: LayeredNet, layers: Sequence[str], x: torch.Tensor, batch_size: int = PROBE_BATCH
+) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
+    """Per layer, (count, Σ a, Σ a aᵀ) of its block outputs a ∈ R^n over the probe, in float64.
+
+    A unit's output is what the next block sees (after ReLU and pooling); for a Conv layer
+    every spatial position of every input is one sample. Sums are accumulated batch by batch
+    so a wide Conv layer never holds all probe activations at once.
+    """
+    want = set(layers)
+    acc: dict[str, tuple[float, torch.Tensor, torch.Tensor]] = {}
+    for start in range(0, x.shape[0], batch_size):
+        h = x[start : start + batch_size]
+        for name in model.names:
+            h = model.block(name)(h)
+            if name not in want:
+                continue
+            a = h.movedim(1, -1).reshape(-1, h.shape[1]).double() if h.dim() > 2 else h.double()  # (samples, n)
+            if name in acc:
+                count, total, outer = acc[name]
+                acc[name] = (count + a.shape[0], total + a.sum(0), outer + a.T @ a)
+            else:
+                acc[name] = (float(a.shape[0]), a.sum(0), a.T @ a)
+    return {k: (c, s.cpu().numpy(), ss.cpu().numpy()) for k, (c, s, ss) in acc.items()}
+
+
+def _grew(start: float, end: float) -> bool | None:
+    """Whether a value rose from start to end; None when either is NaN (not measured or not fitted)."""
+    if math.isnan(start) or math.isnan(end):
+        return None
+    return bool(end > start)
+
+
+def run(config: DynamicsConfig, ctx: StudyContext) -> StudyResult:
+    """Measure every selected layer at every selected checkpoint (and at initialization).
+
+    Weight measures read the stored checkpoints directly; activation measures (repeated and
+    removable units) load each checkpoint into the run's model and evaluate the first
+    ``probe`` validation inputs, never the test set.
+    """
+    metrics = config.selected_metrics()
+    iterations = _iterations(config, ctx)
+    model = ctx.build_model()
+    layers = list(config.layers or model.names)
+    t_count = len(iterations)
+    need_model = "repeated_units" in metrics or "removable_units" in metrics
+    probe_x = ctx.data.val_x[: config.probe].to(ctx.device)
+    probe_y = ctx.data.val_y[: config.probe].to(ctx.device)
+
+    tensors: dict[str, np.ndarray] = {"iterations": np.asarray(iterations, dtype=np.int64)}
+    init = {name: _weight(ctx.run.checkpoints[0], name) for name in layers}
+    weights: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    clusters_used: dict[str, int] = {}
+    alpha_status: dict[str, str] = {}
+    per_layer: dict[str, dict[str, list[Any]]] = {name: {} for name in layers}
+
+    def put(layer: str, key: str, value: Any) -> None:
+        per_layer[layer].setdefault(key, []).append(value)
+
+    for t, it in enumerate(iterations):
+        ctx.progress(t / t_count, f"checkpoint {it} ({t + 1}/{t_count})")
+        state = ctx.run.checkpoints[it]
+        if need_model:
+            model.load_state_dict(state)
+            model.eval()
+        moments = activation_moments(model, layers, probe_x) if "repeated_units" in metrics else {}
+        base_acc = evaluate(model, probe_x, probe_y)[1] if "removable_units" in metrics else math.nan
+        for name in layers:
+            w = _weight(state, name)
+            z = init[name]
+            n, d = w.shape[0], int(np.prod(w.shape[1:]))
+            if "trajectory" in metrics:
+                weights[name].append(w)
+            if "frame_potential" in metrics:
+                fp, ratio = frame_potential_ratio(w)
+                put(name, "frame_potential", fp)
+                put(name, "fp_ratio", ratio)
+            if "distance" in metrics:
+                dist, rel = distance_from_init(w, z)
+                put(name, "distance_from_init", dist)
+                put(name, "relative_distance", rel)
+            if "spectrum" in metrics:
+                sigma2 = mp_variance(z)
+                threshold = spike_threshold(sigma2, n, d)
+                lam = correlation_eigenvalues(w)
+                fit = fit_power_law(lam)
+                alpha_status[name] = fit.status
+                put(name, "eigenvalues", lam)
+                put(name, "spikes", count_spikes(lam, threshold))
+                put(name, "stable_rank", stable_rank(lam))
+                put(name, "alpha", fit.alpha)
+                put(name, "alpha_xmin", fit.x_min)
+                put(name, "alpha_ks", fit.ks)
+                put(name, "alpha_tail", fit.n_tail)
+                if t == 0:
+                    lower, upper = mp_edges(sigma2, n, d)
+                    tensors[f"{name}/spectrum/sigma2"] = np.float64(sigma2)
+                    tensors[f"{name}/spectrum/mp_lower"] = np.float64(lower)
+                    tensors[f"{name}/spectrum/mp_upper"] = np.float64(upper)
+                    tensors[f"{name}/spectrum/spike_threshold"] = np.float64(threshold)
+            if "clustering" in metrics:
+                km = spherical_kmeans(w, config.clusters, restarts=config.restarts, seed=config.seed)
+                clusters_used[name] = km.centres.shape[0]
+                angles = angles_to_closest_centre(w, km.centres)
+                put(name, "angles", angles)
+                put(name, "labels", km.labels)
+                put(name, "sizes", km.sizes)
+                put(name, "centres", km.centres)
+                put(name, "mean_angle_to_centre", float(angles.mean()))
+            if "repeated_units" in metrics:
+                count, s, ss = moments[name]
+                found = correlated_pairs_from_moments(count, s, ss, config.correlation_threshold)
+                put(name, "repeated_pairs", found.count)
+                put(name, "repeated_units", found.units_in_pairs)
+                put(name, "dead_units", int(found.dead.sum()))
+                put(name, "pairs", np.column_stack([np.full(found.count, t), found.pairs]))
+                put(name, "pair_correlation", found.correlation)
+            if "removable_units" in metrics:
+                acc, _ = single_unit_removal(model, name, probe_x, probe_y)
+                drop = (base_acc - acc.numpy()) * 100.0
+                put(name, "base_accuracy", base_acc)
+                put(name, "accuracy_drop", drop)
+                put(name, "removable_units", int(np.sum(drop < config.removable_tolerance)))
+
+    ctx.progress(1.0, "trajectories")
+    trajectories = {}
+    if "trajectory" in metrics:
+        for name in layers:
+            trajectories[name] = pca_trajectory(weights[name], seed=config.seed)
+
+    curves: dict[str, Any] = {}
+    summary: dict[str, Any] = {
+        "width": float(ctx.run.config.model.width),
+        "layers": layers,
+        "iterations": iterations,
+        "probe": int(probe_x.shape[0]),
+    }
+    for name in layers:
+        v = per_layer[name]
+        _layer_tensors(tensors, name, v, trajectories.get(name))
+        curve: dict[str, list[Any]] = {"iteration": list(iterations)}
+        for key in ("frame_potential", "fp_ratio", "distance_from_init", "relative_distance", "stable_rank",
+                    "alpha", "spikes", "mean_angle_to_centre", "repeated_pairs", "removable_units"):
+            if key in v:
+                curve[key] = [float(x) if isinstance(x, float) else int(x) for x in v[key]]
+        curves[name] = curve
+        summary[name] = _layer_summary(v, clusters_used.get(name), alpha_status.get(name))
+    return StudyResult(tensors=tensors, summary=summary, curves=curves, attrs={"alpha_status": alpha_status})
+
+
+def _layer_tensors(tensors: dict[str, np.ndarray], name: str, v: dict[str, list[Any]], trajectory: Any) -> None:
+    """The per-checkpoint lists of one layer as stacked arrays at their store paths."""
+    paths = {
+        "frame_potential": "frame_potential",
+        "fp_ratio": "fp_ratio",
+        "distance_from_init": "distance_from_init",
+        "relative_distance": "relative_distance",
+        "eigenvalues": "spectrum/eigenvalues",
+        "spikes": "spectrum/spikes",
+        "stable_rank": "spectrum/stable_rank",
+        "alpha": "spectrum/alpha",
+        "alpha_xmin": "spectrum/alpha_xmin",
+        "alpha_ks": "spectrum/alpha_ks",
+        "alpha_tail": "spectrum/alpha_tail",
+        "angles": "clustering/angles",
+        "labels": "clustering/labels",
+        "sizes": "clustering/sizes",
+        "centres": "clustering/centres",
+        "mean_angle_to_centre": "clustering/mean_angle",
+        "repeated_pairs": "repeated/count",
+        "repeated_units": "repeated/units",
+        "dead_units": "repeated/dead",
+        "base_accuracy": "removable/base_accuracy",
+        "accuracy_drop": "removable/accuracy_drop",
+        "removable_units": "removable/count",
+    }
+    for key, path in paths.items():
+        if key in v:
+            tensors[f"{name}/{path}"] = np.asarray(np.stack(v[key]))
+    if "pairs" in v:
+        tensors[f"{name}/repeated/pairs"] = np.concatenate(v["pairs"]).astype(np.int64).reshape(-1, 3)
+        tensors[f"{name}/repeated/correlation"] = np.concatenate(v["pair_correlation"]).astype(np.float64)
+    if trajectory is not None:
+        tensors[f"{name}/trajectory/points"] = trajectory.points
+        tensors[f"{name}/trajectory/components"] = trajectory.components
+        tensors[f"{name}/trajectory/explained"] = trajectory.explained
+
+
+def _layer_summary(v: dict[str, list[Any]], clusters: int | None, alpha_status: str | None) -> dict[str, Any]:
+    """Start and end values of one layer and whether each signature grew.
+
+    Keys ending in ``_end`` are what :func:`compare_widths` lines up across widths
+    (``dynamics_measures.WIDTH_METRICS``); NaN marks a value that could not be computed.
+    """
+    out: dict[str, Any] = {}
+
+    def ends(key: str, label: str) -> tuple[float, float] | None:
+        if key not in v:
+            return None
+        start, end = v[key][0], v[key][-1]
+        out[f"{label}_start"] = start
+        out[f"{label}_end"] = end
+        return float(start), float(end)
+
+    if (fp := ends("frame_potential", "fp")) is not None:
+        out["fp_ratio_end"] = float(v["fp_ratio"][-1])
+        out["fp_grew"] = _grew(*fp)
+    if "distance_from_init" in v:
+        dist = (float(v["distance_from_init"][0]), float(v["distance_from_init"][-1]))
+        out["distance_end"] = dist[1]
+        out["rel_distance_end"] = float(v["relative_distance"][-1])
+        out["distance_grew"] = _grew(*dist)
+    if (spikes := ends("spikes", "spikes")) is not None:
+        out["spikes_grew"] = _grew(*spikes)
+        out["stable_rank_end"] = float(v["stable_rank"][-1])
+        out["alpha_end"] = float(v["alpha"][-1])
+        out["alpha_status"] = alpha_status
+    if (angle := ends("mean_angle_to_centre", "angle")) is not None:
+        # clustering grows when units move closer to their centres (the mean angle shrinks)
+        out["clustering_grew"] = _grew(angle[1], angle[0])
+        out["clusters"] = clusters
+    ends("repeated_pairs", "repeated")
+    ends("removable_units", "removable")
+    return out
+
+
+KIND = register(StudyKind(
+    name="dynamics",
+    config=DynamicsConfig,
+    run=run,
+    check=check,
+    description="how redundancy forms during training: FP, distance from init, spectrum, clustering, repeated/removable units",
+))
+
+__all__ = ["KIND", "DynamicsConfig", "METRICS", "activation_moments", "compare_widths", "check", "run"]
