@@ -297,7 +297,7 @@ def test_cli_runs_the_study_and_shows_its_table(tmp_path: Path) -> None:
     path = tiny_spec(tmp_path, "  - kind: lottery\n    rounds: 2\n    controls: [random_mask]\n    layers: [fc1, fc2]\n")
     store = tmp_path / "cli-store"
     cmd = [sys.executable, "-m", "redundancy.cli", "run", str(path), "--store", str(store), "--quiet"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"})
     assert done.returncode == 0, done.stderr
     assert "lottery" in done.stdout and "concentrated" in done.stdout and "fc2" in done.stdout
     curves = json.loads(CliRunner().invoke(app, ["show", str(store), "--json"]).stdout)["studies"][0]["curves"]

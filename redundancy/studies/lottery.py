@@ -389,8 +389,7 @@ def run(config: LotteryConfig, ctx: StudyContext) -> StudyResult:
             rand = random_masks_like(current, derived_seed(run_cfg.seed, r, _RANDOM_MASK))
             random_masks.append(rand)
             jobs.append(Job("random_mask", rewind_state, param_masks(rand)))
-        for job in jobs:
-            [result] = train_jobs(ctx, train_r, [job])
+        for job, result in zip(jobs, train_jobs(ctx, train_r, jobs)):
             outcomes[job.variant].append(outcome_of(result))
             tick(f"round {r}/{config.rounds}: {job.variant} acc {outcomes[job.variant][-1].accuracy:.4f}")
         previous = outcomes["ticket"][-1].trained
