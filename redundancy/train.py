@@ -1,15 +1,31 @@
-"""Training: one run of a model on device-resident data, with checkpoints and metric series.
+"""Training: runs of a model on device-resident data, with checkpoints and metric series.
 
 The loop samples batches from tensors already on the device (no per-sample
-loader), evaluates every ``eval_interval`` iterations, and keeps the weights at
-the requested iterations, always including iteration 0 (the initialization Z),
-the final iteration and the iteration of minimum validation loss (the seed's
-"iteration j").
+loader), evaluates every ``eval_interval`` iterations with one host
+synchronization, and keeps the weights at the requested iterations, always
+including iteration 0 (the initialization Z), the final iteration and the
+iteration of minimum validation loss (the seed's "iteration j").
+
+Two speed-ups share this one loop, and both give the results of the plain
+eager loop within floating-point tolerance:
+
+- on CUDA the whole step (sampling included) is captured once as a CUDA graph
+  and replayed (``train.graph``; :mod:`redundancy.fast.graph`);
+- :func:`train_stacked` trains several networks of one architecture — seeds of
+  a spec, controls of a lottery round — as one stacked model, each with its own
+  initialization, batches and masks (:mod:`redundancy.fast.stacked`).
+
+Each member draws its batches from its own device generator seeded with its
+seed: a fresh ``randperm`` of the training set every epoch, consumed in
+slices of ``batch_size``. A member of a stack therefore sees exactly the
+batches it would see alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +35,9 @@ from torch import nn
 
 from redundancy.data import DataBundle
 from redundancy.errors import RedundancyError
-from redundancy.models import build_model
+from redundancy.fast.graph import CapturedStep
+from redundancy.fast.stacked import StackedNet, can_stack
+from redundancy.models import MODELS, LayeredNet, build_model
 from redundancy.spec.schema import ModelConfig, TrainConfig, checkpoint_iterations
 
 METRICS = ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
@@ -49,25 +67,45 @@ def evaluate(
     model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on (x, y), one host sync at the end."""
-    total_loss = torch.zeros((), device=x.device, dtype=torch.float64)
+    total, correct = _evaluate_sums(model, x, y, batch_size)
+    n = max(1, x.shape[0])
+    return float(total) / n, float(correct) / n
+
+
+@torch.no_grad()
+def _evaluate_sums(
+    model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy (float64) and correct count, left on the device."""
+    total = torch.zeros((), device=x.device, dtype=torch.float64)
     correct = torch.zeros((), device=x.device, dtype=torch.int64)
     for start in range(0, x.shape[0], batch_size):
         logits = model(x[start : start + batch_size])
         target = y[start : start + batch_size]
-        total_loss += F.cross_entropy(logits, target, reduction="sum").double()
+        total += F.cross_entropy(logits, target, reduction="sum").double()
         correct += (logits.argmax(1) == target).sum()
-    n = max(1, x.shape[0])
-    return float(total_loss) / n, float(correct) / n
+    return total, correct
 
 
-def make_optimizer(model: nn.Module, train: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig, *, capturable: bool = False) -> torch.optim.Optimizer:
+    """The spec's optimizer over ``params``; ``capturable`` (Adam) keeps its step count on the device for graph capture."""
     assert train.lr is not None
+    params = list(params)
     if train.optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum or 0.0, weight_decay=train.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(train.lr_milestones or []), gamma=train.lr_gamma)
-    return opt, sched
+        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, capturable=capturable)
+    return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum or 0.0, weight_decay=train.weight_decay)
+
+
+def lr_changes(train: TrainConfig) -> dict[int, float]:
+    """Iteration -> factor applied to the learning rate before that iteration's step.
+
+    The semantics of ``torch.optim.lr_scheduler.MultiStepLR`` stepped once per
+    iteration: a milestone k multiplies the rate used from step k + 1 on (by
+    ``lr_gamma`` once per time k is listed). The loop applies the factors itself
+    so that no scheduler runs every step.
+    """
+    counts = Counter(train.lr_milestones or [])
+    return {k + 1: train.lr_gamma**c for k, c in counts.items() if k + 1 <= (train.iterations or 0)}
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -75,6 +113,344 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 StepCallback = Callable[[int, dict[str, float] | None], None]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One network of a (possibly stacked) training: its seed, initial weights and weight masks."""
+
+    seed: int
+    init_state: dict[str, torch.Tensor] | None = None
+    masks: dict[str, torch.Tensor] | None = None
+
+
+# --- what is trained: one LayeredNet, or a stack of them ---------------------------------------
+
+
+class _Single:
+    """One :class:`LayeredNet`; batches are ``(B, ...)``."""
+
+    stacked = False
+
+    def __init__(self, model: LayeredNet):
+        self.model = model
+        self.size = 1
+        self.named = dict(model.named_parameters())
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.model.parameters())
+
+    def state_tensors(self) -> list[torch.Tensor]:
+        return [*self.model.parameters(), *self.model.buffers()]
+
+    def param(self, name: str) -> torch.Tensor | None:
+        return self.named.get(name)
+
+    def stack_masks(self, name: str, masks: list[torch.Tensor | None], like: torch.Tensor) -> torch.Tensor:
+        (mask,) = masks
+        assert mask is not None
+        return mask.to(device=like.device, dtype=like.dtype)
+
+    def losses(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.model(xb), yb).reshape(1)
+
+    def evaluate_sums(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        total, correct = _evaluate_sums(self.model, x, y, batch_size)
+        return total.reshape(1), correct.reshape(1)
+
+    def states(self, members: Sequence[int]) -> dict[int, dict[str, torch.Tensor]]:
+        return {0: _snapshot(self.model)} if members else {}
+
+    def train(self, mode: bool) -> None:
+        self.model.train(mode)
+
+
+class _Stacked:
+    """A :class:`StackedNet`; batches are ``(M, B, ...)``."""
+
+    stacked = True
+
+    def __init__(self, net: StackedNet):
+        self.net = net
+        self.size = net.size
+
+    def parameters(self) -> list[torch.Tensor]:
+        return self.net.parameters()
+
+    def state_tensors(self) -> list[torch.Tensor]:
+        return [*self.net.params.values(), *self.net.buffers.values()]
+
+    def param(self, name: str) -> torch.Tensor | None:
+        return self.net.params.get(name)
+
+    def stack_masks(self, name: str, masks: list[torch.Tensor | None], like: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(like.shape[1:], dtype=like.dtype)
+        rows = [ones if m is None else m.to(dtype=like.dtype, device="cpu") for m in masks]
+        return torch.stack(rows).to(like.device)
+
+    def losses(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return self.net.losses(xb, yb)
+
+    def evaluate_sums(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.evaluate_sums(x, y, batch_size)
+
+    def states(self, members: Sequence[int]) -> dict[int, dict[str, torch.Tensor]]:
+        return self.net.member_states(members)
+
+    def train(self, mode: bool) -> None:
+        self.net.train(mode)
+
+
+_Trainee = _Single | _Stacked
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+
+class _Batches:
+    """Each member's epoch permutations, drawn from its own generator on the device.
+
+    The eager loop slices the current permutation on the host (``order[..., c:c+B]``);
+    the captured step reads the same indices inside the graph from a static copy
+    of the permutation at a device-side cursor (:meth:`graph_indices`), while the
+    host keeps the epoch bookkeeping (:meth:`advance`). Both give identical batches.
+    """
+
+    def __init__(self, seeds: Sequence[int], n: int, batch: int, device: torch.device, stacked: bool):
+        self.n, self.batch, self.device, self.stacked = n, batch, device, stacked
+        self.gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+        self.order = self._draw()
+        self.cursor = 0
+        # static buffers for the captured step
+        self.static_order = self.order.clone()
+        self.device_cursor = torch.zeros((), dtype=torch.int64, device=device)
+        self.offsets = torch.arange(batch, device=device)
+
+    def _draw(self) -> torch.Tensor:
+        perms = [torch.randperm(self.n, generator=g, device=self.device) for g in self.gens]
+        return torch.stack(perms) if self.stacked else perms[0]
+
+    def next_slice(self) -> torch.Tensor:
+        """Eager: the next batch's indices, ``(B,)`` or ``(M, B)``."""
+        if self.cursor + self.batch > self.n:
+            self.order = self._draw()
+            self.cursor = 0
+        idx = self.order[..., self.cursor : self.cursor + self.batch]
+        self.cursor += self.batch
+        return idx
+
+    def advance(self) -> None:
+        """Graph: host bookkeeping for the next replay; a new epoch refills the static permutation."""
+        if self.cursor + self.batch > self.n:
+            self.order = self._draw()
+            self.static_order.copy_(self.order)
+            self.device_cursor.zero_()
+            self.cursor = 0
+        self.cursor += self.batch
+
+    def graph_indices(self) -> torch.Tensor:
+        """Inside the graph: indices at the device cursor, which then moves on by one batch."""
+        idx = self.static_order.index_select(-1, self.device_cursor + self.offsets)
+        self.device_cursor.add_(self.batch)
+        return idx
+
+    def rewind_device_cursor(self) -> None:
+        self.device_cursor.zero_()
+
+
+def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of ``x``: ``(B, ...)`` for ``idx (B,)``, ``(M, B, ...)`` for ``idx (M, B)``."""
+    return x.index_select(0, idx.reshape(-1)).view(*idx.shape, *x.shape[1:])
+
+
+# --- per-member records ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Record:
+    """One member's metric series, checkpoints and best point, filled as training goes."""
+
+    series: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in ("iteration",) + METRICS})
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    best_loss: float = float("inf")
+    best_iteration: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    failure: TrainingDiverged | None = None
+
+    def result(self, final: int) -> TrainResult | TrainingDiverged:
+        if self.failure is not None:
+            return self.failure
+        assert self.best_state is not None
+        self.checkpoints.setdefault(self.best_iteration, self.best_state)
+        metrics = {k: np.asarray(v, dtype=np.int64 if k == "iteration" else np.float64) for k, v in self.series.items()}
+        return TrainResult(self.checkpoints, metrics, self.best_iteration, final)
+
+
+def use_graph(train: TrainConfig, device: torch.device | str) -> bool:
+    """Whether training on ``device`` replays a captured CUDA graph (``train.graph``)."""
+    device = torch.device(device)
+    if train.graph == "off":
+        return False
+    if device.type != "cuda":
+        if train.graph == "on":
+            raise RedundancyError("train.graph: on needs a CUDA device; use auto or off on CPU")
+        return False
+    return True
+
+
+def stack_supported(model_cfg: ModelConfig, data: DataBundle) -> bool:
+    """Whether :func:`train_stacked` can stack ``model_cfg`` (every block type has a stacked form)."""
+    with torch.device("meta"):
+        model = MODELS[model_cfg.name](model_cfg, tuple(data.input_shape), data.num_classes)
+    return can_stack(model)
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+
+
+def _train(
+    model_cfg: ModelConfig,
+    train: TrainConfig,
+    data: DataBundle,
+    members: Sequence[Member],
+    *,
+    stacked: bool,
+    device: torch.device | str,
+    keep: Sequence[int],
+    callback: StepCallback | None,
+    graph: bool | None = None,
+) -> list[TrainResult | TrainingDiverged]:
+    assert train.iterations is not None and train.batch_size is not None and train.eval_interval is not None
+    device = torch.device(device)
+    graphed = use_graph(train, device) if graph is None else graph
+    nets = []
+    for m in members:
+        torch.manual_seed(m.seed)  # PyTorch's default init (init: default) draws from the global generator
+        net = build_model(model_cfg, data.input_shape, data.num_classes, m.seed)
+        if m.init_state is not None:
+            net.load_state_dict(m.init_state)
+        nets.append(net)
+    trainee: _Trainee = _Stacked(StackedNet(nets, device)) if stacked else _Single(nets[0].to(device))
+    del nets
+    size = trainee.size
+
+    # masks: (parameter, 0/1 mask of the same shape), applied to gradients and weights every step
+    masks: list[tuple[torch.Tensor, torch.Tensor]] = []
+    mask_names = sorted({name for m in members for name in (m.masks or {})})
+    for name in mask_names:
+        param = trainee.param(name)
+        if param is None:
+            raise KeyError(f"mask for unknown parameter {name!r}")
+        masks.append((param, trainee.stack_masks(name, [(m.masks or {}).get(name) for m in members], param)))
+    with torch.no_grad():
+        for param, mask in masks:
+            param.mul_(mask)
+
+    # Adam keeps its step count on the device only where a graph is really captured
+    capturable = graphed and device.type == "cuda" and train.optimizer == "adam"
+    opt = make_optimizer(trainee.parameters(), train, capturable=capturable)
+    changes = lr_changes(train)
+    keep_at = set(checkpoint_iterations(train)) | set(keep)
+    records = [_Record() for _ in range(size)]
+
+    n = data.train_x.shape[0]
+    batch = min(train.batch_size, n)
+    batches = _Batches([m.seed for m in members], n, batch, device, stacked)
+    running = torch.zeros(size, device=device, dtype=torch.float64)
+    running_count = 0
+    train_x, train_y = data.train_x, data.train_y
+
+    def step_on(idx: torch.Tensor) -> None:
+        losses = trainee.losses(_gather(train_x, idx), _gather(train_y, idx))
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        for param, mask in masks:
+            param.grad.mul_(mask)  # type: ignore[union-attr]
+        opt.step()
+        if masks:
+            with torch.no_grad():
+                for param, mask in masks:
+                    param.mul_(mask)
+        running.add_(losses.detach().double())
+
+    captured: CapturedStep | None = None
+    if graphed:
+        captured = CapturedStep(
+            lambda: step_on(batches.graph_indices()),
+            lambda: [*trainee.state_tensors(), running, batches.device_cursor],
+            opt,
+            device=device,
+            before_warmup=batches.rewind_device_cursor,
+        )
+
+    def live() -> list[int]:
+        return [i for i, r in enumerate(records) if r.failure is None]
+
+    def eval_point(it: int) -> None:
+        nonlocal running_count
+        trainee.train(False)
+        val_loss, val_correct = trainee.evaluate_sums(data.val_x, data.val_y, train.eval_batch_size)
+        test_loss, test_correct = trainee.evaluate_sums(data.test_x, data.test_y, train.eval_batch_size)
+        trainee.train(True)
+        host = torch.cat([val_loss, val_correct.double(), test_loss, test_correct.double(), running]).cpu().numpy()
+        running.zero_()
+        count, running_count = running_count, 0
+        n_val, n_test = max(1, data.val_x.shape[0]), max(1, data.test_x.shape[0])
+        improved: list[int] = []
+        for i in live():
+            vl, va = host[i] / n_val, host[size + i] / n_val
+            tl, ta = host[2 * size + i] / n_test, host[3 * size + i] / n_test
+            train_loss = host[4 * size + i] / count if count else float("nan")
+            record = records[i]
+            if it > 0 and not math.isfinite(train_loss):
+                record.failure = TrainingDiverged(f"training loss is {train_loss} at iteration {it}")
+                if not stacked:
+                    raise record.failure
+                continue
+            for key, value in zip(record.series, (it, train_loss, vl, va, tl, ta)):
+                record.series[key].append(float(value))
+            if vl < record.best_loss:
+                record.best_loss, record.best_iteration = float(vl), it
+                improved.append(i)
+        for i, state in trainee.states(improved).items():
+            records[i].best_state = state
+        if callback is not None:
+            alive = live()
+            if alive:
+                last = {k: float(np.mean([records[i].series[k][-1] for i in alive])) for k in ("train_loss", "val_loss", "val_accuracy", "test_accuracy")}
+                callback(it, last)
+
+    def keep_point(it: int) -> None:
+        for i, state in trainee.states(live()).items():
+            records[i].checkpoints[it] = state
+
+    trainee.train(True)
+    if 0 in keep_at:
+        keep_point(0)
+    eval_point(0)
+    for it in range(1, train.iterations + 1):
+        factor = changes.get(it)
+        if factor is not None:
+            for group in opt.param_groups:
+                group["lr"] = group["lr"] * factor
+            if captured is not None:
+                captured.recapture()
+        if captured is not None:
+            batches.advance()
+            captured()
+        else:
+            step_on(batches.next_slice())
+        running_count += 1
+        if it % train.eval_interval == 0 or it == train.iterations:
+            eval_point(it)
+            if not live():
+                break
+        elif callback is not None:
+            callback(it, None)
+        if it in keep_at:
+            keep_point(it)
+
+    return [r.result(train.iterations) for r in records]
 
 
 def train_model(
@@ -95,91 +471,35 @@ def train_model(
     their gradients are zeroed before every step (so momentum and Adam moments
     stay zero) and they are zeroed again after it, so they stay exactly zero.
     ``keep`` adds checkpoint iterations to the spec's. ``callback(it, metrics)``
-    is called every iteration (metrics only at evaluations).
+    is called every iteration (metrics only at evaluations). Raises
+    :class:`TrainingDiverged` when the training loss stops being finite.
     """
-    assert train.iterations is not None and train.batch_size is not None and train.eval_interval is not None
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    model = build_model(model_cfg, data.input_shape, data.num_classes, seed)
-    if init_state is not None:
-        model.load_state_dict(init_state)
-    model.to(device)
-    params = dict(model.named_parameters())
-    dev_masks: dict[str, torch.Tensor] = {}
-    for name, mask in (masks or {}).items():
-        if name not in params:
-            raise KeyError(f"mask for unknown parameter {name!r}")
-        dev_masks[name] = mask.to(device=device, dtype=params[name].dtype)
-    with torch.no_grad():
-        for name, mask in dev_masks.items():
-            params[name].mul_(mask)
+    (result,) = _train(
+        model_cfg, train, data, [Member(seed, init_state, masks)], stacked=False, device=device, keep=keep, callback=callback
+    )
+    if isinstance(result, TrainingDiverged):
+        raise result
+    return result
 
-    opt, sched = make_optimizer(model, train)
-    keep_at = set(checkpoint_iterations(train)) | set(keep)
-    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
-    series: dict[str, list[float]] = {m: [] for m in ("iteration",) + METRICS}
-    best_loss, best_iteration, best_state = float("inf"), 0, None
 
-    n = data.train_x.shape[0]
-    batch = min(train.batch_size, n)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    order = torch.randperm(n, generator=gen, device=device)
-    cursor = 0
-    running = torch.zeros((), device=device, dtype=torch.float64)
-    running_count = 0
+def train_stacked(
+    model_cfg: ModelConfig,
+    train: TrainConfig,
+    data: DataBundle,
+    members: Sequence[Member],
+    *,
+    device: torch.device | str = "cpu",
+    keep: Sequence[int] = (),
+    callback: StepCallback | None = None,
+) -> list[TrainResult | TrainingDiverged]:
+    """Train ``members`` (same architecture and training config) together as one stacked model.
 
-    def eval_point(it: int) -> None:
-        nonlocal best_loss, best_iteration, best_state, running, running_count
-        model.eval()
-        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, train.eval_batch_size)
-        test_loss, test_acc = evaluate(model, data.test_x, data.test_y, train.eval_batch_size)
-        model.train()
-        train_loss = float(running) / running_count if running_count else float("nan")
-        running = torch.zeros((), device=device, dtype=torch.float64)
-        running_count = 0
-        if it > 0 and not np.isfinite(train_loss):
-            raise TrainingDiverged(f"training loss is {train_loss} at iteration {it}")
-        for key, value in zip(series, (it, train_loss, val_loss, val_acc, test_loss, test_acc)):
-            series[key].append(value)
-        if val_loss < best_loss:
-            best_loss, best_iteration = val_loss, it
-            best_state = _snapshot(model)
-        if callback is not None:
-            callback(it, {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc, "test_accuracy": test_acc})
-
-    model.train()
-    if 0 in keep_at:
-        checkpoints[0] = _snapshot(model)
-    eval_point(0)
-    for it in range(1, train.iterations + 1):
-        if cursor + batch > n:
-            order = torch.randperm(n, generator=gen, device=device)
-            cursor = 0
-        idx = order[cursor : cursor + batch]
-        cursor += batch
-        logits = model(data.train_x[idx])
-        loss = F.cross_entropy(logits, data.train_y[idx])
-        opt.zero_grad(set_to_none=False)
-        loss.backward()
-        if dev_masks:
-            for name, mask in dev_masks.items():
-                params[name].grad.mul_(mask)  # type: ignore[union-attr]
-        opt.step()
-        sched.step()
-        if dev_masks:
-            with torch.no_grad():
-                for name, mask in dev_masks.items():
-                    params[name].mul_(mask)
-        running += loss.detach().double()
-        running_count += 1
-        if it % train.eval_interval == 0 or it == train.iterations:
-            eval_point(it)
-        elif callback is not None:
-            callback(it, None)
-        if it in keep_at:
-            checkpoints[it] = _snapshot(model)
-
-    assert best_state is not None
-    checkpoints.setdefault(best_iteration, best_state)
-    metrics = {k: np.asarray(v, dtype=np.int64 if k == "iteration" else np.float64) for k, v in series.items()}
-    return TrainResult(checkpoints, metrics, best_iteration, train.iterations)
+    Member i gets what ``train_model(..., seed=members[i].seed, init_state=...,
+    masks=...)`` would give, within floating-point tolerance: its own
+    initialization, its own batch order and its own masks. A member whose loss
+    diverges is returned as its :class:`TrainingDiverged` error while the others
+    go on. ``callback`` gets the members' mean metrics.
+    """
+    if not members:
+        return []
+    return _train(model_cfg, train, data, list(members), stacked=True, device=device, keep=keep, callback=callback)

@@ -28,8 +28,10 @@ from redundancy.engine.stages import (
     store_study,
     store_train,
 )
+from redundancy.engine.stacking import execute_train_group, stack_groups, stacking_support
 from redundancy.errors import RedundancyError
 from redundancy.store import Store, to_json
+from redundancy.train import TrainingDiverged
 
 
 @dataclass
@@ -150,11 +152,18 @@ def run_plan(
     write_index(store, plan, report.failed, device)
 
     with StageProgress(console, quiet) as progress:
+        pending: list[TrainStage] = []
         for stage in plan.runs:
             if store.has(stage.id) and not force:
                 report.cached.append(stage.id)
                 progress.log(f"cached  train {stage.label} ({stage.id})")
                 continue
+            pending.append(stage)
+        for group in stack_groups(pending, stacking_support(data_cache)):
+            if len(group) > 1:
+                failed_runs.update(_train_stacked_group(group, plan, store, data_cache, device, progress, report))
+                continue
+            (stage,) = group
             try:
                 data = data_cache.get(stage.config)
                 assert stage.config.train.iterations is not None
@@ -189,6 +198,32 @@ def run_plan(
     write_index(store, plan, report.failed, device)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _train_stacked_group(
+    group: list[TrainStage], plan: Plan, store: Store, data_cache: DataCache, device: torch.device, progress: StageProgress, report: RunReport
+) -> list[str]:
+    """Train runs equal but for their seeds as one stacked model; store each as its own stage. Returns the failed ids."""
+    first = group[0]
+    label = f"{first.label} +{len(group) - 1} stacked"
+    try:
+        data = data_cache.get(first.config)
+        assert first.config.train.iterations is not None
+        results = execute_train_group([s.config for s in group], data, device, progress.train_callback(label, first.config.train.iterations))
+    except RedundancyError as exc:
+        for stage in group:
+            _fail(report, progress, stage, exc)
+        return [s.id for s in group]
+    failed: list[str] = []
+    for stage, result in zip(group, results):
+        if isinstance(result, TrainingDiverged):
+            _fail(report, progress, stage, result)
+            failed.append(stage.id)
+            continue
+        store_train(store, stage, result, data, provenance(device), plan.spec.name)
+        report.trained.append(stage.id)
+        write_index(store, plan, report.failed, device)
+    return failed
 
 
 def _fail(report: RunReport, progress: StageProgress, stage: TrainStage | StudyStage, exc: Exception) -> None:
