@@ -217,6 +217,25 @@ def show(
     _print_summary(doc)
 
 
+@app.command()
+def report(
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="report folder: index.html, report.md, figures/")] = Path("report"),
+) -> None:
+    """Figures and tables of every store as one HTML page, Markdown and PNG/SVG files."""
+    from redundancy.report import build_report
+
+    try:
+        built = build_report(_store_paths(paths), out_dir)
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+    for problem in built.problems:
+        err.print(Text("warning: ", style="bold yellow") + Text(problem))
+    err.print(f"{len(built.figures)} figures from {len(built.sources)} store(s) -> {built.index} and {built.markdown}")
+    if built.problems:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,264 @@
+"""Build a report from stores: collect stages, call the registered figure functions, save figures.
+
+The builder owns everything figure functions do not: which stages exist,
+provenance, file names, saving each figure as PNG and SVG with its provenance
+printed under it, and catching a figure function that fails so one broken
+study does not hide the rest (the failure is shown in the report and makes the
+command exit non-zero).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+from redundancy.errors import RedundancyError
+from redundancy.report.figures import FIGURES
+from redundancy.report.model import (
+    Block,
+    FigureBlock,
+    NoteBlock,
+    Provenance,
+    StageView,
+    TableBlock,
+    fmt,
+    summary_tables,
+)
+from redundancy.report.style import GREY, PNG_DPI, report_style
+from redundancy.store import StageInfo, Store, now_iso
+from redundancy.summary import find_stores, store_document
+
+FIGURES_DIR = "figures"
+FOOTER_IN = 0.2  # height of the provenance strip under each figure (inches)
+FILL_COMMAND = "make run  (or: redundancy run specs/quickstart.yaml)"
+
+
+class NoStores(RedundancyError):
+    """Nothing to report: no store under the given paths."""
+
+
+@dataclass
+class RenderedFigure:
+    """A saved figure: files relative to the report folder, plus what the page shows around it."""
+
+    slug: str
+    title: str
+    caption: str
+    provenance: Provenance
+    png: str
+    svg: str
+
+
+Item = RenderedFigure | TableBlock | NoteBlock
+
+
+@dataclass
+class Section:
+    title: str
+    level: int
+    intro: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What was built: the sections in page order, the files written and any figure that failed."""
+
+    out: Path
+    sources: list[str]
+    created: str
+    sections: list[Section] = field(default_factory=list)
+    figures: list[RenderedFigure] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    index: Path | None = None
+    markdown: Path | None = None
+
+
+def _slug(*parts: str) -> str:
+    """A file stem from labels: letters, digits, ``_`` and ``-`` only, so it is safe in a URL and on any disk."""
+    text = "-".join(p for p in parts if p)
+    text = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")
+    return text or "figure"
+
+
+def provenance_of(info: StageInfo, run: StageInfo | None, spec_name: str) -> Provenance:
+    """Provenance of a stage: its own id, device and date; model and data from the run it studies."""
+    source = run if run is not None else info
+    return Provenance(
+        spec_name=str(info.attrs.get("spec_name") or spec_name),
+        stage_id=info.id,
+        model=str(source.attrs.get("model", "model not recorded")),
+        dataset=str(source.attrs.get("dataset", "dataset not recorded")),
+        offline_subset=bool(source.attrs.get("offline_subset", False)),
+        data_source=str(source.attrs.get("data_source", "")),
+        device=str(info.attrs.get("device", "device not recorded")),
+        created=str(info.attrs.get("created", "")),
+    )
+
+
+class _Builder:
+    def __init__(self, out: Path, report: Report):
+        self.out = out
+        self.report = report
+        self.slugs: set[str] = set()
+
+    def unique(self, slug: str) -> str:
+        candidate, n = slug, 2
+        while candidate in self.slugs:
+            candidate, n = f"{slug}-{n}", n + 1
+        self.slugs.add(candidate)
+        return candidate
+
+    def save(self, block: FigureBlock, stem: str, prov: Provenance) -> RenderedFigure:
+        """Write PNG and SVG with the provenance line printed under the axes, inside the image."""
+        slug = self.unique(stem)
+        fig = block.figure
+        # Reserve a strip at the bottom for the provenance line, so the layout keeps legends and labels off it.
+        footer = FOOTER_IN / fig.get_figheight()
+        engine = fig.get_layout_engine()
+        if isinstance(engine, ConstrainedLayoutEngine):
+            engine.set(rect=(0.0, footer, 1.0, 1.0 - footer))
+        fig.text(0.5, 0.25 * footer, prov.line(), ha="center", va="bottom", fontsize=6.0, color=GREY)
+        files = {}
+        for ext in ("png", "svg"):
+            rel = f"{FIGURES_DIR}/{slug}.{ext}"
+            fig.savefig(
+                self.out / rel,
+                format=ext,
+                dpi=PNG_DPI,
+                metadata={"Date": None} if ext == "svg" else {"Software": "redundancy report"},
+            )
+            files[ext] = rel
+            # The first save laid the figure out; the second reuses those positions (figure fractions,
+            # the same for any dpi) instead of solving the constrained layout again.
+            fig.set_layout_engine("none")
+        rendered = RenderedFigure(slug, block.title, block.caption, prov, files["png"], files["svg"])
+        self.report.figures.append(rendered)
+        return rendered
+
+    def draw(self, kind: str, view: StageView, stem: str, section: Section) -> None:
+        """Call the kind's figure function; a failure becomes a visible note and a problem, not a crash."""
+        fn = FIGURES.get(kind)
+        if fn is None:
+            section.items.append(NoteBlock(f"No figure is registered for study kind {kind!r}; its summary follows."))
+            blocks: list[Block] = list(summary_tables(view.summary, f"{kind} summary: {view.label}")) if view.summary else []
+        else:
+            try:
+                blocks = fn(view)
+            except Exception as exc:  # a figure bug must not hide every other figure
+                where = f"{kind} {view.label} ({view.info.path.name})"
+                last = traceback.extract_tb(exc.__traceback__)[-1]
+                message = f"figures for {where} failed: {type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})"
+                self.report.problems.append(message)
+                section.items.append(NoteBlock(message))
+                return
+        for block in blocks:
+            if isinstance(block, FigureBlock):
+                section.items.append(self.save(block, _slug(stem, block.key), view.provenance))
+            else:
+                section.items.append(block)
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> TableBlock:
+    columns = ["run", "model", "width", "dataset", "seed", "iterations", "best it.", "test acc.", "test acc. @best", "device"]
+    keys = ["name", "model", "width", "dataset", "seed", "iterations", "best_iteration", "test_accuracy", "test_accuracy_at_best", "device"]
+    rows = []
+    for r in runs:
+        if r.get("status") != "done":
+            continue
+        row = [fmt(r.get(k)) for k in keys]
+        for i in (7, 8):
+            value = r.get(keys[i])
+            row[i] = f"{value:.2%}" if isinstance(value, float) else row[i]
+        if r.get("offline_subset"):
+            row[3] += " (offline subset)"
+        rows.append(row)
+    return TableBlock(title="Runs", columns=columns, rows=rows)
+
+
+def _status_table(doc: dict[str, Any]) -> TableBlock | None:
+    rows = []
+    for entry in [*doc["runs"], *doc["studies"]]:
+        if entry.get("status") != "done":
+            kind = entry.get("kind", "train")
+            rows.append([entry["id"], kind, str(entry.get("name")), entry["status"], str(entry.get("error", ""))])
+    if not rows:
+        return None
+    return TableBlock(
+        title="Stages planned but not in the store",
+        columns=["stage", "kind", "name", "status", "error"],
+        rows=rows,
+        caption="Finish them with `redundancy run` on the spec; the report includes them once they are stored.",
+    )
+
+
+def build_report(paths: Sequence[Path], out: Path) -> Report:
+    """Build the report for every store under ``paths`` into ``out`` (index.html, report.md, figures/).
+
+    Raises :class:`NoStores` when ``paths`` hold no store, naming the command that fills one.
+    """
+    stores = find_stores(list(paths))
+    if not stores:
+        where = ", ".join(str(p) for p in paths) or "(no path given)"
+        raise NoStores(f"no store under {where}; nothing to report. Fill one with: {FILL_COMMAND}")
+    out.mkdir(parents=True, exist_ok=True)
+    figures_dir = out / FIGURES_DIR
+    if figures_dir.is_dir():
+        shutil.rmtree(figures_dir)  # figures of a previous report must not linger beside this one
+    figures_dir.mkdir()
+    report = Report(out=out, sources=[str(s.root) for s in stores], created=now_iso())
+    builder = _Builder(out, report)
+    with report_style():
+        for store in stores:
+            report.sections.extend(_store_sections(builder, store))
+    from redundancy.report.writer import write_html, write_markdown
+
+    report.index = write_html(report)
+    report.markdown = write_markdown(report)
+    return report
+
+
+def _store_sections(builder: _Builder, store: Store) -> list[Section]:
+    doc = store_document(store, curves=True)
+    index = store.index_attrs()
+    stages = {s.id: s for s in store.stages()}
+    spec_name = str(index.get("spec_name") or store.root.name)
+    head = Section(title=f"Store {spec_name}", level=2)
+    done_runs = [r for r in doc["runs"] if r.get("status") == "done"]
+    done_studies = [s for s in doc["studies"] if s.get("status") == "done"]
+    head.intro.append(
+        f"Folder {store.root}: {len(done_runs)} run(s) and {len(done_studies)} study stage(s) stored"
+        + (f", spec {spec_name}." if spec_name else ".")
+    )
+    head.items.append(_runs_table(doc["runs"]))
+    status = _status_table(doc)
+    if status is not None:
+        head.items.append(status)
+    sections = [head]
+
+    training = Section(title=f"{spec_name}: training", level=3)
+    for run in done_runs:
+        info = stages[run["id"]]
+        view = StageView(store, info, run, info, provenance_of(info, None, spec_name), str(run.get("name")))
+        builder.draw("train", view, _slug(spec_name, str(run.get("name")), "training"), training)
+    if training.items:
+        sections.append(training)
+
+    for study in done_studies:
+        info = stages[study["id"]]
+        run_info = stages.get(str(study.get("run_id")))
+        label = f"{study.get('run')}/{study.get('name')}"
+        section = Section(title=f"{spec_name}: {study['kind']} study {label}", level=3)
+        if run_info is None:
+            section.intro.append(f"The studied run {study.get('run_id')} is not in this store; model and data are not recorded.")
+        view = StageView(store, info, study, run_info, provenance_of(info, run_info, spec_name), label)
+        builder.draw(str(study["kind"]), view, _slug(spec_name, str(study.get("run")), str(study.get("name"))), section)
+        sections.append(section)
+    return sections

@@ -1,0 +1,248 @@
+"""Lottery: the ticket against its controls per round, and whether its weights concentrate on few units.
+
+Three kinds of figure, after the seed's §3 question (are a winning ticket's
+weights spread uniformly over a layer's nodes, as the hypothesis implies?):
+
+1. accuracy (and early-stop iteration) against the fraction of weights left,
+   for the ticket, the re-initialized control and the random-mask control;
+2. per layer, the distribution over units of k_i, the number of surviving
+   incoming weights, at the last round (read from the masks the study
+   stores), against the hypergeometric law k_i follows if the survivors were
+   spread uniformly over the layer (the study's own
+   :func:`~redundancy.studies.concentration.hypergeom_pmf`);
+3. the concentration statistics per round (index of dispersion, Gini
+   coefficient, conditional survival, empty units), each beside its null value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from redundancy.report.figures import register
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
+from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, new_figure, percent_axis, plain_ticks
+from redundancy.store import open_h5
+from redundancy.studies.concentration import hypergeom_pmf, unit_counts
+
+ARMS = (("ticket", "winning ticket (rewound)"), ("reinit", "control: same mask, re-initialized"), ("random_mask", "control: random mask, original init"))
+
+
+# --- the masks the study stores -----------------------------------------------------------------
+
+
+def last_round_masks(view: StageView, layers: list[str]) -> dict[str, tuple[int, np.ndarray]]:
+    """Per layer, (round, mask) of the ticket at its last round.
+
+    The study stores ``results/masks/<layer>`` as (rounds + 1, *weight shape)
+    uint8, round 0 the dense all-ones mask; the random-mask control's masks are
+    elsewhere (``random_masks/``) and are not what the question is about.
+    """
+    names = set(view.dataset_names("results"))
+    out: dict[str, tuple[int, np.ndarray]] = {}
+    for layer in layers:
+        path = f"masks/{layer}"
+        if path in names:
+            with open_h5(view.info.path) as f:
+                dataset = f[f"results/{path}"]
+                last = dataset.shape[0] - 1
+                out[layer] = (last, np.asarray(dataset[last]))  # only the last round is read
+    return out
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def _remaining(sparsity: Any) -> np.ndarray:
+    """Fraction of weights left per round, from the curves' ``sparsity`` (a list, or per layer)."""
+    if isinstance(sparsity, Mapping):  # per layer: the mean over layers
+        arrays = [as_floats(v) for v in sparsity.values() if isinstance(v, list)]
+        return 1.0 - np.nanmean(np.vstack(arrays), axis=0) if arrays else np.zeros(0)
+    values = as_floats(sparsity)
+    return 1.0 - values
+
+
+def _arm(curves: Mapping[str, Any], arm: str, field: str) -> np.ndarray:
+    if arm == "ticket":
+        return as_floats(curves.get(field))
+    sub = curves.get(arm)
+    return as_floats(sub.get(field)) if isinstance(sub, Mapping) else np.zeros(0)
+
+
+def accuracy_figure(view: StageView) -> FigureBlock | None:
+    curves = view.curves
+    remaining = _remaining(curves.get("sparsity"))
+    if not remaining.size or "accuracy" not in curves:
+        return None
+    panels = [("accuracy", "test accuracy")]
+    if curves.get("early_stop_iteration") is not None:
+        panels.append(("early_stop_iteration", "early-stop iteration (min. validation loss)"))
+    fig, axes = new_figure(len(panels), height=3.6)
+    for ax, (field, ylabel) in zip(axes, panels):
+        for i, (arm, label) in enumerate(ARMS):
+            y = _arm(curves, arm, field)
+            if not y.size:
+                continue
+            x = remaining[-len(y):] if len(y) <= len(remaining) else remaining
+            y = y[: len(x)]
+            ax.plot(100.0 * x, y, color=colour(arm, i), marker="o", linestyle="-" if arm == "ticket" else "--", label=label)
+        ax.set_xscale("log")
+        plain_ticks(ax, "x")
+        ax.invert_xaxis()  # pruning proceeds left to right
+        ax.set_xlabel("weights remaining (%, log scale)")
+        ax.set_ylabel(ylabel)
+        if field == "accuracy":
+            percent_axis(ax)
+            dense = _arm(curves, "ticket", "accuracy")
+            if dense.size:
+                ax.axhline(float(dense[0]), color=GREY, linestyle=":", linewidth=1.0, label=f"dense ({float(dense[0]):.1%})")
+            ax.legend(loc="lower left")
+    title = f"Lottery tickets of {view.provenance.model}: accuracy per pruning round"
+    fig.suptitle(title)
+    caption = (
+        "Each round trains the masked network, prunes the smallest surviving weights and rewinds the rest. "
+        "The re-initialized control keeps the ticket's mask with fresh weights; the random-mask control keeps "
+        "the original initialization with a random mask of the same per-layer sparsity."
+    )
+    return FigureBlock(key="rounds", title=title, figure=fig, caption=caption)
+
+
+def distribution_figure(view: StageView, layer: str, rnd: int, mask: np.ndarray, stats: Mapping[str, Any]) -> FigureBlock:
+    counts = unit_counts(mask)
+    m = int(mask[0].size)  # incoming weights per unit (a Conv filter flattened)
+    n = len(counts)
+    survivors = int(counts.sum())
+    # k_i ~ Hyp(N = n·m, K = survivors, m draws) when the survivors are a uniform random subset of the layer.
+    pmf = hypergeom_pmf(n * m, survivors, m, np.arange(m + 1))
+    expected = n * pmf
+    # Bins of integer width covering both the observed counts and the null's bulk.
+    cdf = np.cumsum(pmf)
+    lo = int(min(counts.min(), np.searchsorted(cdf, 1e-4)))
+    hi = int(max(counts.max(), np.searchsorted(cdf, 1 - 1e-4)))
+    width = max(1, math.ceil((hi - lo + 1) / 40))
+    edges = np.arange(lo, hi + width + 1, width)
+    observed, _ = np.histogram(counts, bins=edges - 0.5)
+    null = np.array([expected[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
+    centres = edges[:-1] + (width - 1) / 2.0
+
+    fig, (ax,) = new_figure(1, height=3.4)
+    ax.bar(centres, observed, width=0.9 * width, color=colour("ticket"), alpha=0.75, label=f"ticket, round {rnd}" if rnd >= 0 else "ticket, last round")
+    ax.plot(centres, null, color=VERMILLION, marker="o", markersize=3, linestyle="-", label="hypergeometric null (uniform spread)")
+    ax.set_xlabel(f"surviving incoming weights per unit, k_i (of m = {m})")
+    ax.set_ylabel("number of units")
+    ax.legend(loc="upper right")
+    density = survivors / (n * m)
+    title = f"Lottery ticket of {view.provenance.model}: survivors per unit in {layer}"
+    ax.set_title(title)
+    parts = [f"{n} units, {survivors} of {n * m} weights survive (density {density:.2%})."]
+    for key, label in (("dispersion", "index of dispersion"), ("p_value", "p-value against uniform spread"), ("gini", "Gini")):
+        values = as_floats(stats.get(key))
+        if values.size:
+            null_values = as_floats(stats.get(f"null_{key}"))
+            null_text = f" (null {null_values[-1]:.3g})" if null_values.size else ""
+            parts.append(f"{label} {values[-1]:.3g}{null_text}")
+    caption = (
+        "Bars: how many units keep k surviving incoming weights at the last round. Line: the number expected if "
+        "the same survivors were spread uniformly at random over the layer. " + "; ".join(parts)
+    )
+    return FigureBlock(key=f"{layer}-survivors", title=title, figure=fig, caption=caption)
+
+
+CONCENTRATION_PANELS = (
+    ("dispersion", "null_dispersion", "index of dispersion of k_i"),
+    ("gini", "null_gini", "Gini coefficient of k_i"),
+    ("conditional_survival", "null_conditional_survival", "P(another weight of the unit survives | one does)"),
+    ("empty_units", "expected_empty_units", "units with no surviving weight"),
+)
+
+
+def concentration_figure(view: StageView, concentration: Mapping[str, Any], rounds: np.ndarray) -> FigureBlock | None:
+    layers = [layer for layer, v in concentration.items() if isinstance(v, Mapping)]
+    panels = [p for p in CONCENTRATION_PANELS if any(p[0] in concentration[layer] for layer in layers)]
+    if not panels:
+        return None
+    fig, axes = new_figure(2, 2, height=5.4)
+    for ax, (obs, null, ylabel) in zip(axes, panels):
+        for i, layer in enumerate(layers):
+            stats = concentration[layer]
+            y = as_floats(stats.get(obs))
+            if not y.size:
+                continue
+            x = rounds[: len(y)] if len(rounds) >= len(y) else np.arange(len(y))
+            col = PALETTE[i % len(PALETTE)]
+            ax.plot(x, y, color=col, marker="o", markersize=3, label=layer)
+            y0 = as_floats(stats.get(null))
+            if y0.size:
+                ax.plot(x[: len(y0)], y0[: len(x)], color=col, linestyle="--", linewidth=1.0)
+        ax.set_xlabel("pruning round")
+        integer_ticks(ax, "x")
+        if obs == "empty_units":
+            integer_ticks(ax, "y")
+        ax.set_ylabel(ylabel, fontsize=7.5)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(axes[0].plot([], [], color=BLACK, linestyle="--", linewidth=1.0)[0])
+    labels.append("null (uniform spread)")
+    axes[0].legend(handles, labels, loc="best", fontsize=7)
+    title = f"Lottery tickets of {view.provenance.model}: concentration of survivors per round"
+    fig.suptitle(title)
+    caption = (
+        "Solid: the ticket's statistic per layer; dashed: its value under uniform spread of the same number of "
+        "survivors (hypergeometric null). Dispersion, Gini, conditional survival or empty units above the null "
+        "mean the surviving weights concentrate on fewer units than chance."
+    )
+    return FigureBlock(key="concentration", title=title, figure=fig, caption=caption)
+
+
+def p_value_table(concentration: Mapping[str, Any], rounds: np.ndarray) -> TableBlock | None:
+    layers = [layer for layer, v in concentration.items() if isinstance(v, Mapping) and "p_value" in v]
+    if not layers:
+        return None
+    width = max(len(concentration[layer]["p_value"]) for layer in layers)
+    labels = [str(int(r)) for r in rounds[:width]] if len(rounds) >= width else [str(r) for r in range(width)]
+    rows = []
+    for layer in layers:
+        values = list(concentration[layer]["p_value"]) + [None] * (width - len(concentration[layer]["p_value"]))
+        rows.append([layer, *(fmt(v) for v in values)])
+    return TableBlock(
+        title="Concentration test p-values per round (small: survivors are not spread uniformly)",
+        columns=["layer \\ round", *labels],
+        rows=rows,
+    )
+
+
+@register("lottery")
+def lottery_figures(view: StageView) -> list[Block]:
+    curves = view.curves
+    blocks: list[Block] = []
+    acc = accuracy_figure(view)
+    if acc is not None:
+        blocks.append(acc)
+    else:
+        blocks.append(NoteBlock(f"lottery {view.label}: no per-round sparsity and accuracy in the stored curves"))
+    rounds = as_floats(curves.get("rounds"))
+    concentration = curves.get("concentration") or {}
+    layers = [str(k) for k, v in concentration.items() if isinstance(v, Mapping)]
+    if not layers:
+        layers = [str(x) for x in (view.config.get("layers") or [])] if isinstance(view.config.get("layers"), list) else []
+    masks = last_round_masks(view, layers) if layers else {}
+    for layer in layers:
+        if layer in masks:
+            rnd, mask = masks[layer]
+            blocks.append(distribution_figure(view, layer, rnd, mask, concentration.get(layer, {})))
+        else:
+            blocks.append(NoteBlock(f"lottery {view.label}: no stored mask found for layer {layer}; its survivor distribution is not drawn"))
+    if concentration:
+        conc = concentration_figure(view, concentration, rounds)
+        if conc is not None:
+            blocks.append(conc)
+        table = p_value_table(concentration, rounds)
+        if table is not None:
+            blocks.append(table)
+    if view.summary:
+        blocks.extend(summary_tables(view.summary, f"Lottery summary: {view.label}"))
+    return blocks

@@ -1,0 +1,136 @@
+"""Subspace: accuracy when the update W − Z is projected onto k directions, beside its singular values.
+
+Left: accuracy against k (log axis; k = 0, the layer reset to its initial
+weights Z, sits on the linear stretch at the origin) for the top, bottom and
+random bases, with the unprojected network as a reference line. Right: the
+singular-value spectrum of W − Z (and of W when stored), the reason few top
+directions can carry the function (Nagarajan & Kolter 2019).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from redundancy.report.figures import register
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, find_groups, summary_for, summary_tables
+from redundancy.report.style import BLACK, GREY, VERMILLION, colour, new_figure, percent_axis, plain_ticks
+
+BASIS_WORDS = {"top": "top-k singular directions", "bottom": "bottom-k singular directions", "random": "random k-dim. subspace"}
+SPECTRUM_WORDS = {"update": "W − Z (update)", "weights": "W (trained weights)", "delta": "W − Z (update)"}
+
+
+def is_subspace_group(tree: Mapping[str, Any]) -> bool:
+    return any(isinstance(v, Mapping) and "k" in v and "accuracy" in v for v in tree.values())
+
+
+def _row_parts(path: tuple[str, ...]) -> tuple[str, str, str]:
+    """``fc1@final:update`` -> (layer, ``fc1@final``, target); the study's row key."""
+    key = path[-1] if path else ""
+    lc, _, target = key.partition(":")
+    return lc.partition("@")[0], lc, target or "update"
+
+
+def _spectra(view: StageView, path: tuple[str, ...], group: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Singular values of W − Z (and of W) from the stored tensors, else those beside the curves."""
+    _, lc, target = _row_parts(path)
+    out: dict[str, np.ndarray] = {}
+    if lc:
+        names = set(view.dataset_names("results"))
+        wanted = [m for m in ("update", "weights") if f"{lc}/singular_values/{m}" in names]
+        data = view.read_many(f"results/{lc}/singular_values/{m}" for m in wanted)
+        out = {SPECTRUM_WORDS[m]: np.asarray(data[f"results/{lc}/singular_values/{m}"], dtype=float) for m in wanted}
+    if not out:
+        raw = group.get("singular_values")
+        if isinstance(raw, Mapping):
+            out = {SPECTRUM_WORDS.get(str(k), str(k)): as_floats(v) for k, v in raw.items() if isinstance(v, list)}
+        elif isinstance(raw, list):
+            out = {SPECTRUM_WORDS.get(target, target): as_floats(raw)}
+    return out
+
+
+def _draw_accuracy(ax: Any, group: Mapping[str, Any], target: str) -> None:
+    full = group.get("accuracy_full")
+    reference: float | None = float(full) if isinstance(full, (int, float)) else None
+    bases = [k for k, v in group.items() if isinstance(v, Mapping) and "k" in v and "accuracy" in v]
+    bases.sort(key=lambda b: ({"top": 0, "bottom": 1, "random": 2}.get(b, 3), b))
+    for i, basis in enumerate(bases):
+        curve = group[basis]
+        k = as_floats(curve["k"])
+        acc = as_floats(curve["accuracy"])
+        label = BASIS_WORDS.get(basis, basis)
+        if "std" in curve:
+            std = as_floats(curve["std"])
+            ax.plot(k, acc, color=colour(basis, i), label=f"{label} (mean ± std)")
+            ax.fill_between(k, acc - std, acc + std, color=colour(basis, i), alpha=0.18, linewidth=0)
+        else:
+            ax.plot(k, acc, color=colour(basis, i), marker="o" if len(k) <= 40 else None, label=label)
+        if reference is None and basis == "top" and len(k):
+            reference = float(acc[int(np.nanargmax(k))])  # k = rank: the unprojected network
+    if reference is not None:
+        ax.axhline(reference, color=GREY, linestyle=":", linewidth=1.0, label=f"unprojected ({reference:.1%})")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
+    plain_ticks(ax, "x")
+    if target == "weights":
+        ax.set_xlabel("k, directions of W kept (log scale; 0 = layer zeroed)")
+    else:
+        ax.set_xlabel("k, directions of W − Z kept (log scale; 0 = layer reset to Z)")
+
+
+@register("subspace")
+def subspace_figures(view: StageView) -> list[Block]:
+    groups = find_groups(view.curves, is_subspace_group)
+    if not groups:
+        return [NoteBlock(f"subspace {view.label}: no curves with a k axis in the stored study")]
+    cfg = view.config
+    blocks: list[Block] = []
+    summary_used = False
+    for path, group in groups:
+        layer, lc, target = _row_parts(path)
+        checkpoint = lc.partition("@")[2]
+        where = f"{layer} at checkpoint {checkpoint}" if layer and checkpoint else (" · ".join(path) or str(cfg.get("layer", "layer")))
+        spectra = _spectra(view, path, group)
+        fig, axes = new_figure(2 if spectra else 1, height=3.6)
+        acc_ax = axes[0]
+        _draw_accuracy(acc_ax, group, target)
+        acc_ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
+        percent_axis(acc_ax)
+        acc_ax.legend(loc="best")
+        acc_ax.set_title("accuracy after projection")
+        if spectra:
+            spec_ax = axes[1]
+            for (label, values), col, ls in zip(spectra.items(), (VERMILLION, BLACK, GREY), ("-", "--", ":")):
+                idx = np.arange(1, len(values) + 1)
+                spec_ax.plot(idx, values, color=col, linestyle=ls, label=label)
+            spec_ax.set_yscale("log")
+            plain_ticks(spec_ax, "y")
+            if max(len(v) for v in spectra.values()) > 30:
+                spec_ax.set_xscale("log")
+                plain_ticks(spec_ax, "x")
+                spec_ax.set_xlabel("index i of singular value (log scale)")
+            else:
+                spec_ax.set_xlabel("index i of singular value")
+            spec_ax.set_ylabel("singular value σᵢ (log scale)")
+            spec_ax.set_title("singular-value spectrum")
+            spec_ax.legend(loc="best")
+        matrix = "the weights W" if target == "weights" else "the update W − Z"
+        title = f"Subspace of {matrix}: {where} of {view.provenance.model}"
+        fig.suptitle(title)
+        caption = (
+            ("Left: accuracy when the layer's weights are projected onto k directions, U_k U_kᵀ W, "
+             if target == "weights" else
+             "Left: accuracy when the layer's update W − Z is projected onto k directions, Z + U_k U_kᵀ (W − Z), ")
+            + "every other layer unchanged; top and bottom are the leading and trailing left-singular vectors, "
+            "random a random k-dimensional subspace (mean ± std over seeds). Right: singular values in decreasing order."
+        )
+        blocks.append(FigureBlock(key="-".join(path) or str(cfg.get("layer", "layer")), title=title, figure=fig, caption=caption))
+        own = summary_for(view.summary, path)
+        if isinstance(own, Mapping) and own:
+            blocks.extend(summary_tables(own, f"Subspace summary: {where}"))
+            summary_used = True
+    if not summary_used and view.summary:
+        blocks.extend(summary_tables(view.summary, f"Subspace summary: {view.label}"))
+    return blocks

@@ -1,0 +1,60 @@
+"""Training curves: loss and accuracy against iteration for one run (``/metrics/*`` of its train stage)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redundancy.report.figures import register
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView
+from redundancy.report.style import colour, new_figure, percent_axis
+
+# metric name in the store -> (split role, legend label)
+LOSSES = (("train_loss", "train", "train (mean since last eval)"), ("val_loss", "validation", "validation"), ("test_loss", "test", "test"))
+ACCURACIES = (("val_accuracy", "validation", "validation"), ("test_accuracy", "test", "test"))
+
+
+@register("train")
+def training_figures(view: StageView) -> list[Block]:
+    names = [n for n in view.dataset_names("metrics")]
+    if "iteration" not in names:
+        return [NoteBlock(f"run {view.label}: no /metrics/iteration in {view.info.path.name}; nothing to draw")]
+    metrics = {n: np.asarray(v, dtype=float) for n, v in view.read_many(f"metrics/{n}" for n in names).items()}
+    metrics = {k.removeprefix("metrics/"): v for k, v in metrics.items()}
+    it = metrics["iteration"]
+    best = view.info.attrs.get("best_iteration")
+
+    fig, (loss_ax, acc_ax) = new_figure(2)
+    for key, role, label in LOSSES:
+        if key in metrics:
+            loss_ax.plot(it, metrics[key], color=colour(role), label=label)
+    positive = [metrics[k] for k, _, _ in LOSSES if k in metrics]
+    if positive and all(np.all(v[np.isfinite(v)] > 0) for v in positive):
+        loss_ax.set_yscale("log")  # losses span decades once the training loss approaches zero
+    loss_ax.set_xlabel("iteration")
+    loss_ax.set_ylabel("cross-entropy loss (nats)")
+    loss_ax.set_title("loss")
+
+    for key, role, label in ACCURACIES:
+        if key in metrics:
+            acc_ax.plot(it, metrics[key], color=colour(role), label=label)
+    acc_ax.set_xlabel("iteration")
+    acc_ax.set_ylabel("accuracy")
+    percent_axis(acc_ax)
+    acc_ax.set_title("accuracy")
+    for ax in (loss_ax, acc_ax):
+        if best is not None:
+            ax.axvline(float(best), color="#6E6E6E", linestyle=":", linewidth=1.0, label=f"min. validation loss (it. {int(best)})")
+    loss_ax.legend(loc="best")
+    acc_ax.legend(loc="lower right")
+    final = view.info.attrs.get("test_accuracy")
+    title = f"Training of {view.provenance.model} on {view.provenance.data}"
+    if view.label != "run":  # a grid point: name it; a spec without a grid has the single run "run"
+        title += f", run {view.label}"
+    fig.suptitle(title)
+    caption = (
+        "Loss and accuracy against training iteration; the dotted line marks the iteration of minimum "
+        "validation loss (the seed's iteration j, the checkpoint `best` refers to)."
+    )
+    if isinstance(final, float):
+        caption += f" Final test accuracy {final:.2%}."
+    return [FigureBlock(key="curves", title=title, figure=fig, caption=caption)]

@@ -1,0 +1,255 @@
+"""What a figure function receives (a :class:`StageView`) and returns (blocks).
+
+A figure function turns one finished stage into a list of blocks: figures
+(matplotlib :class:`~matplotlib.figure.Figure` objects, saved by the builder)
+and tables (already formatted text cells). It never writes files and never
+decides where a figure goes, so adding a study kind's figures is one function
+and one registry line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+from matplotlib.figure import Figure
+
+from redundancy.store import StageInfo, Store, open_h5
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a figure's numbers come from; printed under every figure."""
+
+    spec_name: str
+    stage_id: str
+    model: str
+    dataset: str
+    offline_subset: bool
+    data_source: str
+    device: str
+    created: str
+
+    @property
+    def date(self) -> str:
+        """``2026-11-27 00:02`` from an ISO 8601 timestamp (the stage's ``created``)."""
+        if "T" in self.created:
+            day, _, clock = self.created.partition("T")
+            return f"{day} {clock[:5]}"
+        return self.created
+
+    @property
+    def data(self) -> str:
+        return f"{self.dataset} (offline subset)" if self.offline_subset else self.dataset
+
+    def line(self) -> str:
+        """One line for the footer of the figure image itself, so a copied PNG still says where it came from."""
+        return f"spec {self.spec_name} · stage {self.stage_id} · {self.model} on {self.data} · {self.device} · {self.date}"
+
+
+@dataclass
+class FigureBlock:
+    """One figure: ``key`` makes its file name unique within its stage (``fc1``, ``curves``)."""
+
+    key: str
+    title: str
+    figure: Figure
+    caption: str = ""
+
+
+@dataclass
+class TableBlock:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class NoteBlock:
+    """A sentence the reader needs (a layer too small to fit, data a figure could not find)."""
+
+    text: str
+
+
+Block = FigureBlock | TableBlock | NoteBlock
+
+
+@dataclass
+class StageView:
+    """One finished stage as a figure function sees it.
+
+    ``entry`` is the stage's entry of :func:`redundancy.summary.store_document`
+    (``summary`` and ``curves`` already parsed); ``run`` is the studied run's
+    train stage (the stage itself for a train stage). Tensors are read only on
+    request, so a figure that needs only curves never touches the HDF5 data.
+    """
+
+    store: Store
+    info: StageInfo
+    entry: dict[str, Any]
+    run: StageInfo | None
+    provenance: Provenance
+    label: str
+
+    @property
+    def curves(self) -> dict[str, Any]:
+        return self.entry.get("curves") or {}
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.entry.get("summary") or {}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.info.json_attr("config", {}) or {}
+
+    @property
+    def model(self) -> str:
+        return self.provenance.model
+
+    def dataset_names(self, group: str = "/") -> list[str]:
+        """Paths (relative to ``group``) of every dataset under ``group``, without reading data."""
+        names: list[str] = []
+        with open_h5(self.info.path) as f:
+            if group.strip("/") and group.strip("/") not in f:
+                return names
+            base = f[group]
+
+            def visit(name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset):
+                    names.append(name)
+
+            base.visititems(visit)
+        return names
+
+    def read(self, path: str) -> np.ndarray:
+        with open_h5(self.info.path) as f:
+            return np.asarray(f[path][()])
+
+    def read_many(self, paths: Iterable[str]) -> dict[str, np.ndarray]:
+        with open_h5(self.info.path) as f:
+            return {p: np.asarray(f[p][()]) for p in paths}
+
+
+FigureFn = Callable[[StageView], list[Block]]
+
+
+# --- helpers shared by the figure modules -------------------------------------------------------
+
+
+def find_groups(tree: Any, is_group: Callable[[Mapping[str, Any]], bool], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Every dict in a nested JSON tree for which ``is_group`` holds, with its key path.
+
+    Study curves are one group per studied layer (and checkpoint); whether a
+    study nests them under the layer name or keeps a single layer's curves at
+    the top level, the figure code finds them the same way.
+    """
+    if not isinstance(tree, Mapping):
+        return []
+    if is_group(tree):
+        return [(path, dict(tree))]
+    out = []
+    for key, value in tree.items():
+        out.extend(find_groups(value, is_group, (*path, str(key))))
+    return out
+
+
+def sub_tree(tree: Any, path: tuple[str, ...]) -> Any:
+    """``tree[path[0]][path[1]]...`` or None when any key is missing."""
+    for key in path:
+        if not isinstance(tree, Mapping) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def summary_for(summary: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The part of a study's summary about one curve group (one layer, checkpoint ...).
+
+    Studies key it either by nesting (``summary["fc1"]``) or by a flat key that
+    starts with the group's key (``summary["fc1@final:update/top"]``); both are
+    returned as one dict, the flat ones under the rest of their key.
+    """
+    if not path:
+        return {}
+    out: dict[str, Any] = {}
+    nested = sub_tree(summary, path)
+    if isinstance(nested, Mapping):
+        out.update(nested)
+    prefix = "/".join(path) + "/"
+    for key, value in summary.items():
+        if str(key).startswith(prefix):
+            out[str(key)[len(prefix):]] = value
+    return out
+
+
+def fmt(value: Any) -> str:
+    """A table cell: 4 significant digits, ``—`` for missing, yes/no for booleans."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        if len(value) > 6:
+            return f"[{len(value)} values]"
+        return ", ".join(fmt(v) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _is_leaf(value: Any) -> bool:
+    return not isinstance(value, Mapping)
+
+
+def summary_tables(summary: Mapping[str, Any], title: str, caption: str = "") -> list[TableBlock]:
+    """A study's summary (nested JSON) as tables a reader can scan.
+
+    A dict whose values are all scalars is a *row* (its key path is the row
+    label, its keys the columns); rows sharing the same columns form one table.
+    Top-level scalars form a two-column name/value table.
+    """
+    flat = {k: v for k, v in summary.items() if _is_leaf(v)}
+    rows: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(tree: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        leaves = {k: v for k, v in tree.items() if _is_leaf(v)}
+        nested = {k: v for k, v in tree.items() if not _is_leaf(v)}
+        if leaves and path:
+            rows.append((" / ".join(path), leaves))
+        for key, value in nested.items():
+            walk(value, (*path, str(key)))
+
+    walk({k: v for k, v in summary.items() if not _is_leaf(v)}, ())
+    tables: list[TableBlock] = []
+    by_columns: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
+    for label, leaves in rows:
+        by_columns.setdefault(tuple(leaves), []).append((label, leaves))
+    for columns, members in by_columns.items():
+        tables.append(
+            TableBlock(
+                title=title,
+                columns=["", *columns],
+                rows=[[label, *(fmt(leaves.get(c)) for c in columns)] for label, leaves in members],
+                caption=caption,
+            )
+        )
+    if flat:
+        tables.append(TableBlock(title=title, columns=["", "value"], rows=[[k, fmt(v)] for k, v in flat.items()], caption=caption))
+    return tables
+
+
+def as_floats(values: Any) -> np.ndarray:
+    """A JSON list of numbers (``null`` for a missing value) as a float array with NaN."""
+    if values is None:
+        return np.zeros(0)
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)

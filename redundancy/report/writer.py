@@ -1,0 +1,163 @@
+"""Write a built report as one self-contained HTML page and as Markdown for GitHub.
+
+``index.html`` embeds every figure as a base64 PNG data URI and its style
+sheet inline, with no script and no external reference, so the single file
+can be mailed, archived or opened offline and still shows everything; it also
+links each figure's PNG and SVG files beside it for use in a paper.
+``report.md`` has the same content and points at ``figures/*.png`` so GitHub
+renders it from the repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from redundancy import __version__
+from redundancy.report.builder import Item, RenderedFigure, Report, Section
+from redundancy.report.model import NoteBlock, TableBlock
+
+CSS = """
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 0;
+       color: #1a1a1a; background: #fff; line-height: 1.45; }
+main { max-width: 62rem; margin: 0 auto; padding: 1.5rem 1.25rem 4rem; }
+h1 { font-size: 1.7rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.35rem; border-bottom: 1px solid #ccc; padding-bottom: 0.2rem; margin-top: 2.5rem; }
+h3 { font-size: 1.1rem; margin-top: 2rem; }
+.meta, .prov { color: #555; font-size: 0.85rem; }
+nav ol { columns: 2; font-size: 0.9rem; }
+figure { margin: 1.5rem 0; break-inside: avoid; }
+figure img { max-width: 100%; height: auto; display: block; border: 1px solid #eee; }
+figcaption { font-size: 0.9rem; margin-top: 0.4rem; }
+figcaption a { font-size: 0.8rem; }
+table { border-collapse: collapse; margin: 0.8rem 0 1.4rem; font-size: 0.85rem; font-variant-numeric: tabular-nums;
+        break-inside: avoid; }
+caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.note { background: #fff6e0; border-left: 3px solid #E69F00; padding: 0.4rem 0.7rem; font-size: 0.9rem; }
+.table-note { color: #555; font-size: 0.8rem; margin-top: -1rem; }
+@media print { main { max-width: none; } nav, figcaption a { display: none; } h2 { break-before: page; } }
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _anchor(section: Section, index: int) -> str:
+    return f"s{index}"
+
+
+def _figure_html(fig: RenderedFigure, out: Path) -> str:
+    data = base64.b64encode((out / fig.png).read_bytes()).decode("ascii")
+    prov = fig.provenance
+    data_source = f" Data: {_e(prov.data_source)}." if prov.data_source else ""
+    return (
+        f'<figure id="{_e(fig.slug)}">\n'
+        f'<img src="data:image/png;base64,{data}" alt="{_e(fig.title)}">\n'
+        f"<figcaption><strong>{_e(fig.title)}.</strong> {_e(fig.caption)}\n"
+        f'<br><span class="prov">Provenance: spec <code>{_e(prov.spec_name)}</code>, stage <code>{_e(prov.stage_id)}</code>, '
+        f"model {_e(prov.model)}, dataset {_e(prov.data)}, device {_e(prov.device)}, {_e(prov.date)}.{data_source}</span>\n"
+        f'<br><a href="{_e(fig.svg)}">SVG</a> · <a href="{_e(fig.png)}">PNG</a></figcaption>\n'
+        "</figure>"
+    )
+
+
+def _table_html(table: TableBlock) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    note = f'\n<p class="table-note">{_e(table.caption)}</p>' if table.caption else ""
+    return f"<table>\n<caption>{_e(table.title)}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>{note}"
+
+
+def _item_html(item: Item, out: Path) -> str:
+    if isinstance(item, RenderedFigure):
+        return _figure_html(item, out)
+    if isinstance(item, TableBlock):
+        return _table_html(item)
+    if isinstance(item, NoteBlock):
+        return f'<p class="note">{_e(item.text)}</p>'
+    raise TypeError(f"unknown report item {type(item).__name__}")
+
+
+def write_html(report: Report) -> Path:
+    parts = [
+        "<!doctype html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',  # no favicon request: the page needs nothing beside itself
+        "<title>redundancy report</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body><main>",
+        "<h1>redundancy report</h1>",
+        f'<p class="meta">Built {_e(report.created)} by redundancy {_e(__version__)} from '
+        + ", ".join(f"<code>{_e(s)}</code>" for s in report.sources)
+        + f"; {len(report.figures)} figures.</p>",
+    ]
+    if report.problems:
+        parts.append('<p class="note">' + "<br>".join(_e(p) for p in report.problems) + "</p>")
+    parts.append("<nav><ol>")
+    for i, section in enumerate(report.sections):
+        parts.append(f'<li><a href="#{_anchor(section, i)}">{_e(section.title)}</a></li>')
+    parts.append("</ol></nav>")
+    for i, section in enumerate(report.sections):
+        parts.append(f'<section id="{_anchor(section, i)}">')
+        parts.append(f"<h{section.level}>{_e(section.title)}</h{section.level}>")
+        parts.extend(f"<p>{_e(p)}</p>" for p in section.intro)
+        parts.extend(_item_html(item, report.out) for item in section.items)
+        parts.append("</section>")
+    parts.append("</main></body></html>\n")
+    path = report.out / "index.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def _md_cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ") or " "
+
+
+def _item_md(item: Item) -> str:
+    if isinstance(item, RenderedFigure):
+        prov = item.provenance
+        return (
+            f"![{item.title}]({item.png})\n\n"
+            f"**{item.title}.** {item.caption}  \n"
+            f"*Provenance: spec `{prov.spec_name}`, stage `{prov.stage_id}`, model {prov.model}, "
+            f"dataset {prov.data}, device {prov.device}, {prov.date}.* [SVG]({item.svg})"
+        )
+    if isinstance(item, TableBlock):
+        lines = [f"**{item.title}**", "", "| " + " | ".join(_md_cell(c) for c in item.columns) + " |"]
+        lines.append("|" + "|".join([":---"] + ["---:"] * (len(item.columns) - 1)) + "|")
+        lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in item.rows)
+        if item.caption:
+            lines += ["", f"*{item.caption}*"]
+        return "\n".join(lines)
+    if isinstance(item, NoteBlock):
+        return f"> {item.text}"
+    raise TypeError(f"unknown report item {type(item).__name__}")
+
+
+def write_markdown(report: Report) -> Path:
+    parts = [
+        "# redundancy report",
+        "",
+        f"Built {report.created} by redundancy {__version__} from " + ", ".join(f"`{s}`" for s in report.sources)
+        + f"; {len(report.figures)} figures.",
+    ]
+    for problem in report.problems:
+        parts += ["", f"> {problem}"]
+    for section in report.sections:
+        parts += ["", "#" * section.level + " " + section.title]
+        for p in section.intro:
+            parts += ["", p]
+        for item in section.items:
+            parts += ["", _item_md(item)]
+    path = report.out / "report.md"
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return path
