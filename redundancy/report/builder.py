@@ -9,6 +9,7 @@ command exit non-zero).
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import traceback
@@ -17,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from PIL import Image
 
 from redundancy.errors import RedundancyError
 from redundancy.report.figures import FIGURES
@@ -88,6 +91,17 @@ def _slug(*parts: str) -> str:
     return text or "figure"
 
 
+def _write_png(fig: Figure, path: Path) -> None:
+    """Save as an 8-bit palette PNG: line plots use few colours, so this is about a third of the RGBA
+    file with no visible change, which keeps the self-contained page and the committed figures small."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": "redundancy report"})
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        palette.save(path, format="png", optimize=True)
+
+
 def provenance_of(info: StageInfo, run: StageInfo | None, spec_name: str) -> Provenance:
     """Provenance of a stage: its own id, device and date; model and data from the run it studies."""
     source = run if run is not None else info
@@ -126,20 +140,13 @@ class _Builder:
         if isinstance(engine, ConstrainedLayoutEngine):
             engine.set(rect=(0.0, footer, 1.0, 1.0 - footer))
         fig.text(0.5, 0.25 * footer, prov.line(), ha="center", va="bottom", fontsize=6.0, color=GREY)
-        files = {}
-        for ext in ("png", "svg"):
-            rel = f"{FIGURES_DIR}/{slug}.{ext}"
-            fig.savefig(
-                self.out / rel,
-                format=ext,
-                dpi=PNG_DPI,
-                metadata={"Date": None} if ext == "svg" else {"Software": "redundancy report"},
-            )
-            files[ext] = rel
-            # The first save laid the figure out; the second reuses those positions (figure fractions,
-            # the same for any dpi) instead of solving the constrained layout again.
-            fig.set_layout_engine("none")
-        rendered = RenderedFigure(slug, block.title, block.caption, prov, files["png"], files["svg"])
+        png, svg = f"{FIGURES_DIR}/{slug}.png", f"{FIGURES_DIR}/{slug}.svg"
+        _write_png(fig, self.out / png)
+        # The first save laid the figure out; the SVG reuses those positions (figure fractions, the
+        # same at any dpi) instead of solving the constrained layout again.
+        fig.set_layout_engine("none")
+        fig.savefig(self.out / svg, format="svg", metadata={"Date": None})  # no date: same store, same SVG
+        rendered = RenderedFigure(slug, block.title, block.caption, prov, png, svg)
         self.report.figures.append(rendered)
         return rendered
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView
-from redundancy.report.style import colour, new_figure, percent_axis
+from redundancy.report.style import colour, new_figure, percent_axis, plain_ticks
 
 # metric name in the store -> (split role, legend label)
 LOSSES = (("train_loss", "train", "train (mean since last eval)"), ("val_loss", "validation", "validation"), ("test_loss", "test", "test"))
@@ -30,6 +30,7 @@ def training_figures(view: StageView) -> list[Block]:
     positive = [metrics[k] for k, _, _ in LOSSES if k in metrics]
     if positive and all(np.all(v[np.isfinite(v)] > 0) for v in positive):
         loss_ax.set_yscale("log")  # losses span decades once the training loss approaches zero
+        plain_ticks(loss_ax, "y")
     loss_ax.set_xlabel("iteration")
     loss_ax.set_ylabel("cross-entropy loss (nats)")
     loss_ax.set_title("loss")
