@@ -541,17 +541,19 @@ def _assemble(
             "cond_survival": c["conditional_survival"][last],
             "density": c["density"][last],
             "disconnected": c["disconnected_units"][last],
+            "rho_norm": c["spearman"]["norm_trained"][last],
+            "rho_fp": c["spearman"]["fp_trained"][last],
         }
-    # Network-wide headline (the table's caption); accuracies are at the end of training, the last round's.
+    # Network-wide headline, the table's caption: the rounds side by side as text so that `show`
+    # prints the whole accuracy curve of the ticket beside its controls (the numbers are in the curves).
     drop = first_drop_round(ticket["accuracy"], dense.accuracy)
     summary["dense_accuracy"] = dense.accuracy
-    summary["ticket_accuracy"] = ticket["accuracy"][last]
-    for control in CONTROLS:
-        if control in variant_curves:
-            summary[f"{control}_accuracy"] = variant_curves[control]["accuracy"][last]
-    summary["final_sparsity"] = sparsity_total[last]
     summary["first_round_below_dense"] = drop
     summary["sparsity_at_first_drop"] = None if drop is None else sparsity_total[drop]
+    summary["pruned %"] = " ".join(f"{100 * s:.0f}" for s in sparsity_total)
+    for variant in ("ticket", *CONTROLS):
+        if variant in variant_curves:
+            summary[f"{variant} acc %"] = " ".join(f"{100 * a:.1f}" for a in variant_curves[variant]["accuracy"])
 
     attrs = {"rewind_iteration": rewind, "dense_reused": reused, "layers": layers}
     return StudyResult(tensors=tensors, summary=summary, curves=curves, attrs=attrs)
