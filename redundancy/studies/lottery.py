@@ -83,7 +83,7 @@ class LotteryConfig(StudyConfig):
     test: Literal["auto", "chi2", "monte_carlo"] = Field(
         "auto", description="concentration test: chi-square when every expected count is >= 5 (auto), or seeded Monte Carlo"
     )
-    draws: int = Field(999, ge=99, description="Monte-Carlo draws of the null per test")
+    draws: int = Field(999, ge=199, description="Monte-Carlo draws of the null per test (199 is the fewest that can reach p < 0.01)")
 
     @field_validator("rewind")
     @classmethod
