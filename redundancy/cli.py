@@ -40,9 +40,11 @@ def _fail(exc: RedundancyError) -> typer.Exit:
 
 
 def _spec_and_text(spec_path: Path) -> tuple[Any, str]:
+    from redundancy.engine.executors import spec_executor_options
     from redundancy.spec.loader import load_spec
 
     spec = load_spec(spec_path)
+    spec_executor_options(spec.executor, spec_path)  # the free-form executor: section, checked by key
     return spec, spec_path.read_text(encoding="utf-8")
 
 
@@ -55,11 +57,18 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and exit")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="log lines instead of progress bars")] = False,
     data_root: Annotated[Optional[str], typer.Option(help="folder for torchvision datasets")] = None,
+    executor: Annotated[Optional[str], typer.Option(help="local | ray | slurm (default: the spec's executor.kind, else local)")] = None,
+    address: Annotated[Optional[str], typer.Option(help="ray: an existing cluster's address (default: start a local instance)")] = None,
+    gpus_per_stage: Annotated[Optional[float], typer.Option(help="ray/slurm: GPUs per stage (fractions share a GPU on ray)")] = None,
+    cpus_per_stage: Annotated[Optional[float], typer.Option(help="ray/slurm: CPU cores per stage")] = None,
+    partition: Annotated[Optional[str], typer.Option(help="slurm: partition")] = None,
+    time_limit: Annotated[Optional[str], typer.Option(help="slurm: time limit per stage, minutes or HH:MM:SS")] = None,
+    max_retries: Annotated[Optional[int], typer.Option(help="ray/slurm: re-runs of a stage whose worker died (default 3)")] = None,
 ) -> None:
     """Train the spec's runs and run its studies, writing everything to the store."""
-    from redundancy.engine import make_plan, run_plan
+    from redundancy.engine import make_plan
+    from redundancy.engine.executors import resolve_options, run_with_executor, spec_executor_options
     from redundancy.engine.runner import default_store_root, describe_plan
-    from redundancy.engine.stages import resolve_device
     from redundancy.store import Store
 
     try:
@@ -74,8 +83,11 @@ def run(
                 table.add_row(*(Text(c) for c in row))
             out.print(table)
             return
-        dev = resolve_device(device)
-        report = run_plan(plan, target, device=dev, force=force, quiet=quiet, data_root=data_root, console=err)
+        options = resolve_options(
+            spec_executor_options(spec.executor, spec_path), kind=executor, address=address, gpus_per_stage=gpus_per_stage,
+            cpus_per_stage=cpus_per_stage, partition=partition, time_limit=time_limit, max_retries=max_retries,
+        )
+        report = run_with_executor(plan, target, options, device=device, force=force, quiet=quiet, data_root=data_root, console=err)
     except RedundancyError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -187,11 +199,16 @@ def _print_summary(doc: dict[str, Any]) -> None:
     for r in doc["runs"]:
         runs.add_row(*(Text(_fmt(r.get(k, ""))) for k in ("name", "model", "dataset", "seed", "status", "iterations", "best_iteration", "test_accuracy", "test_accuracy_at_best")))
     out.print(runs)
+    from redundancy.grid import grid_summary, grid_tables
+
+    grid = grid_summary(doc)
     for st in doc["studies"]:
-        if st.get("summary"):
+        if st.get("summary") and not grid["axes"]:  # a grid's studies are summarized by grid point below
             out.print(summary_table(f"{st['kind']} {st['run']}/{st['name']}", st["summary"]))
         elif st["status"] != "done":
             out.print(Text(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
+    for table in grid_tables(grid) if grid["axes"] else []:
+        out.print(table)
 
 
 @app.command()
@@ -212,6 +229,9 @@ def show(
     except RedundancyError as exc:
         raise _fail(exc) from None
     if as_json:
+        from redundancy.grid import grid_summary
+
+        doc["grid"] = grid_summary(doc)
         sys.stdout.write(json.dumps(doc, indent=1, allow_nan=True) + "\n")
         return
     _print_summary(doc)

@@ -1,0 +1,224 @@
+"""Grid summary: each study's headline numbers against the grid's axes, mean ± std over seeds.
+
+A grid spec (``grid:`` / ``seeds:``) makes one run per point. The questions it
+answers are about trends along the axes (does the distance from init shrink
+with width?), so this module lines up every stage's ``summary`` by grid point:
+the seed axis is averaged over, every other axis is a row. It reads only the
+``store_document`` dict (JSON attributes, no tensors), so it is as fast as
+``show`` and usable by the TUI and the report as plain data.
+
+Headline numbers are picked from each study's ``summary`` generically: nested
+dicts are flattened to ``a/b/c`` paths and a path is a headline when it
+contains one of the kind's tokens (:data:`HEADLINE_TOKENS`, a plain dict a new
+study kind may extend). A kind with no matching key shows all of its numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+SEED_AXIS = "seed"
+
+#: Substrings that mark a summary key as a headline number, per study kind ("*" for any kind).
+HEADLINE_TOKENS: dict[str, tuple[str, ...]] = {
+    "*": ("auc", "area_under", "k_within_1", "distance", "p_value"),
+    "dynamics": ("distance_end", "fp_ratio_end", "alpha_end"),
+    "lottery": ("p_value", "ticket_accuracy", "dense_accuracy", "first_round_below_dense"),
+}
+
+#: Attributes of a train stage summarized like a study's headline numbers.
+TRAIN_METRICS = ("test_accuracy", "test_accuracy_at_best", "best_iteration")
+
+
+def grid_axes(spec: dict[str, Any]) -> dict[str, list[Any]]:
+    """The axes of a resolved spec, in the order the plan expands them (``seeds:`` becomes ``seed``)."""
+    axes = {str(k): list(v) for k, v in (spec.get("grid") or {}).items()}
+    if spec.get("seeds") and SEED_AXIS not in axes:
+        axes[SEED_AXIS] = list(spec["seeds"])
+    return axes
+
+
+def flatten_numbers(summary: Any, prefix: str = "") -> dict[str, float | None]:
+    """Numeric leaves of a nested summary as ``a/b/c`` paths; None stays None (a value that was not reached).
+
+    Booleans, strings and lists are left out: they are labels or curves, not numbers to average.
+    """
+    out: dict[str, float | None] = {}
+    if isinstance(summary, dict):
+        for key, value in summary.items():
+            out.update(flatten_numbers(value, f"{prefix}/{key}" if prefix else str(key)))
+    elif summary is None:
+        if prefix:
+            out[prefix] = None
+    elif isinstance(summary, (int, float)) and not isinstance(summary, bool):
+        out[prefix] = float(summary)
+    return out
+
+
+def headline_numbers(kind: str, summary: dict[str, Any]) -> dict[str, float | None]:
+    """The headline subset of ``summary``'s numbers for a study of ``kind``."""
+    flat = flatten_numbers(summary)
+    tokens = HEADLINE_TOKENS.get(kind, ()) + HEADLINE_TOKENS["*"]
+    picked = {k: v for k, v in flat.items() if any(t in k.lower() for t in tokens)}
+    return picked or flat
+
+
+def aggregate(values: list[float | None]) -> dict[str, Any]:
+    """Mean and sample standard deviation (n − 1) over the finite values; ``missing`` counts the rest.
+
+    ``std`` is None with fewer than two values: one seed says nothing about spread.
+    """
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    n = len(finite)
+    mean = sum(finite) / n if n else None
+    std = None
+    if n >= 2 and mean is not None:
+        std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1))
+    return {"mean": mean, "std": std, "n": n, "missing": len(values) - n, "values": values}
+
+
+def _key(point: dict[str, Any], axes: list[str]) -> str:
+    return json.dumps([point.get(a) for a in axes])
+
+
+def _groups(axes: dict[str, list[Any]], group_axes: list[str]) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = [{}]
+    for axis in group_axes:
+        groups = [{**g, axis: v} for g in groups for v in axes[axis]]
+    return groups
+
+
+def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """Line up a store's headline numbers by grid point (``doc`` is :func:`redundancy.summary.store_document`'s).
+
+    Returns plain JSON-able data::
+
+        {"axes": {axis: [values]}, "seed_axis": "seed" or None, "group_axes": [axes other than seed],
+         "groups": [{axis: value}], "tables": [
+            {"study": name, "kind": kind, "metrics": [path, ...],
+             "rows": [{"point": {axis: value}, "done": n, "failed": n, "pending": n,
+                       "cells": {path: {"mean", "std", "n", "missing", "values"}}}]}]}
+
+    The first table is ``train`` (final test accuracy and friends), then one per
+    study name in plan order. ``done`` / ``failed`` / ``pending`` count stages of
+    that study at that point, so a half-finished grid says how much each mean rests on.
+    """
+    axes = grid_axes(doc.get("spec") or {})
+    seed_axis = SEED_AXIS if SEED_AXIS in axes else None
+    group_axes = [a for a in axes if a != seed_axis]
+    groups = _groups(axes, group_axes)
+    run_points: dict[str, dict[str, Any]] = {}
+    for run in doc.get("runs", []):
+        run_points[str(run.get("name"))] = run.get("grid_point") or {}
+
+    # (study name) -> kind, metric order, and (group key) -> status counts and metric values
+    tables: dict[str, dict[str, Any]] = {}
+
+    def table(name: str, kind: str) -> dict[str, Any]:
+        if name not in tables:
+            tables[name] = {"study": name, "kind": kind, "metrics": [], "rows": {}}
+        return tables[name]
+
+    def row(t: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+        key = _key(point, group_axes)
+        if key not in t["rows"]:
+            t["rows"][key] = {"done": 0, "failed": 0, "pending": 0, "values": {}}
+        r: dict[str, Any] = t["rows"][key]
+        return r
+
+    def add(t: dict[str, Any], point: dict[str, Any], status: str, numbers: dict[str, float | None]) -> None:
+        r = row(t, point)
+        r[status if status in ("done", "failed") else "pending"] += 1
+        for metric, value in numbers.items():
+            if metric not in t["metrics"]:
+                t["metrics"].append(metric)
+            r["values"].setdefault(metric, []).append(value)
+
+    train = table("train", "train")
+    for run in doc.get("runs", []):
+        point = run.get("grid_point") or {}
+        numbers: dict[str, float | None] = {}
+        if run.get("status") == "done":
+            for m in TRAIN_METRICS:
+                v = run.get(m)
+                numbers[m] = None if v is None else float(v)
+        add(train, point, str(run.get("status")), numbers)
+
+    for st in doc.get("studies", []):
+        point = st.get("grid_point") or run_points.get(str(st.get("run")), {})
+        kind = str(st.get("kind"))
+        numbers = headline_numbers(kind, st.get("summary") or {}) if st.get("status") == "done" else {}
+        add(table(str(st.get("name")), kind), point, str(st.get("status")), numbers)
+
+    out_tables = []
+    for t in tables.values():
+        rows = []
+        for g in groups:
+            r = t["rows"].get(_key(g, group_axes))
+            if r is None:
+                continue
+            cells = {m: aggregate(r["values"][m]) for m in t["metrics"] if m in r["values"]}
+            rows.append({"point": g, "done": r["done"], "failed": r["failed"], "pending": r["pending"], "cells": cells})
+        out_tables.append({"study": t["study"], "kind": t["kind"], "metrics": list(t["metrics"]), "rows": rows})
+    return {"axes": axes, "seed_axis": seed_axis, "group_axes": group_axes, "groups": groups, "tables": out_tables}
+
+
+# --- text rendering (show) --------------------------------------------------------------------
+
+
+def format_cell(cell: dict[str, Any] | None) -> str:
+    """``0.912 ± 0.004`` (mean ± std), the mean alone for one value; ``n/a`` when no value is a finite number."""
+    if not cell or cell["mean"] is None:
+        return "–" if not cell or not cell["missing"] else "n/a"
+    text = f"{cell['mean']:.4g}"
+    if cell["std"] is not None:
+        text += f" ± {cell['std']:.2g}"
+    if cell["missing"]:
+        text += f" ({cell['missing']} n/a)"
+    return text
+
+
+def _point_label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{axis.split('.')[-1]}={value}" for axis, value in point.items()) or "all runs"
+
+
+def grid_tables(summary: dict[str, Any], *, max_columns: int = 8) -> list[Table]:
+    """One rich table per study: a row per grid point and a column per headline number, transposed
+    (a column per grid point) when there are more numbers than points, which keeps a width sweep
+    readable in a terminal."""
+    seeds = summary["axes"].get(SEED_AXIS) if summary["seed_axis"] else None
+    over = f", mean ± std over {len(seeds)} seeds" if seeds else ""
+    tables = []
+    for t in summary["tables"]:
+        if not t["rows"]:
+            continue
+        title = Text(f"grid: {t['study']}" + (f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else "") + over)
+        table = Table(title=title)
+        rows = t["rows"]
+        status = [f"{r['done']}/{r['done'] + r['failed'] + r['pending']}" + (f" ({r['failed']} failed)" if r["failed"] else "") for r in rows]
+        if len(t["metrics"]) > len(rows) or len(t["metrics"]) > max_columns:
+            table.add_column("")
+            for r in rows:
+                table.add_column(Text(_point_label(r["point"])), justify="right")
+            table.add_row(Text("stages done"), *(Text(s) for s in status))
+            for m in t["metrics"]:
+                table.add_row(Text(m), *(Text(format_cell(r["cells"].get(m))) for r in rows))
+        else:
+            for axis in summary["group_axes"]:
+                table.add_column(Text(axis))
+            table.add_column("done", justify="right")
+            for m in t["metrics"]:
+                table.add_column(Text(m), justify="right")
+            for r, s in zip(rows, status):
+                table.add_row(
+                    *(Text(str(r["point"].get(a))) for a in summary["group_axes"]),
+                    Text(s),
+                    *(Text(format_cell(r["cells"].get(m))) for m in t["metrics"]),
+                )
+        tables.append(table)
+    return tables
