@@ -32,10 +32,10 @@ err = Console(stderr=True)
 def _fail(exc: RedundancyError) -> typer.Exit:
     if isinstance(exc, SpecError):
         for problem in exc.problems:
-            err.print(Text("error: ", style="bold red") + Text(str(problem)))
+            err.print(Text("error: ", style="bold red") + Text(str(problem)), soft_wrap=True)
         err.print(f"{len(exc.problems)} problem(s); nothing was run or written.", style="red")
     else:
-        err.print(Text("error: ", style="bold red") + Text(str(exc)))
+        err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
     return typer.Exit(code=exc.exit_code)
 
 

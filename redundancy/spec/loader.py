@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,17 @@ def _expected_fields(model: type[BaseModel]) -> str:
     return ", ".join(model.model_fields)
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``X``, ``X | None`` or ``list[X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The pydantic model class that owns the last key of ``loc``."""
     model: Any = root
@@ -84,8 +96,8 @@ def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
         field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return None
-        model = field.annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        model = _model_in(field.annotation)
+        if model is None:
             return None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
