@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -71,10 +71,15 @@ from redundancy.studies.subspace_math import (
     as_matrix,
     first_within,
     left_singular,
+    ResidualNorms,
     ordered_basis,
     residual_norms,
 )
 from redundancy.train import evaluate
+
+if TYPE_CHECKING:
+    from redundancy.models import LayerInfo
+    from redundancy.spec.loader import SpecInfo
 
 Target = Literal["update", "weights"]
 CheckpointRef = Literal["final", "best"] | Annotated[int, Field(ge=0)]
@@ -114,8 +119,8 @@ def _loc(config_value: Any, field: str, index: int) -> tuple[str | int, ...]:
     return (field, index) if isinstance(config_value, list) else (field,)
 
 
-def layer_rank(info: Any) -> int:
-    """Rank of a layer's weight matrix at most: min(units, fan-in) (``info`` is a LayerInfo)."""
+def layer_rank(info: LayerInfo) -> int:
+    """The largest rank a layer's weight matrix can have: min(units, fan-in)."""
     return int(min(info.units, info.fan_in))
 
 
@@ -126,7 +131,7 @@ def evaluated_ks(ks: Literal["all"] | list[int], rank: int) -> list[int]:
     return sorted(k for k in chosen if k <= rank)
 
 
-def check(config: SubspaceConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
+def check(config: SubspaceConfig, info: SpecInfo) -> list[tuple[Sequence[str | int], str]]:
     """Layers exist, checkpoints are kept by the run, no k above a layer's rank."""
     problems: list[tuple[Sequence[str | int], str]] = []
     known = list(info.layers)
@@ -160,7 +165,7 @@ def check(config: SubspaceConfig, info: Any) -> list[tuple[Sequence[str | int], 
 
 
 def _rows_for_basis(
-    basis: str, ks: list[int], accuracy: np.ndarray, loss: np.ndarray, norms: list[Any]
+    basis: str, ks: list[int], accuracy: np.ndarray, loss: np.ndarray, norms: list[ResidualNorms]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Curve entry and tensors of one basis; ``accuracy``/``loss`` are (seeds, ks)."""
     spectral = np.stack([n.spectral.numpy() for n in norms])
@@ -232,7 +237,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 for basis in bases:
                     seeds = range(config.seeds) if basis == "random" else [0]
                     plan += [(basis, seed, ordered_basis(u, basis, seed)) for seed in seeds]
-                sweep = projected_sweep(net, name, start, w, [b for _, _, b in plan], ks, x, y, batch)
+                sweep = projected_sweep(net, name, start, w, [b for _, _, b in plan], ks, x, y)
                 acc_reset, loss_reset = float(sweep.accuracy[0, 0]), float(sweep.loss[0, 0])
                 prefix = f"{lc}/{target}"
                 result.tensors[f"{prefix}/ks"] = np.asarray(ks, dtype=np.int64)
