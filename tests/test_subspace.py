@@ -191,6 +191,10 @@ def test_end_points_are_exactly_the_reset_and_trained_networks(
         assert fast.accuracy[row, -1] == acc_full and fast.loss[row, -1] == loss_full
         assert fast.accuracy[row, 0] == acc_reset and fast.loss[row, 0] == loss_reset
     assert acc_full != acc_reset
+    # by default the engine takes all images in one batch: the same accuracies, losses up to rounding
+    whole = projected_sweep(net, layer, init[key], w, [ordered_basis(u, "top")], [0, 1, rank], x, y)
+    assert whole.accuracy[0, -1] == acc_full and whole.accuracy[0, 0] == acc_reset
+    assert whole.loss[0, -1] == pytest.approx(loss_full, rel=1e-6) and whole.loss[0, 0] == pytest.approx(loss_reset, rel=1e-6)
 
 
 # --- the study end to end -----------------------------------------------------------------------

@@ -83,7 +83,7 @@ def projected_sweep(
     ks: Sequence[int],
     x: torch.Tensor,
     y: torch.Tensor,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
 ) -> SweepResult:
     """Loss and accuracy of ``net`` with layer ``name`` at start + B_k B_kᵀ (end − start), per basis and k.
 
@@ -91,6 +91,9 @@ def projected_sweep(
     every other parameter, this layer's bias included, is ``net``'s own.
     ``bases`` are float64 n × c matrices with orthonormal columns spanning the
     columns of end − start; ``ks`` ascending, each at most every basis' width.
+    Images are taken ``batch_size`` at a time, by default as many as fit
+    :data:`MEMORY_BUDGET_VALUES`: every k costs a fixed number of kernel launches
+    per batch, so few large batches matter on a GPU.
     """
     ks = _check_ks(ks)
     block = net.block(name)
@@ -120,7 +123,7 @@ def projected_sweep(
     probe_in = probe.flatten(1) if block.flatten else probe
     spatial = max(1, op(probe_in, start32, None)[0, 0].numel())
     per_image = probe_in.numel() + spatial * (3 * n + sum(c for c, _, _ in prepared))
-    batch = max(1, min(batch_size, MEMORY_BUDGET_VALUES // max(1, per_image)))
+    batch = max(1, min(batch_size or x.shape[0], MEMORY_BUDGET_VALUES // max(1, per_image)))
 
     loss = torch.zeros(len(prepared), len(ks), dtype=torch.float64, device=device)
     correct = torch.zeros(len(prepared), len(ks), dtype=torch.int64, device=device)
