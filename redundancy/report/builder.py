@@ -166,9 +166,12 @@ class _Builder:
                 self.report.problems.append(message)
                 section.items.append(NoteBlock(message))
                 return
+        self.place(blocks, stem, view.provenance, section)
+
+    def place(self, blocks: list[Block], stem: str, prov: Provenance, section: Section) -> None:
         for block in blocks:
             if isinstance(block, FigureBlock):
-                section.items.append(self.save(block, _slug(stem, block.key), view.provenance))
+                section.items.append(self.save(block, _slug(stem, block.key), prov))
             else:
                 section.items.append(block)
 
@@ -232,6 +235,25 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
     return report
 
 
+def _grid_section(
+    builder: _Builder, store: Store, doc: dict[str, Any], index: dict[str, Any], stages: dict[str, StageInfo], spec_name: str
+) -> Section | None:
+    """Headline numbers against the grid's axes, for a spec with a grid (or several seeds)."""
+    from redundancy.report.grid import grid_blocks
+
+    runs = [stages[r["id"]] for r in doc["runs"] if r.get("status") == "done"]
+    model = str(runs[0].attrs.get("model", "")) if runs else ""
+    blocks = grid_blocks(doc, model)
+    if not blocks:
+        return None
+    section = Section(title=f"{spec_name}: grid", level=3)
+    # A grid figure summarizes many stages: its provenance names the store's index and how many stages it rests on.
+    index_info = StageInfo(store.index_path, {**index, "stage_id": f"index.h5 ({len(stages)} stages)"})
+    prov = provenance_of(index_info, runs[0] if runs else None, spec_name)
+    builder.place(blocks, _slug(spec_name), prov, section)
+    return section
+
+
 def _store_sections(builder: _Builder, store: Store) -> list[Section]:
     doc = store_document(store, curves=True)
     index = store.index_attrs()
@@ -257,6 +279,10 @@ def _store_sections(builder: _Builder, store: Store) -> list[Section]:
         builder.draw("train", view, _slug(spec_name, str(run.get("name")), "training"), training)
     if training.items:
         sections.append(training)
+
+    grid = _grid_section(builder, store, doc, index, stages, spec_name)
+    if grid is not None:
+        sections.append(grid)
 
     for study in done_studies:
         info = stages[study["id"]]
