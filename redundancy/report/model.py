@@ -207,6 +207,9 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+MAX_COLUMNS = 8  # wider summary tables are transposed
+
+
 def _is_leaf(value: Any) -> bool:
     return not isinstance(value, Mapping)
 
@@ -235,6 +238,17 @@ def summary_tables(summary: Mapping[str, Any], title: str, caption: str = "") ->
     for label, leaves in rows:
         by_columns.setdefault(tuple(leaves), []).append((label, leaves))
     for columns, members in by_columns.items():
+        if len(columns) > MAX_COLUMNS and len(columns) > len(members):
+            # Many numbers about few things (a layer's start and end values) read better down the page.
+            tables.append(
+                TableBlock(
+                    title=title,
+                    columns=["", *(label for label, _ in members)],
+                    rows=[[c, *(fmt(leaves.get(c)) for _, leaves in members)] for c in columns],
+                    caption=caption,
+                )
+            )
+            continue
         tables.append(
             TableBlock(
                 title=title,
