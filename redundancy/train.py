@@ -151,8 +151,10 @@ class _Single:
         assert mask is not None
         return mask.to(device=like.device, dtype=like.dtype)
 
-    def losses(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.model(xb), yb).reshape(1)
+    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to differentiate, detached per-member losses); the very ops of the textbook step."""
+        loss = F.cross_entropy(self.model(xb), yb)
+        return loss, loss.detach()
 
     def evaluate_sums(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         total, correct = _evaluate_sums(self.model, x, y, batch_size)
@@ -188,8 +190,10 @@ class _Stacked:
         rows = [ones if m is None else m.to(dtype=like.dtype, device="cpu") for m in masks]
         return torch.stack(rows).to(like.device)
 
-    def losses(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        return self.net.losses(xb, yb)
+    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sum of the members' mean losses, to differentiate; detached per-member losses)."""
+        losses = self.net.losses(xb, yb)
+        return losses.sum(), losses.detach()
 
     def evaluate_sums(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net.evaluate_sums(x, y, batch_size)
@@ -221,10 +225,10 @@ class _Batches:
         self.gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
         self.order = self._draw()
         self.cursor = 0
-        # static buffers for the captured step
+        # static buffers for the captured step: the epoch's permutation and the positions read next
         self.static_order = self.order.clone()
-        self.device_cursor = torch.zeros((), dtype=torch.int64, device=device)
         self.offsets = torch.arange(batch, device=device)
+        self.positions = self.offsets.clone()
 
     def _draw(self) -> torch.Tensor:
         perms = [torch.randperm(self.n, generator=g, device=self.device) for g in self.gens]
@@ -244,18 +248,18 @@ class _Batches:
         if self.cursor + self.batch > self.n:
             self.order = self._draw()
             self.static_order.copy_(self.order)
-            self.device_cursor.zero_()
+            self.positions.copy_(self.offsets)
             self.cursor = 0
         self.cursor += self.batch
 
     def graph_indices(self) -> torch.Tensor:
-        """Inside the graph: indices at the device cursor, which then moves on by one batch."""
-        idx = self.static_order.index_select(-1, self.device_cursor + self.offsets)
-        self.device_cursor.add_(self.batch)
+        """Inside the graph: the indices at the device-side positions, which then move on by one batch."""
+        idx = self.static_order.index_select(-1, self.positions)
+        self.positions.add_(self.batch)
         return idx
 
-    def rewind_device_cursor(self) -> None:
-        self.device_cursor.zero_()
+    def rewind_positions(self) -> None:
+        self.positions.copy_(self.offsets)
 
 
 def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -361,9 +365,9 @@ def _train(
     train_x, train_y = data.train_x, data.train_y
 
     def step_on(idx: torch.Tensor) -> None:
-        losses = trainee.losses(_gather(train_x, idx), _gather(train_y, idx))
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
+        total, losses = trainee.loss(_gather(train_x, idx), _gather(train_y, idx))
+        opt.zero_grad(set_to_none=True)  # backward then writes fresh gradients: no fill, no accumulate
+        total.backward()
         for param, mask in masks:
             param.grad.mul_(mask)  # type: ignore[union-attr]
         opt.step()
@@ -371,16 +375,16 @@ def _train(
             with torch.no_grad():
                 for param, mask in masks:
                     param.mul_(mask)
-        running.add_(losses.detach().double())
+        running.add_(losses)  # float32 losses summed in float64
 
     captured: CapturedStep | None = None
     if graphed:
         captured = CapturedStep(
             lambda: step_on(batches.graph_indices()),
-            lambda: [*trainee.state_tensors(), running, batches.device_cursor],
+            lambda: [*trainee.state_tensors(), running, batches.positions],
             opt,
             device=device,
-            before_warmup=batches.rewind_device_cursor,
+            before_warmup=batches.rewind_positions,
         )
 
     def live() -> list[int]:

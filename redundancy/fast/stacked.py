@@ -195,37 +195,48 @@ class StackedNet:
                     batch = h.shape[0]
                     h = h.reshape(batch, m, -1).transpose(0, 1)  # (M, B, C*H*W), each member's C, H, W order
                 elif layout == "shared":
-                    h = h.flatten(1).unsqueeze(0).expand(m, -1, -1) if p.flatten else h.unsqueeze(0).expand(m, -1, -1)
+                    # every member reads the same input: one (B, in) x (in, M*out) product, no copies of it
+                    h = h.flatten(1) if p.flatten else h
+                    z = torch.mm(h, w.reshape(m * w.shape[1], w.shape[2]).t()).view(h.shape[0], m, w.shape[1]).transpose(0, 1)
+                    h = z if b is None else z + b.unsqueeze(1)
+                    layout = "mb"
+                    h = self._post(p, h)
+                    continue
                 elif p.flatten:
                     h = h.flatten(2)
                 layout = "mb"
                 wt = w.transpose(1, 2)
                 h = torch.bmm(h, wt) if b is None else torch.baddbmm(b.unsqueeze(1), h, wt)
-            if p.norm is not None:
-                eps, momentum = p.norm
-                prefix = f"blocks.{p.name}.norm."
-                if self.training:
-                    self.buffers[prefix + "num_batches_tracked"].add_(1)
-                h = F.batch_norm(
-                    h,
-                    self.buffers[prefix + "running_mean"].view(-1),
-                    self.buffers[prefix + "running_var"].view(-1),
-                    self.params[prefix + "weight"].view(-1),
-                    self.params[prefix + "bias"].view(-1),
-                    self.training,
-                    momentum,
-                    eps,
-                )
-            if p.relu:
-                h = torch.relu(h)
-            if p.pool is not None:
-                kind, kernel, stride = p.pool
-                h = F.max_pool2d(h, kernel, stride) if kind == "max" else F.adaptive_avg_pool2d(h, 1)
+            h = self._post(p, h)
         if layout == "ch":
             h = h.reshape(h.shape[0], m, -1).transpose(0, 1)
         return h
 
     __call__ = forward
+
+    def _post(self, p: _BlockPlan, h: torch.Tensor) -> torch.Tensor:
+        """Batch norm, ReLU and pooling of block ``p`` (batch norm only follows convolutions)."""
+        if p.norm is not None:
+            eps, momentum = p.norm
+            prefix = f"blocks.{p.name}.norm."
+            if self.training:
+                self.buffers[prefix + "num_batches_tracked"].add_(1)
+            h = F.batch_norm(
+                h,
+                self.buffers[prefix + "running_mean"].view(-1),
+                self.buffers[prefix + "running_var"].view(-1),
+                self.params[prefix + "weight"].view(-1),
+                self.params[prefix + "bias"].view(-1),
+                self.training,
+                momentum,
+                eps,
+            )
+        if p.relu:
+            h = torch.relu(h)
+        if p.pool is not None:
+            kind, kernel, stride = p.pool
+            h = F.max_pool2d(h, kernel, stride) if kind == "max" else F.adaptive_avg_pool2d(h, 1)
+        return h
 
     def losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each member's mean cross-entropy on its own batch: ``x (M, B, ...)``, ``y (M, B)`` -> ``(M,)``."""
@@ -240,6 +251,9 @@ class StackedNet:
         m = self.size
         total = torch.zeros(m, device=x.device, dtype=torch.float64)
         correct = torch.zeros(m, device=x.device, dtype=torch.int64)
+        if any(p.kind == "conv" for p in self.plan):
+            # conv activations grow with M * batch: keep them at the size of one member's evaluation
+            batch_size = max(1, batch_size // m)
         for start in range(0, x.shape[0], batch_size):
             logits = self.forward(x[start : start + batch_size], shared=True)  # (M, b, K)
             target = y[start : start + batch_size]
