@@ -29,3 +29,4 @@ __all__ = ["STUDIES", "RunArtifacts", "StudyContext", "StudyKind", "StudyResult"
 from redundancy.studies import subspace  # noqa: E402,F401
 from redundancy.studies import lottery  # noqa: E402,F401
 from redundancy.studies import dynamics  # noqa: E402,F401
+from redundancy.studies import pruning  # noqa: E402,F401

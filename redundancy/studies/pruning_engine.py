@@ -12,15 +12,19 @@ touches the next block's pre-activation, which is linear in L's output:
 where T_u is unit u's share of the next layer's linear map: a rank-1 term
 a_u w_uᵀ for a Linear next layer, a per-channel block of the weight for a
 Linear after a flatten, a one-input-channel convolution for a Conv. Removing
-the set R gives S_R = S − Σ_{u∈R} T_u(A_u). A sweep along a removal order
-subtracts one group of terms per level (a running sum), and many levels are
+the set R gives S_R = b + Σ_{u∉R} T_u(A_u). A sweep along a removal order is a
+running sum: the state of the last level is computed directly, and each
+earlier level adds back the terms of the units it still has. Many levels are
 finished at once: their states are stacked and the blocks above run on the
 stack in one batched call. Pruning the output layer (no next block) zeroes
 logits directly.
 
-The running sum is kept in float64, so the state after hundreds of removals is
+The running sum is kept in float64, so the state after hundreds of updates is
 the exactly rounded pre-activation, not a float32 drift; the blocks above run
-in the model's own dtype.
+in the model's own dtype. Summing the units still present (rather than
+subtracting the removed ones from the full state) keeps exact zeros exact: a
+sample whose remaining units are all silent gets exactly the bias, as in the
+textbook network, so exact ties between logits are decided the same way.
 """
 
 from __future__ import annotations
@@ -78,18 +82,22 @@ class LayerSplit:
         self.rank_one = self.next is not None and not isinstance(self.next.layer, nn.Conv2d) and self.w_pad.shape[2] == 1
 
     @torch.no_grad()
-    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(A, S0): block output on ``x`` in float64 with a zero padding channel, and the state with nothing removed."""
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """A: block output on ``x`` in float64, with one extra all-zero channel (the padding unit)."""
         a = self.block(self.model.features(x, self.layer)).to(ACCUMULATE)
-        a_pad = torch.cat([a, a.new_zeros(a.shape[0], 1, *a.shape[2:])], dim=1)
+        return torch.cat([a, a.new_zeros(a.shape[0], 1, *a.shape[2:])], dim=1)
+
+    @torch.no_grad()
+    def state(self, a_pad: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """S with only the units where ``keep`` (n,) is 1: b + Σ_{u kept} T_u(A_u), computed directly."""
+        shape = (1, -1) + (1,) * (a_pad.dim() - 2)
+        a = a_pad[:, : self.n_units] * keep.to(a_pad).reshape(shape)
         if self.next is None:
-            return a_pad, a
+            return a
         nxt = self.next.layer
         if isinstance(nxt, nn.Conv2d):
-            s0 = F.conv2d(a, self.w_pad[:, : self.n_units], self.b, nxt.stride, nxt.padding, nxt.dilation)
-        else:
-            s0 = F.linear(a.flatten(1), self.w_pad[:, : self.n_units].flatten(1), self.b)
-        return a_pad, s0
+            return F.conv2d(a, self.w_pad[:, : self.n_units], self.b, nxt.stride, nxt.padding, nxt.dilation)
+        return F.linear(a.flatten(1), self.w_pad[:, : self.n_units].flatten(1), self.b)
 
     @torch.no_grad()
     def terms(self, a_pad: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
@@ -132,7 +140,8 @@ class LayerSplit:
 
     def state_numel(self, x: torch.Tensor) -> tuple[int, int]:
         """Elements per sample of (A, state), from a one-sample probe."""
-        a_pad, s0 = self.outputs(x[:1])
+        a_pad = self.outputs(x[:1])
+        s0 = self.state(a_pad, torch.ones(self.n_units, device=x.device))
         return a_pad[0].numel(), s0[0].numel()
 
 
@@ -142,12 +151,12 @@ def _budgets(device: torch.device) -> tuple[int, int]:
 
 @torch.no_grad()
 def _level_states(
-    split: LayerSplit, a_pad: torch.Tensor, start: torch.Tensor, groups: torch.Tensor, cumulative: bool, fused: bool
+    split: LayerSplit, a_pad: torch.Tensor, start: torch.Tensor, groups: torch.Tensor, sign: float, cumulative: bool, fused: bool
 ) -> torch.Tensor:
-    """States of a chunk of levels, (levels, batch, *state) float64.
+    """States of a chunk of groups, (groups, batch, *state) float64.
 
-    ``cumulative``: level j is ``start`` minus the terms of groups 0..j (the
-    running sum of a removal order); otherwise ``start`` minus group j's terms.
+    ``cumulative``: state j is ``start`` + sign · (terms of groups 0..j), a
+    running sum; otherwise ``start`` + sign · (terms of group j) alone.
     ``fused`` (the CPU choice): rank-1 steps are one ``addr`` per level, which
     reads and writes each state once. Otherwise (the GPU choice) the chunk's
     terms come from one batched call and a cumulative sum: few kernel launches.
@@ -158,14 +167,14 @@ def _level_states(
         w_cols = split.w_pad[:, :, 0]  # (m, n+1)
         prev = start
         for j, unit in enumerate(groups[:, 0].tolist()):
-            torch.addr(prev, a_cols[:, unit], w_cols[:, unit], alpha=-1, out=states[j])
+            torch.addr(prev, a_cols[:, unit], w_cols[:, unit], alpha=sign, out=states[j])
             if cumulative:
                 prev = states[j]
         return states
     terms = split.terms(a_pad, groups)
     if cumulative:
         terms.cumsum_(0)
-    return torch.sub(start, terms, out=terms)
+    return torch.add(start, terms, alpha=sign, out=terms)
 
 
 @torch.no_grad()
@@ -182,8 +191,10 @@ def _sweep(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Accuracy and mean cross-entropy for every level of every group set: (sets, levels) float64 on CPU.
 
-    ``cumulative``: level j removes groups 0..j of its set (a removal order);
-    otherwise level j removes group j alone (single-unit removal).
+    ``cumulative``: level j removes groups 0..j of its set (a removal order),
+    evaluated from the last level back: the last level's state is computed
+    directly and level j−1 adds group j's terms back to level j's. Otherwise
+    level j removes group j alone: the full state minus group j's terms.
     """
     n = x.shape[0]
     levels = group_sets[0].shape[0]
@@ -195,16 +206,31 @@ def _sweep(
         batch_size = max(1, min(n, batch_budget // (a_numel + s_numel)))
     if chunk is None:
         chunk = max(1, min(levels, chunk_budget // (min(n, batch_size) * s_numel)))
+    # Per set: the groups to add back, last level first, and the units kept at the last level.
+    plans = []
+    for groups in group_sets:
+        if cumulative:
+            pad = torch.full_like(groups[:1], split.n_units)
+            walk = torch.cat([pad, groups[1:].flip(0)])  # walk[r] is added to reach level levels-1-r
+            keep = torch.ones(split.n_units + 1)
+            keep[groups.flatten()] = 0.0
+            plans.append((walk, keep[: split.n_units], torch.arange(levels - 1, -1, -1)))
+        else:
+            plans.append((groups, torch.ones(split.n_units), torch.arange(levels)))
     correct = torch.zeros(len(group_sets), levels, dtype=torch.int64, device=x.device)
     loss = torch.zeros(len(group_sets), levels, dtype=torch.float64, device=x.device)
     for start in range(0, n, batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         nb = xb.shape[0]
-        a_pad, s0 = split.outputs(xb)
-        for g, groups in enumerate(group_sets):
-            carry = s0
+        a_pad = split.outputs(xb)
+        full = None if cumulative else split.state(a_pad, plans[0][1].to(x.device))
+        for g, (walk, keep, level_of) in enumerate(plans):
+            carry = split.state(a_pad, keep.to(x.device)) if cumulative else full
+            assert carry is not None
             for c0 in range(0, levels, chunk):
-                states = _level_states(split, a_pad, carry, groups[c0 : c0 + chunk], cumulative, fused)
+                states = _level_states(
+                    split, a_pad, carry, walk[c0 : c0 + chunk], 1.0 if cumulative else -1.0, cumulative, fused
+                )
                 if cumulative:
                     carry = states[-1]
                 b = states.shape[0]
@@ -213,8 +239,9 @@ def _sweep(
                 # Cross-entropy as log Σ exp − logit of the target: several times faster than
                 # F.cross_entropy(reduction="none") on CPU for few classes, same value.
                 ce = torch.logsumexp(logits, 1) - logits.gather(1, target[:, None])[:, 0]
-                loss[g, c0 : c0 + b] += ce.view(b, nb).sum(1, dtype=torch.float64)
-                correct[g, c0 : c0 + b] += (logits.argmax(1) == target).view(b, nb).sum(1)
+                idx = level_of[c0 : c0 + b].to(x.device)
+                loss[g].index_add_(0, idx, ce.view(b, nb).sum(1, dtype=torch.float64))
+                correct[g].index_add_(0, idx, (logits.argmax(1) == target).view(b, nb).sum(1))
     denom = max(1, n)
     return (correct.double() / denom).cpu(), (loss / denom).cpu()
 

@@ -1,0 +1,407 @@
+"""Study ``pruning``: structured pruning without retraining (seed §3.1, Figure 2).
+
+Units of one trained layer (rows of a Linear weight, output filters of a Conv)
+are removed greedily by a saliency criterion, and test accuracy and loss are
+measured after every ``step`` removals. Removing a unit means its output is
+zero for every input (with batch norm: zero after normalization), i.e. the
+unit and its outgoing weights are dropped. The seed compares
+
+- ``magnitude``: ‖w_i‖ (with ``include_bias``, ‖[w_i, b_i]‖);
+- ``frame_potential``: c_i(R) = Σ_{j∈R} ⟨ŵ_i, ŵ_j⟩² on the row-normalized Ŵ,
+  over the units R still present, updated after every removal (greedy);
+- ``random``: ``seeds`` independent random orders, reported as mean ± std;
+
+each with a direction: ``smallest`` removes the lowest score first (the seed's
+pruning), ``largest`` the highest first (how much harm can be done).
+``activation`` (mean |activation| of the unit on training inputs) is the
+second example of the :data:`CRITERIA` registry: a new criterion is one
+function returning a removal order, and one entry.
+
+Spec fields: ``layer``, ``checkpoint``, ``criteria`` (``name`` or
+``name:direction``; default the seed's five curves), ``max_fraction``,
+``step``, ``split``, ``seeds``, ``seed``, ``include_bias``,
+``activation_samples`` (see :class:`PruningConfig`). Evaluated levels are
+k = 0, step, 2·step, ... up to K = ⌊max_fraction · n⌋, with K always included.
+
+Outputs. A *panel* is one (layer, checkpoint), keyed ``"<layer>@<checkpoint>"``
+(e.g. ``"fc1@best"``). ``curves`` of a panel::
+
+    {"<criterion>:<direction>": {"units_removed": [...], "units": n,
+                                 "accuracy": [...], "loss": [...], "frame_potential": [...]},
+     "random": {"units_removed": [...], "units": n, "accuracy": [...mean], "std": [...],
+                "seeds": [[...accuracy per seed...], ...], "loss": [...mean], "frame_potential": [...mean]}}
+
+With one layer and one checkpoint, ``curves`` is that panel itself; with
+several, ``curves = {"<layer>@<checkpoint>": panel, ...}``
+(:func:`curve_panels` gives the second form in both cases). ``summary`` maps
+each curve (``"<criterion>:<direction>"``, ``"random"``; prefixed with
+``"<layer>@<checkpoint> "`` when there are several panels) to its accuracy at
+10, 25, 50, 75 and 90 % of units removed (linear interpolation between levels;
+null above ``max_fraction``) and ``auc``, the area under accuracy against the
+fraction of units removed (trapezoids over [0, K/n]; the mean accuracy over the
+sweep when ``max_fraction`` is 1).
+
+Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint>``:
+``<lc>/units_removed`` (levels,), ``<lc>/iteration`` (the checkpoint's
+iteration), and per curve ``<lc>/<criterion>/<direction>/{order (n,),
+accuracy, loss, frame_potential (levels,)}``; for a stochastic criterion
+(``random``) ``<lc>/random/{order (seeds, n), accuracy, loss, frame_potential
+(seeds, levels), accuracy_mean, accuracy_std (levels,)}``.
+
+The sweep runs on :mod:`redundancy.studies.pruning_engine` (layers below the
+pruned one evaluated once); orders come from
+:mod:`redundancy.studies.pruning_orders`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import AfterValidator, Field, field_validator
+
+from redundancy.data.base import seed_words
+from redundancy.measures import as_matrix
+from redundancy.models import LayeredNet
+from redundancy.spec.schema import StudyConfig
+from redundancy.studies import StudyKind, register
+from redundancy.studies.base import StudyContext, StudyResult
+from redundancy.studies.pruning_engine import removal_sweep
+from redundancy.studies.pruning_orders import (
+    Direction,
+    frame_potential_along,
+    greedy_frame_potential_order,
+    order_by_scores,
+)
+
+DIRECTIONS: tuple[Direction, ...] = ("smallest", "largest")
+SUMMARY_PERCENTS = (10, 25, 50, 75, 90)
+
+
+# --- criteria registry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CriterionInput:
+    """What a criterion may look at for one layer at one checkpoint.
+
+    ``weight`` is W as (n units, fan-in) float64 on the CPU, ``bias`` (n,) or
+    None; ``model`` is the loaded network (eval mode, on the study's device)
+    and ``train_x`` a batch of training inputs on that device, for criteria
+    that look at data.
+    """
+
+    model: LayeredNet
+    layer: str
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    train_x: torch.Tensor
+    include_bias: bool
+
+
+OrderFn = Callable[[CriterionInput, Direction, np.random.Generator], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A registered criterion: ``order(input, direction, rng)`` returns the removal order (n,) int64.
+
+    ``directed``: takes ``smallest``/``largest``; ``stochastic``: one order per
+    seed, reported as mean ± std (``rng`` is seeded per order).
+    """
+
+    name: str
+    order: OrderFn
+    directed: bool = True
+    stochastic: bool = False
+    description: str = ""
+
+
+def magnitude_order(inp: CriterionInput, direction: Direction, rng: np.random.Generator) -> torch.Tensor:
+    """‖w_i‖ (or ‖[w_i, b_i]‖): a sort, since removing a unit leaves the others' norms unchanged."""
+    w = inp.weight
+    if inp.include_bias and inp.bias is not None:
+        w = torch.cat([w, inp.bias[:, None]], dim=1)
+    return order_by_scores(w.norm(dim=1), direction)
+
+
+def frame_potential_order(inp: CriterionInput, direction: Direction, rng: np.random.Generator) -> torch.Tensor:
+    """Greedy on c_i(R) = Σ_{j∈R} ⟨ŵ_i, ŵ_j⟩², updated after every removal."""
+    return greedy_frame_potential_order(inp.weight, direction)
+
+
+def random_order(inp: CriterionInput, direction: Direction, rng: np.random.Generator) -> torch.Tensor:
+    """A uniformly random permutation of the units (the baseline)."""
+    return torch.from_numpy(rng.permutation(inp.weight.shape[0]).astype(np.int64))
+
+
+@torch.no_grad()
+def mean_abs_activation(model: LayeredNet, layer: str, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Mean |a_i| per unit of ``layer`` over inputs ``x`` (and positions, for a Conv): (n,) float64 on CPU.
+
+    a is the unit's output after batch norm and ReLU, before pooling.
+    """
+    block = model.block(layer)
+    total = torch.zeros(block.units, dtype=torch.float64, device=x.device)
+    count = 0
+    for start in range(0, x.shape[0], batch_size):
+        z = block.pre(model.features(x[start : start + batch_size], layer))
+        if block.norm is not None:
+            z = block.norm(z)
+        if block.relu:
+            z = torch.relu(z)
+        per_unit = z.abs().transpose(0, 1).reshape(block.units, -1)
+        total += per_unit.sum(dim=1, dtype=torch.float64)
+        count += per_unit.shape[1]
+    return (total / max(1, count)).cpu()
+
+
+def activation_order(inp: CriterionInput, direction: Direction, rng: np.random.Generator) -> torch.Tensor:
+    """Mean |activation| on training inputs: a fixed score (removal does not change the others'), so a sort."""
+    return order_by_scores(mean_abs_activation(inp.model, inp.layer, inp.train_x), direction)
+
+
+CRITERIA: dict[str, Criterion] = {
+    "magnitude": Criterion("magnitude", magnitude_order, description="ℓ2 norm of the unit's incoming weights"),
+    "frame_potential": Criterion(
+        "frame_potential", frame_potential_order, description="contribution to FP(Ŵ) of the remaining units, greedy"
+    ),
+    "random": Criterion("random", random_order, directed=False, stochastic=True, description="random order (baseline)"),
+    "activation": Criterion("activation", activation_order, description="mean |activation| on training inputs"),
+}
+
+
+def parse_criterion(text: str) -> tuple[str, Direction | None]:
+    """``"name"`` or ``"name:direction"`` -> (name, direction); direction None for undirected criteria.
+
+    A directed criterion without a direction means ``smallest`` (the seed's pruning).
+    Raises ValueError with the accepted forms.
+    """
+    name, sep, direction = text.partition(":")
+    if name not in CRITERIA:
+        close = difflib.get_close_matches(name, list(CRITERIA), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown criterion {name!r}{hint} (expected one of: {', '.join(CRITERIA)})")
+    criterion = CRITERIA[name]
+    if not criterion.directed:
+        if sep:
+            raise ValueError(f"criterion {name!r} has no direction; write {name!r}")
+        return name, None
+    if not sep:
+        return name, "smallest"
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r} for {name!r} (expected smallest or largest)")
+    return name, direction  # type: ignore[return-value]
+
+
+def _canonical_criterion(text: str) -> str:
+    name, direction = parse_criterion(text)
+    return name if direction is None else f"{name}:{direction}"
+
+
+CriterionRef = Annotated[str, AfterValidator(_canonical_criterion)]
+CheckpointRef = Literal["final", "best"] | Annotated[int, Field(ge=0)]
+DEFAULT_CRITERIA = [
+    "magnitude:smallest",
+    "magnitude:largest",
+    "frame_potential:smallest",
+    "frame_potential:largest",
+    "random",
+]
+
+
+class PruningConfig(StudyConfig):
+    """Remove units of a trained layer by a criterion, without retraining, and measure accuracy."""
+
+    kind: Literal["pruning"] = "pruning"
+    layer: str | Annotated[list[str], Field(min_length=1)] = Field(
+        "fc1", description="layer to prune (fc1, conv2, ...) or a list; a unit is a row of a Linear or a Conv filter"
+    )
+    checkpoint: CheckpointRef | Annotated[list[CheckpointRef], Field(min_length=1)] = Field(
+        "best", description="best (minimum validation loss: the seed's iteration j), final, or a stored iteration; or a list"
+    )
+    criteria: Annotated[list[CriterionRef], Field(min_length=1)] = Field(
+        default_factory=lambda: list(DEFAULT_CRITERIA),
+        description="name or name:direction (smallest first, the default, or largest first); names: " + ", ".join(CRITERIA),
+    )
+    max_fraction: float = Field(1.0, gt=0, le=1, description="fraction of the layer's units to remove, in (0, 1]")
+    step: int = Field(1, ge=1, description="units removed between two evaluations")
+    split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
+    seeds: int = Field(5, ge=1, description="random orders per stochastic criterion (the seed's error bars use 5)")
+    seed: int = Field(0, description="random orders: order i is drawn from the generator seeded with (seed, i)")
+    include_bias: bool = Field(False, description="magnitude: take the norm of [w_i, b_i] instead of w_i")
+    activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
+
+    @field_validator("criteria")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        repeated = sorted({c for c in value if value.count(c) > 1})
+        if repeated:
+            raise ValueError(f"criteria listed twice: {', '.join(repeated)}")
+        return value
+
+
+def _listed(value: Any) -> list[Any]:
+    """A field that takes one value or a list, as a list without repeats (order kept)."""
+    items = value if isinstance(value, list) else [value]
+    return list(dict.fromkeys(items))
+
+
+def _loc(value: Any, field: str, index: int) -> tuple[str | int, ...]:
+    return (field, index) if isinstance(value, list) else (field,)
+
+
+def removal_levels(n_units: int, max_fraction: float, step: int) -> list[int]:
+    """Units removed at each evaluation: 0, step, 2·step, ... up to K = ⌊max_fraction·n⌋, K included."""
+    k_max = int(math.floor(max_fraction * n_units + 1e-9))
+    levels = list(range(0, k_max + 1, step))
+    if levels[-1] != k_max:
+        levels.append(k_max)
+    return levels
+
+
+def check(config: PruningConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
+    """Layers exist, checkpoints are kept by the run, and max_fraction removes at least one unit."""
+    problems: list[tuple[Sequence[str | int], str]] = []
+    known = list(info.layers)
+    for i, name in enumerate(config.layer if isinstance(config.layer, list) else [config.layer]):
+        if name not in info.layers:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((_loc(config.layer, "layer", i), f"unknown layer {name!r}{hint} (this model has: {', '.join(known)})"))
+            continue
+        units = info.layers[name].units
+        if math.floor(config.max_fraction * units + 1e-9) < 1:
+            problems.append(
+                (("max_fraction",), f"removes no unit of {name} ({config.max_fraction} × {units} units < 1); raise it to at least {1 / units:.3g}")
+            )
+    for i, ref in enumerate(config.checkpoint if isinstance(config.checkpoint, list) else [config.checkpoint]):
+        if isinstance(ref, int) and ref not in info.checkpoints:
+            problems.append(
+                (_loc(config.checkpoint, "checkpoint", i), f"the run keeps no checkpoint at iteration {ref} (it keeps {info.checkpoints}, plus best); add it to train.checkpoints or use final/best")
+            )
+    return problems
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+def summary_row(units_removed: Sequence[int], accuracy: Sequence[float], n_units: int) -> dict[str, float | None]:
+    """Accuracy at 10/25/50/75/90 % of units removed (interpolated; None past the sweep) and the AUC.
+
+    The AUC is ∫ accuracy d(fraction removed) over the sweep, by trapezoids.
+    """
+    x = np.asarray(units_removed, dtype=np.float64) / n_units
+    acc = np.asarray(accuracy, dtype=np.float64)
+    row: dict[str, float | None] = {}
+    for p in SUMMARY_PERCENTS:
+        f = p / 100
+        row[f"acc@{p}%"] = float(np.interp(f, x, acc)) if f <= x[-1] + 1e-12 else None
+    row["auc"] = float(np.sum((x[1:] - x[:-1]) * (acc[1:] + acc[:-1]) / 2)) if len(x) > 1 else 0.0
+    return row
+
+
+def curve_panels(curves: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A pruning study's ``curves`` as ``{"<layer>@<checkpoint>": panel}``, whether it held one panel or several.
+
+    A single panel is stored as itself (its values are curves, with
+    ``units_removed``); its key is then ``""`` here.
+    """
+    if any(isinstance(v, dict) and "units_removed" in v for v in curves.values()):
+        return {"": curves}
+    return curves
+
+
+def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
+    """For each layer and checkpoint: every criterion's order, then one fast sweep over all orders."""
+    data = ctx.data
+    x, y = (data.test_x, data.test_y) if config.split == "test" else (data.val_x, data.val_y)
+    train_x = data.train_x[: config.activation_samples]
+    layers, checkpoints = _listed(config.layer), _listed(config.checkpoint)
+    several = len(layers) * len(checkpoints) > 1
+    result = StudyResult()
+    total, done = len(layers) * len(checkpoints), 0
+    for ref in checkpoints:
+        iteration = ctx.checkpoint_iteration(ref)
+        state = ctx.state(ref)
+        model = ctx.build_model(state)
+        for layer in layers:
+            lc = f"{layer}@{ref}"
+            ctx.progress(done / total, f"{lc}: orders")
+            bias = state.get(f"blocks.{layer}.layer.bias")
+            inp = CriterionInput(
+                model=model,
+                layer=layer,
+                weight=as_matrix(state[f"blocks.{layer}.layer.weight"]).double(),
+                bias=None if bias is None else bias.double(),
+                train_x=train_x,
+                include_bias=config.include_bias,
+            )
+            n = inp.weight.shape[0]
+            levels = removal_levels(n, config.max_fraction, config.step)
+            # (curve key, tensor path, seed index, order) for every order to evaluate.
+            plan: list[tuple[str, str, int, torch.Tensor]] = []
+            for text in config.criteria:
+                name, direction = parse_criterion(text)
+                criterion = CRITERIA[name]
+                seeds = range(config.seeds) if criterion.stochastic else [0]
+                for s in seeds:
+                    rng = np.random.default_rng(seed_words(config.seed, s))
+                    order = criterion.order(inp, direction or "smallest", rng).to(torch.int64).cpu()
+                    path = name if direction is None else f"{name}/{direction}"
+                    plan.append((text, path, s, order))
+            ctx.progress(done / total, f"{lc}: sweep of {len(plan)} orders × {len(levels)} levels")
+            acc, loss = removal_sweep(model, layer, [o for *_, o in plan], levels, x, y)
+            level_idx = torch.as_tensor(levels)
+            panel: dict[str, Any] = {}
+            result.tensors[f"{lc}/units_removed"] = np.asarray(levels, dtype=np.int64)
+            result.tensors[f"{lc}/iteration"] = np.int64(iteration)
+            for key in dict.fromkeys(k for k, *_ in plan):
+                rows = [i for i, (k, *_) in enumerate(plan) if k == key]
+                path = plan[rows[0]][1]
+                orders = torch.stack([plan[i][3] for i in rows])
+                fp = torch.stack([frame_potential_along(inp.weight, o)[level_idx] for o in orders]).numpy()
+                a, lo = acc[rows].numpy(), loss[rows].numpy()
+                curve: dict[str, Any] = {"units_removed": levels, "units": n}
+                if CRITERIA[key.partition(":")[0]].stochastic:
+                    curve.update(
+                        accuracy=a.mean(0).tolist(),
+                        std=a.std(0).tolist(),
+                        seeds=a.tolist(),
+                        loss=lo.mean(0).tolist(),
+                        frame_potential=fp.mean(0).tolist(),
+                    )
+                    tensors = {"order": orders.numpy(), "accuracy": a, "loss": lo, "frame_potential": fp,
+                               "accuracy_mean": a.mean(0), "accuracy_std": a.std(0)}
+                else:
+                    curve.update(accuracy=a[0].tolist(), loss=lo[0].tolist(), frame_potential=fp[0].tolist())
+                    tensors = {"order": orders[0].numpy(), "accuracy": a[0], "loss": lo[0], "frame_potential": fp[0]}
+                for field, value in tensors.items():
+                    result.tensors[f"{lc}/{path}/{field}"] = value
+                panel[key] = curve
+                result.summary[f"{lc} {key}" if several else key] = summary_row(levels, curve["accuracy"], n)
+            if several:
+                result.curves[lc] = panel
+            else:
+                result.curves = panel
+                result.summary.update(layer=layer, checkpoint=f"{ref} (iteration {iteration})", units=n,
+                                      accuracy_unpruned=float(acc[0, 0]))
+            done += 1
+    ctx.progress(1.0, "done")
+    return result
+
+
+register(
+    StudyKind(
+        name="pruning",
+        config=PruningConfig,
+        run=run,
+        check=check,
+        description="accuracy as units of a layer are removed by magnitude, frame potential or at random",
+    )
+)
