@@ -129,11 +129,12 @@ def distribution_figure(view: StageView, layer: str, rnd: int, mask: np.ndarray,
     centres = edges[:-1] + (width - 1) / 2.0
 
     fig, (ax,) = new_figure(1, height=3.4)
-    ax.bar(centres, observed, width=0.9 * width, color=colour("ticket"), alpha=0.75, label=f"ticket, round {rnd}" if rnd >= 0 else "ticket, last round")
-    ax.plot(centres, null, color=VERMILLION, marker="o", markersize=3, linestyle="-", label="hypergeometric null (uniform spread)")
+    ax.bar(centres, observed, width=0.9 * width, color=colour("ticket"), alpha=0.75, label=f"ticket, round {rnd}", zorder=1)
+    ax.plot(centres, null, color=VERMILLION, marker="o", markersize=3, linestyle="-", label="hypergeometric null (uniform spread)", zorder=2)
     ax.set_xlabel(f"surviving incoming weights per unit, k_i (of m = {m})")
     ax.set_ylabel("number of units")
-    ax.legend(loc="upper right")
+    handles, labels = ax.get_legend_handles_labels()  # lines come before bars; the ticket reads first
+    ax.legend(handles[::-1], labels[::-1], loc="upper right")
     density = survivors / (n * m)
     title = f"Lottery ticket of {view.provenance.model}: survivors per unit in {layer}"
     ax.set_title(title)
@@ -181,6 +182,8 @@ def concentration_figure(view: StageView, concentration: Mapping[str, Any], roun
         integer_ticks(ax, "x")
         if obs == "empty_units":
             integer_ticks(ax, "y")
+            _, top = ax.get_ylim()
+            ax.set_ylim(-0.05 * max(1.0, top), max(1.0, top))  # an expected 1e-7 units is zero units, not a scale
         ax.set_ylabel(ylabel, fontsize=7.5)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
