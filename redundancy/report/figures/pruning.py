@@ -115,8 +115,10 @@ def pruning_figures(view: StageView) -> list[Block]:
             n = layer_units(view, layer)
         iteration = _iteration(view, lc)
         where = layer or "layer"
+        state = ""
         if checkpoint:
-            where += f" at checkpoint {checkpoint}" + (f" (iteration {iteration})" if iteration is not None and checkpoint != str(iteration) else "")
+            state = f"checkpoint {checkpoint}" + (f" (iteration {iteration})" if iteration is not None and checkpoint != str(iteration) else "")
+            where += f" at {state}"
         fig, (ax,) = new_figure(1, height=3.9)
         _draw(ax, group)
         xlabel = f"units removed from {layer}" if layer else "units removed"
@@ -127,9 +129,9 @@ def pruning_figures(view: StageView) -> list[Block]:
         if n:
             top = ax.secondary_xaxis("top", functions=(lambda u, n=n: 100.0 * u / n, lambda p, n=n: p * n / 100.0))
             top.set_xlabel("units removed (% of the layer)")
-        ax.legend(loc="lower left")
+        ax.legend(loc="lower left", title=state or None, title_fontsize=8)
+        fig.suptitle(f"Pruning {layer or 'a layer'} of {view.provenance.model} without retraining")
         title = f"Pruning {where} of {view.provenance.model} without retraining"
-        fig.suptitle(title)
         caption = (
             "Accuracy after removing units one criterion at a time (greedy, no retraining). Solid lines remove the "
             "smallest scores first, dashed lines the largest; the random baseline is the mean over its seeds with "
