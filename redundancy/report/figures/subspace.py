@@ -18,7 +18,8 @@ from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, find_groups, summary_for, summary_tables
 from redundancy.report.style import BLACK, GREY, VERMILLION, colour, new_figure, percent_axis, plain_ticks
 
-BASIS_WORDS = {"top": "top-k singular directions", "bottom": "bottom-k singular directions", "random": "random k-dim. subspace"}
+# Short legend labels (the caption spells them out), so the legend finds a free corner of the panel.
+BASIS_WORDS = {"top": "top k", "bottom": "bottom k", "random": "random k"}
 SPECTRUM_WORDS = {"update": "W − Z (update)", "weights": "W (trained weights)", "delta": "W − Z (update)"}
 
 
@@ -70,7 +71,7 @@ def _draw_accuracy(ax: Any, group: Mapping[str, Any], target: str) -> None:
         if reference is None and basis == "top" and len(k):
             reference = float(acc[int(np.nanargmax(k))])  # k = rank: the unprojected network
     if reference is not None:
-        ax.axhline(reference, color=GREY, linestyle=":", linewidth=1.0, label=f"unprojected ({reference:.1%})")
+        ax.axhline(reference, color=GREY, linestyle=":", linewidth=1.0, label=f"W unprojected ({reference:.1%})")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)
     plain_ticks(ax, "x")
@@ -98,7 +99,8 @@ def subspace_figures(view: StageView) -> list[Block]:
         _draw_accuracy(acc_ax, group, target)
         acc_ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
         percent_axis(acc_ax)
-        acc_ax.legend(loc="best")
+        # Below the axes: the curves fill the panel wherever k runs, so no inside corner stays free.
+        acc_ax.legend(loc="best", fontsize=7)
         acc_ax.set_title("accuracy after projection")
         if spectra:
             spec_ax = axes[1]
