@@ -258,7 +258,9 @@ def summary_tables(summary: Mapping[str, Any], title: str, caption: str = "") ->
             )
         )
     if flat:
-        tables.append(TableBlock(title=title, columns=["", "value"], rows=[[k, fmt(v)] for k, v in flat.items()], caption=caption))
+        tables.append(TableBlock(title=title, columns=["", "value"], rows=[[k, fmt(v)] for k, v in flat.items()]))
+    for later in tables[1:]:
+        later.caption = ""  # the caption explains the table it follows once, not every part of it
     return tables
 
 

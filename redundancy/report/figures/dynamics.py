@@ -126,7 +126,7 @@ def dynamics_figures(view: StageView) -> list[Block]:
             elif not finite.all():
                 ax.text(0.5, 0.04, "not defined at some checkpoints", transform=ax.transAxes, ha="center", fontsize=6.5, color=GREY)
             ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_xlim(0, max(float(np.nanmax(it)), 1.0) if it.size else 1.0)
+            ax.set_xlim(0, 1.3 * max(float(np.nanmax(it)), 1.0) if it.size else 1.0)  # room for the last point
             plain_ticks(ax, "x")
             if metric in COUNTS and finite.any():
                 integer_ticks(ax, "y")

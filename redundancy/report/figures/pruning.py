@@ -140,5 +140,8 @@ def pruning_figures(view: StageView) -> list[Block]:
         blocks.append(FigureBlock(key=lc or layer or "layer", title=title, figure=fig, caption=caption))
         own = _panel_summary(view, lc, several)
         if own:
-            blocks.extend(summary_tables(own, f"Pruning summary: {where} (accuracy at fractions of units removed; auc = area under accuracy vs fraction removed)"))
+            blocks.extend(summary_tables(
+                own, f"Pruning summary: {where}",
+                caption="acc@p%: accuracy with p % of the units removed; auc: area under accuracy against the fraction removed.",
+            ))
     return blocks
