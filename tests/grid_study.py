@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from redundancy.spec.schema import StudyConfig
 from redundancy.studies import STUDIES, StudyContext, StudyKind, StudyResult
@@ -75,6 +76,21 @@ def installed() -> Iterator[None]:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one thread, as the executors' workers run (``cpus_per_stage`` 1), restored after.
+
+    The test networks are tiny: a second thread only adds synchronization, which
+    on a busy machine costs more than the arithmetic.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 register()  # in a worker, importing this module (to unpickle a config) is what registers the kind

@@ -40,6 +40,7 @@ from redundancy.engine.executors import (
     resolve_options,
     run_distributed,
     run_stage_job,
+    slurm_parameters,
 )
 from redundancy.engine.plan import Plan
 from redundancy.errors import RedundancyError
@@ -108,7 +109,8 @@ def local_reference(tiny_kind: None, tmp_path_factory: pytest.TempPathFactory) -
     folder = tmp_path_factory.mktemp("local")
     plan = make_grid(folder)
     store = Store(folder / "store")
-    report = run_plan(plan, store, device=torch.device("cpu"), quiet=True)
+    with grid_study.one_thread():
+        report = run_plan(plan, store, device=torch.device("cpu"), quiet=True)
     assert not report.failed and len(report.trained) == 4 and len(report.studied) == 4
     return store.root
 
@@ -284,7 +286,8 @@ def test_ray_worker_killed_mid_task_is_retried_and_stored_once(ray_instance: Any
     assert not list(store.root.rglob("*.tmp"))
     # the retried stage is complete: it equals the same stage computed in this process
     stage = next(r for r in plan.runs if r.id == stage_id)
-    (direct,) = run_stage_job(StageJob(stage, (), plan.spec.name, device="cpu"))
+    with grid_study.one_thread():
+        (direct,) = run_stage_job(StageJob(stage, (), plan.spec.name, device="cpu"))
     stored, _ = read_stage(store.stage_path(stage_id))
     assert stored.keys() == direct.tensors.keys()
     for key, value in direct.tensors.items():
@@ -349,7 +352,21 @@ def test_executor_section_is_validated_by_key(tmp_path: Path, monkeypatch: pytes
     # the command line overrides the spec; a cluster without sbatch is a clear error, nothing written
     run = CliRunner().invoke(app, ["run", "spec.yaml", "--time-limit", "30"])
     assert run.exit_code == 1 and "sbatch" in run.output and "login node" in run.output
-    assert not (tmp_path / "store").exists()
+    assert not (tmp_path / "store").exists() and not (tmp_path / "slurm_jobs").exists()
+
+
+def test_slurm_job_script_carries_the_options() -> None:
+    """The #SBATCH lines submitit writes for a job, from the spec's executor section and the flags."""
+    slurm = pytest.importorskip("submitit.slurm.slurm", reason="the slurm extra is not installed (pip install 'redundancy[slurm]')")
+    options = resolve_options(
+        ExecutorOptions(kind="slurm", partition="gpu", mem_gb=31.5, setup=["module load cuda"], sbatch={"constraint": "a100"}),
+        time_limit="1-2:00:00", gpus_per_stage=2, cpus_per_stage=3.5,
+    )
+    script = slurm._make_sbatch_string(command="python -m job", folder="/jobs", **slurm_parameters(options))
+    for line in ("--partition=gpu", "--time=1560", "--gpus-per-node=2", "--cpus-per-task=4", "--mem=32G",
+                 "--constraint=a100", "--job-name=redundancy", "--ntasks-per-node=1"):
+        assert f"#SBATCH {line}\n" in script, line
+    assert "module load cuda" in script
 
 
 def test_flag_checks() -> None:

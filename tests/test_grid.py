@@ -170,7 +170,8 @@ def test_show_prints_the_grid_summary_of_a_real_store(tiny_kind: None, tmp_path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "spec.yaml").write_text(SPEC)
     plan = make_plan(load_spec(tmp_path / "spec.yaml"), SPEC)
-    report = run_plan(plan, Store(tmp_path / "store" / "gridded"), device=torch.device("cpu"), quiet=True)
+    with grid_study.one_thread():
+        report = run_plan(plan, Store(tmp_path / "store" / "gridded"), device=torch.device("cpu"), quiet=True)
     assert not report.failed and len(report.studied) == 4
     doc = store_document(Store(tmp_path / "store" / "gridded"), curves=False)
     s = grid_summary(doc)

@@ -511,13 +511,37 @@ class RayExecutor(Executor):
             self._started = False
 
 
-class SubmititExecutor(Executor):
-    """Each stage is one SLURM job submitted through submitit (or, with ``cluster: local``, one subprocess here).
+def slurm_parameters(options: ExecutorOptions) -> dict[str, Any]:
+    """submitit's ``SlurmExecutor`` parameters (the job script's #SBATCH lines) for ``options``."""
+    params: dict[str, Any] = {
+        "job_name": "redundancy",  # scancel --name redundancy stops a grid's jobs
+        "time": options.time_limit,
+        "cpus_per_task": max(1, int(math.ceil(options.cpus_per_stage))),
+        "ntasks_per_node": 1,
+    }
+    if options.gpus_per_stage:
+        params["gpus_per_node"] = int(options.gpus_per_stage)
+    for key in ("partition", "account", "qos"):
+        if getattr(options, key):
+            params[key] = getattr(options, key)
+    if options.mem_gb:
+        params["mem"] = f"{int(math.ceil(options.mem_gb))}G"
+    if options.setup:
+        params["setup"] = list(options.setup)
+    if options.sbatch:
+        params["additional_parameters"] = dict(options.sbatch)
+    return params
 
-    submitit sends the task and brings the outcome back as pickles in
-    ``folder``, which must be on a file system the compute nodes share. A job
-    that dies without a result (killed, preempted, node failure) is submitted
-    again by the driver, at most ``max_retries`` times.
+
+class SubmititExecutor(Executor):
+    """Each grid point is one SLURM job submitted through submitit (or, with ``cluster: local``, one subprocess here).
+
+    A job trains its run and then runs the run's studies (``chain_studies``):
+    a SLURM job costs a queue wait and a Python start, so one per grid point,
+    and the checkpoints stay in the job. submitit sends the job and brings the
+    outcomes back as pickles in ``folder``, which must be on a file system the
+    compute nodes share. A job that dies without a result (killed, preempted,
+    node failure) is submitted again by the driver, at most ``max_retries`` times.
     """
 
     name = "slurm"
@@ -529,39 +553,24 @@ class SubmititExecutor(Executor):
         submitit = _import_submitit()
         self._utils = submitit.core.utils
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
         gpus = int(options.gpus_per_stage)
         if options.cluster == "local":
             self.prefetch_data = False
+            folder.mkdir(parents=True, exist_ok=True)
             self._executor = submitit.LocalExecutor(folder=str(folder))
             self._executor.update_parameters(timeout_min=options.time_limit or 7 * 24 * 60, gpus_per_node=gpus)
         else:
-            if shutil.which("sbatch") is None:
+            missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+            if missing:
                 raise RedundancyError(
-                    "the slurm executor submits with sbatch, which is not on this machine's PATH; run on the cluster's "
-                    "login node (or set executor.cluster: local to try the same path here)"
+                    f"the slurm executor submits with sbatch and srun; {' and '.join(missing)} not on this machine's PATH. "
+                    "Run on the cluster's login node (or set executor.cluster: local to try the same path here)"
                 )
             self.prefetch_data = True
-            params: dict[str, Any] = {
-                "job_name": "redundancy",
-                "time": options.time_limit,
-                "cpus_per_task": max(1, int(math.ceil(options.cpus_per_stage))),
-                "ntasks_per_node": 1,
-            }
-            if gpus:
-                params["gpus_per_node"] = gpus
-            for key in ("partition", "account", "qos"):
-                if getattr(options, key):
-                    params[key] = getattr(options, key)
-            if options.mem_gb:
-                params["mem"] = f"{int(math.ceil(options.mem_gb))}G"
-            if options.setup:
-                params["setup"] = list(options.setup)
-            if options.sbatch:
-                params["additional_parameters"] = dict(options.sbatch)
+            folder.mkdir(parents=True, exist_ok=True)
             self._executor = submitit.SlurmExecutor(folder=str(folder))
             try:
-                self._executor.update_parameters(**params)
+                self._executor.update_parameters(**slurm_parameters(options))
             except (ValueError, TypeError) as exc:
                 raise RedundancyError(f"slurm executor options: {exc}") from None
 
