@@ -36,6 +36,7 @@ from torch import nn
 from redundancy.data import DataBundle
 from redundancy.errors import RedundancyError
 from redundancy.fast.graph import CapturedStep
+from redundancy.fast.mlp import LinearStep, linear_chain
 from redundancy.fast.stacked import StackedNet, can_stack
 from redundancy.models import MODELS, LayeredNet, build_model
 from redundancy.spec.schema import ModelConfig, TrainConfig, checkpoint_iterations
@@ -88,7 +89,12 @@ def _evaluate_sums(
 
 
 def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig, *, capturable: bool = False) -> torch.optim.Optimizer:
-    """The spec's optimizer over ``params``; ``capturable`` (Adam) keeps its step count on the device for graph capture."""
+    """The spec's optimizer over ``params``; ``capturable`` (Adam) keeps its step count on the device for graph capture.
+
+    PyTorch's default implementations, so that CPU results are bit for bit those
+    of the textbook loop with the same batches. (The fused CPU SGD is a little
+    faster but rounds differently.)
+    """
     assert train.lr is not None
     params = list(params)
     if train.optimizer == "adam":
@@ -128,14 +134,21 @@ class Member:
 
 
 class _Single:
-    """One :class:`LayeredNet`; batches are ``(B, ...)``."""
+    """One :class:`LayeredNet`; batches are ``(B, ...)``.
+
+    On CPU an all-Linear network takes its gradients from :class:`LinearStep`
+    (the same kernels as autograd, without its bookkeeping); on CUDA the graph
+    replay removes that overhead anyway, so autograd stays.
+    """
 
     stacked = False
 
-    def __init__(self, model: LayeredNet):
+    def __init__(self, model: LayeredNet, device: torch.device):
         self.model = model
         self.size = 1
         self.named = dict(model.named_parameters())
+        chain = linear_chain(model) if device.type == "cpu" else None
+        self.by_hand = LinearStep(chain) if chain is not None else None
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.model.parameters())
@@ -151,10 +164,15 @@ class _Single:
         assert mask is not None
         return mask.to(device=like.device, dtype=like.dtype)
 
-    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss to differentiate, detached per-member losses); the very ops of the textbook step."""
+    def forward_backward(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """Set fresh gradients of the mean cross-entropy on the batch; return the loss, detached."""
+        if self.by_hand is not None:
+            return self.by_hand(xb, yb)
+        for p in self.named.values():
+            p.grad = None
         loss = F.cross_entropy(self.model(xb), yb)
-        return loss, loss.detach()
+        loss.backward()
+        return loss.detach()
 
     def evaluate_sums(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         total, correct = _evaluate_sums(self.model, x, y, batch_size)
@@ -190,10 +208,13 @@ class _Stacked:
         rows = [ones if m is None else m.to(dtype=like.dtype, device="cpu") for m in masks]
         return torch.stack(rows).to(like.device)
 
-    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(sum of the members' mean losses, to differentiate; detached per-member losses)."""
+    def forward_backward(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """Set fresh gradients of the sum of the members' mean losses; return the members' losses, detached."""
+        for p in self.net.params.values():
+            p.grad = None
         losses = self.net.losses(xb, yb)
-        return losses.sum(), losses.detach()
+        losses.sum().backward()
+        return losses.detach()
 
     def evaluate_sums(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net.evaluate_sums(x, y, batch_size)
@@ -302,11 +323,19 @@ def use_graph(train: TrainConfig, device: torch.device | str) -> bool:
     return True
 
 
+def _meta_model(model_cfg: ModelConfig, data: DataBundle) -> LayeredNet:
+    with torch.device("meta"):
+        return MODELS[model_cfg.name](model_cfg, tuple(data.input_shape), data.num_classes)
+
+
 def stack_supported(model_cfg: ModelConfig, data: DataBundle) -> bool:
     """Whether :func:`train_stacked` can stack ``model_cfg`` (every block type has a stacked form)."""
-    with torch.device("meta"):
-        model = MODELS[model_cfg.name](model_cfg, tuple(data.input_shape), data.num_classes)
-    return can_stack(model)
+    return can_stack(_meta_model(model_cfg, data))
+
+
+def parameter_count(model_cfg: ModelConfig, data: DataBundle) -> int:
+    """Trainable parameters of ``model_cfg`` on ``data`` (counted without allocating them)."""
+    return sum(p.numel() for p in _meta_model(model_cfg, data).parameters())
 
 
 # --- the loop -----------------------------------------------------------------------------------------
@@ -334,7 +363,7 @@ def _train(
         if m.init_state is not None:
             net.load_state_dict(m.init_state)
         nets.append(net)
-    trainee: _Trainee = _Stacked(StackedNet(nets, device)) if stacked else _Single(nets[0].to(device))
+    trainee: _Trainee = _Stacked(StackedNet(nets, device)) if stacked else _Single(nets[0].to(device), device)
     del nets
     size = trainee.size
 
@@ -365,9 +394,8 @@ def _train(
     train_x, train_y = data.train_x, data.train_y
 
     def step_on(idx: torch.Tensor) -> None:
-        total, losses = trainee.loss(_gather(train_x, idx), _gather(train_y, idx))
-        opt.zero_grad(set_to_none=True)  # backward then writes fresh gradients: no fill, no accumulate
-        total.backward()
+        # gradients are set afresh each step (as after zero_grad(set_to_none=True)): no fill, no accumulate
+        losses = trainee.forward_backward(_gather(train_x, idx), _gather(train_y, idx))
         for param, mask in masks:
             param.grad.mul_(mask)  # type: ignore[union-attr]
         opt.step()

@@ -6,20 +6,23 @@ CPU tests run everywhere; the CUDA-marked ones capture real CUDA graphs.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 from redundancy.data import DataBundle, load_data
 from redundancy.engine import make_plan, run_plan
-from redundancy.engine.stacking import stack_groups
+from redundancy.engine.stacking import stack_groups, stacking_pays
 from redundancy.fast.graph import CapturedStep, StateSnapshot
+from redundancy.fast.mlp import LinearStep, linear_chain
 from redundancy.fast.stacked import StackedNet, can_stack
 from redundancy.models import MODELS, build_model
 from redundancy.spec.loader import load_spec
-from redundancy.spec.schema import DataConfig, ModelConfig, TrainConfig, resolve_train
+from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
 from redundancy.store import Store
 from redundancy.train import Member, TrainingDiverged, TrainResult, _train, lr_changes, train_model, train_stacked
 
@@ -151,7 +154,48 @@ def test_a_diverging_member_fails_alone(xord: DataBundle) -> None:
         train_model(MLP, train, xord, seed=5, init_state=state)
 
 
-# --- eager determinism and the capturable step ---------------------------------------------------
+# --- eager determinism, the hand-written step and the capturable step ---------------------------
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_step_gradients_are_autograds_bit_for_bit(bias: bool) -> None:
+    for cfg, shape in [(ModelConfig(name="lenet_300_100", bias=bias), (1, 28, 28)), (ModelConfig(name="mlp", widths=[20, 7], bias=bias), (5,))]:
+        a, b = build_model(cfg, shape, 10, 0), build_model(cfg, shape, 10, 0)
+        g = torch.Generator().manual_seed(1)
+        x, y = torch.randn(64, *shape, generator=g), torch.randint(0, 10, (64,), generator=g)
+        loss = torch.nn.functional.cross_entropy(a(x), y)
+        loss.backward()
+        chain = linear_chain(b)
+        assert chain is not None
+        assert torch.equal(LinearStep(chain)(x, y), loss.detach())
+        for (name, p), q in zip(a.named_parameters(), b.parameters()):
+            assert torch.equal(p.grad, q.grad), (cfg.name, name)  # type: ignore[arg-type]
+    assert linear_chain(build_model(ModelConfig(name="conv2", width=0.1), (3, 32, 32), 10, 0)) is None
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_cpu_engine_is_the_textbook_loop_bit_for_bit(digits: DataBundle, optimizer: str) -> None:
+    """With the same batches, train_model on CPU gives exactly the weights of the tutorial loop."""
+    model = ModelConfig(name="lenet_300_100", width=0.25)
+    train = resolve_train(TrainConfig(optimizer=optimizer, iterations=20, batch_size=32, eval_interval=20), model)  # type: ignore[arg-type]
+    result = train_model(model, train, digits, seed=4)
+    torch.manual_seed(4)
+    net = build_model(model, digits.input_shape, digits.num_classes, 4)
+    opt = torch.optim.Adam(net.parameters(), lr=train.lr) if optimizer == "adam" else torch.optim.SGD(net.parameters(), lr=train.lr, momentum=0.9)  # type: ignore[arg-type]
+    gen = torch.Generator().manual_seed(4)
+    n = digits.train_x.shape[0]
+    order, cursor = torch.randperm(n, generator=gen), 0
+    for _ in range(20):
+        if cursor + 32 > n:
+            order, cursor = torch.randperm(n, generator=gen), 0
+        idx = order[cursor : cursor + 32]
+        cursor += 32
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(digits.train_x[idx]), digits.train_y[idx]).backward()
+        opt.step()
+    for name, value in net.state_dict().items():
+        assert torch.equal(result.checkpoints[20][name], value), name
+
 
 
 def test_graph_off_path_is_deterministic(xord: DataBundle) -> None:
@@ -251,15 +295,19 @@ def run_spec(folder: Path, text: str):  # type: ignore[no-untyped-def]
     spec = load_spec(folder / "spec.yaml")
     plan = make_plan(spec, text)
     store = Store(folder / "store")
-    return plan, store, run_plan(plan, store, device=torch.device("cpu"), quiet=True)
+    log = io.StringIO()
+    report = run_plan(plan, store, device=torch.device("cpu"), quiet=True, console=Console(file=log, width=200))
+    return plan, store, report, log.getvalue()
 
 
 def test_spec_with_seeds_stores_one_run_per_seed(tmp_path: Path) -> None:
-    plan, store, report = run_spec(tmp_path / "auto", SEEDS_SPEC.format(stack="auto"))
+    plan, store, report, log = run_spec(tmp_path / "auto", SEEDS_SPEC.format(stack="auto"))
+    assert "train seed0 +2 stacked" in log
     assert [r.label for r in plan.runs] == ["seed0", "seed1", "seed2"]
     assert sorted(report.trained) == sorted(r.id for r in plan.runs) and not report.failed
     assert [store.stage(r.id).attrs["seed"] for r in plan.runs] == [0, 1, 2]
-    plan_off, store_off, _ = run_spec(tmp_path / "off", SEEDS_SPEC.format(stack="off"))
+    plan_off, store_off, _, log_off = run_spec(tmp_path / "off", SEEDS_SPEC.format(stack="off"))
+    assert "stacked" not in log_off and "train seed2 it 60/60" in log_off
     assert [r.id for r in plan_off.runs] == [r.id for r in plan.runs]  # stacking is not part of a run's identity
     for run in plan.runs:
         a, b = store.read_tensors(run.id), store_off.read_tensors(run.id)
@@ -269,6 +317,14 @@ def test_spec_with_seeds_stores_one_run_per_seed(tmp_path: Path) -> None:
     first = store.read_tensors(plan.runs[0].id)["checkpoints/00000060/blocks.fc1.layer.weight"]
     second = store.read_tensors(plan.runs[1].id)["checkpoints/00000060/blocks.fc1.layer.weight"]
     assert not np.array_equal(first, second)
+
+
+def test_stacking_pays_for_small_networks_on_cpu_and_always_on_cuda(xord: DataBundle, digits: DataBundle) -> None:
+    tiny = RunConfig(model=MLP)
+    lenet = RunConfig(model=ModelConfig(name="lenet_300_100"))
+    assert stacking_pays(tiny, xord, torch.device("cpu"))
+    assert not stacking_pays(lenet, digits, torch.device("cpu"))
+    assert stacking_pays(lenet, digits, torch.device("cuda"))
 
 
 def test_stack_groups_only_gather_runs_equal_but_for_the_seed(tmp_path: Path) -> None:
