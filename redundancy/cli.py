@@ -256,6 +256,21 @@ def report(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def tui(
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
+    poll: Annotated[float, typer.Option(help="seconds between checks for new stages (0: never)")] = 1.0,
+) -> None:
+    """Browse stores in the terminal: tree, summary tables, plots, datasets, provenance, compare."""
+    targets = _store_paths(paths)
+    if not any(p.exists() for p in targets):
+        err.print(Text(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
+        raise typer.Exit(code=1)
+    from redundancy.tui import run_tui  # Textual loads only for this command
+
+    run_tui(targets, poll=poll)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,562 @@
+"""What the right-hand pane shows for each kind of tree node, built off the UI thread.
+
+Each ``*_detail`` function reads what it needs (attributes for stores, runs and
+studies; ``/metrics`` for a run's curves; one dataset for a preview) and returns
+a :class:`Detail` of plain data. Anything unreadable becomes a :class:`Detail`
+whose message says why, so a bad file never takes the app down.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from redundancy.store import read_attrs
+from redundancy.tui import source
+from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Provenance, Series, Table, TablePanel, fmt
+from redundancy.tui.source import DatasetData, Listing, RunGroup, SourceError, StageEntry
+from redundancy.tui.views import training, view_for
+from redundancy.tui.views.base import leaf_rows
+
+PROVENANCE_KEYS = (
+    "stage_id", "stage_kind", "study_kind", "run_stage_id", "spec_name", "redundancy_version", "torch_version",
+    "cuda_version", "python_version", "device", "host", "created", "git_commit", "format_version",
+    "dataset", "data_source", "offline_subset",
+)
+# At most this many rows and columns of a dataset go into its values table.
+VALUE_ROWS, VALUE_COLS = 500, 64
+
+
+# --- node keys: one stable string per tree node, shared by the tree, search and refresh ----------
+
+
+def store_key(root: Path) -> str:
+    return f"store:{root}"
+
+
+def run_key(root: Path, label: str) -> str:
+    return f"run:{root}:{label}"
+
+
+def stage_key(root: Path, stage_id: str) -> str:
+    return f"stage:{root}:{stage_id}"
+
+
+def h5_key(path: Path, name: str) -> str:
+    return f"h5:{path}:{name}"
+
+
+def export_stem(*parts: str) -> str:
+    """A file-name-safe stem from labels (which come from stores and may hold anything)."""
+    text = "-".join(p for p in parts if p)
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("._") or "export"
+
+
+# --- provenance ----------------------------------------------------------------------------------
+
+
+def to_yaml(value: Any) -> str:
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
+
+
+def provenance(attrs: dict[str, Any], text: str = "", text_title: str = "") -> Provenance:
+    facts = [(key, fmt(attrs[key])) for key in PROVENANCE_KEYS if key in attrs]
+    if "identity" in attrs:
+        facts.append(("identity (hashed)", str(attrs["identity"])))
+    return Provenance(facts, text, text_title)
+
+
+def _config_yaml(attrs: dict[str, Any]) -> str:
+    try:
+        config = source.json_attr(attrs, "config")
+    except SourceError as exc:
+        return f"# {exc}\n"
+    return to_yaml(config) if config is not None else ""
+
+
+def index_attrs(listing: Listing) -> dict[str, Any]:
+    index = listing.root / "index.h5"
+    if not index.exists():
+        return {}
+    return source.stage_attrs(index)
+
+
+# --- stores, runs, studies -------------------------------------------------------------------------
+
+
+def _grid_table(listing: Listing) -> Table | None:
+    """The grid engineer's summary of a store's grid, when ``redundancy.summary`` provides one."""
+    from redundancy import summary
+
+    grid_summary: Callable[..., Any] | None = getattr(summary, "grid_summary", None)
+    if grid_summary is None:
+        return None
+    try:
+        data = grid_summary(listing.store)
+    except Exception as exc:  # a store too old or odd for the grid summary must not hide the store
+        return Table(["grid summary"], [[f"unavailable: {exc}"]])
+    if isinstance(data, dict) and data:
+        return _dict_table(data)
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        columns: list[str] = []
+        for row in data:
+            columns += [c for c in row if c not in columns]
+        return Table(columns, [[row.get(c) for c in columns] for row in data])
+    return None
+
+
+def _dict_table(data: dict[str, Any]) -> Table:
+    rows = list(leaf_rows(data))
+    if not rows:
+        return Table(["", "value"], [[k, v] for k, v in data.items()])
+    columns: list[str] = []
+    for _, values in rows:
+        columns += [c for c in values if c not in columns]
+    return Table(["", *columns], [[" / ".join(p), *(v.get(c) for c in columns)] for p, v in rows])
+
+
+def store_detail(listing: Listing) -> Detail:
+    """A store: its runs with their headline numbers and study counts, and its spec."""
+    rows = []
+    for group in listing.runs:
+        acc: Any = None
+        model = dataset = ""
+        status = group.train.status if group.train else "missing"
+        if group.train is not None and group.train.status == "done" and group.train.path is not None:
+            try:
+                attrs = source.stage_attrs(group.train.path)
+                acc, model, dataset = attrs.get("test_accuracy"), attrs.get("model", ""), attrs.get("dataset", "")
+            except SourceError as exc:
+                status = f"error: {exc}"
+        done = sum(s.status == "done" for s in group.studies)
+        rows.append([group.label, model, dataset, status, acc, f"{done}/{len(group.studies)}"])
+    for problem in listing.problems:
+        rows.append([problem.path.name, "", "", f"error: {problem.reason}", None, ""])
+    counts = listing.counts()
+    caption = (
+        f"{counts['runs']} run(s), {counts['studies']} study stage(s) done, {counts['pending']} pending, "
+        f"{counts['failed']} failed, {counts['errors']} unreadable"
+    )
+    panels: list[Panel] = []
+    grid = _grid_table(listing)
+    if grid is not None:
+        panels.append(TablePanel("grid summary", grid))
+    try:
+        attrs = index_attrs(listing)
+        text = str(attrs.get("spec_text", ""))
+        if "spec_resolved" in attrs:
+            text += "\n# --- resolved (defaults filled in) ---\n" + to_yaml(source.json_attr(attrs, "spec_resolved"))
+        prov = provenance(attrs, text, "spec")
+    except SourceError as exc:
+        prov = Provenance([("index.h5", str(exc))])
+    return Detail(
+        key=store_key(listing.root),
+        title=f"store {listing.name}" + (f" (spec {listing.spec_name})" if listing.spec_name not in ("", listing.name) else ""),
+        table=Table(["run", "model", "dataset", "status", "test acc", "studies"], rows, caption),
+        panels=panels,
+        provenance=prov,
+        export_dir=listing.root.parent,
+        export_stem=export_stem(listing.name),
+    )
+
+
+def _not_done(key: str, title: str, entry: StageEntry | None, listing: Listing) -> Detail:
+    if entry is None:
+        message = "no train stage for this run in the store"
+    elif entry.status == "pending":
+        message = f"{entry.id}: pending (planned, not written yet; it appears here when the run stores it)"
+    elif entry.status == "failed":
+        message = f"{entry.id}: failed in the last run:\n{entry.error}"
+    else:
+        message = f"{entry.path.name if entry.path else entry.id}: {entry.error}"
+    return Detail(key=key, title=title, message=message, export_dir=listing.root.parent)
+
+
+def run_detail(listing: Listing, group: RunGroup) -> Detail:
+    """A run: headline numbers and its training curves (the only datasets read here)."""
+    key = run_key(listing.root, group.label)
+    train = group.train
+    if train is None or train.status != "done" or train.path is None:
+        return _not_done(key, f"run {group.label}", train, listing)
+    try:
+        attrs = source.stage_attrs(train.path)
+    except SourceError as exc:
+        return Detail(key=key, title=f"run {group.label}", message=f"{train.path.name}: {exc}")
+    title = f"run {group.label} · {attrs.get('model', '?')} on {attrs.get('dataset', '?')}"
+    message = ""
+    try:
+        panels = list(training.panels(source.read_metrics(train.path)))
+    except SourceError as exc:
+        panels, message = [], f"training curves: {exc}"
+    return Detail(
+        key=key,
+        title=title,
+        table=training.table(attrs),
+        panels=panels,
+        message=message,
+        provenance=provenance(attrs, _config_yaml(attrs), "resolved run config"),
+        export_dir=listing.root.parent,
+        export_stem=export_stem(listing.name, group.label),
+    )
+
+
+@dataclass
+class StudyData:
+    """A study stage's attributes with its summary and curves parsed."""
+
+    attrs: dict[str, Any]
+    summary: dict[str, Any]
+    curves: dict[str, Any]
+
+
+def read_study(entry: StageEntry) -> StudyData:
+    if entry.path is None:
+        raise SourceError("no stage file")
+    attrs = source.stage_attrs(entry.path)
+    summary = source.json_attr(attrs, "summary", {})
+    curves = source.json_attr(attrs, "curves", {})
+    if not isinstance(summary, dict) or not isinstance(curves, dict):
+        raise SourceError("attributes 'summary' and 'curves' should be JSON objects")
+    return StudyData(attrs, summary, curves)
+
+
+def study_detail(listing: Listing, entry: StageEntry) -> Detail:
+    """A study: its kind's table and plots, from the summary and curves it stored."""
+    key = stage_key(listing.root, entry.id)
+    title = f"{entry.study_kind} {entry.run}/{entry.name}"
+    if entry.status != "done":
+        return _not_done(key, title, entry, listing)
+    try:
+        data = read_study(entry)
+    except SourceError as exc:
+        return Detail(key=key, title=title, message=f"{entry.path.name if entry.path else entry.id}: {exc}")
+    view = view_for(entry.study_kind)
+    message = ""
+    table: Table | None
+    try:
+        table = view.table(data.summary)
+        panels = view.panels(data.curves)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        table, panels = None, []
+        message = f"the {entry.study_kind} view cannot read these curves ({type(exc).__name__}: {exc})"
+    if not panels and not message:
+        message = "no curves stored for this study"
+    return Detail(
+        key=key,
+        title=title,
+        table=table,
+        panels=panels,
+        message=message,
+        provenance=provenance(data.attrs, _config_yaml(data.attrs), "resolved study config"),
+        export_dir=listing.root.parent,
+        export_stem=export_stem(listing.name, entry.run, entry.name),
+    )
+
+
+# --- HDF5 groups and datasets -----------------------------------------------------------------------
+
+
+def group_detail(path: Path, name: str, export_dir: Path | None = None) -> Detail:
+    """An HDF5 group: its members with shape and dtype, and its attributes."""
+    key = h5_key(path, name)
+    try:
+        members = source.list_group(path, name)
+        with source.open_checked(path) as f:
+            attrs = read_attrs(f[name])
+    except SourceError as exc:
+        return Detail(key=key, title=f"{path.name}:{name}", message=str(exc))
+    rows = [[m.name, "group" if m.is_group else "dataset", f"{m.members} members" if m.is_group else "×".join(map(str, m.shape)) or "scalar", m.dtype] for m in members]
+    panels: list[Panel] = []
+    if attrs:
+        panels.append(TablePanel("attributes", Table(["attribute", "value"], [[k, _attr_text(v)] for k, v in attrs.items()])))
+    return Detail(
+        key=key,
+        title=f"{path.name}:{name}",
+        table=Table(["member", "type", "shape", "dtype"], rows),
+        panels=panels,
+        export_dir=export_dir or path.parent,
+        export_stem=export_stem(path.stem, name),
+    )
+
+
+def _attr_text(value: Any) -> str:
+    text = fmt(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A dataset preview that applies to some datasets (h5web's idea): a table, plot or heatmap."""
+
+    name: str
+    applies: Callable[[DatasetData], bool]
+    build: Callable[[DatasetData], Panel]
+
+
+def _numeric(d: DatasetData) -> bool:
+    return d.values.dtype.kind in "biuf"
+
+
+def _values_panel(d: DatasetData) -> Panel:
+    v = d.values
+    if v.ndim == 0:
+        return TablePanel("value", Table(["value"], [[v.item()]]))
+    if v.ndim == 1:
+        return TablePanel("values", Table(["index", "value"], [[i, x] for i, x in enumerate(v[:VALUE_ROWS].tolist())]))
+    block = v[:VALUE_ROWS, :VALUE_COLS]
+    return TablePanel(
+        f"values (first {block.shape[0]} × {block.shape[1]})",
+        Table(["row", *map(str, range(block.shape[1]))], [[i, *row] for i, row in enumerate(block.tolist())]),
+    )
+
+
+def _line_panel(d: DatasetData) -> Panel:
+    y = d.values.astype(float).tolist()
+    step = d.strided[0] if d.strided else 1
+    return PlotPanel("values vs index", "index", "value", [Series(d.name.rsplit("/", 1)[-1], [float(i * step) for i in range(len(y))], y)])
+
+
+def _as_matrix(d: DatasetData) -> np.ndarray:
+    v = d.values.astype(float)
+    return v if v.ndim == 2 else v.reshape(v.shape[0], -1)
+
+
+def _heatmap_panel(d: DatasetData) -> Panel:
+    m = _as_matrix(d)
+    title = "heatmap" if d.values.ndim == 2 else f"heatmap (one row per {d.shape[0]} outputs)"
+    return HeatmapPanel(f"{title}: rows × columns = {m.shape[0]} × {m.shape[1]}", m)
+
+
+def _histogram_panel(d: DatasetData) -> Panel:
+    v = d.values.astype(float).ravel()
+    v = v[np.isfinite(v)]
+    bins = int(min(50, max(5, np.sqrt(v.size))))
+    counts, edges = np.histogram(v, bins=bins) if v.size else (np.zeros(1), np.array([0.0, 1.0]))
+    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
+    return PlotPanel(f"histogram of {v.size} values", "value", "count", [Series("count", centres, counts.astype(float).tolist())], bars=True)
+
+
+VIEWERS: dict[str, Viewer] = {
+    "heatmap": Viewer("heatmap", lambda d: _numeric(d) and d.values.ndim >= 2 and min(d.values.shape) > 1, _heatmap_panel),
+    "histogram": Viewer("histogram", lambda d: _numeric(d) and d.values.size > 64, _histogram_panel),
+    "line": Viewer("line", lambda d: _numeric(d) and d.values.ndim == 1 and d.values.size > 1, _line_panel),
+    "values": Viewer("values", lambda d: d.values.ndim <= 2, _values_panel),
+}
+
+
+def viewer_order(d: DatasetData) -> list[str]:
+    """Which previews apply, the most telling first (a matrix's heatmap, a long vector's histogram)."""
+    if d.values.ndim >= 2:
+        order = ["heatmap", "values", "histogram"]
+    elif d.values.size > 1000:
+        order = ["histogram", "line", "values"]
+    else:
+        order = ["values", "line", "histogram"]
+    return [name for name in order if VIEWERS[name].applies(d)]
+
+
+def dataset_detail(path: Path, name: str, export_dir: Path | None = None) -> Detail:
+    """A dataset: shape, dtype and attributes, and every preview that applies to it."""
+    key = h5_key(path, name)
+    try:
+        data = source.read_dataset(path, name)
+    except SourceError as exc:
+        return Detail(key=key, title=f"{path.name}:{name}", message=str(exc))
+    rows: list[list[Any]] = [
+        ["shape", " × ".join(map(str, data.shape)) or "scalar"],
+        ["dtype", data.dtype],
+        ["elements", int(np.prod(data.shape)) if data.shape else 1],
+    ]
+    if data.strided:
+        rows.append(["preview", f"every {' × '.join(map(str, data.strided))} element(s) per axis"])
+    if data.values.size and _numeric(data):
+        finite = data.values.astype(float)
+        rows += [["min", float(np.nanmin(finite))], ["max", float(np.nanmax(finite))], ["mean", float(np.nanmean(finite))]]
+    if data.compression:
+        rows.append(["compression", data.compression])
+    rows += [[f"attr {k}", _attr_text(v)] for k, v in data.attrs.items()]
+    return Detail(
+        key=key,
+        title=f"{path.name}:{data.name}",
+        table=Table(["", "value"], rows),
+        panels=[VIEWERS[n].build(data) for n in viewer_order(data)],
+        export_dir=export_dir or path.parent,
+        export_stem=export_stem(path.stem, data.name),
+    )
+
+
+def file_detail(path: Path) -> Detail:
+    """A lone HDF5 file named on the command line: its root group and attributes."""
+    detail = group_detail(path, "/")
+    try:
+        detail.provenance = provenance(source.stage_attrs(path))
+    except SourceError:
+        pass
+    return detail
+
+
+def problem_detail(path: Path, reason: str) -> Detail:
+    return Detail(key=f"problem:{path}", title=str(path.name or path), message=f"{path}: {reason}")
+
+
+# --- compare ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One marked run or study, resolved from the tree for a comparison."""
+
+    listing: Listing
+    group: RunGroup
+    entry: StageEntry | None = None  # None: the run itself
+
+    @property
+    def label(self) -> str:
+        base = self.group.label if self.entry is None else f"{self.group.label}/{self.entry.name}"
+        return base
+
+    @property
+    def kind(self) -> str:
+        return "run" if self.entry is None else self.entry.study_kind
+
+
+def _labels(items: Sequence[Item]) -> list[str]:
+    labels = [i.label for i in items]
+    if len(set(labels)) < len(labels) or len({i.listing.root for i in items}) > 1:
+        labels = [f"{i.listing.name}:{i.label}" for i in items]
+    return labels
+
+
+def _run_config(item: Item) -> dict[str, Any]:
+    train = item.group.train
+    if train is None or train.path is None or train.status != "done":
+        return {}
+    return source.json_attr(source.stage_attrs(train.path), "config", {}) or {}
+
+
+def differing(fields: Sequence[dict[str, Any]]) -> list[str]:
+    """Flattened field paths whose values are not the same in every item."""
+    keys: list[str] = []
+    for f in fields:
+        keys += [k for k in f if k not in keys]
+    missing = object()
+    return [k for k in keys if len({json.dumps(f.get(k, missing), sort_keys=True, default=str) for f in fields}) > 1]
+
+
+def compare_detail(items: Sequence[Item]) -> Detail:
+    """Marked runs or studies of one kind side by side: differing spec fields, summaries, overlaid curves."""
+    kinds = {i.kind for i in items}
+    if len(items) < 2 or len(kinds) != 1:
+        what = ", ".join(sorted(kinds)) or "nothing"
+        return Detail(
+            key="compare",
+            title="compare",
+            message=f"mark two or more runs, or studies of one kind, with space (marked: {len(items)}: {what})",
+        )
+    kind = kinds.pop()
+    labels = _labels(items)
+    specs: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    panel_sets: list[list[Panel]] = []
+    for item in items:
+        try:
+            run_fields = source.flatten(_run_config(item), "run" if item.entry else "")
+            if item.entry is None:
+                detail = run_detail(item.listing, item.group)
+                summary = {row[0]: row[1] for row in (detail.table.rows if detail.table else [])}
+                specs.append(run_fields)
+            else:
+                data = read_study(item.entry)
+                view = view_for(kind)
+                detail = Detail(key="", title="", table=view.table(data.summary), panels=view.panels(data.curves))
+                summary = {}
+                for path, values in leaf_rows(data.summary):
+                    summary.update({f"{' / '.join(path)} · {k}": v for k, v in values.items()})
+                summary.update({k: v for k, v in data.summary.items() if not isinstance(v, dict)})
+                study_fields = source.flatten(source.json_attr(data.attrs, "config", {}) or {}, "study")
+                specs.append({**study_fields, **run_fields})
+        except SourceError as exc:
+            return Detail(key="compare", title="compare", message=f"{item.label}: {exc}")
+        summaries.append(summary)
+        panel_sets.append(detail.panels)
+    rows: list[list[Any]] = []
+    for field in differing(specs):
+        rows.append([f"spec {field}", *(spec.get(field) for spec in specs)])
+    if not rows:
+        rows.append(["spec", *(["same"] * len(items))])
+    keys: list[str] = []
+    for s in summaries:
+        keys += [k for k in s if k not in keys]
+    rows += [[k, *(s.get(k) for s in summaries)] for k in keys]
+    panels: list[Panel] = []
+    for panel in panel_sets[0]:
+        if not isinstance(panel, PlotPanel):
+            continue
+        lines: list[Series] = []
+        for label, others in zip(labels, panel_sets):
+            match = next((p for p in others if isinstance(p, PlotPanel) and p.title == panel.title), None)
+            if match is not None:
+                lines += [Series(f"{label}: {s.label}", s.x, s.y, s.std) for s in match.series]
+        panels.append(PlotPanel(panel.title, panel.xlabel, panel.ylabel, lines, panel.bars))
+    what = "runs" if kind == "run" else f"{kind} studies"
+    return Detail(
+        key="compare:" + "|".join(labels),
+        title=f"compare {len(items)} {what}: {', '.join(labels)}",
+        table=Table(["", *labels], rows, caption="spec rows: only the fields that differ"),
+        panels=panels,
+        export_dir=items[0].listing.root.parent,
+        export_stem=export_stem(items[0].listing.name, "compare", *(i.label for i in items)),
+    )
+
+
+# --- search ----------------------------------------------------------------------------------------
+
+
+def search_texts(listing: Listing) -> list[tuple[str, str]]:
+    """(node key, searchable text) for a store, its runs and studies: names and spec values."""
+    def spec_words(attrs: dict[str, Any]) -> str:
+        try:
+            config = source.json_attr(attrs, "config", {}) or {}
+        except SourceError:
+            return ""
+        return " ".join(f"{k}={v}" for k, v in source.flatten(config).items())
+
+    out: list[tuple[str, str]] = []
+    try:
+        spec_text = str(index_attrs(listing).get("spec_text", ""))
+    except SourceError:
+        spec_text = ""
+    out.append((store_key(listing.root), f"{listing.name} {listing.spec_name} {spec_text}"))
+    for group in listing.runs:
+        words = group.label
+        if group.train is not None and group.train.path is not None and group.train.status == "done":
+            try:
+                attrs = source.stage_attrs(group.train.path)
+                words += f" {group.train.id} {attrs.get('model', '')} {attrs.get('dataset', '')} {spec_words(attrs)}"
+            except SourceError:
+                pass
+        out.append((run_key(listing.root, group.label), words))
+        for entry in group.studies:
+            words = f"{entry.name} {entry.study_kind} {entry.id} {entry.status}"
+            if entry.path is not None and entry.status == "done":
+                try:
+                    words += " " + spec_words(source.stage_attrs(entry.path))
+                except SourceError:
+                    pass
+            out.append((stage_key(listing.root, entry.id), words))
+    return out
+
+
+def matches(texts: Sequence[tuple[str, str]], query: str) -> list[str]:
+    """Keys whose text holds every word of ``query`` (case-insensitive)."""
+    words = query.lower().split()
+    if not words:
+        return []
+    return [key for key, text in texts if all(w in text.lower() for w in words)]

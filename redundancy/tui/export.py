@@ -1,0 +1,69 @@
+"""Export what is on screen to CSV, next to the store it came from.
+
+The table is written as shown (all rows, not only the visible ones); a plot panel
+in long form, one row per point (``series, x, y[, std]``), because the series of
+one panel need not share their x values; a heatmap as its matrix.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Table, TablePanel
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _write_table(path: Path, table: Table) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(table.columns)
+        for row in table.rows:
+            w.writerow([_cell(c) for c in row])
+
+
+def _write_panel(path: Path, panel: Panel) -> None:
+    if isinstance(panel, TablePanel):
+        _write_table(path, panel.table)
+        return
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        if isinstance(panel, HeatmapPanel):
+            w.writerow(["row", *range(panel.matrix.shape[1])])
+            for i, row in enumerate(panel.matrix.tolist()):
+                w.writerow([i, *row])
+            return
+        assert isinstance(panel, PlotPanel)
+        has_std = any(s.std is not None for s in panel.series)
+        w.writerow(["series", panel.xlabel, panel.ylabel, *(["std"] if has_std else [])])
+        for s in panel.series:
+            for i, (x, y) in enumerate(zip(s.x, s.y)):
+                extra = [s.std[i] if s.std is not None else ""] if has_std else []
+                w.writerow([s.label, x, y, *extra])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60].rstrip("_") or "panel"
+
+
+def export_detail(detail: Detail, panel_index: int | None) -> list[Path]:
+    """Write the detail's table and its current panel; returns the files written."""
+    if detail.export_dir is None:
+        raise OSError("nothing to export here")
+    folder = detail.export_dir
+    written: list[Path] = []
+    if detail.table is not None:
+        path = folder / f"{detail.export_stem}-table.csv"
+        _write_table(path, detail.table)
+        written.append(path)
+    if panel_index is not None and 0 <= panel_index < len(detail.panels):
+        panel = detail.panels[panel_index]
+        path = folder / f"{detail.export_stem}-{_slug(panel.title)}.csv"
+        _write_panel(path, panel)
+        written.append(path)
+    return written

@@ -1,0 +1,108 @@
+"""What the right-hand pane shows, as plain data: tables, plot panels, heatmaps.
+
+Views (one module per study kind under ``views/``) and dataset previews build
+these objects from JSON curves and arrays; the widgets only draw them, and
+export writes them to CSV. Keeping them free of Textual means a view is tested
+by calling a function, and what is exported is exactly what is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+
+@dataclass
+class Table:
+    """Rows of cells under named columns; ``caption`` holds scalars that fit no column."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    caption: str = ""
+
+
+@dataclass
+class Series:
+    """One line of a plot; ``std`` draws a ±std band around it (random baselines)."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+    std: list[float] | None = None
+
+
+@dataclass
+class PlotPanel:
+    """A line plot (or, with ``bars``, a histogram) of several series on shared axes."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    series: list[Series]
+    bars: bool = False
+
+
+@dataclass
+class HeatmapPanel:
+    """A 2-D matrix drawn as colored cells (weights, masks)."""
+
+    title: str
+    matrix: np.ndarray
+
+
+@dataclass
+class TablePanel:
+    """A table in the plot area: dataset values, or per-round numbers of a study."""
+
+    title: str
+    table: Table
+
+
+Panel = Union[PlotPanel, HeatmapPanel, TablePanel]
+
+
+@dataclass
+class Provenance:
+    """Where a result came from: key/value facts and the spec text to highlight."""
+
+    facts: list[tuple[str, str]]
+    text: str = ""
+    text_title: str = ""
+
+
+@dataclass
+class Detail:
+    """Everything shown for one tree node (or a comparison)."""
+
+    key: str
+    title: str
+    table: Table | None = None
+    panels: list[Panel] = field(default_factory=list)
+    message: str = ""
+    provenance: Provenance | None = None
+    export_dir: Path | None = None
+    export_stem: str = "export"
+
+
+def fmt(value: Any) -> str:
+    """A cell value as short text: floats to 4 significant digits, long lists summarized."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            return "nan"
+        return f"{v:.4g}"
+    if isinstance(value, (list, tuple)):
+        if len(value) > 6:
+            return f"[{len(value)} values]"
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {fmt(v)}" for k, v in value.items()) + "}"
+    return str(value)

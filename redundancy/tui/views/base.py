@@ -1,0 +1,143 @@
+"""What a study kind's view provides, and helpers every view shares.
+
+A view turns a study's ``summary`` and ``curves`` (the JSON the study wrote,
+the same that ``redundancy show --json`` prints) into a :class:`Table` and a
+list of plot panels. Views are lenient readers: a study may nest its curves per
+layer or per checkpoint, and a field a view expects may be missing in an older
+store, so curves are found by the keys they carry rather than by fixed paths,
+and a missing piece means a missing line, not an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from redundancy.tui.model import Panel, PlotPanel, Series, Table, fmt
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """A study kind's table and plots, registered in :data:`redundancy.tui.views.VIEWS`."""
+
+    kind: str
+    table: Callable[[dict[str, Any]], Table]
+    panels: Callable[[dict[str, Any]], list[Panel]]
+    description: str = ""
+
+
+def numbers(value: Any) -> list[float] | None:
+    """A JSON list of numbers (``null`` becomes NaN), or None when it is not one."""
+    if not isinstance(value, list) or not value:
+        return None
+    out: list[float] = []
+    for v in value:
+        if v is None:
+            out.append(math.nan)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        else:
+            out.append(float(v))
+    return out
+
+
+def find_curves(obj: Any, xkey: str, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Every dict below ``obj`` that carries the x axis ``xkey``, with the keys leading to it."""
+    if isinstance(obj, dict):
+        if numbers(obj.get(xkey)) is not None:
+            yield path, obj
+        for key, value in obj.items():
+            if isinstance(value, dict):
+                yield from find_curves(value, xkey, (*path, str(key)))
+
+
+def series(label: str, curve: dict[str, Any], xkey: str, ykey: str, stdkey: str | None = None) -> Series | None:
+    """One line from a curve dict, cut to the shorter of x and y; None when y is absent."""
+    x, y = numbers(curve.get(xkey)), numbers(curve.get(ykey))
+    if x is None or y is None:
+        return None
+    n = min(len(x), len(y))
+    std = numbers(curve.get(stdkey)) if stdkey else None
+    if std is not None:
+        std = std[:n] if len(std) >= n else None
+    return Series(label, x[:n], y[:n], std)
+
+
+def label_of(path: tuple[str, ...], fallback: str = "") -> str:
+    return "/".join(path) or fallback
+
+
+def short_paths(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Drop the leading keys every path shares (``fc1@best/...`` when there is one layer)."""
+    if len(paths) < 2:
+        return [p[-1:] for p in paths]
+    common = 0
+    while all(len(p) > common + 1 for p in paths) and len({p[common] for p in paths}) == 1:
+        common += 1
+    return [p[common:] for p in paths]
+
+
+def curve_panel(
+    curves: dict[str, Any], title: str, xkey: str, ykey: str, xlabel: str, ylabel: str, stdkey: str | None = "std"
+) -> PlotPanel | None:
+    """All curves carrying ``xkey`` and ``ykey`` on one panel, labeled by their distinct keys."""
+    found = [(path, curve) for path, curve in find_curves(curves, xkey) if numbers(curve.get(ykey)) is not None]
+    lines = []
+    for short, (_, curve) in zip(short_paths([p for p, _ in found]), found):
+        line = series(label_of(short, ykey), curve, xkey, ykey, stdkey)
+        if line is not None:
+            lines.append(line)
+    return PlotPanel(title, xlabel, ylabel, lines) if lines else None
+
+
+def leaf_rows(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Dicts whose values are all scalars (or short lists): the rows of a summary table."""
+    if not isinstance(obj, dict):
+        return
+    scalars = {k: v for k, v in obj.items() if not isinstance(v, dict)}
+    nested = {k: v for k, v in obj.items() if isinstance(v, dict)}
+    if path and scalars:
+        yield path, scalars
+    for key, value in nested.items():
+        yield from leaf_rows(value, (*path, str(key)))
+
+
+def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
+    """A summary dict as a table: nested dicts become rows, their keys columns; top-level
+    scalars become the caption (or the whole table, as key/value rows, when nothing nests)."""
+    rows = list(leaf_rows(summary))
+    top = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    if not rows:
+        return Table(["", "value"], [[k, v] for k, v in top.items()])
+    columns: list[str] = []
+    for _, values in rows:
+        columns += [c for c in values if c not in columns]
+    return Table(
+        [row_title, *columns],
+        [[" / ".join(path), *(values.get(c) for c in columns)] for path, values in rows],
+        caption="; ".join(f"{k}: {fmt(v)}" for k, v in top.items()),
+    )
+
+
+def generic_panels(curves: dict[str, Any]) -> list[Panel]:
+    """For a kind without a view: one panel per y key, against the first x-like key found."""
+    for xkey in ("iteration", "units_removed", "k", "rounds", "round", "step", "x"):
+        found = list(find_curves(curves, xkey))
+        if not found:
+            continue
+        ykeys: list[str] = []
+        for _, curve in found:
+            ykeys += [k for k in curve if k not in ykeys and k not in (xkey, "std") and numbers(curve[k]) is not None]
+        panels: list[Panel] = []
+        for ykey in ykeys:
+            panel = curve_panel(curves, f"{ykey} vs {xkey}", xkey, ykey, xkey, ykey)
+            if panel is not None:
+                panels.append(panel)
+        return panels
+    lines = [Series(key, [float(i) for i in range(len(ys))], ys) for key, raw in curves.items() if (ys := numbers(raw)) is not None]
+    return [PlotPanel("curves", "index", "value", lines)] if lines else []
+
+
+GENERIC = StudyView("generic", summary_table, generic_panels, "any study kind without its own view")

@@ -1,0 +1,87 @@
+"""View of a ``lottery`` study: ticket accuracy per round beside its controls, and
+whether the surviving weights concentrate on few units.
+
+Curves (issue 5): ``{"rounds", "sparsity", "accuracy", "early_stop_iteration",
+"reinit": {"accuracy"}, "random_mask": {"accuracy"}, "concentration": {"<layer>":
+{"dispersion", "null_dispersion", "p_value", "gini", "null_gini", "empty_units",
+"expected_empty_units", "conditional_survival", "density"}}}``. Each
+concentration statistic is drawn against its value under the uniform null, so a
+gap between the two lines is the concentration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redundancy.tui.model import Panel, PlotPanel, Series, Table, TablePanel
+from redundancy.tui.views.base import StudyView, numbers, summary_table
+
+STATISTICS = (
+    ("dispersion", "null_dispersion", "index of dispersion of surviving weights per unit"),
+    ("gini", "null_gini", "Gini coefficient of surviving weights per unit"),
+    ("empty_units", "expected_empty_units", "units with no surviving weight"),
+    ("conditional_survival", "density", "P(another weight of the unit survives | one does)"),
+    ("p_value", None, "p-value of the uniform null (low = concentrated)"),
+)
+
+
+def table(summary: dict[str, Any]) -> Table:
+    return summary_table(summary, "layer")
+
+
+def _line(label: str, x: list[float], values: Any) -> Series | None:
+    y = numbers(values)
+    if y is None:
+        return None
+    n = min(len(x), len(y))
+    return Series(label, x[:n], y[:n])
+
+
+def per_round_table(curves: dict[str, Any]) -> Table | None:
+    """Round, sparsity and the accuracy of the ticket and of each control, one row per round."""
+    rounds = numbers(curves.get("rounds"))
+    if rounds is None:
+        return None
+    columns = {"sparsity": curves.get("sparsity"), "ticket": curves.get("accuracy"),
+               "early stop it": curves.get("early_stop_iteration")}
+    for control in ("reinit", "random_mask"):
+        if isinstance(curves.get(control), dict):
+            columns[control] = curves[control].get("accuracy")
+    present = {k: numbers(v) for k, v in columns.items() if numbers(v) is not None}
+    rows = []
+    for i, r in enumerate(rounds):
+        rows.append([int(r), *(v[i] if i < len(v) else None for v in present.values())])
+    return Table(["round", *present], rows)
+
+
+def panels(curves: dict[str, Any]) -> list[Panel]:
+    out: list[Panel] = []
+    rounds = numbers(curves.get("rounds"))
+    if rounds is not None:
+        lines = [_line("ticket", rounds, curves.get("accuracy"))]
+        for control in ("reinit", "random_mask"):
+            if isinstance(curves.get(control), dict):
+                lines.append(_line(control, rounds, curves[control].get("accuracy")))
+        present = [line for line in lines if line is not None]
+        if present:
+            out.append(PlotPanel("test accuracy per round: ticket vs controls", "round", "accuracy", present))
+        rows = per_round_table(curves)
+        if rows is not None:
+            out.append(TablePanel("per round", rows))
+        concentration = curves.get("concentration")
+        if isinstance(concentration, dict):
+            for stat, null, title in STATISTICS:
+                lines = []
+                for layer, stats in concentration.items():
+                    if not isinstance(stats, dict):
+                        continue
+                    lines.append(_line(f"{layer}", rounds, stats.get(stat)))
+                    if null is not None:
+                        lines.append(_line(f"{layer} {null.replace('_', ' ')}", rounds, stats.get(null)))
+                present = [line for line in lines if line is not None]
+                if present:
+                    out.append(PlotPanel(title, "round", stat.replace("_", " "), present))
+    return out
+
+
+VIEW = StudyView("lottery", table, panels, "ticket and control accuracy per round, concentration vs its null")

@@ -1,0 +1,38 @@
+"""View of a ``pruning`` study: accuracy as units are removed, one line per criterion.
+
+Curves (issue 3): ``{"<criterion>:<direction>": {"units_removed", "accuracy",
+"loss", "frame_potential"}, "random": {"units_removed", "accuracy" (mean over
+seeds), "std", "seeds"}}``, possibly nested per layer or checkpoint. The random
+baseline is drawn with its ±std band, as the seed's error bars, so a criterion
+above the band is better than chance and one below it does harm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redundancy.tui.model import Panel, Table
+from redundancy.tui.views.base import StudyView, curve_panel, summary_table
+
+X = "units_removed"
+
+
+def table(summary: dict[str, Any]) -> Table:
+    """One row per criterion: accuracy at fixed fractions removed and the area under the curve."""
+    return summary_table(summary, "criterion")
+
+
+def panels(curves: dict[str, Any]) -> list[Panel]:
+    out: list[Panel] = []
+    for ykey, title, ylabel in (
+        ("accuracy", "test accuracy vs units removed (random: mean ± std)", "accuracy"),
+        ("loss", "test loss vs units removed", "loss"),
+        ("frame_potential", "frame potential of the remaining units", "FP(Ŵ)"),
+    ):
+        panel = curve_panel(curves, title, X, ykey, "units removed", ylabel)
+        if panel is not None:
+            out.append(panel)
+    return out
+
+
+VIEW = StudyView("pruning", table, panels, "accuracy vs units removed per criterion, random mean ± std")
