@@ -1,0 +1,88 @@
+"""Screenshots of the TUI's main screens, compared with the accepted ones in ``__snapshots__``.
+
+The sample store holds fixed, closed-form data and no screen shows a path or a
+clock, so a screenshot changes only when what the app draws changes. After an
+intended change, review the new pictures with
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and commit them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from redundancy.tui import RedundancyApp
+from redundancy.tui import details as tui_details
+from redundancy.tui.source import list_store
+from test_tui_support import sample_store, settle
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("snap") / "sample"
+    sample_store(root)
+    return root
+
+
+def at_study(root: Path, kind: str, *keys: str) -> Callable[[Any], Awaitable[None]]:
+    """A ``run_before`` that opens seed0's study of ``kind`` and then presses ``keys``."""
+
+    async def run_before(pilot: Any) -> None:
+        entry = next(e for e in list_store(root).entries() if e.study_kind == kind and e.run == "seed0")
+        await settle(pilot)
+        app: RedundancyApp = pilot.app
+        app._reveal(tui_details.stage_key(root, entry.id))
+        await settle(pilot)
+        app.query_one("#tree").move_cursor(app.nodes[tui_details.stage_key(root, entry.id)])
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+        await settle(pilot)
+
+    return run_before
+
+
+def test_pruning_at_80x24(snap_compare: SnapCompare, sample: Path) -> None:
+    """The pruning table (criteria × accuracy at fractions removed, AUC) and its curves at the smallest size."""
+    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=(80, 24), run_before=at_study(sample, "pruning"))
+
+
+@pytest.mark.parametrize("kind", ["pruning", "subspace", "lottery", "dynamics"])
+def test_study_view(snap_compare: SnapCompare, sample: Path, kind: str) -> None:
+    """Each study kind's table and first plot at 100 × 30."""
+    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=(100, 30), run_before=at_study(sample, kind))
+
+
+def test_run_training_curves(snap_compare: SnapCompare, sample: Path) -> None:
+    """A run: headline numbers and loss vs iteration."""
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("down")
+        await settle(pilot)
+
+    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_weight_matrix_heatmap(snap_compare: SnapCompare, sample: Path) -> None:
+    """A 2-D weight shown as a heatmap with its scale, beside shape, dtype and statistics."""
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        app: RedundancyApp = pilot.app
+        train = list_store(sample).runs[0].train
+        assert train is not None and train.path is not None
+        app.nodes[tui_details.run_key(sample, "seed0")].expand()
+        await settle(pilot)
+        for name in ("/", "/checkpoints", "/checkpoints/00000060"):
+            app.nodes[tui_details.h5_key(train.path, name)].expand()
+            await settle(pilot)
+        app.query_one("#tree").move_cursor(app.nodes[tui_details.h5_key(train.path, "/checkpoints/00000060/blocks.fc1.layer.weight")])
+        await settle(pilot)
+
+    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=(100, 30), run_before=run_before)
