@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import re
 import shutil
 import time
@@ -116,16 +117,18 @@ class ExecutorOptions(BaseModel):
     gpus_per_stage: float = Field(0.0, ge=0, description="GPUs each stage reserves; fractions share a GPU (ray only)")
     cpus_per_stage: float = Field(1.0, gt=0, description="CPU cores each stage reserves (also its torch threads)")
     max_retries: int = Field(3, ge=0, description="re-runs of a stage whose worker died (not of a stage that raised)")
-    max_in_flight: int | None = Field(None, ge=1, description="stages submitted at once (default: what the cluster holds)")
+    max_in_flight: int | None = Field(None, ge=1, description="jobs submitted at once (default: what the cluster holds; slurm: all)")
     partition: str | None = Field(None, description="slurm partition")
-    time_limit: int | None = Field(None, description="slurm time limit per stage: minutes, 'HH:MM:SS' or 'D-HH:MM:SS'")
+    time_limit: int | None = Field(
+        None, description="slurm time limit per job (a grid point's train stage and its studies): minutes, 'HH:MM:SS' or 'D-HH:MM:SS'"
+    )
     account: str | None = Field(None, description="slurm account")
     qos: str | None = Field(None, description="slurm quality of service")
-    mem_gb: float | None = Field(None, gt=0, description="slurm memory per stage in GB")
-    setup: list[str] = Field(default_factory=list, description="slurm: shell lines run before each stage (module load, venv activation)")
+    mem_gb: float | None = Field(None, gt=0, description="slurm memory per job in GB")
+    setup: list[str] = Field(default_factory=list, description="slurm: shell lines run before each job (module load, venv activation)")
     sbatch: dict[str, Any] = Field(default_factory=dict, description="slurm: further #SBATCH options, e.g. {constraint: a100}")
     folder: str | None = Field(None, description="slurm: shared folder for job files and logs (default slurm_jobs/<spec name>)")
-    cluster: Literal["slurm", "local"] = Field("slurm", description="slurm: 'local' runs each stage as a subprocess here, to try a setup")
+    cluster: Literal["slurm", "local"] = Field("slurm", description="slurm: 'local' runs each job as a subprocess here, to try a setup")
 
     @field_validator("time_limit", mode="before")
     @classmethod
@@ -178,7 +181,10 @@ def resolve_options(base: ExecutorOptions, **flags: Any) -> ExecutorOptions:
             f"SLURM allocates whole GPUs; --gpus-per-stage {options.gpus_per_stage} is a fraction (use ray to share a GPU)"
         )
     if options.kind == "slurm" and options.cluster == "slurm" and options.time_limit is None:
-        raise RedundancyError("the slurm executor needs a time limit per stage: --time-limit MINUTES or executor.time_limit in the spec")
+        raise RedundancyError(
+            "the slurm executor needs a time limit per job (a grid point's train stage and its studies): "
+            "--time-limit MINUTES or executor.time_limit in the spec"
+        )
     return options
 
 
@@ -243,21 +249,22 @@ def artifacts_from(run_stage_id: str, config: Any, result: TrainResult) -> RunAr
     """A fresh train result as :func:`redundancy.engine.stages.load_run` would read it back from its stage file.
 
     Checkpoints go through the same float32 cast the store applies, so a study
-    chained behind its train stage sees exactly what a separate study stage would.
+    chained behind its train stage sees exactly what a separate study stage
+    would; they are copies, so a study can never alter what is stored.
     """
     checkpoints: dict[int, dict[str, torch.Tensor]] = {}
     for path, value in train_tensors(result).items():
         head, _, rest = path.partition("/")
         if head == "checkpoints":
             it, _, name = rest.partition("/")
-            checkpoints.setdefault(int(it), {})[name] = value.detach().cpu().contiguous()
+            checkpoints.setdefault(int(it), {})[name] = value.detach().cpu().clone(memory_format=torch.contiguous_format)
     return RunArtifacts(
         run_id=run_stage_id,
         config=config,
         checkpoints=checkpoints,
         best_iteration=int(result.best_iteration),
         final_iteration=int(result.final_iteration),
-        metrics={k: np.asarray(v) for k, v in result.metrics.items()},
+        metrics={k: np.array(v, copy=True) for k, v in result.metrics.items()},
     )
 
 
@@ -279,8 +286,6 @@ def run_stage_job(job: StageJob, artifacts: RunArtifacts | None = None) -> list[
     place for anything else), so one bad stage never takes its job's other
     results with it. A failed train stage ends the job: its studies need it.
     """
-    import platform
-
     outcomes: list[StageOutcome] = []
 
     def outcome(stage_id: str, start: float, error: Exception | None = None) -> StageOutcome:
@@ -643,8 +648,8 @@ STATES = ("done", "running", "queued", "failed")
 class GridProgress:
     """One live view of the grid: stages done / running / queued / failed, overall and per grid point.
 
-    With ``quiet`` (or when stderr is not a terminal) it prints one log line per
-    event instead.
+    Finished, failed and retried stages are logged above the view; with
+    ``quiet`` there is no view, only those lines (for log files and CI).
     """
 
     MAX_ROWS = 24
@@ -655,13 +660,10 @@ class GridProgress:
         self.where = where
         self.state: dict[str, str] = {}
         self.points: dict[str, list[str]] = {}  # run label -> stage ids (train first)
-        self.point_of: dict[str, str] = {}
         for run in plan.runs:
             self.points.setdefault(run.label, []).append(run.id)
-            self.point_of[run.id] = run.label
         for study in plan.studies:
             self.points.setdefault(study.run.label, []).append(study.id)
-            self.point_of[study.id] = study.run.label
         for ids in self.points.values():
             for sid in ids:
                 self.state.setdefault(sid, "queued")
@@ -717,9 +719,11 @@ class GridProgress:
         for col in ("grid point", "train", "studies done", "running", "queued", "failed"):
             table.add_column(col, justify="left" if col in ("grid point", "train") else "right")
         # Busy points first, then unfinished, then finished: the interesting rows stay on screen.
+        position = {label: i for i, label in enumerate(self.points)}
+
         def order(label: str) -> tuple[int, int]:
             pc = self.counts(self.points[label])
-            return (0 if pc["running"] else 1 if pc["queued"] or pc["failed"] else 2, list(self.points).index(label))
+            return (0 if pc["running"] else 1 if pc["queued"] or pc["failed"] else 2, position[label])
 
         labels = sorted(self.points, key=order)
         for label in labels[: self.MAX_ROWS]:
