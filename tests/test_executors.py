@@ -236,6 +236,33 @@ def test_ray_grid_equals_local_and_resumes(ray_instance: Any, local_reference: P
     assert len(report2.cached) == 8 and not again.writes
 
 
+class InterruptingStore(CountingStore):
+    """A store whose driver is interrupted (Ctrl-C) as it is about to write its ``after``-th stage."""
+
+    def __init__(self, root: Path, after: int):
+        super().__init__(root)
+        self.after = after
+
+    def write_stage(self, stage_id: str, attrs: dict[str, Any], tensors: dict[str, Any]) -> Path:
+        if sum(self.writes.values()) + 1 == self.after:
+            raise KeyboardInterrupt
+        return super().write_stage(stage_id, attrs, tensors)
+
+
+def test_ray_driver_interrupted_then_resumed(ray_instance: Any, local_reference: Path, tmp_path: Path) -> None:
+    plan = make_grid(tmp_path)
+    store = InterruptingStore(tmp_path / "store", after=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_distributed(plan, store, RayExecutor(ExecutorOptions(kind="ray")), device="cpu", quiet=True)
+    assert len(stage_files(store.root)) == 2 and not list(store.root.rglob("*.tmp"))
+    with h5py.File(store.root / "index.h5", "r") as f:  # the index was rebuilt on the way out
+        assert len(f["runs"]) + len(f.get("studies", {})) >= 1
+    resumed = CountingStore(store.root)
+    report = run_distributed(plan, resumed, RayExecutor(ExecutorOptions(kind="ray")), device="cpu", quiet=True)
+    assert len(report.cached) == 2 and len(resumed.writes) == 6 and not report.failed
+    assert_same_store(local_reference, store.root)
+
+
 def _ray_train_workers() -> list[int]:
     """PIDs of Ray workers running a train stage now (Ray titles a busy worker ``ray::<task name>``)."""
     pids = []
