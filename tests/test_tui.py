@@ -145,6 +145,11 @@ async def test_a_run_shows_its_training_curves(sample: Path) -> None:
         assert app.detail is not None and app.detail.title == "store sample"
         assert [r[0] for r in table_rows(app)] == ["seed0", "seed1"]
         assert app.query_one("#table", DataTable).size.height == 3  # laid out: header and both rows
+        # A grid spec: headline numbers by grid point, mean ± std over the seeds (as `show` prints).
+        grid = app.detail.panels[0]
+        assert isinstance(grid, TablePanel) and grid.title == "grid: train, mean ± std over 2 seeds"
+        assert grid.table.rows[:2] == [["done", "2/2"], ["test_accuracy", "0.89 ± 0.014"]]
+        assert sorted(p.title for p in app.detail.panels[1:]) == [f"grid: {k}, mean ± std over 2 seeds" for k in ("dynamics", "lottery", "pruning", "subspace")]
         await pilot.press("down")
         await settle(pilot)
         assert static_text(app, "#title") == "run seed0 · mlp on xord"
@@ -505,6 +510,12 @@ def test_views_read_the_documented_formats_nested_or_not() -> None:
     for kind, result in (("subspace", subspace_result), ("lottery", lottery_result), ("dynamics", dynamics_result)):
         s, c, _ = result(0)
         assert VIEWS[kind].table(s).rows and VIEWS[kind].panels(c)
+    # Log-spaced checkpoints and ranks into the hundreds get a log(1 + x) axis; pruning stays linear.
+    logspaced = {"fc1": {"iteration": [0, 1, 3, 10, 31, 97, 305, 956, 3000], "frame_potential": [1.0] * 9}}
+    assert VIEWS["dynamics"].panels(logspaced)[0].logx
+    ranks = {"fc1@final:update": {"top": {"k": list(range(301)), "accuracy": [0.5] * 301}}}
+    assert VIEWS["subspace"].panels(ranks)[0].logx
+    assert not VIEWS["pruning"].panels(curves)[0].logx
     generic = view_for("unheard-of")
     assert generic.kind == "generic"
     panels = generic.panels({"a": {"iteration": [0, 1, 2], "score": [1, 2, 3]}})

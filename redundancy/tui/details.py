@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from redundancy.errors import RedundancyError
+from redundancy.grid import SEED_AXIS, format_cell, grid_axes, grid_summary
 from redundancy.store import read_attrs
+from redundancy.summary import store_document
 from redundancy.tui import source
 from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Provenance, Series, Table, TablePanel, fmt
 from redundancy.tui.source import DatasetData, Listing, RunGroup, SourceError, StageEntry
@@ -91,25 +94,31 @@ def index_attrs(listing: Listing) -> dict[str, Any]:
 # --- stores, runs, studies -------------------------------------------------------------------------
 
 
-def _grid_table(listing: Listing) -> Table | None:
-    """The grid engineer's summary of a store's grid, when ``redundancy.summary`` provides one."""
-    from redundancy import summary
-
-    grid_summary: Callable[..., Any] | None = getattr(summary, "grid_summary", None)
-    if grid_summary is None:
-        return None
-    try:
-        data = grid_summary(listing.store)
-    except Exception as exc:  # a store too old or odd for the grid summary must not hide the store
-        return Table(["grid summary"], [[f"unavailable: {exc}"]])
-    if isinstance(data, dict) and data:
-        return _dict_table(data)
-    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        columns: list[str] = []
-        for row in data:
-            columns += [c for c in row if c not in columns]
-        return Table(columns, [[row.get(c) for c in columns] for row in data])
-    return None
+def grid_panels(listing: Listing, index: dict[str, Any]) -> list[Panel]:
+    """For a grid spec: each study's headline numbers by grid point, mean ± std over seeds
+    (:func:`redundancy.grid.grid_summary`, the lines ``show`` prints), one table per study.
+    Reads every stage's attributes, so only for a store whose spec has a grid."""
+    if not grid_axes(source.json_attr(index, "spec_resolved", {}) or {}):
+        return []
+    summary = grid_summary(store_document(listing.store, curves=False))
+    axes = summary["group_axes"]
+    seeds = summary["axes"].get(SEED_AXIS) if summary["seed_axis"] else None
+    over = f", mean ± std over {len(seeds)} seeds" if seeds else ""
+    panels: list[Panel] = []
+    for t in summary["tables"]:
+        if not t["rows"]:
+            continue
+        done = [f"{r['done']}/{r['done'] + r['failed'] + r['pending']}" for r in t["rows"]]
+        cells = [[format_cell(r["cells"].get(m)) for m in t["metrics"]] for r in t["rows"]]
+        if len(t["metrics"]) > len(t["rows"]):  # a column per grid point reads better in a narrow pane
+            points = [", ".join(f"{a.split('.')[-1]}={r['point'].get(a)}" for a in axes) or "all runs" for r in t["rows"]]
+            table = Table(["", *points], [["done", *done], *([m, *(c[i] for c in cells)] for i, m in enumerate(t["metrics"]))])
+        else:
+            rows = [[*(r["point"].get(a) for a in axes), d, *c] for r, d, c in zip(t["rows"], done, cells)]
+            table = Table([*axes, "done", *t["metrics"]], rows)
+        kind = f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else ""
+        panels.append(TablePanel(f"grid: {t['study']}{kind}{over}", table))
+    return panels
 
 
 def _dict_table(data: dict[str, Any]) -> Table:
@@ -145,9 +154,7 @@ def store_detail(listing: Listing) -> Detail:
         f"{counts['failed']} failed, {counts['errors']} unreadable"
     )
     panels: list[Panel] = []
-    grid = _grid_table(listing)
-    if grid is not None:
-        panels.append(TablePanel("grid summary", grid))
+    message = ""
     try:
         attrs = index_attrs(listing)
         text = str(attrs.get("spec_text", ""))
@@ -155,12 +162,18 @@ def store_detail(listing: Listing) -> Detail:
             text += "\n# --- resolved (defaults filled in) ---\n" + to_yaml(source.json_attr(attrs, "spec_resolved"))
         prov = provenance(attrs, text, "spec")
     except SourceError as exc:
-        prov = Provenance([("index.h5", str(exc))])
+        attrs, prov = {}, Provenance([("index.h5", str(exc))])
+    try:
+        panels = grid_panels(listing, attrs)
+    except (RedundancyError, SourceError, KeyError, ValueError, OSError) as exc:
+        # A stage file that cannot be summarized is an error node in the tree already.
+        message = f"grid summary unavailable: {exc}"
     return Detail(
         key=store_key(listing.root),
         title=f"store {listing.name}" + (f" (spec {listing.spec_name})" if listing.spec_name not in ("", listing.name) else ""),
         table=Table(["run", "model", "dataset", "status", "test acc", "studies"], rows, caption),
         panels=panels,
+        message=message,
         provenance=prov,
         export_dir=listing.root.parent,
         export_stem=export_stem(listing.name),

@@ -37,13 +37,16 @@ class Series:
 
 @dataclass
 class PlotPanel:
-    """A line plot (or, with ``bars``, a histogram) of several series on shared axes."""
+    """A line plot (or, with ``bars``, a histogram) of several series on shared axes; ``logx``
+    draws x on a log(1 + x) scale, for axes such as log-spaced checkpoints or ranks k where
+    the first few values matter most."""
 
     title: str
     xlabel: str
     ylabel: str
     series: list[Series]
     bars: bool = False
+    logx: bool = False
 
 
 @dataclass

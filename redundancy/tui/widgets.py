@@ -103,6 +103,11 @@ def color_text(rgb: tuple[int, int, int]) -> Style:
     return Style(color=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})")
 
 
+def log_axis(xs: list[float]) -> list[float]:
+    """log10(1 + x): keeps x = 0 (the initialization, k = 0) on a log-like axis."""
+    return [math.log10(1 + x) if x > -1 else math.nan for x in xs]
+
+
 def _finite(x: list[float], y: list[float]) -> tuple[list[float], list[float]]:
     pairs = [(a, b) for a, b in zip(x, y) if math.isfinite(a) and math.isfinite(b)]
     return [a for a, _ in pairs], [b for _, b in pairs]
@@ -114,11 +119,16 @@ class CurvePlot(PlotextPlot):
     def show_panel(self, panel: PlotPanel) -> None:
         plt = self.plt
         plt.clear_figure()  # the panel's title is in the caption line above, not repeated here
-        plt.xlabel(panel.xlabel)
+        plt.xlabel(panel.xlabel + (" (log scale)" if panel.logx else ""))
         plt.ylabel(panel.ylabel)
+        scale = log_axis if panel.logx else (lambda xs: xs)
+        if panel.logx:
+            top = max((max(s.x) for s in panel.series if s.x), default=1.0)
+            ticks = [0.0] + [10.0**e for e in range(int(math.log10(max(top, 1.0))) + 1)]
+            plt.xticks(log_axis(ticks), [f"{t:g}" for t in ticks])
         for i, s in enumerate(panel.series):
             color = PALETTE[i % len(PALETTE)]
-            x, y = _finite(s.x, s.y)
+            x, y = _finite(scale(s.x), s.y)
             if not x:
                 continue
             if panel.bars:
@@ -129,7 +139,7 @@ class CurvePlot(PlotextPlot):
                 upper = [a + b for a, b in zip(s.y, s.std)]
                 lower = [a - b for a, b in zip(s.y, s.std)]
                 for band in (upper, lower):
-                    bx, by = _finite(s.x, band)
+                    bx, by = _finite(scale(s.x), band)
                     plt.plot(bx, by, color=color, marker="·")
             plt.plot(x, y, color=color, marker="braille")
         self.refresh()

@@ -89,7 +89,16 @@ def curve_panel(
         line = series(label_of(short, ykey), curve, xkey, ykey, stdkey)
         if line is not None:
             lines.append(line)
-    return PlotPanel(title, xlabel, ylabel, lines) if lines else None
+    return PlotPanel(title, xlabel, ylabel, lines, logx=spans_decades(lines)) if lines else None
+
+
+def spans_decades(lines: list[Series]) -> bool:
+    """True when x starts at 0 or 1, reaches 100 and half its points lie in the first tenth
+    (log-spaced checkpoints): such an axis reads better on a log scale."""
+    xs = sorted({x for s in lines for x in s.x if math.isfinite(x)})
+    if len(xs) < 4 or not 0 <= xs[0] <= 1 or xs[-1] < 100:
+        return False
+    return xs[len(xs) // 2] <= xs[-1] / 10
 
 
 def leaf_rows(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:

@@ -55,6 +55,9 @@ def panels(curves: dict[str, Any]) -> list[Panel]:
     ):
         panel = curve_panel(curves, title, X, ykey, "k", ylabel)
         if panel is not None:
+            # The learned update's signal sits in the first few directions (16 of 1024 in
+            # Nagarajan & Kolter): a log axis gives them room when k runs into the hundreds.
+            panel.logx = max(max(s.x) for s in panel.series) >= 64
             out.append(panel)
     spectra = _singular_values(curves)
     if spectra:
