@@ -24,6 +24,7 @@ batches it would see alone.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -413,7 +414,10 @@ def _train(
             opt,
             device=device,
             before_warmup=batches.rewind_positions,
+            strict=train.graph == "on",
         )
+        if captured.failure is not None:
+            warnings.warn(f"training step could not be captured as a CUDA graph, running it eagerly: {captured.failure}", stacklevel=2)
 
     def live() -> list[int]:
         return [i for i, r in enumerate(records) if r.failure is None]

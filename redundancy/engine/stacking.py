@@ -75,15 +75,15 @@ def execute_train_group(
     return train_stacked(first.model, first.train, data, [Member(r.seed) for r in runs], device=device, callback=callback)
 
 
-CPU_STACK_MAX_PARAMS = 50_000
+CPU_STACK_MAX_PARAMS = 64_000
 """On CPU, networks up to this many parameters stack; larger ones train one after another.
 
 A CPU step of a larger network is bound by its matrix products, which a batched
 product does no faster (and the single-network CPU step skips autograd), so
 stacking stops paying: measured on a 2-core CPU with five stacked MNIST MLPs,
-model-iterations/s over separate training were 1.22× at 6K parameters, 1.04×
-at 51K and 0.88× at 102K (LeNet-300-100, 266K, is slower stacked). On CUDA a
-step is bound by launches, and stacking always pays.
+model-iterations/s over separate training were 1.16× at 6K parameters, 1.29×
+at 25K, 1.18× at 51K and 1.02× at 102K; four stacked LeNet-300-100s (266K)
+ran at 0.83×. On CUDA a step is bound by launches, and stacking always pays.
 """
 
 

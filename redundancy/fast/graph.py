@@ -78,6 +78,7 @@ class CapturedStep:
         device: torch.device,
         before_warmup: Callable[[], None] | None = None,
         warmup: int = 3,
+        strict: bool = True,
     ):
         self.step = step
         self.state = state
@@ -85,8 +86,10 @@ class CapturedStep:
         self.device = device
         self.before_warmup = before_warmup
         self.warmup = warmup
+        self.strict = strict
         self.graph: torch.cuda.CUDAGraph | None = None
         self.captures = 0
+        self.failure: str | None = None
         self.recapture()
 
     @property
@@ -94,19 +97,30 @@ class CapturedStep:
         return self.graph is not None
 
     def recapture(self) -> None:
-        """Warm up, capture (on CUDA), and restore the state as it was before."""
+        """Warm up, capture (on CUDA), and restore the state as it was before.
+
+        If capture fails and ``strict`` is off, the step runs eagerly from then on
+        (same results: it is the same step function) and :attr:`failure` says why.
+        """
         self.graph = None
         snapshot = StateSnapshot(self.state(), self.opt)
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and self.failure is None:
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
                 self._warm()
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.step()
-            self.graph = graph
+            try:
+                with torch.cuda.graph(graph):
+                    self.step()
+            except RuntimeError as exc:
+                if self.strict:
+                    raise
+                self.failure = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                torch.cuda.synchronize(self.device)
+            else:
+                self.graph = graph
         else:
             self._warm()
         snapshot.restore()
