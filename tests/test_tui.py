@@ -460,18 +460,33 @@ async def test_bad_files_become_error_nodes_and_the_app_keeps_working(tmp_path: 
 
 @run_async
 async def test_live_refresh_shows_stages_as_a_run_writes_them(tmp_path: Path) -> None:
-    root = tmp_path / "live"
-    store = Store(root)
-    run_id = write_run(store, "run", 0)
-    plan = [
-        {"id": run_id, "kind": "train", "run": "run", "name": "run", "point": {}},
-        {"id": "pruning-00000000000000aa", "kind": "pruning", "run": "run", "name": "pruning", "point": {}},
-        {"id": "lottery-00000000000000bb", "kind": "lottery", "run": "run", "name": "lottery", "point": {}},
-    ]
-    write_index(store, plan)
-    app = RedundancyApp([root], poll=0.1)
+    folder = tmp_path / "stores"
+    folder.mkdir()
+    root = folder / "live"
+    app = RedundancyApp([folder], poll=0.1)
+
+    async def until(condition: Any) -> None:
+        for _ in range(200):  # polled every 0.1 s; a burst of files may arrive in one rescan or two
+            await pilot.pause(0.05)
+            if condition():
+                break
+        await settle(pilot)
+
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        assert labels(app) == [f"⚠ {folder}: no store here (no index.h5 or stages/ in it or its subfolders)"]
+        # A run starts: its index lists the planned stages, the train stage lands first.
+        store = Store(root)
+        run_id = write_run(store, "run", 0)
+        plan = [
+            {"id": run_id, "kind": "train", "run": "run", "name": "run", "point": {}},
+            {"id": "pruning-00000000000000aa", "kind": "pruning", "run": "run", "name": "pruning", "point": {}},
+            {"id": "lottery-00000000000000bb", "kind": "lottery", "run": "run", "name": "lottery", "point": {}},
+        ]
+        write_index(store, plan)
+        await until(lambda: labels(app)[:1] == ["live  1 run · 0 studies · 2 pending"])
+        assert labels(app)[:2] == ["live  1 run · 0 studies · 2 pending", "run"]
+        assert app.detail is not None and app.detail.title == "store live (spec sample)"  # the problem node it showed is gone
         await goto(pilot, tui_details.stage_key(root, "pruning-00000000000000aa"))
         assert labels(app)[1:4] == ["run", "pruning  pending", "lottery  pending"]
         assert "pending" in static_text(app, "#message")
@@ -482,18 +497,63 @@ async def test_live_refresh_shows_stages_as_a_run_writes_them(tmp_path: Path) ->
         summary, curves, tensors = lottery_result(0)
         write_study(store, "lottery", run_id, "run", "lottery", summary, curves, tensors, sid="lottery-00000000000000bb")
         write_index(store, plan)
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if app.detail is not None and app.detail.table is not None:
-                break
-        await settle(pilot)
-        assert labels(app)[1:4] == ["run", "pruning", "lottery"]
+        await until(lambda: app.detail is not None and app.detail.table is not None and labels(app)[1:4] == ["run", "pruning", "lottery"])
+        assert labels(app)[:4] == ["live  1 run · 2 studies", "run", "pruning", "lottery"]
         assert static_text(app, "#title") == "pruning run/pruning"
         assert table_columns(app)[0] == "criterion"
-        assert labels(app)[0] == "live  1 run · 2 studies"
 
 
 # --- pure pieces -----------------------------------------------------------------------------------
+
+
+REAL_SPEC = """\
+name: real
+seed: 0
+data: {name: xord, input_dim: 3, train_samples: 400, test_samples: 200}
+model: {name: mlp, widths: [16]}
+train: {iterations: 60, batch_size: 32, lr: 0.05, eval_interval: 20, checkpoints: "log:4"}
+studies:
+  - {kind: pruning, layer: fc1}
+  - {kind: subspace, layer: fc1}
+  - {kind: lottery, rounds: 2}
+  - {kind: dynamics}
+"""
+
+
+def test_every_view_reads_what_the_real_engine_writes(tmp_path: Path) -> None:
+    """The views against the studies' own output (not only the documented formats)."""
+    import torch
+
+    from redundancy.engine import make_plan, run_plan
+    from redundancy.spec.loader import load_spec
+
+    spec = tmp_path / "real.yaml"
+    spec.write_text(REAL_SPEC)
+    store = Store(tmp_path / "store" / "real")
+    report = run_plan(make_plan(load_spec(spec), REAL_SPEC), store, device=torch.device("cpu"), quiet=True)
+    assert not report.failed
+    listing = list_store(store.root)
+    studies = {e.study_kind: e for e in listing.entries() if e.stage_kind == "study"}
+    assert set(studies) == {"pruning", "subspace", "lottery", "dynamics"}
+    first = {
+        "pruning": ("test accuracy vs units removed", 5),
+        "subspace": ("test accuracy vs k", 1),
+        "lottery": ("test accuracy per round", 3),
+        "dynamics": ("frame potential", 2),
+    }
+    for kind, entry in studies.items():
+        detail = tui_details.study_detail(listing, entry)
+        assert detail.message == "" and detail.table is not None and detail.table.rows, kind
+        title, lines = first[kind]
+        panel = detail.panels[0]
+        assert isinstance(panel, PlotPanel) and panel.title.startswith(title), kind
+        assert len(panel.series) == lines and all(len(s.x) == len(s.y) > 1 for s in panel.series), kind
+        assert all(isinstance(p, TablePanel) or p.series for p in detail.panels if not isinstance(p, HeatmapPanel)), kind
+    trajectories = [p for p in tui_details.study_detail(listing, studies["dynamics"]).panels if "trajectory" in p.title]
+    assert [p.title.split(":")[0] for p in trajectories] == ["fc1", "fc2"]
+    run = tui_details.run_detail(listing, listing.runs[0])
+    assert [p.title for p in run.panels] == ["loss vs iteration", "accuracy vs iteration"]
+
 
 
 def test_views_read_the_documented_formats_nested_or_not() -> None:

@@ -35,6 +35,7 @@ from redundancy.tui.source import Listing, Source
 from redundancy.tui.widgets import CurvePlot, Heatmap, HelpScreen, NodeRef, StoreTree, fill_table, legend
 
 DEFAULT_POLL_SECONDS = 1.0
+MAX_LEGEND = 12
 
 
 class Rescanned(Message):
@@ -151,11 +152,20 @@ class RedundancyApp(App[None]):
         if first:
             tree.cursor_line = 0
             self.set_status(self._summary_status())
+        elif self.detail_ref is not None and self.detail_ref.kind != "compare" and self.detail_ref.key not in self.nodes:
+            # The node on show is gone (a problem path that became a store, a removed stage):
+            # show whatever the cursor is on once the tree has its new lines.
+            self.call_after_refresh(self._show_cursor)
         elif self.detail_ref is not None and (message.forced or self._affected(self.detail_ref, changed)):
             self._load(self.detail_ref, keep_panel=True)
 
+    def _show_cursor(self) -> None:
+        node = self.query_one(StoreTree).cursor_node
+        if node is not None:
+            self._show(node)
+
     def _affected(self, ref: NodeRef, changed: set[Path]) -> bool:
-        return ref.root in changed or (ref.kind == "compare")
+        return ref.root in changed or (ref.kind == "compare" and bool(changed))
 
     def _apply_scan(self, sources: list[Source], fresh: dict[Path, Listing]) -> set[Path]:
         tree = self.query_one(StoreTree)
@@ -407,7 +417,8 @@ class RedundancyApp(App[None]):
             self.query_one("#plot", CurvePlot).show_panel(panel)
             area.current = "plot"
             legend_widget.update(legend(panel))
-            legend_widget.display = len(panel.series) > 0 and not panel.bars
+            # Past a handful of series (unit trajectories) a legend is noise; the caption says what they are.
+            legend_widget.display = 0 < len(panel.series) <= MAX_LEGEND and not panel.bars
         elif isinstance(panel, HeatmapPanel):
             self.query_one("#heatmap", Heatmap).show_matrix(panel.matrix)
             area.current = "heatmap"

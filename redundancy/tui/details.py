@@ -259,6 +259,11 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         table, panels = None, []
         message = f"the {entry.study_kind} view cannot read these curves ({type(exc).__name__}: {exc})"
+    if view.tensors is not None and entry.path is not None:
+        try:
+            panels += view.tensors(entry.path)
+        except (SourceError, OSError, KeyError, ValueError) as exc:
+            message = f"datasets of this study: {exc}"
     if not panels and not message:
         message = "no curves stored for this study"
     return Detail(

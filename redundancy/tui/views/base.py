@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from redundancy.tui.model import Panel, PlotPanel, Series, Table, fmt
@@ -20,12 +21,16 @@ from redundancy.tui.model import Panel, PlotPanel, Series, Table, fmt
 
 @dataclass(frozen=True)
 class StudyView:
-    """A study kind's table and plots, registered in :data:`redundancy.tui.views.VIEWS`."""
+    """A study kind's table and plots, registered in :data:`redundancy.tui.views.VIEWS`.
+
+    ``tensors``, when given, adds panels drawn from the stage file's datasets (read when
+    the study is selected) for what the JSON curves do not carry, such as trajectories."""
 
     kind: str
     table: Callable[[dict[str, Any]], Table]
     panels: Callable[[dict[str, Any]], list[Panel]]
     description: str = ""
+    tensors: Callable[[Path], list[Panel]] | None = None
 
 
 def numbers(value: Any) -> list[float] | None:
@@ -113,6 +118,11 @@ def leaf_rows(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str,
         yield from leaf_rows(value, (*path, str(key)))
 
 
+# More value columns than this and a summary is shown transposed (a column per row key), as a
+# dozen statistics for two or three layers read better down than across a narrow pane.
+MAX_COLUMNS = 8
+
+
 def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
     """A summary dict as a table: nested dicts become rows, their keys columns; top-level
     scalars become the caption (or the whole table, as key/value rows, when nothing nests)."""
@@ -123,11 +133,11 @@ def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
     columns: list[str] = []
     for _, values in rows:
         columns += [c for c in values if c not in columns]
-    return Table(
-        [row_title, *columns],
-        [[" / ".join(path), *(values.get(c) for c in columns)] for path, values in rows],
-        caption="; ".join(f"{k}: {fmt(v)}" for k, v in top.items()),
-    )
+    caption = "; ".join(f"{k}: {fmt(v)}" for k, v in top.items())
+    names = [" / ".join(path) for path, _ in rows]
+    if len(columns) > MAX_COLUMNS and len(rows) < len(columns):
+        return Table(["", *names], [[c, *(values.get(c) for _, values in rows)] for c in columns], caption)
+    return Table([row_title, *columns], [[n, *(values.get(c) for c in columns)] for n, (_, values) in zip(names, rows)], caption)
 
 
 def generic_panels(curves: dict[str, Any]) -> list[Panel]:

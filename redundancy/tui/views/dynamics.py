@@ -8,9 +8,14 @@ metric with one line per layer, so layers are compared on the same axes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from redundancy.tui.model import Panel, Table
+import h5py
+import numpy as np
+
+from redundancy.tui.model import Panel, PlotPanel, Series, Table
+from redundancy.tui.source import open_checked
 from redundancy.tui.views.base import StudyView, curve_panel, find_curves, numbers, summary_table
 
 X = "iteration"
@@ -18,7 +23,7 @@ TITLES = {
     "frame_potential": "frame potential FP(Ŵ)",
     "fp_ratio": "frame potential / tight-frame bound",
     "distance_from_init": "distance from initialization ‖W − Z‖_F",
-    "relative_distance_from_init": "distance from init / ‖Z‖_F",
+    "relative_distance": "distance from init relative to ‖Z‖_F",
     "stable_rank": "stable rank ‖W‖²_F / ‖W‖²₂",
     "alpha": "power-law exponent α of the spectrum's tail",
     "spikes": "eigenvalues above the Marchenko–Pastur edge",
@@ -44,4 +49,28 @@ def panels(curves: dict[str, Any]) -> list[Panel]:
     return out
 
 
-VIEW = StudyView("dynamics", table, panels, "per-layer metrics vs training iteration")
+# Units drawn per layer in the trajectory panel: enough to see paths converge, few enough to read.
+TRAJECTORY_UNITS = 16
+
+
+def trajectories(path: Path) -> list[Panel]:
+    """Each layer's ``results/<layer>/trajectory/points`` (checkpoints × units × 2, a PCA of the
+    units' normalized weight vectors over training): one path per unit, from start to end."""
+    out: list[Panel] = []
+    with open_checked(path) as f:
+        results = f.get("results")
+        if not isinstance(results, h5py.Group):
+            return out
+        for layer, group in results.items():
+            points = group.get("trajectory/points") if isinstance(group, h5py.Group) else None
+            if not isinstance(points, h5py.Dataset) or points.ndim != 3 or points.shape[2] != 2:
+                continue
+            shown = min(TRAJECTORY_UNITS, points.shape[1])
+            xy = np.asarray(points[:, :shown, :], dtype=float)  # (checkpoints, units, 2)
+            lines = [Series(f"{layer} unit {i}", xy[:, i, 0].tolist(), xy[:, i, 1].tolist()) for i in range(shown)]
+            title = f"{layer}: PCA trajectory of {shown} of {points.shape[1]} units' directions over training"
+            out.append(PlotPanel(title, "PC 1", "PC 2", lines))
+    return out
+
+
+VIEW = StudyView("dynamics", table, panels, "per-layer metrics vs training iteration, unit trajectories", trajectories)

@@ -16,13 +16,16 @@ from typing import Any
 from redundancy.tui.model import Panel, PlotPanel, Series, Table, TablePanel
 from redundancy.tui.views.base import StudyView, numbers, summary_table
 
-STATISTICS = (
-    ("dispersion", "null_dispersion", "index of dispersion of surviving weights per unit"),
-    ("gini", "null_gini", "Gini coefficient of surviving weights per unit"),
-    ("empty_units", "expected_empty_units", "units with no surviving weight"),
-    ("conditional_survival", "density", "P(another weight of the unit survives | one does)"),
-    ("p_value", None, "p-value of the uniform null (low = concentrated)"),
+# (statistic, its value under the uniform null: the first of these keys present, title)
+STATISTICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("dispersion", ("null_dispersion",), "index of dispersion of surviving weights per unit"),
+    ("gini", ("null_gini",), "Gini coefficient of surviving weights per unit"),
+    ("empty_units", ("expected_empty_units",), "units with no surviving weight"),
+    ("conditional_survival", ("null_conditional_survival", "density"), "P(another weight of the unit survives | one does)"),
+    ("p_value", (), "p-value of the uniform null (low = concentrated)"),
 )
+# Structure that unstructured pruning created: units cut off on one side or both.
+STRUCTURE = (("no_incoming", "no incoming"), ("no_outgoing", "no outgoing"), ("disconnected_units", "disconnected"))
 
 
 def table(summary: dict[str, Any]) -> Table:
@@ -47,6 +50,9 @@ def per_round_table(curves: dict[str, Any]) -> Table | None:
     for control in ("reinit", "random_mask"):
         if isinstance(curves.get(control), dict):
             columns[control] = curves[control].get("accuracy")
+    per_layer = curves.get("sparsity_per_layer")
+    if isinstance(per_layer, dict):
+        columns.update({f"sparsity {layer}": values for layer, values in per_layer.items()})
     present = {k: numbers(v) for k, v in columns.items() if numbers(v) is not None}
     rows = []
     for i, r in enumerate(rounds):
@@ -70,17 +76,21 @@ def panels(curves: dict[str, Any]) -> list[Panel]:
             out.append(TablePanel("per round", rows))
         concentration = curves.get("concentration")
         if isinstance(concentration, dict):
-            for stat, null, title in STATISTICS:
+            layers = {layer: stats for layer, stats in concentration.items() if isinstance(stats, dict)}
+            for stat, nulls, title in STATISTICS:
                 lines = []
-                for layer, stats in concentration.items():
-                    if not isinstance(stats, dict):
-                        continue
+                for layer, stats in layers.items():
                     lines.append(_line(f"{layer}", rounds, stats.get(stat)))
+                    null = next((n for n in nulls if n in stats), None)
                     if null is not None:
                         lines.append(_line(f"{layer} {null.replace('_', ' ')}", rounds, stats.get(null)))
                 present = [line for line in lines if line is not None]
                 if present:
                     out.append(PlotPanel(title, "round", stat.replace("_", " "), present))
+            lines = [_line(f"{layer} {label}", rounds, stats.get(key)) for layer, stats in layers.items() for key, label in STRUCTURE]
+            present = [line for line in lines if line is not None]
+            if present:
+                out.append(PlotPanel("units left with no incoming or no outgoing weight", "round", "units", present))
     return out
 
 
