@@ -143,8 +143,9 @@ def test_failed_stage_is_reported_and_others_continue(tmp_path: Path) -> None:
 
 
 # stack: off trains the four seeds one after another (not as one stacked model), so a
-# kill can land between two stage writes.
-CLI_SPEC = TINY.format(iterations=600).replace("name: tiny", "name: crash") + "  stack: off\ngrid:\n  seed: [0, 1, 2, 3]\n"
+# kill can land between two stage writes; 4,000 iterations keep each run well over
+# the 0.3 s the kill waits.
+CLI_SPEC = TINY.format(iterations=4000).replace("name: tiny", "name: crash") + "  stack: off\ngrid:\n  seed: [0, 1, 2, 3]\n"
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:

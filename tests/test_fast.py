@@ -16,15 +16,15 @@ from rich.console import Console
 
 from redundancy.data import DataBundle, load_data
 from redundancy.engine import make_plan, run_plan
-from redundancy.engine.stacking import stack_groups, stacking_pays
+from redundancy.engine.stacking import stack_groups
 from redundancy.fast.graph import CapturedStep, StateSnapshot
 from redundancy.fast.mlp import LinearStep, linear_chain
 from redundancy.fast.stacked import StackedNet, can_stack
 from redundancy.models import MODELS, build_model
 from redundancy.spec.loader import load_spec
-from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
+from redundancy.spec.schema import DataConfig, ModelConfig, TrainConfig, resolve_train
 from redundancy.store import Store
-from redundancy.train import Member, TrainingDiverged, TrainResult, _train, lr_changes, train_model, train_stacked
+from redundancy.train import Member, TrainingDiverged, TrainResult, _train, lr_changes, stacking_pays, train_members, train_model, train_stacked
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -140,6 +140,15 @@ def test_stacked_forward_and_gradients_equal_each_member(name: str) -> None:
     states = stacked.member_states()
     for i, net in enumerate(nets):
         assert list(states[i]) == list(net.state_dict())
+
+
+def test_train_members_stacks_where_it_pays_and_equals_train_model(xord: DataBundle, digits: DataBundle) -> None:
+    members = [Member(0, masks=some_masks(0)), Member(0)]  # a lottery round: same seed, own masks
+    for train, data, model in [(sgd(), xord, MLP), (sgd(stack="off"), xord, MLP)]:
+        results = train_members(model, train, data, members)
+        for m, r in zip(members, results):
+            assert isinstance(r, TrainResult)
+            assert_close(train_model(model, train, data, seed=m.seed, masks=m.masks), r)
 
 
 def test_a_diverging_member_fails_alone(xord: DataBundle) -> None:
@@ -320,11 +329,10 @@ def test_spec_with_seeds_stores_one_run_per_seed(tmp_path: Path) -> None:
 
 
 def test_stacking_pays_for_small_networks_on_cpu_and_always_on_cuda(xord: DataBundle, digits: DataBundle) -> None:
-    tiny = RunConfig(model=MLP)
-    lenet = RunConfig(model=ModelConfig(name="lenet_300_100"))
-    assert stacking_pays(tiny, xord, torch.device("cpu"))
-    assert not stacking_pays(lenet, digits, torch.device("cpu"))
-    assert stacking_pays(lenet, digits, torch.device("cuda"))
+    lenet = ModelConfig(name="lenet_300_100")
+    assert stacking_pays(MLP, xord, "cpu")
+    assert not stacking_pays(lenet, digits, "cpu")
+    assert stacking_pays(lenet, digits, "cuda")
 
 
 def test_stack_groups_only_gather_runs_equal_but_for_the_seed(tmp_path: Path) -> None:

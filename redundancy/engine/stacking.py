@@ -1,7 +1,7 @@
 """Which run stages train together as one stacked model, and training such a group.
 
 Runs that differ only in their seed (same data, model and training config) and
-ask for ``train.stack: auto`` train, where that is faster (:func:`stacking_pays`), as one :class:`~redundancy.fast.stacked.StackedNet`:
+ask for ``train.stack: auto`` train, where that is faster (:func:`redundancy.train.stacking_pays`), as one :class:`~redundancy.fast.stacked.StackedNet`:
 one set of batched weights for all of them, each member with its own
 initialization and its own batch order. Every member is stored as its own train
 stage, exactly as if it had been trained alone (its stage id does not depend on
@@ -22,7 +22,7 @@ from redundancy.engine.plan import TrainStage
 from redundancy.engine.stages import DataCache
 from redundancy.errors import RedundancyError
 from redundancy.spec.schema import RunConfig
-from redundancy.train import Member, StepCallback, TrainingDiverged, TrainResult, parameter_count, stack_supported, train_stacked
+from redundancy.train import Member, StepCallback, TrainingDiverged, TrainResult, stacking_pays, train_stacked
 
 MAX_STACK = 128
 """Most runs stacked in one model; larger groups are split (memory grows with every member)."""
@@ -75,27 +75,6 @@ def execute_train_group(
     return train_stacked(first.model, first.train, data, [Member(r.seed) for r in runs], device=device, callback=callback)
 
 
-CPU_STACK_MAX_PARAMS = 64_000
-"""On CPU, networks up to this many parameters stack; larger ones train one after another.
-
-A CPU step of a larger network is bound by its matrix products, which a batched
-product does no faster (and the single-network CPU step skips autograd), so
-stacking stops paying: measured on a 2-core CPU with five stacked MNIST MLPs,
-model-iterations/s over separate training were 1.16× at 6K parameters, 1.29×
-at 25K, 1.18× at 51K and 1.02× at 102K; four stacked LeNet-300-100s (266K)
-ran at 0.83×. On CUDA a step is bound by launches, and stacking always pays.
-"""
-
-
-def stacking_pays(run: RunConfig, data: DataBundle, device: torch.device) -> bool:
-    """Whether ``run``'s model has a stacked form and training it stacked is faster on ``device``."""
-    if not stack_supported(run.model, data):
-        return False
-    if device.type == "cuda":
-        return True
-    return parameter_count(run.model, data) <= CPU_STACK_MAX_PARAMS
-
-
 def stacking_support(data_cache: DataCache) -> Callable[[RunConfig], bool]:
     """``supported(run)`` for :func:`stack_groups`: :func:`stacking_pays` on the cache's data and device.
 
@@ -106,7 +85,7 @@ def stacking_support(data_cache: DataCache) -> Callable[[RunConfig], bool]:
     def supported(run: RunConfig) -> bool:
         try:
             data = data_cache.get(run)
-            return stacking_pays(run, data, data_cache.device)
+            return stacking_pays(run.model, data, data_cache.device)
         except (RedundancyError, KeyError):
             return False
 
