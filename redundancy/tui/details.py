@@ -94,13 +94,10 @@ def index_attrs(listing: Listing) -> dict[str, Any]:
 # --- stores, runs, studies -------------------------------------------------------------------------
 
 
-def grid_panels(listing: Listing, index: dict[str, Any]) -> list[Panel]:
-    """For a grid spec: each study's headline numbers by grid point, mean ± std over seeds
-    (:func:`redundancy.grid.grid_summary`, the lines ``show`` prints), one table per study.
-    Reads every stage's attributes, so only for a store whose spec has a grid."""
-    if not grid_axes(source.json_attr(index, "spec_resolved", {}) or {}):
-        return []
-    summary = grid_summary(store_document(listing.store, curves=False))
+def grid_panels(doc: dict[str, Any]) -> list[Panel]:
+    """Each study's headline numbers by grid point, mean ± std over seeds, one table per study:
+    :func:`redundancy.grid.grid_summary` of ``doc`` (``store_document``), the lines ``show`` prints."""
+    summary = grid_summary(doc)
     axes = summary["group_axes"]
     seeds = summary["axes"].get(SEED_AXIS) if summary["seed_axis"] else None
     over = f", mean ± std over {len(seeds)} seeds" if seeds else ""
@@ -121,27 +118,37 @@ def grid_panels(listing: Listing, index: dict[str, Any]) -> list[Panel]:
     return panels
 
 
-def _dict_table(data: dict[str, Any]) -> Table:
-    rows = list(leaf_rows(data))
-    if not rows:
-        return Table(["", "value"], [[k, v] for k, v in data.items()])
-    columns: list[str] = []
-    for _, values in rows:
-        columns += [c for c in values if c not in columns]
-    return Table(["", *columns], [[" / ".join(p), *(v.get(c) for c in columns)] for p, v in rows])
-
-
 def store_detail(listing: Listing) -> Detail:
-    """A store: its runs with their headline numbers and study counts, and its spec."""
+    """A store: its runs with their headline numbers and study counts, its spec, and for a grid
+    spec the grid summary (which reads every stage's attributes, so only then)."""
+    message = ""
+    try:
+        attrs = index_attrs(listing)
+        text = str(attrs.get("spec_text", ""))
+        if "spec_resolved" in attrs:
+            text += "\n# --- resolved (defaults filled in) ---\n" + to_yaml(source.json_attr(attrs, "spec_resolved"))
+        prov = provenance(attrs, text, "spec")
+        has_grid = bool(grid_axes(source.json_attr(attrs, "spec_resolved", {}) or {}))
+    except SourceError as exc:
+        prov, has_grid = Provenance([("index.h5", str(exc))]), False
+    doc: dict[str, Any] | None = None
+    if has_grid:
+        try:
+            doc = store_document(listing.store, curves=False)
+        except (RedundancyError, KeyError, ValueError, OSError) as exc:
+            # A stage file that cannot be summarized is an error node in the tree already.
+            message = f"grid summary unavailable: {exc}"
+    known = {str(r.get("id")): r for r in doc["runs"]} if doc is not None else {}
     rows = []
     for group in listing.runs:
         acc: Any = None
         model = dataset = ""
-        status = group.train.status if group.train else "missing"
-        if group.train is not None and group.train.status == "done" and group.train.path is not None:
+        train = group.train
+        status = train.status if train is not None else "missing"
+        if train is not None and train.status == "done" and train.path is not None:
             try:
-                attrs = source.stage_attrs(group.train.path)
-                acc, model, dataset = attrs.get("test_accuracy"), attrs.get("model", ""), attrs.get("dataset", "")
+                run = known.get(train.id) or source.stage_attrs(train.path)
+                acc, model, dataset = run.get("test_accuracy"), run.get("model", ""), run.get("dataset", "")
             except SourceError as exc:
                 status = f"error: {exc}"
         done = sum(s.status == "done" for s in group.studies)
@@ -153,26 +160,11 @@ def store_detail(listing: Listing) -> Detail:
         f"{counts['runs']} run(s), {counts['studies']} study stage(s) done, {counts['pending']} pending, "
         f"{counts['failed']} failed, {counts['errors']} unreadable"
     )
-    panels: list[Panel] = []
-    message = ""
-    try:
-        attrs = index_attrs(listing)
-        text = str(attrs.get("spec_text", ""))
-        if "spec_resolved" in attrs:
-            text += "\n# --- resolved (defaults filled in) ---\n" + to_yaml(source.json_attr(attrs, "spec_resolved"))
-        prov = provenance(attrs, text, "spec")
-    except SourceError as exc:
-        attrs, prov = {}, Provenance([("index.h5", str(exc))])
-    try:
-        panels = grid_panels(listing, attrs)
-    except (RedundancyError, SourceError, KeyError, ValueError, OSError) as exc:
-        # A stage file that cannot be summarized is an error node in the tree already.
-        message = f"grid summary unavailable: {exc}"
     return Detail(
         key=store_key(listing.root),
         title=f"store {listing.name}" + (f" (spec {listing.spec_name})" if listing.spec_name not in ("", listing.name) else ""),
         table=Table(["run", "model", "dataset", "status", "test acc", "studies"], rows, caption),
-        panels=panels,
+        panels=grid_panels(doc) if doc is not None else [],
         message=message,
         provenance=prov,
         export_dir=listing.root.parent,
@@ -327,7 +319,8 @@ def _values_panel(d: DatasetData) -> Panel:
     if v.ndim == 0:
         return TablePanel("value", Table(["value"], [[v.item()]]))
     if v.ndim == 1:
-        return TablePanel("values", Table(["index", "value"], [[i, x] for i, x in enumerate(v[:VALUE_ROWS].tolist())]))
+        title = "values" if v.shape[0] <= VALUE_ROWS else f"values (first {VALUE_ROWS} of {v.shape[0]})"
+        return TablePanel(title, Table(["index", "value"], [[i, x] for i, x in enumerate(v[:VALUE_ROWS].tolist())]))
     block = v[:VALUE_ROWS, :VALUE_COLS]
     return TablePanel(
         f"values (first {block.shape[0]} × {block.shape[1]})",

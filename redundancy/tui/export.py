@@ -1,6 +1,7 @@
 """Export what is on screen to CSV, next to the store it came from.
 
-The table is written as shown (all rows, not only the visible ones); a plot panel
+The table is written as shown (all its rows, not only those in view; a dataset's
+values table holds at most its first 500 rows and 64 columns, as its title says); a plot panel
 in long form, one row per point (``series, x, y[, std]``), because the series of
 one panel need not share their x values; a heatmap as its matrix.
 """

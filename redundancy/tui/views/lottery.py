@@ -53,7 +53,11 @@ def per_round_table(curves: dict[str, Any]) -> Table | None:
     per_layer = curves.get("sparsity_per_layer")
     if isinstance(per_layer, dict):
         columns.update({f"sparsity {layer}": values for layer, values in per_layer.items()})
-    present = {k: numbers(v) for k, v in columns.items() if numbers(v) is not None}
+    present: dict[str, list[float]] = {}
+    for key, raw in columns.items():
+        values = numbers(raw)
+        if values is not None:
+            present[key] = values
     rows = []
     for i, r in enumerate(rounds):
         rows.append([int(r), *(v[i] if i < len(v) else None for v in present.values())])
