@@ -133,6 +133,9 @@ async def test_big_store_opens_without_reading_any_dataset(tmp_path: Path, monke
     plain = list_store(root)
     assert sum(len(g.studies) for g in plain.runs) == 1000 and not plain.problems
     assert reads.count == 0
+    # The counter sees reads: selecting a run's curves is one read per metric series.
+    tui_details.run_detail(plain, plain.runs[0])
+    assert reads.count == 2
     print(f"\n100 runs x 10 studies: list_store {listed:.3f} s, app open until settled {opened:.3f} s")
 
 
