@@ -166,6 +166,13 @@ async def test_a_run_shows_its_training_curves(sample: Path) -> None:
         await pilot.press("right_square_bracket")
         await settle(pilot)
         assert "accuracy vs iteration" in static_text(app, "#caption")
+        plot_height = app.query_one("#plot").size.height
+        await pilot.press("z")  # zoom: the table gives its rows to the plot
+        await settle(pilot)
+        assert not app.query_one("#table").display and app.query_one("#plot").size.height > plot_height
+        await pilot.press("z")
+        await settle(pilot)
+        assert app.query_one("#table").display and app.query_one("#plot").size.height == plot_height
         await pilot.press("right", "down")  # open the run, step onto its first study
         await settle(pilot)
         assert static_text(app, "#title") == "pruning seed0/pruning"

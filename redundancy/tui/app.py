@@ -63,6 +63,7 @@ class RedundancyApp(App[None]):
         Binding("right_square_bracket", "panel(1)", "Plot", key_display="[ ]", id="panel.next"),
         Binding("p", "tab('provenance')", "Prov.", id="tab.provenance"),
         Binding("v", "tab('view')", "View", show=False, id="tab.view"),
+        Binding("z", "zoom", "Zoom plot", show=False, id="zoom"),
         Binding("n", "next_match(1)", "Next match", show=False, id="search.next"),
         Binding("N", "next_match(-1)", "Previous match", show=False, id="search.previous"),
         Binding("r", "rescan", "Refresh", show=False, id="refresh"),
@@ -386,7 +387,7 @@ class RedundancyApp(App[None]):
         self.query_one("#title", Static).update(Text(detail.title, style="bold"))
         table = self.query_one("#table", DataTable)
         fill_table(table, detail.table)
-        table.display = detail.table is not None
+        table.set_class(detail.table is None, "-empty")
         self._draw_panel()
         self._draw_provenance()
 
@@ -399,7 +400,7 @@ class RedundancyApp(App[None]):
         note = self.query_one("#note", Static)
         notes = [t for t in (detail.table.caption if detail.table else "", detail.message if detail.panels else "") if t]
         note.update(Text("\n".join(notes), style="dim"))
-        note.display = bool(notes)
+        note.set_class(not notes, "-empty")
         legend_widget = self.query_one("#legend", Static)
         legend_widget.update(Text(""))
         legend_widget.display = False
@@ -449,6 +450,10 @@ class RedundancyApp(App[None]):
     # --- actions ------------------------------------------------------------------------------------
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_zoom(self) -> None:
+        """Hide the summary table so the plot gets the whole pane (useful at 80 × 24)."""
+        self.query_one("#view", TabPane).toggle_class("-zoom")
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab

@@ -17,7 +17,7 @@ import numpy as np
 from rich.style import Style
 from rich.table import Table as RichTable
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
@@ -113,14 +113,27 @@ def _finite(x: list[float], y: list[float]) -> tuple[list[float], list[float]]:
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
+# Plots fewer lines high than this leave out their axis labels (the caption names the axes).
+SMALL_PLOT = 12
+
+
 class CurvePlot(PlotextPlot):
     """A plotext plot of one :class:`PlotPanel`; the legend is drawn below it, not over the data."""
+
+    panel: PlotPanel | None = None
+
+    def render(self) -> RenderResult:
+        # Axis labels depend on the size at drawing time: in a small plot they would take a data row.
+        if self.panel is not None:
+            big = self.size.height >= SMALL_PLOT
+            self.plt.xlabel(self.panel.xlabel + (" (log scale)" if self.panel.logx else "") if big else "")
+            self.plt.ylabel(self.panel.ylabel if big else "")
+        return super().render()
 
     def show_panel(self, panel: PlotPanel) -> None:
         plt = self.plt
         plt.clear_figure()  # the panel's title is in the caption line above, not repeated here
-        plt.xlabel(panel.xlabel + (" (log scale)" if panel.logx else ""))
-        plt.ylabel(panel.ylabel)
+        self.panel = panel
         scale = log_axis if panel.logx else (lambda xs: xs)
         if panel.logx:
             top = max((max(s.x) for s in panel.series if s.x), default=1.0)
@@ -151,8 +164,8 @@ def legend(panel: PlotPanel) -> Text:
     for i, s in enumerate(panel.series):
         if text:
             text.append("  ")
-        text.append("━━ ", style=color_text(PALETTE[i % len(PALETTE)]))
-        text.append(s.label + (" (± std dotted)" if s.std is not None else ""))
+        text.append("━ ", style=color_text(PALETTE[i % len(PALETTE)]))
+        text.append(s.label + (" ±std ···" if s.std is not None else ""))
     return text
 
 
@@ -264,6 +277,7 @@ HELP_KEYS: tuple[tuple[str, str], ...] = (
     ("c", "compare the marked runs, or marked studies of one kind: differing spec fields, summaries side by side, curves overlaid"),
     ("[  ]", "previous / next plot (or preview: heatmap, values, histogram)"),
     ("v  p", "View tab (table and plot) / Provenance tab (spec, hashes, versions, device, data)"),
+    ("z", "zoom: hide the table so the plot gets the whole pane, and back"),
     ("/", "search names and spec values; n / N jump to the next / previous match"),
     ("e", "export the table and the shown curve to CSV next to the store (the path is shown)"),
     ("r", "re-read the stores now (they are also polled while the app runs)"),
