@@ -492,23 +492,28 @@ async def test_live_refresh_shows_stages_as_a_run_writes_them(tmp_path: Path) ->
             {"id": run_id, "kind": "train", "run": "run", "name": "run", "point": {}},
             {"id": "pruning-00000000000000aa", "kind": "pruning", "run": "run", "name": "pruning", "point": {}},
             {"id": "lottery-00000000000000bb", "kind": "lottery", "run": "run", "name": "lottery", "point": {}},
+            {"id": "dynamics-00000000000000cc", "kind": "dynamics", "run": "run", "name": "dynamics", "point": {}},
         ]
-        write_index(store, plan)
-        await until(lambda: labels(app)[:1] == ["live  1 run · 0 studies · 2 pending"])
-        assert labels(app)[:2] == ["live  1 run · 0 studies · 2 pending", "run"]
+        failed = [{"stage_id": "dynamics-00000000000000cc", "label": "dynamics", "point": {}, "error": "RuntimeError: [no] probe"}]
+        write_index(store, plan, failed)
+        await until(lambda: labels(app)[:1] == ["live  1 run · 0 studies · 2 pending · 1 bad"])
+        assert labels(app)[:2] == ["live  1 run · 0 studies · 2 pending · 1 bad", "run"]
         assert app.detail is not None and app.detail.title == "store live (spec sample)"  # the problem node it showed is gone
         await goto(pilot, tui_details.stage_key(root, "pruning-00000000000000aa"))
-        assert labels(app)[1:4] == ["run", "pruning  pending", "lottery  pending"]
+        assert labels(app)[1:5] == ["run", "pruning  pending", "lottery  pending", "dynamics  failed"]
         assert "pending" in static_text(app, "#message")
+        await goto(pilot, tui_details.stage_key(root, "dynamics-00000000000000cc"))
+        assert static_text(app, "#message") == "dynamics-00000000000000cc: failed in the last run:\nRuntimeError: [no] probe"
+        await goto(pilot, tui_details.stage_key(root, "pruning-00000000000000aa"))
         # The run writes its studies; a writer's temporary file sits beside them meanwhile.
         (root / "stages" / ".lottery-00000000000000bb.h5.99.tmp").write_bytes(b"\x89HDF\r\n\x1a\npartial")
         summary, curves, tensors = pruning_result(0)
         write_study(store, "pruning", run_id, "run", "pruning", summary, curves, tensors, sid="pruning-00000000000000aa")
         summary, curves, tensors = lottery_result(0)
         write_study(store, "lottery", run_id, "run", "lottery", summary, curves, tensors, sid="lottery-00000000000000bb")
-        write_index(store, plan)
+        write_index(store, plan, failed)
         await until(lambda: app.detail is not None and app.detail.table is not None and labels(app)[1:4] == ["run", "pruning", "lottery"])
-        assert labels(app)[:4] == ["live  1 run · 2 studies", "run", "pruning", "lottery"]
+        assert labels(app)[:5] == ["live  1 run · 2 studies · 1 bad", "run", "pruning", "lottery", "dynamics  failed"]
         assert static_text(app, "#title") == "pruning run/pruning"
         assert table_columns(app)[0] == "criterion"
 
