@@ -29,13 +29,17 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
 from redundancy.errors import StoreError
 
 FORMAT_VERSION = 1
 STAGES = "stages"
 INDEX = "index.h5"
+
+
+def _is_tensor(value: Any) -> bool:
+    """A torch tensor, recognised without importing torch (readers of the store never need it)."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
 def _json_default(value: Any) -> Any:
@@ -45,7 +49,7 @@ def _json_default(value: Any) -> Any:
         return float(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, torch.Tensor):
+    if _is_tensor(value):
         return value.tolist()
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
@@ -64,9 +68,9 @@ def _attr(value: Any) -> Any:
 
 
 def _as_array(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
+    if _is_tensor(value):
         value = value.detach().cpu()
-        if value.dtype == torch.bfloat16 or value.dtype == torch.float16:
+        if value.is_floating_point() and value.element_size() < 4:  # bf16/fp16 have no numpy twin
             value = value.float()
         return value.numpy()
     return np.asarray(value)
