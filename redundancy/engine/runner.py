@@ -164,6 +164,7 @@ def run_plan(
                 failed_runs.update(_train_stacked_group(group, plan, store, data_cache, device, progress, report))
                 continue
             (stage,) = group
+            began = time.perf_counter()
             try:
                 data = data_cache.get(stage.config)
                 assert stage.config.train.iterations is not None
@@ -174,6 +175,7 @@ def run_plan(
                 failed_runs.add(stage.id)
                 continue
             report.trained.append(stage.id)
+            progress.log(f"done    train {stage.label} ({stage.id}) in {time.perf_counter() - began:.1f} s")
             write_index(store, plan, report.failed, device)
 
         for study in plan.studies:
@@ -184,6 +186,7 @@ def run_plan(
                 report.cached.append(study.id)
                 progress.log(f"cached  {study.config.kind} {study.run.label}/{study.name} ({study.id})")
                 continue
+            began = time.perf_counter()
             try:
                 data = data_cache.get(study.run.config)
                 artifacts = load_run(store, study.run.id)
@@ -193,6 +196,7 @@ def run_plan(
                 _fail(report, progress, study, exc)
                 continue
             report.studied.append(study.id)
+            progress.log(f"done    {study.config.kind} {study.run.label}/{study.name} ({study.id}) in {time.perf_counter() - began:.1f} s")
             write_index(store, plan, report.failed, device)
 
     write_index(store, plan, report.failed, device)
