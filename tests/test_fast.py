@@ -403,3 +403,35 @@ def test_cuda_stacked_equals_separate(graph: str, digits: DataBundle) -> None:
     for a, b in zip(alone, stacked):
         assert isinstance(b, TrainResult)
         assert_close(a, b, atol=1e-4)
+
+
+# --- make bench's driver ------------------------------------------------------------------------
+
+
+def test_run_all_reports_missing_and_failing_modules_and_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import json
+    import sys
+
+    (tmp_path / "fake_ok.py").write_text(
+        "def run(device):\n"
+        "    return [{'benchmark': 'fake', 'textbook': 2.0, 'engine': 5.0, 'unit': 'it/s', 'ratio': 2.5, 'note': device, 'target': ''}]\n"
+    )
+    (tmp_path / "fake_broken.py").write_text("def run(device):\n    raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "run_all.py"
+    spec = importlib.util.spec_from_file_location("run_all_under_test", path)
+    assert spec is not None and spec.loader is not None
+    run_all = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_all_under_test", run_all)
+    spec.loader.exec_module(run_all)
+    monkeypatch.setattr(run_all, "MODULES", ["fake_ok", "fake_absent", "fake_broken"])
+    assert run_all.main(["--device", "cpu", "--out", str(tmp_path / "results")]) == 0
+    (written,) = (tmp_path / "results").glob("*.json")
+    doc = json.loads(written.read_text())
+    for key in ("device_name", "cpu_count", "date", "versions", "load_average_before"):
+        assert key in doc
+    assert doc["versions"]["torch"] == torch.__version__
+    status = {r["benchmark"]: r["status"] for r in doc["rows"]}
+    assert status == {"fake": "measured", "fake_absent": "missing", "fake_broken": "failed"}
+    assert doc["rows"][0]["ratio"] == 2.5 and doc["rows"][0]["note"] == "cpu"
