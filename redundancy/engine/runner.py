@@ -210,6 +210,7 @@ def _train_stacked_group(
     """Train runs equal but for their seeds as one stacked model; store each as its own stage. Returns the failed ids."""
     first = group[0]
     label = f"{first.label} +{len(group) - 1} stacked"
+    began = time.perf_counter()
     try:
         data = data_cache.get(first.config)
         assert first.config.train.iterations is not None
@@ -226,6 +227,7 @@ def _train_stacked_group(
             continue
         store_train(store, stage, result, data, provenance(device), plan.spec.name)
         report.trained.append(stage.id)
+        progress.log(f"done    train {stage.label} ({stage.id}) in {time.perf_counter() - began:.1f} s, stacked with {len(group) - 1} more")
         write_index(store, plan, report.failed, device)
     return failed
 
