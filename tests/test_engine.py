@@ -241,3 +241,12 @@ def test_cuda_device_requested_without_cuda_is_a_clear_error(tmp_path: Path, mon
     write_spec(tmp_path, TINY.format(iterations=30))
     result = CliRunner().invoke(app, ["run", "spec.yaml", "--device", "cuda"])
     assert result.exit_code == 1 and "CUDA is not available" in result.output
+
+
+def test_study_override_naming_a_default_value_changes_the_identity(tmp_path: Path) -> None:
+    base = TINY.format(iterations=30) + "studies:\n  - kind: lottery\n    rounds: 1\n"
+    plain = make_plan(load_spec(write_spec(tmp_path, base, "plain.yaml")))
+    override = make_plan(load_spec(write_spec(tmp_path, base + "    train:\n      weight_decay: 0.0\n", "override.yaml")))
+    renamed = make_plan(load_spec(write_spec(tmp_path, base + "    name: ticket\n", "renamed.yaml")))
+    assert plain.studies[0].id != override.studies[0].id
+    assert plain.studies[0].id == renamed.studies[0].id

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from redundancy.spec.loader import expand_grid
 from redundancy.spec.schema import RunConfig, Spec, StudyConfig
 
@@ -27,7 +29,17 @@ def canonical_run(run: RunConfig) -> dict[str, Any]:
 
 
 def canonical_study(study: StudyConfig) -> dict[str, Any]:
+    """A study's identity payload: non-default fields; nested sections by the fields the spec set.
+
+    A nested section (a lottery study's ``train`` override, say) replaces only the
+    fields it names, so naming a field with its schema default still changes what
+    runs and must change the identity.
+    """
     payload = study.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+    for field in type(study).model_fields:
+        value = getattr(study, field)
+        if isinstance(value, BaseModel):
+            payload[field] = value.model_dump(mode="json", exclude_unset=True)
     payload["kind"] = study.kind
     return payload
 
