@@ -193,6 +193,12 @@ class RecordingContext(StudyContext):
         self.calls.append(({"train": train, **kwargs}, result))
         return result
 
+    def train_many(self, train, inits, **kwargs):  # type: ignore[no-untyped-def,override]
+        results = super().train_many(train, inits, **kwargs)
+        for (init_state, masks), result in zip(inits, results):
+            self.calls.append(({"train": train, "init_state": init_state, "masks": masks, **kwargs}, result))
+        return results
+
 
 def recorded_study(tmp_path: Path, study: dict[str, Any]) -> tuple[RecordingContext, Any, Any]:
     """Train the tiny run into a real store, read it back, and run the study with a recording context."""

@@ -121,6 +121,30 @@ class StudyContext:
             keep=keep,
         )
 
+    def train_many(
+        self,
+        train: TrainConfig | None,
+        inits: Sequence[tuple[dict[str, torch.Tensor] | None, dict[str, torch.Tensor] | None]],
+        *,
+        keep: Sequence[int] = (),
+    ) -> list[TrainResult]:
+        """Train several networks of the run's model with the run's seed (same batches for all).
+
+        ``inits`` gives each network's (initial state, weight masks). They train as
+        one stacked model where the device makes that pay (``train.stack: auto``),
+        else one after another; each result is what :meth:`train` would give it,
+        within floating-point tolerance. A diverging network raises its error.
+        """
+        from redundancy.train import Member, TrainingDiverged, train_members
+
+        cfg = self.run.config
+        members = [Member(cfg.seed, init_state, masks) for init_state, masks in inits]
+        results = train_members(cfg.model, train or cfg.train, self.data, members, device=self.device, keep=keep)
+        for result in results:
+            if isinstance(result, TrainingDiverged):
+                raise result
+        return results  # type: ignore[return-value]
+
 
 CheckFn = Callable[[Any, "SpecInfo"], list[tuple[Sequence[str | int], str]]]
 RunFn = Callable[[Any, StudyContext], StudyResult]

@@ -280,9 +280,10 @@ class Job:
 def train_jobs(ctx: StudyContext, train: TrainConfig, jobs: Sequence[Job]) -> list[TrainResult]:
     """Train a round's networks, each through ``ctx.train`` with the run's seed (same batches for all).
 
-    The jobs of a round are independent, so an engine may train them together.
+    The jobs of a round are independent: they train as one stacked model where
+    that pays (``train.stack: auto``), each as it would alone.
     """
-    return [ctx.train(train, init_state=job.init_state, masks=job.masks) for job in jobs]
+    return ctx.train_many(train, [(job.init_state, job.masks) for job in jobs])
 
 
 def fresh_state(ctx: StudyContext, seed: int) -> dict[str, torch.Tensor]:
