@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -159,31 +160,57 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def summary_table(title: str, summary: dict[str, Any]) -> Table:
-    """A summary dict as a table: nested dicts become rows, their keys columns."""
-    table = Table(title=Text(title))
+def _natural_width(label_width: int, columns: list[tuple[str, list[str]]]) -> int:
+    """Width of a :func:`summary_table` whose columns are (header, cells): one space each side of a cell."""
+    return label_width + 2 + sum(max([len(h), *map(len, cells)]) + 2 for h, cells in columns)
+
+
+def _shared_prefix(keys: list[str]) -> str:
+    """The longest prefix of every key that ends at a separator (``/``, ``:``, ``@``, space)."""
+    if len(keys) < 2:
+        return ""
+    prefix = keys[0]
+    for k in keys[1:]:
+        while not k.startswith(prefix):
+            prefix = prefix[:-1]
+    cut = max(prefix.rfind(sep) for sep in "/:@ ")
+    return prefix[: cut + 1] if cut >= 0 else ""
+
+
+def summary_table(title: str, summary: dict[str, Any], width: int | None = None) -> Table:
+    """A summary dict as a table: nested dicts become rows and their keys columns, or the
+    transpose when that is what fits the terminal (``width``) without cutting names."""
     nested = {k: v for k, v in summary.items() if isinstance(v, dict)}
     flat = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    prefix = _shared_prefix(list(nested))
+    if prefix:  # e.g. "fc1@final:update/top", ".../bottom": say the shared part once, in the title
+        nested = {k[len(prefix):]: v for k, v in nested.items()}
+        title = f"{title} — {prefix.rstrip('/:@ ')}"
+    table = Table(title=Text(title), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     if nested:
         cols: list[str] = []
         for v in nested.values():
             cols += [c for c in v if c not in cols]
-        if len(cols) > 8 and len(cols) > len(nested):
-            # many keys per row (e.g. per-layer metrics) read better down the page: transpose
-            table.add_column("")
+        cells = {(k, c): _fmt(v.get(c, "")) for k, v in nested.items() for c in cols}
+        by_row = _natural_width(max(map(len, nested)), [(c, [cells[k, c] for k in nested]) for c in cols])
+        by_col = _natural_width(max(map(len, cols)), [(k, [cells[k, c] for c in cols]) for k in nested])
+        room = width or out.width
+        transpose = (by_row > room and by_col < by_row) or (by_col <= room and len(cols) > 8 and len(cols) > len(nested))
+        if transpose:  # many keys per row (e.g. per-layer metrics) read better down the page
+            table.add_column("", no_wrap=True)
             for k in nested:
                 table.add_column(Text(k), justify="right")
             for c in cols:
-                table.add_row(Text(c), *(Text(_fmt(v.get(c, ""))) for v in nested.values()))
+                table.add_row(Text(c), *(Text(cells[k, c]) for k in nested))
         else:
-            table.add_column("")
+            table.add_column("", no_wrap=True)
             for c in cols:
                 table.add_column(Text(c), justify="right")
-            for k, v in nested.items():
-                table.add_row(Text(k), *(Text(_fmt(v.get(c, ""))) for c in cols))
+            for k in nested:
+                table.add_row(Text(k), *(Text(cells[k, c]) for c in cols))
     if flat:
         if not nested:
-            table.add_column("")
+            table.add_column("", no_wrap=True)
             table.add_column("value", justify="right")
             for k, v in flat.items():
                 table.add_row(Text(k), Text(_fmt(v)))
@@ -192,10 +219,10 @@ def summary_table(title: str, summary: dict[str, Any]) -> Table:
     return table
 
 
-def _print_summary(doc: dict[str, Any]) -> None:
-    runs = Table(title=Text(f"runs in {doc['store']}"))
-    for col in ("run", "model", "dataset", "seed", "status", "iterations", "best it", "test acc", "test acc @best"):
-        runs.add_column(col)
+def _print_summary(doc: dict[str, Any], *, studies: bool = False) -> None:
+    runs = Table(title=Text(f"runs in {doc['store']}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("run", "model", "data", "seed", "status", "iters", "best", "test acc", "acc@best"):
+        runs.add_column(col, no_wrap=col in ("model", "data"))
     for r in doc["runs"]:
         runs.add_row(*(Text(_fmt(r.get(k, ""))) for k in ("name", "model", "dataset", "seed", "status", "iterations", "best_iteration", "test_accuracy", "test_accuracy_at_best")))
     out.print(runs)
@@ -203,7 +230,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
     grid = grid_summary(doc)
     for st in doc["studies"]:
-        if st.get("summary") and not grid["axes"]:  # a grid's studies are summarized by grid point below
+        if st.get("summary") and (studies or not grid["axes"]):  # a grid's studies are summarized by grid point below
             out.print(summary_table(f"{st['kind']} {st['run']}/{st['name']}", st["summary"]))
         elif st["status"] != "done":
             out.print(Text(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
@@ -215,6 +242,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
 def show(
     store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    studies: Annotated[bool, typer.Option("--studies", help="for a grid, also print every study's own table")] = False,
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
     from redundancy.store import Store
@@ -234,7 +262,7 @@ def show(
         doc["grid"] = grid_summary(doc)
         sys.stdout.write(json.dumps(doc, indent=1, allow_nan=True) + "\n")
         return
-    _print_summary(doc)
+    _print_summary(doc, studies=studies)
 
 
 @app.command()
