@@ -9,14 +9,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from redundancy.cli import app
-from redundancy.engine import make_plan, run_plan
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
-from redundancy.store import Store, open_h5
+from redundancy.store import open_h5
 from redundancy.studies.dynamics_measures import (
     activation_correlation,
     angles_to_closest_centre,
@@ -36,6 +34,7 @@ from redundancy.studies.dynamics_measures import (
     stable_rank,
 )
 from redundancy.summary import store_document
+from tiny import run_spec, tiny_text, write_spec
 
 # --- frame potential and distance ---------------------------------------------------------------
 
@@ -222,38 +221,18 @@ def test_compare_widths_lines_up_end_values() -> None:
 
 # --- the study end to end -----------------------------------------------------------------------
 
-SPEC = """\
-name: dyn
-seed: 0
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 300
-  test_samples: 100
-model:
-  name: mlp
-  widths: [24]
-train:
-  iterations: 60
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 20
-  checkpoints: log:4
+SPEC = tiny_text("dyn", data={"train_samples": 300, "test_samples": 100}, model={"widths": [24]}, checkpoints="log:4", tail="""\
 grid:
   model.width: [0.5, 1]
 studies:
   - kind: dynamics
     probe: 25
     restarts: 3
-"""
+""")
 
 
 def test_dynamics_study_end_to_end_with_a_width_grid(tmp_path: Path) -> None:
-    spec_path = tmp_path / "dyn.yaml"
-    spec_path.write_text(SPEC)
-    plan = make_plan(load_spec(spec_path), SPEC)
-    store = Store(tmp_path / "store")
-    report = run_plan(plan, store, device=torch.device("cpu"), quiet=True)
+    plan, store, report = run_spec(tmp_path, SPEC, "dyn.yaml", store=tmp_path / "store")
     assert not report.failed and len(plan.studies) == 2
     doc = store_document(store)
     studies = [s for s in doc["studies"] if s["kind"] == "dynamics"]
@@ -301,11 +280,8 @@ def test_metrics_subset_computes_only_those(tmp_path: Path) -> None:
     text = SPEC.replace("grid:\n  model.width: [0.5, 1]\n", "").replace(
         "    restarts: 3\n", "    restarts: 3\n    metrics: [distance, spectrum]\n    checkpoints: [final]\n    layers: [fc1]\n"
     )
-    spec_path = tmp_path / "dyn.yaml"
-    spec_path.write_text(text)
-    plan = make_plan(load_spec(spec_path), text)
-    store = Store(tmp_path / "store")
-    assert not run_plan(plan, store, device=torch.device("cpu"), quiet=True).failed
+    _, store, report = run_spec(tmp_path, text, "dyn.yaml", store=tmp_path / "store")
+    assert not report.failed
     (st,) = [s for s in store_document(store)["studies"] if s["kind"] == "dynamics"]
     assert set(st["curves"]) == {"fc1"}
     assert set(st["curves"]["fc1"]) == {"iteration", "distance_from_init", "relative_distance", "stable_rank", "alpha", "spikes"}
@@ -330,8 +306,7 @@ def test_metrics_subset_computes_only_those(tmp_path: Path) -> None:
 )
 def test_bad_fields_are_named_with_their_line(tmp_path: Path, study: str, path: str, words: str) -> None:
     text = SPEC.replace("grid:\n  model.width: [0.5, 1]\n", "").replace("    restarts: 3\n", f"    {study}\n")
-    spec_path = tmp_path / "bad.yaml"
-    spec_path.write_text(text)
+    spec_path = write_spec(tmp_path, text, "bad.yaml")
     with pytest.raises(SpecError) as info:
         load_spec(spec_path)
     problems = info.value.problems

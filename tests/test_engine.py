@@ -16,57 +16,17 @@ import torch
 from typer.testing import CliRunner
 
 from redundancy.cli import app
-from redundancy.engine import make_plan, run_plan
+from redundancy.engine import make_plan
 from redundancy.engine.plan import canonical_run, digest
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import RunConfig, TrainConfig
-from redundancy.store import Store, open_h5
+from redundancy.store import Store
 from redundancy.summary import store_document
-
-TINY = """\
-name: tiny
-seed: 0
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 400
-  test_samples: 200
-model:
-  name: mlp
-  widths: [16]
-train:
-  iterations: {iterations}
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 20
-  checkpoints: [10]
-"""
-
-
-def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
-def run_tiny(tmp_path: Path, text: str, **kwargs):  # type: ignore[no-untyped-def]
-    spec_path = write_spec(tmp_path, text)
-    spec = load_spec(spec_path)
-    plan = make_plan(spec, text)
-    store = Store(tmp_path / "store" / spec.name)
-    report = run_plan(plan, store, device=torch.device("cpu"), quiet=True, **kwargs)
-    return plan, store, report
-
-
-def stage_arrays(path: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with open_h5(path) as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
+from tiny import TINY, run_spec, stage_arrays, write_spec
 
 
 def test_train_stage_writes_checkpoints_and_metrics(tmp_path: Path) -> None:
-    plan, store, report = run_tiny(tmp_path, TINY.format(iterations=60))
+    plan, store, report = run_spec(tmp_path, TINY.format(iterations=60))
     assert report.trained == [plan.runs[0].id] and not report.failed
     info = store.stage(plan.runs[0].id)
     assert info.kind == "train"
@@ -86,19 +46,19 @@ def test_train_stage_writes_checkpoints_and_metrics(tmp_path: Path) -> None:
 
 def test_second_run_is_cached_and_changing_a_field_reruns_only_it(tmp_path: Path) -> None:
     text = TINY.format(iterations=40)
-    plan, store, report = run_tiny(tmp_path, text)
+    plan, store, report = run_spec(tmp_path, text)
     assert len(report.trained) == 1
     mtime = store.stage_path(plan.runs[0].id).stat().st_mtime_ns
-    plan2, _, report2 = run_tiny(tmp_path, text)
+    plan2, _, report2 = run_spec(tmp_path, text)
     assert report2.trained == [] and report2.cached == [plan.runs[0].id]
     assert store.stage_path(plan.runs[0].id).stat().st_mtime_ns == mtime
     # a grid with the old point and a new one: only the new one trains
     grid = text + "grid:\n  seed: [0, 1]\n"
-    plan3, _, report3 = run_tiny(tmp_path, grid)
+    plan3, _, report3 = run_spec(tmp_path, grid)
     assert len(plan3.runs) == 2
     assert report3.cached == [plan.runs[0].id] and len(report3.trained) == 1
     # --force recomputes
-    _, _, report4 = run_tiny(tmp_path, text, force=True)
+    _, _, report4 = run_spec(tmp_path, text, force=True)
     assert report4.trained == [plan.runs[0].id]
 
 
@@ -123,8 +83,8 @@ def test_cpu_training_is_bit_identical(tmp_path: Path) -> None:
     text = TINY.format(iterations=50)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    plan_a, store_a, _ = run_tiny(tmp_path / "a", text)
-    plan_b, store_b, _ = run_tiny(tmp_path / "b", text)
+    plan_a, store_a, _ = run_spec(tmp_path / "a", text)
+    plan_b, store_b, _ = run_spec(tmp_path / "b", text)
     a = stage_arrays(store_a.stage_path(plan_a.runs[0].id))
     b = stage_arrays(store_b.stage_path(plan_b.runs[0].id))
     assert a.keys() == b.keys()
@@ -134,7 +94,7 @@ def test_cpu_training_is_bit_identical(tmp_path: Path) -> None:
 
 def test_failed_stage_is_reported_and_others_continue(tmp_path: Path) -> None:
     text = TINY.format(iterations=40) + "grid:\n  train.lr: [0.05, 1.0e+30]\n"
-    plan, store, report = run_tiny(tmp_path, text)
+    plan, store, report = run_spec(tmp_path, text)
     assert len(report.failed) == 1 and "lr1e+30" in report.failed[0].label
     assert len(report.trained) == 1
     doc = store_document(store)

@@ -46,29 +46,14 @@ from redundancy.engine.plan import Plan
 from redundancy.errors import RedundancyError
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store, open_h5
+from tiny import datasets, tiny_text, write_spec
 
 import grid_study  # a test study kind, registered only inside the fixture below
 
 grid_study.unregister()
 
-GRID = """\
-name: {name}
-seed: 0
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 400
-  test_samples: 200
-model:
-  name: mlp
-  widths: [16]
-train:
-  iterations: {iterations}
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 50
-  checkpoints: [10]
-  stack: off
+# The tiny run on a 2 x 2 grid, with the test study kind on every point.
+GRID_TAIL = """\
 grid:
   model.width: [1, 2]
   seed: [0, 1]
@@ -95,12 +80,14 @@ def ray_instance(tiny_kind: None) -> Iterator[Any]:
     ray.shutdown()
 
 
+def grid_text(name: str, iterations: int) -> str:
+    return tiny_text(name, iterations=iterations, eval_interval=50, checkpoints=[10], stack="off", tail=GRID_TAIL)
+
+
 def make_grid(folder: Path, name: str = "grid", iterations: int = 200, extra: str = "") -> Plan:
     folder.mkdir(parents=True, exist_ok=True)
-    text = GRID.format(name=name, iterations=iterations) + extra
-    path = folder / "spec.yaml"
-    path.write_text(text)
-    return make_plan(load_spec(path), text)
+    text = grid_text(name, iterations) + extra
+    return make_plan(load_spec(write_spec(folder, text)), text)
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +107,8 @@ def stage_files(root: Path) -> dict[str, Path]:
 
 
 def read_stage(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    arrays: dict[str, np.ndarray] = {}
     with open_h5(path) as f:
-        f.visititems(lambda n, o: arrays.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+        arrays = datasets(f)
         attrs = {k: f.attrs[k] for k in RESULT_ATTRS if k in f.attrs}
     return arrays, attrs
 
@@ -367,7 +353,7 @@ def test_time_limits() -> None:
 
 def test_executor_section_is_validated_by_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    text = GRID.format(name="opts", iterations=10).replace("studies:\n  - kind: tiny_norms\n", "")
+    text = grid_text("opts", 10).replace("studies:\n  - kind: tiny_norms\n", "")
     (tmp_path / "spec.yaml").write_text(text + "executor:\n  kind: slurm\n  partiton: gpu\n  time_limit: later\n")
     result = CliRunner().invoke(app, ["validate", "spec.yaml"])
     assert result.exit_code == 2

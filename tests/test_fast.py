@@ -15,7 +15,7 @@ import torch
 from rich.console import Console
 
 from redundancy.data import DataBundle, load_data
-from redundancy.engine import make_plan, run_plan
+from redundancy.engine import make_plan
 from redundancy.engine.stacking import stack_groups
 from redundancy.fast.graph import CapturedStep, StateSnapshot
 from redundancy.fast.mlp import LinearStep, linear_chain
@@ -23,8 +23,8 @@ from redundancy.fast.stacked import StackedNet, can_stack
 from redundancy.models import MODELS, build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, TrainConfig, resolve_train
-from redundancy.store import Store
 from redundancy.train import Member, TrainingDiverged, TrainResult, _train, lr_changes, stacking_pays, train_members, train_model, train_stacked
+from tiny import run_spec, tiny_text, write_spec
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -278,44 +278,24 @@ def test_lr_changes_follow_multistep_lr() -> None:
 
 # --- the engine: seeds -> stacked -> one stored run each -----------------------------------------
 
-SEEDS_SPEC = """\
-name: seeds
-seeds: [0, 1, 2]
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 400
-  test_samples: 200
-model:
-  name: mlp
-  widths: [16]
-train:
-  iterations: 60
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 20
-  stack: {stack}
-"""
+SEEDS_SPEC = tiny_text("seeds", seeds=[0, 1, 2], stack="{stack}")
 
 
-def run_spec(folder: Path, text: str):  # type: ignore[no-untyped-def]
+def run_logged(folder: Path, text: str):  # type: ignore[no-untyped-def]
+    """The tiny run into ``folder/store``, and what it logged."""
     folder.mkdir()
-    (folder / "spec.yaml").write_text(text)
-    spec = load_spec(folder / "spec.yaml")
-    plan = make_plan(spec, text)
-    store = Store(folder / "store")
     log = io.StringIO()
-    report = run_plan(plan, store, device=torch.device("cpu"), quiet=True, console=Console(file=log, width=200))
+    plan, store, report = run_spec(folder, text, store=folder / "store", console=Console(file=log, width=200))
     return plan, store, report, log.getvalue()
 
 
 def test_spec_with_seeds_stores_one_run_per_seed(tmp_path: Path) -> None:
-    plan, store, report, log = run_spec(tmp_path / "auto", SEEDS_SPEC.format(stack="auto"))
+    plan, store, report, log = run_logged(tmp_path / "auto", SEEDS_SPEC.format(stack="auto"))
     assert "train seed0 +2 stacked" in log
     assert [r.label for r in plan.runs] == ["seed0", "seed1", "seed2"]
     assert sorted(report.trained) == sorted(r.id for r in plan.runs) and not report.failed
     assert [store.stage(r.id).attrs["seed"] for r in plan.runs] == [0, 1, 2]
-    plan_off, store_off, _, log_off = run_spec(tmp_path / "off", SEEDS_SPEC.format(stack="off"))
+    plan_off, store_off, _, log_off = run_logged(tmp_path / "off", SEEDS_SPEC.format(stack="off"))
     assert "stacked" not in log_off and "train seed2 it 60/60" in log_off
     assert [r.id for r in plan_off.runs] == [r.id for r in plan.runs]  # stacking is not part of a run's identity
     for run in plan.runs:
@@ -337,8 +317,7 @@ def test_stacking_pays_for_small_networks_on_cpu_and_always_on_cuda(xord: DataBu
 
 def test_stack_groups_only_gather_runs_equal_but_for_the_seed(tmp_path: Path) -> None:
     text = SEEDS_SPEC.format(stack="auto").replace("seeds: [0, 1, 2]\n", "") + "grid:\n  seed: [0, 1, 2]\n  train.lr: [0.05, 0.1]\n"
-    (tmp_path / "spec.yaml").write_text(text)
-    plan = make_plan(load_spec(tmp_path / "spec.yaml"), text)
+    plan = make_plan(load_spec(write_spec(tmp_path, text)), text)
     groups = stack_groups(plan.runs, lambda run: True)
     assert sorted(len(g) for g in groups) == [3, 3]
     for group in groups:

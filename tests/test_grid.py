@@ -10,16 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import grid_study  # a test study kind, registered only inside the fixture below
 from redundancy.cli import app
-from redundancy.engine import make_plan, run_plan
 from redundancy.grid import aggregate, flatten_numbers, format_cell, grid_axes, grid_summary, headline_numbers
-from redundancy.spec.loader import load_spec
-from redundancy.store import Store
 from redundancy.summary import store_document
+from tiny import run_spec, tiny_text
 
 grid_study.unregister()
 
@@ -137,27 +134,13 @@ def test_no_grid_is_one_group() -> None:
     assert table(s, "train")["rows"][0]["cells"]["test_accuracy"]["mean"] == 0.5
 
 
-SPEC = """\
-name: gridded
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 300
-  test_samples: 100
-model:
-  name: mlp
-  widths: [8]
-train:
-  iterations: 60
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 30
+SPEC = tiny_text("gridded", seed=None, data={"train_samples": 300, "test_samples": 100}, model={"widths": [8]}, eval_interval=30, tail="""\
 grid:
   model.width: [1, 2]
 seeds: [0, 1]
 studies:
   - kind: tiny_norms
-"""
+""")
 
 
 @pytest.fixture
@@ -168,12 +151,10 @@ def tiny_kind() -> Iterator[None]:
 
 def test_show_prints_the_grid_summary_of_a_real_store(tiny_kind: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(SPEC)
-    plan = make_plan(load_spec(tmp_path / "spec.yaml"), SPEC)
     with grid_study.one_thread():
-        report = run_plan(plan, Store(tmp_path / "store" / "gridded"), device=torch.device("cpu"), quiet=True)
+        _, store, report = run_spec(tmp_path, SPEC)
     assert not report.failed and len(report.studied) == 4
-    doc = store_document(Store(tmp_path / "store" / "gridded"), curves=False)
+    doc = store_document(store, curves=False)
     s = grid_summary(doc)
     norms = table(s, "tiny_norms")
     assert norms["metrics"] == ["distance_from_init/fc1", "distance_from_init/fc2"]

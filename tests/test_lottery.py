@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -17,12 +16,11 @@ from typer.testing import CliRunner
 
 from redundancy.cli import app
 from redundancy.data import load_data
-from redundancy.engine import make_plan, run_plan
 from redundancy.engine.stages import load_run
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import ModelConfig, TrainConfig, resolve_train
-from redundancy.store import Store, open_h5
+from redundancy.store import Store
 from redundancy.studies.base import StudyContext
 from redundancy.studies.lottery import (
     LOTTERY,
@@ -38,51 +36,23 @@ from redundancy.studies.lottery import (
     survivors_after,
 )
 from redundancy.train import TrainResult, train_model
+from tiny import run_spec_file, stage_arrays, tiny_text, write_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
-TINY = """\
-name: tinylottery
-seed: 0
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 400
-  test_samples: 200
-model:
-  name: mlp
-  widths: [16, 12]
-train:
-  iterations: 50
-  batch_size: 32
-  optimizer: sgd
-  lr: 0.05
-  momentum: 0.9
-  eval_interval: 10
-  checkpoints: [20]
-"""
+TINY = tiny_text(
+    "tinylottery", model={"widths": [16, 12]}, iterations=50, optimizer="sgd", momentum=0.9, eval_interval=10, checkpoints=[20]
+)
 
 
 def tiny_spec(tmp_path: Path, study: str, name: str = "spec.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(TINY + "studies:\n" + study)
-    return path
+    return write_spec(tmp_path, TINY + "studies:\n" + study, name)
 
 
-def run_spec(path: Path) -> tuple[Any, Store]:
-    spec = load_spec(path)
-    plan = make_plan(spec, path.read_text())
-    store = Store(path.parent / "store" / spec.name)
-    report = run_plan(plan, store, device=torch.device("cpu"), quiet=True)
+def run_ok(path: Path) -> tuple[Any, Store]:
+    plan, store, report = run_spec_file(path)
     assert not report.failed, report.failed
     return plan, store
-
-
-def study_arrays(store: Store, stage_id: str) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with open_h5(store.stage_path(stage_id)) as f:
-        f["results"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
 
 
 # --- pure helpers --------------------------------------------------------------------------------
@@ -175,9 +145,7 @@ def load_spec_text(text: str) -> Any:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "s.yaml"
-        path.write_text(text)
-        return load_spec(path)
+        return load_spec(write_spec(Path(folder), text, "s.yaml"))
 
 
 # --- the study on a real store -------------------------------------------------------------------
@@ -203,7 +171,7 @@ class RecordingContext(StudyContext):
 def recorded_study(tmp_path: Path, study: dict[str, Any]) -> tuple[RecordingContext, Any, Any]:
     """Train the tiny run into a real store, read it back, and run the study with a recording context."""
     path = tiny_spec(tmp_path, "  []\n")
-    plan, store = run_spec(path)
+    plan, store = run_ok(path)
     artifacts = load_run(store, plan.runs[0].id)
     data = load_data(artifacts.config.data, validation=artifacts.config.train.validation)
     ctx = RecordingContext(run=artifacts, data=data, device=torch.device("cpu"))
@@ -265,8 +233,8 @@ def test_rounds_rewind_to_the_stored_weights_and_keep_pruned_weights_zero(tmp_pa
 
 def test_study_writes_nested_masks_counts_and_the_documented_curves(tmp_path: Path) -> None:
     path = tiny_spec(tmp_path, "  - kind: lottery\n    rounds: 3\n    rate: 0.4\n")
-    plan, store = run_spec(path)
-    arrays = study_arrays(store, plan.studies[0].id)
+    plan, store = run_ok(path)
+    arrays = stage_arrays(store.stage_path(plan.studies[0].id), "results")
     for layer, rate in (("fc1", 0.4), ("fc2", 0.4), ("fc3", 0.2)):
         masks = arrays[f"masks/{layer}"].astype(bool)
         assert masks.shape[0] == 4 and masks[0].all()

@@ -41,6 +41,7 @@ from redundancy.studies.pruning_orders import (
     order_by_scores,
 )
 from redundancy.train import train_model
+from tiny import tiny_text, write_spec
 
 # --- greedy orders against brute force -------------------------------------------------------
 
@@ -291,24 +292,7 @@ def test_registry_has_the_seed_criteria() -> None:
 
 # --- validation ------------------------------------------------------------------------------
 
-SPEC = """\
-name: tiny
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 400
-  test_samples: 200
-model:
-  name: mlp
-  widths: [16]
-train:
-  iterations: 40
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 20
-studies:
-  - kind: pruning
-{study}"""
+SPEC = tiny_text(seed=None, iterations=40, tail="studies:\n  - kind: pruning\n{study}")
 
 
 @pytest.mark.parametrize(
@@ -329,8 +313,7 @@ studies:
     ],
 )
 def test_bad_study_fields_get_clear_messages(tmp_path: Path, study: str, path: str, words: list[str]) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.format(study=study))
+    spec = write_spec(tmp_path, SPEC.format(study=study))
     with pytest.raises(SpecError) as info:
         load_spec(spec)
     problems = info.value.problems
@@ -342,16 +325,14 @@ def test_bad_study_fields_get_clear_messages(tmp_path: Path, study: str, path: s
 
 
 def test_good_study_spec_loads_with_defaults(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.format(study="    layer: fc1\n    checkpoint: [best, final, 40]\n"))
+    spec = write_spec(tmp_path, SPEC.format(study="    layer: fc1\n    checkpoint: [best, final, 40]\n"))
     study = load_spec(spec).studies[0]
     assert isinstance(study, PruningConfig)
     assert study.criteria == ["magnitude:smallest", "magnitude:largest", "frame_potential:smallest", "frame_potential:largest", "random"]
 
 
 def test_cli_run_and_show_json(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.format(study="    layer: fc1\n    step: 4\n    seeds: 2\n"))
+    spec = write_spec(tmp_path, SPEC.format(study="    layer: fc1\n    step: 4\n    seeds: 2\n"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     store = tmp_path / "store"
     subprocess.run([sys.executable, "-m", "redundancy.cli", "run", str(spec), "--store", str(store), "--quiet"], check=True, env=env, capture_output=True)

@@ -25,33 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from redundancy.cli import app
-from redundancy.engine import make_plan, run_plan
 from redundancy.report import FIGURES, build_report
 from redundancy.report.model import find_groups, summary_for, summary_tables
-from redundancy.spec.loader import load_spec
 from redundancy.store import Store
+from tiny import run_spec, tiny_text
 
-TINY = """\
-name: tiny
-seed: 0
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 400
-  test_samples: 200
-model:
-  name: mlp
-  widths: [16, 8]
-train:
-  iterations: 60
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 20
-  checkpoints: [10, 30]
+TINY = tiny_text(model={"widths": [16, 8]}, checkpoints=[10, 30], tail="""\
 studies:
   - kind: pruning
     layer: fc1
@@ -70,7 +52,7 @@ studies:
     layers: [fc1]
     probe: 100
     restarts: 2
-"""
+""")
 
 # Every figure the tiny store must produce: training, one per pruned layer (the seed's Figure 2),
 # one per subspace row, the lottery's rounds, survivors per layer and concentration, dynamics per layer.
@@ -93,9 +75,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A real store from the real engine, and its report made by the real command."""
     root = tmp_path_factory.mktemp("report")
-    spec = load_spec(write(root / "tiny.yaml", TINY))
-    store = Store(root / "store" / spec.name)
-    outcome = run_plan(make_plan(spec, TINY), store, device=torch.device("cpu"), quiet=True)
+    _, store, outcome = run_spec(root, TINY, "tiny.yaml")
     assert not outcome.failed, outcome.failed
     out = root / "report"
     started = time.perf_counter()
@@ -103,11 +83,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     return {"root": root, "store": store, "out": out, "output": result.output, "seconds": seconds}
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -240,9 +215,8 @@ grid:
 
 
 def test_a_grid_store_gets_its_headline_numbers_against_the_grid_axes(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path / "grid.yaml", GRID))
-    store = Store(tmp_path / "store" / spec.name)
-    assert not run_plan(make_plan(spec, GRID), store, device=torch.device("cpu"), quiet=True).failed
+    _, _, outcome = run_spec(tmp_path, GRID, "grid.yaml")
+    assert not outcome.failed
     report = build_report([tmp_path / "store"], tmp_path / "report")
     grid_figure = tmp_path / "report" / "figures" / "gridtiny-grid-train.png"
     png_size(grid_figure.read_bytes())

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from redundancy.cli import app
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
+from tiny import write_spec
 
 GOOD = """\
 name: tiny
@@ -61,14 +62,8 @@ CASES = [
 ]
 
 
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "spec.yaml"
-    path.write_text(text)
-    return path
-
-
 def test_good_spec_loads(tmp_path: Path) -> None:
-    spec = load_spec(_write(tmp_path, GOOD))
+    spec = load_spec(write_spec(tmp_path, GOOD))
     assert spec.name == "tiny" and spec.model.widths == [8]
 
 
@@ -77,7 +72,7 @@ REAL_CASES = CASES
 
 @pytest.mark.parametrize("label,text,path,line,words", REAL_CASES, ids=[c[0] for c in REAL_CASES])
 def test_malformed_spec_message(tmp_path: Path, label: str, text: str, path: str, line: int | None, words: list[str]) -> None:
-    spec_file = _write(tmp_path, text)
+    spec_file = write_spec(tmp_path, text)
     with pytest.raises(SpecError) as info:
         load_spec(spec_file)
     messages = [str(p) for p in info.value.problems]
@@ -103,7 +98,7 @@ def test_missing_file() -> None:
 def test_several_problems_reported_at_once(tmp_path: Path) -> None:
     text = GOOD.replace("iterations: 10", "iterations: -1").replace("batch_size: 16", "batch_sise: 16")
     with pytest.raises(SpecError) as info:
-        load_spec(_write(tmp_path, text))
+        load_spec(write_spec(tmp_path, text))
     paths = {p.path for p in info.value.problems}
     assert {"train.iterations", "train.batch_sise"} <= paths
 
@@ -111,12 +106,12 @@ def test_several_problems_reported_at_once(tmp_path: Path) -> None:
 def test_safe_loader_only(tmp_path: Path) -> None:
     text = GOOD + "evil: !!python/object/apply:os.system ['echo pwned']\n"
     with pytest.raises(SpecError) as info:
-        load_spec(_write(tmp_path, text))
+        load_spec(write_spec(tmp_path, text))
     assert "invalid YAML" in str(info.value)
 
 
 def test_cli_validate_bad_spec_exits_2_without_traceback(tmp_path: Path) -> None:
-    spec_file = _write(tmp_path, GOOD.replace("iterations: 10", "iterashuns: 10"))
+    spec_file = write_spec(tmp_path, GOOD.replace("iterations: 10", "iterashuns: 10"))
     result = CliRunner().invoke(app, ["validate", str(spec_file)])
     assert result.exit_code == 2
     text = result.output
@@ -126,13 +121,13 @@ def test_cli_validate_bad_spec_exits_2_without_traceback(tmp_path: Path) -> None
 
 def test_cli_run_bad_spec_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    spec_file = _write(tmp_path, GOOD.replace("name: xord", "name: nope"))
+    spec_file = write_spec(tmp_path, GOOD.replace("name: xord", "name: nope"))
     result = CliRunner().invoke(app, ["run", str(spec_file)])
     assert result.exit_code == 2
     assert not (tmp_path / "store").exists()
 
 
 def test_cli_validate_good_spec(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["validate", str(_write(tmp_path, GOOD))])
+    result = CliRunner().invoke(app, ["validate", str(write_spec(tmp_path, GOOD))])
     assert result.exit_code == 0, result.output
     assert "ok" in result.output

@@ -13,12 +13,10 @@ import torch
 from typer.testing import CliRunner
 
 from redundancy.cli import app
-from redundancy.engine import make_plan, run_plan
 from redundancy.errors import SpecError
 from redundancy.models import LayeredNet, build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import ModelConfig
-from redundancy.store import Store
 from redundancy.studies.subspace import evaluated_ks
 from redundancy.studies.subspace_eval import projected_sweep, rebuilt_sweep
 from redundancy.studies.subspace_math import (
@@ -32,6 +30,7 @@ from redundancy.studies.subspace_math import (
 )
 from redundancy.summary import store_document
 from redundancy.train import evaluate
+from tiny import run_spec, tiny_text, write_spec
 
 SHAPES = [(7, 12), (12, 7), (9, 9)]
 
@@ -199,23 +198,7 @@ def test_end_points_are_exactly_the_reset_and_trained_networks(
 
 # --- the study end to end -----------------------------------------------------------------------
 
-SPEC = """\
-name: sub
-seed: 0
-data:
-  name: xord
-  input_dim: 3
-  train_samples: 400
-  test_samples: 200
-model:
-  name: mlp
-  widths: [16]
-train:
-  iterations: 150
-  batch_size: 32
-  lr: 0.05
-  eval_interval: 50
-  checkpoints: [50]
+SPEC = tiny_text("sub", iterations=150, eval_interval=50, checkpoints=[50], tail="""\
 studies:
   - kind: subspace
     layer: [fc1, fc2]
@@ -223,16 +206,12 @@ studies:
     target: [update, weights]
     basis: [top, bottom, random]
     seeds: 3
-"""
+""")
 
 
 def test_study_end_to_end_store_curves_summary_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "sub.yaml").write_text(SPEC)
-    spec = load_spec(tmp_path / "sub.yaml")
-    plan = make_plan(spec, SPEC)
-    store = Store(tmp_path / "store" / "sub")
-    report = run_plan(plan, store, device=torch.device("cpu"), quiet=True)
+    plan, store, report = run_spec(tmp_path, SPEC, "sub.yaml")
     assert not report.failed, report.failed
     study = plan.studies[0]
     tensors = store.read_tensors(study.id, "results")
@@ -300,8 +279,7 @@ BASE = SPEC.split("studies:")[0] + "studies:\n  - kind: subspace\n"
     ],
 )
 def test_bad_fields_get_clear_messages(tmp_path: Path, extra: str, path: str, line: int, words: list[str]) -> None:
-    spec = tmp_path / "bad.yaml"
-    spec.write_text(BASE + extra)
+    spec = write_spec(tmp_path, BASE + extra, "bad.yaml")
     with pytest.raises(SpecError) as info:
         load_spec(spec)
     messages = [p for p in info.value.problems if p.path == path]
@@ -313,7 +291,6 @@ def test_bad_fields_get_clear_messages(tmp_path: Path, extra: str, path: str, li
 
 
 def test_valid_spec_with_all_fields_loads(tmp_path: Path) -> None:
-    spec = tmp_path / "ok.yaml"
-    spec.write_text(BASE + "    layer: fc1\n    ks: [0, 2, 6]\n    basis: random\n    seeds: 2\n    split: validation\n    checkpoint: best\n")
+    spec = write_spec(tmp_path, BASE + "    layer: fc1\n    ks: [0, 2, 6]\n    basis: random\n    seeds: 2\n    split: validation\n    checkpoint: best\n", "ok.yaml")
     loaded = load_spec(spec)
     assert loaded.studies[0].kind == "subspace"

@@ -537,15 +537,9 @@ studies:
 
 def test_every_view_reads_what_the_real_engine_writes(tmp_path: Path) -> None:
     """The views against the studies' own output (not only the documented formats)."""
-    import torch
+    from tiny import run_spec
 
-    from redundancy.engine import make_plan, run_plan
-    from redundancy.spec.loader import load_spec
-
-    spec = tmp_path / "real.yaml"
-    spec.write_text(REAL_SPEC)
-    store = Store(tmp_path / "store" / "real")
-    report = run_plan(make_plan(load_spec(spec), REAL_SPEC), store, device=torch.device("cpu"), quiet=True)
+    _, store, report = run_spec(tmp_path, REAL_SPEC, "real.yaml")
     assert not report.failed
     listing = list_store(store.root)
     studies = {e.study_kind: e for e in listing.entries() if e.stage_kind == "study"}

@@ -17,12 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from redundancy.engine import make_plan, run_plan
-from redundancy.spec.loader import load_spec
-from redundancy.store import Store
+from tiny import run_spec
 
 REPO = Path(__file__).resolve().parents[1]
 TMUX = shutil.which("tmux")
@@ -38,10 +35,7 @@ def quickstart_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec["studies"] = pruning
     folder = tmp_path_factory.mktemp("quickstart")
     text = yaml.safe_dump(spec, sort_keys=False)
-    path = folder / "quickstart.yaml"
-    path.write_text(text, encoding="utf-8")
-    store = Store(folder / "store" / "quickstart")
-    report = run_plan(make_plan(load_spec(path), text), store, device=torch.device("cpu"), quiet=True)
+    _, store, report = run_spec(folder, text, "quickstart.yaml", store=folder / "store" / "quickstart")
     assert not report.failed
     return store.root
 
