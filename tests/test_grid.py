@@ -170,6 +170,9 @@ def test_show_prints_the_grid_summary_of_a_real_store(tiny_kind: None, tmp_path:
     assert shown.exit_code == 0, shown.output
     assert "grid: tiny_norms, mean ± std over 2 seeds" in shown.output and "distance_from_init/fc1" in shown.output
     assert " ± " in shown.output and "2/2" in shown.output
+    assert shown.output.count("tiny_norms width") == 0  # a grid's studies are summarized by grid point
+    per_study = runner.invoke(app, ["show", "store/gridded", "--studies"], env={"COLUMNS": "160"})
+    assert per_study.exit_code == 0 and per_study.output.count("tiny_norms width") == 4
     as_json = json.loads(runner.invoke(app, ["show", "store/gridded", "--json"]).stdout)
     assert as_json["grid"]["axes"] == {"model.width": [1, 2], "seed": [0, 1]}
     assert table(as_json["grid"], "tiny_norms")["rows"] == norms["rows"]
