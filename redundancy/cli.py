@@ -180,17 +180,17 @@ def _shared_prefix(keys: list[str]) -> str:
 def summary_table(title: str, summary: dict[str, Any], width: int | None = None) -> Table:
     """A summary dict as a table: nested dicts become rows and their keys columns, or the
     transpose when that is what fits the terminal (``width``) without cutting names."""
-    nested = {k: v for k, v in summary.items() if isinstance(v, dict)}
-    flat = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    from redundancy.summary import summary_columns, summary_rows
+
+    rows, flat = summary_rows(summary)
+    nested = dict(rows)
     prefix = _shared_prefix(list(nested))
     if prefix:  # e.g. "fc1@final:update/top", ".../bottom": say the shared part once, in the title
         nested = {k[len(prefix):]: v for k, v in nested.items()}
         title = f"{title} — {prefix.rstrip('/:@ ')}"
     table = Table(title=Text(title), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     if nested:
-        cols: list[str] = []
-        for v in nested.values():
-            cols += [c for c in v if c not in cols]
+        cols = summary_columns(rows)
         cells = {(k, c): _fmt(v.get(c, "")) for k, v in nested.items() for c in cols}
         by_row = _natural_width(max(map(len, nested)), [(c, [cells[k, c] for k in nested]) for c in cols])
         by_col = _natural_width(max(map(len, cols)), [(k, [cells[k, c] for c in cols]) for k in nested])

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from redundancy.store import StageInfo, Store, open_h5
+from redundancy.summary import orient, summary_rows
 
 
 @dataclass(frozen=True)
@@ -207,53 +208,26 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-MAX_COLUMNS = 8  # wider summary tables are transposed
-
-
-def _is_leaf(value: Any) -> bool:
-    return not isinstance(value, Mapping)
-
-
 def summary_tables(summary: Mapping[str, Any], title: str, caption: str = "") -> list[TableBlock]:
     """A study's summary (nested JSON) as tables a reader can scan.
 
     A dict whose values are all scalars is a *row* (its key path is the row
-    label, its keys the columns); rows sharing the same columns form one table.
+    label, its keys the columns, see :func:`redundancy.summary.summary_rows`);
+    rows sharing the same columns form one table, transposed when wide.
     Top-level scalars form a two-column name/value table.
     """
-    flat = {k: v for k, v in summary.items() if _is_leaf(v)}
-    rows: list[tuple[str, dict[str, Any]]] = []
-
-    def walk(tree: Mapping[str, Any], path: tuple[str, ...]) -> None:
-        leaves = {k: v for k, v in tree.items() if _is_leaf(v)}
-        nested = {k: v for k, v in tree.items() if not _is_leaf(v)}
-        if leaves and path:
-            rows.append((" / ".join(path), leaves))
-        for key, value in nested.items():
-            walk(value, (*path, str(key)))
-
-    walk({k: v for k, v in summary.items() if not _is_leaf(v)}, ())
+    rows, flat = summary_rows(summary)
     tables: list[TableBlock] = []
     by_columns: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
     for label, leaves in rows:
         by_columns.setdefault(tuple(leaves), []).append((label, leaves))
     for columns, members in by_columns.items():
-        if len(columns) > MAX_COLUMNS and len(columns) > len(members):
-            # Many numbers about few things (a layer's start and end values) read better down the page.
-            tables.append(
-                TableBlock(
-                    title=title,
-                    columns=["", *(label for label, _ in members)],
-                    rows=[[c, *(fmt(leaves.get(c)) for _, leaves in members)] for c in columns],
-                    caption=caption,
-                )
-            )
-            continue
+        _, header, lines = orient(members, list(columns))
         tables.append(
             TableBlock(
                 title=title,
-                columns=["", *columns],
-                rows=[[label, *(fmt(leaves.get(c)) for c in columns)] for label, leaves in members],
+                columns=["", *header],
+                rows=[[label, *map(fmt, cells)] for label, *cells in lines],
                 caption=caption,
             )
         )

@@ -21,12 +21,11 @@ import yaml
 from redundancy.errors import RedundancyError
 from redundancy.grid import SEED_AXIS, format_cell, grid_axes, grid_summary
 from redundancy.store import read_attrs
-from redundancy.summary import store_document
+from redundancy.summary import store_document, summary_rows
 from redundancy.tui import source
 from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Provenance, Series, Table, TablePanel, fmt
 from redundancy.tui.source import DatasetData, Listing, RunGroup, SourceError, StageEntry
 from redundancy.tui.views import training, view_for
-from redundancy.tui.views.base import leaf_rows
 
 PROVENANCE_KEYS = (
     "stage_id", "stage_kind", "study_kind", "run_stage_id", "spec_name", "redundancy_version", "torch_version",
@@ -487,10 +486,9 @@ def compare_detail(items: Sequence[Item]) -> Detail:
                 data = read_study(item.entry)
                 view = view_for(kind)
                 detail = Detail(key="", title="", table=view.table(data.summary), panels=view.panels(data.curves))
-                summary = {}
-                for path, values in leaf_rows(data.summary):
-                    summary.update({f"{' / '.join(path)} · {k}": v for k, v in values.items()})
-                summary.update({k: v for k, v in data.summary.items() if not isinstance(v, dict)})
+                rows, top = summary_rows(data.summary)
+                summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
+                summary.update(top)
                 study_fields = source.flatten(source.json_attr(data.attrs, "config", {}) or {}, "study")
                 specs.append({**study_fields, **run_fields})
         except SourceError as exc:

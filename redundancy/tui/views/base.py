@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redundancy.summary import orient, summary_rows
 from redundancy.tui.model import Panel, PlotPanel, Series, Table, fmt
 
 
@@ -106,38 +107,16 @@ def spans_decades(lines: list[Series]) -> bool:
     return xs[len(xs) // 2] <= xs[-1] / 10
 
 
-def leaf_rows(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
-    """Dicts whose values are all scalars (or short lists): the rows of a summary table."""
-    if not isinstance(obj, dict):
-        return
-    scalars = {k: v for k, v in obj.items() if not isinstance(v, dict)}
-    nested = {k: v for k, v in obj.items() if isinstance(v, dict)}
-    if path and scalars:
-        yield path, scalars
-    for key, value in nested.items():
-        yield from leaf_rows(value, (*path, str(key)))
-
-
-# More value columns than this and a summary is shown transposed (a column per row key), as a
-# dozen statistics for two or three layers read better down than across a narrow pane.
-MAX_COLUMNS = 8
-
-
 def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
-    """A summary dict as a table: nested dicts become rows, their keys columns; top-level
-    scalars become the caption (or the whole table, as key/value rows, when nothing nests)."""
-    rows = list(leaf_rows(summary))
-    top = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    """A summary dict as a table: nested dicts become rows, their keys columns (transposed when
+    wide, see :func:`redundancy.summary.orient`); top-level scalars become the caption (or the
+    whole table, as key/value rows, when nothing nests)."""
+    rows, top = summary_rows(summary)
     if not rows:
         return Table(["", "value"], [[k, v] for k, v in top.items()])
-    columns: list[str] = []
-    for _, values in rows:
-        columns += [c for c in values if c not in columns]
     caption = "; ".join(f"{k}: {fmt(v)}" for k, v in top.items())
-    names = [" / ".join(path) for path, _ in rows]
-    if len(columns) > MAX_COLUMNS and len(rows) < len(columns):
-        return Table(["", *names], [[c, *(values.get(c) for _, values in rows)] for c in columns], caption)
-    return Table([row_title, *columns], [[n, *(values.get(c) for c in columns)] for n, (_, values) in zip(names, rows)], caption)
+    transposed, header, lines = orient(rows)
+    return Table(["" if transposed else row_title, *header], lines, caption)
 
 
 def generic_panels(curves: dict[str, Any]) -> list[Panel]:
