@@ -117,7 +117,8 @@ def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="YAM
         raise _fail(exc) from None
     plan = make_plan(spec, text)
     out.print(
-        Text(f"{spec_path}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{spec.name}")
+        Text(f"{spec_path}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{spec.name}"),
+        soft_wrap=True,
     )
 
 
