@@ -518,6 +518,28 @@ async def test_live_refresh_shows_stages_as_a_run_writes_them(tmp_path: Path) ->
         assert table_columns(app)[0] == "criterion"
 
 
+@run_async
+async def test_results_that_arrive_after_the_app_closed_are_dropped(tmp_path: Path) -> None:
+    """A poll's scan (or a detail, or a search) can finish while the app shuts down; what it
+    posts then must not raise into the closing app."""
+    from redundancy.tui import source
+    from redundancy.tui.app import Rescanned
+
+    root = tmp_path / "store"
+    sample_store(root)
+    app = RedundancyApp([root], poll=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        detail = app.detail
+        assert detail is not None
+    assert not app.query(StoreTree)
+    app.scanning = True
+    app.on_rescanned(Rescanned(source.discover([root]), {root: list_store(root)}, True))
+    assert app.scanning is False
+    app.show_detail(detail)
+    app._found("pruning", [])
+
+
 # --- pure pieces -----------------------------------------------------------------------------------
 
 

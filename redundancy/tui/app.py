@@ -115,6 +115,11 @@ class RedundancyApp(App[None]):
         yield Static(Text(""), id="status")
         yield Footer()
 
+    def _mounted(self) -> bool:
+        """False once the app tears its screen down: a worker that finishes during shutdown
+        (a poll's scan, a detail or a search) has nothing left to draw into."""
+        return bool(self.query(StoreTree))
+
     def on_mount(self) -> None:
         self.query_one(StoreTree).focus()
         self.scan(forced=True)
@@ -143,6 +148,9 @@ class RedundancyApp(App[None]):
         self.post_message(Rescanned(sources, fresh, forced))
 
     def on_rescanned(self, message: Rescanned) -> None:
+        if not self._mounted():
+            self.scanning = False
+            return
         try:
             changed = self._apply_scan(message.sources, message.listings)
         finally:
@@ -161,6 +169,8 @@ class RedundancyApp(App[None]):
             self._load(self.detail_ref, keep_panel=True)
 
     def _show_cursor(self) -> None:
+        if not self._mounted():
+            return
         node = self.query_one(StoreTree).cursor_node
         if node is not None:
             self._show(node)
@@ -379,6 +389,8 @@ class RedundancyApp(App[None]):
         return items
 
     def show_detail(self, detail: Detail, keep_panel: bool = False) -> None:
+        if not self._mounted():
+            return
         same = self.detail is not None and self.detail.key == detail.key
         self.detail = detail
         if not (keep_panel and same):
@@ -532,6 +544,8 @@ class RedundancyApp(App[None]):
             self.call_from_thread(self._found, query, found)
 
     def _found(self, query: str, found: list[str]) -> None:
+        if not self._mounted():
+            return
         self.matches = found
         self.match_index = -1
         if not found:
