@@ -25,7 +25,7 @@ LENET = ModelConfig(name="lenet_300_100")
 def run(device: str) -> list[dict[str, Any]]:
     gpu = on_cuda(device)
     data = random_bundle((1, 28, 28), 10_000, device)
-    engine_its, textbook_its, dataset_its = (20_000, 2_000, 1_000) if gpu else (1_500, 1_000, 400)
+    engine_its, textbook_its, dataset_its = (20_000, 2_000, 300) if gpu else (1_500, 1_000, 400)
     repeats = 3
     tensors = tensor_loader(data, 64)
     images: DataLoader[Any] = DataLoader(ImageFolderLike(10_000), batch_size=64, shuffle=True)

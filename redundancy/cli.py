@@ -301,7 +301,7 @@ def tui(
 
 
 def main() -> None:
-    app()
+    app(prog_name="redundancy")
 
 
 if __name__ == "__main__":
