@@ -92,15 +92,19 @@ def _evaluate_sums(
 def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig, *, capturable: bool = False) -> torch.optim.Optimizer:
     """The spec's optimizer over ``params``; ``capturable`` (Adam) keeps its step count on the device for graph capture.
 
-    PyTorch's default implementations, so that CPU results are bit for bit those
-    of the textbook loop with the same batches. (The fused CPU SGD is a little
-    faster but rounds differently.)
+    On CPU, PyTorch's default implementations, so that CPU results are bit for bit
+    those of the textbook loop with the same batches. (The fused CPU SGD is a little
+    faster but rounds differently.) On CUDA, the fused implementations: one kernel
+    for the whole update instead of a few per parameter group, which at LeNet's
+    size is about a tenth of a step (8,521 against 7,691 it/s for the captured
+    step on an H100).
     """
     assert train.lr is not None
     params = list(params)
+    fused = bool(params) and all(p.is_cuda for p in params)
     if train.optimizer == "adam":
-        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, capturable=capturable)
-    return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum or 0.0, weight_decay=train.weight_decay)
+        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, capturable=capturable, fused=fused or None)
+    return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum or 0.0, weight_decay=train.weight_decay, fused=fused or None)
 
 
 def lr_changes(train: TrainConfig) -> dict[int, float]:
