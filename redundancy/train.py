@@ -37,6 +37,7 @@ from torch import nn
 from redundancy.data import DataBundle
 from redundancy.errors import RedundancyError
 from redundancy.fast.graph import CapturedStep
+from redundancy.fast.optim import Update
 from redundancy.fast.mlp import LinearStep, linear_chain
 from redundancy.fast.stacked import StackedNet, can_stack
 from redundancy.models import MODELS, LayeredNet, build_model
@@ -89,22 +90,21 @@ def _evaluate_sums(
     return total, correct
 
 
-def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig, *, capturable: bool = False) -> torch.optim.Optimizer:
-    """The spec's optimizer over ``params``; ``capturable`` (Adam) keeps its step count on the device for graph capture.
+def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig) -> Update:
+    """The spec's optimizer over ``params`` (:class:`~redundancy.fast.optim.Update`).
 
-    On CPU, PyTorch's default implementations, so that CPU results are bit for bit
-    those of the textbook loop with the same batches. (The fused CPU SGD is a little
-    faster but rounds differently.) On CUDA, the fused implementations: one kernel
-    for the whole update instead of a few per parameter group, which at LeNet's
+    On CPU, PyTorch's default per-tensor updates, so that CPU results are bit for
+    bit those of the textbook loop with the same batches. (The fused CPU SGD is a
+    little faster but rounds differently.) On CUDA, PyTorch's fused kernels: one
+    kernel for the whole update instead of a few per parameter, which at LeNet's
     size is about a tenth of a step (8,521 against 7,691 it/s for the captured
-    step on an H100).
+    step on an H100); they keep Adam's step count on the device, as graph capture
+    needs.
     """
     assert train.lr is not None
     params = list(params)
     fused = bool(params) and all(p.is_cuda for p in params)
-    if train.optimizer == "adam":
-        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, capturable=capturable, fused=fused or None)
-    return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum or 0.0, weight_decay=train.weight_decay, fused=fused or None)
+    return Update(params, train.optimizer, lr=train.lr, momentum=train.momentum or 0.0, weight_decay=train.weight_decay, fused=fused)
 
 
 def lr_changes(train: TrainConfig) -> dict[int, float]:
@@ -405,9 +405,7 @@ def _train(
         for param, mask in masks:
             param.mul_(mask)
 
-    # Adam keeps its step count on the device only where a graph is really captured
-    capturable = graphed and device.type == "cuda" and train.optimizer == "adam"
-    opt = make_optimizer(trainee.parameters(), train, capturable=capturable)
+    opt = make_optimizer(trainee.parameters(), train)
     changes = lr_changes(train)
     keep_at = set(checkpoint_iterations(train)) | set(keep)
     records = [_Record() for _ in range(size)]

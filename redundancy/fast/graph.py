@@ -27,12 +27,21 @@ exercised and compared on CPU too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import torch
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+class Stateful(Protocol):
+    """An optimizer as the snapshot sees it: per-parameter state tensors
+    (:class:`redundancy.fast.optim.Update` or any ``torch.optim`` optimizer)."""
+
+    @property
+    def state(self) -> Mapping[Any, Mapping[str, Any]]: ...
+
+
+def _optimizer_tensors(opt: Stateful) -> list[torch.Tensor]:
     return [t for state in opt.state.values() for t in state.values() if isinstance(t, torch.Tensor)]
 
 
@@ -43,7 +52,7 @@ class StateSnapshot:
     and any state created later is zeroed on :meth:`restore`.
     """
 
-    def __init__(self, tensors: Iterable[torch.Tensor], opt: torch.optim.Optimizer):
+    def __init__(self, tensors: Iterable[torch.Tensor], opt: Stateful):
         self.opt = opt
         with torch.no_grad():
             self.saved = [(t, t.detach().clone()) for t in tensors]
@@ -73,7 +82,7 @@ class CapturedStep:
         self,
         step: Callable[[], None],
         state: Callable[[], list[torch.Tensor]],
-        opt: torch.optim.Optimizer,
+        opt: Stateful,
         *,
         device: torch.device,
         before_warmup: Callable[[], None] | None = None,
