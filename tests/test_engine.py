@@ -210,3 +210,12 @@ def test_study_override_naming_a_default_value_changes_the_identity(tmp_path: Pa
     renamed = make_plan(load_spec(write_spec(tmp_path, base + "    name: ticket\n", "renamed.yaml")))
     assert plain.studies[0].id != override.studies[0].id
     assert plain.studies[0].id == renamed.studies[0].id
+
+
+def test_python_dash_m_redundancy_is_the_command(tmp_path: Path) -> None:
+    """``python -m redundancy`` (where no console script is on PATH) runs the same CLI under its name."""
+    spec = write_spec(tmp_path, TINY.format(iterations=10))
+    out = subprocess.run([sys.executable, "-m", "redundancy", "validate", str(spec)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+    usage = subprocess.run([sys.executable, "-m", "redundancy", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert usage.returncode == 0 and "Usage: redundancy " in usage.stdout
