@@ -118,7 +118,7 @@ class RedundancyApp(App[None]):
     def _mounted(self) -> bool:
         """False once the app tears its screen down: a worker that finishes during shutdown
         (a poll's scan, a detail or a search) has nothing left to draw into."""
-        return bool(self.query(StoreTree))
+        return self.is_running and bool(self.query(StoreTree))
 
     def on_mount(self) -> None:
         self.query_one(StoreTree).focus()
