@@ -1,0 +1,91 @@
+"""docs/recompute_pruning.py recomputes stored pruning curves with numpy and h5py alone.
+
+The store is the quickstart's spec with shorter training and only pruning studies: the
+quickstart's own pruning study, and one over two layers with a step and a max_fraction (several
+panels, keys prefixed by ``<layer>@<checkpoint>``). Both the run and the script are real
+subprocesses; one thread, as the docs say, so the run is deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "docs" / "recompute_pruning.py"
+
+EXTRA_STUDY = """  - kind: pruning
+    name: two_layers
+    layer: [fc1, fc2]
+    checkpoint: best
+    max_fraction: 0.6
+    step: 7
+    seeds: 2
+    seed: 3
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("recompute")
+    text = (ROOT / "specs" / "quickstart.yaml").read_text()
+    head, _, studies = text.partition("studies:\n")
+    pruning = re.search(r"  - kind: pruning\b.*\n(?:    .*\n)*", studies)
+    assert pruning is not None, "the quickstart spec has a pruning study"
+    head = re.sub(r"iterations: \d+", "iterations: 600", head)
+    spec = folder / "quickstart.yaml"
+    spec.write_text(head + "studies:\n" + pruning.group(0) + EXTRA_STUDY)
+    out = folder / "store"
+    done = subprocess.run(
+        [sys.executable, "-m", "redundancy", "run", str(spec), "--store", str(out), "--device", "cpu", "--quiet"],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def _recompute(store: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), str(store)], capture_output=True, text=True, env=_env(), timeout=300, cwd=ROOT
+    )
+
+
+def test_script_imports_neither_redundancy_nor_torch() -> None:
+    text = SCRIPT.read_text()
+    imports = re.findall(r"^\s*(?:import|from)\s+(\w+)", text, flags=re.M)
+    assert "redundancy" not in imports and "torch" not in imports
+    assert {"numpy", "h5py"} <= set(imports)
+
+
+def test_recomputes_the_stored_pruning_curves_exactly(store: Path) -> None:
+    done = _recompute(store)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(": recomputed") == 2
+    assert re.search(r"accuracy\s+0\n", done.stdout), done.stdout
+    assert re.search(r"order\s+0\n", done.stdout), done.stdout
+    assert done.stdout.rstrip().endswith("match")
+
+
+def test_a_changed_accuracy_is_a_mismatch(store: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    for stage in (copy / "stages").glob("pruning-*.h5"):
+        with h5py.File(stage, "r+") as f:
+            if f.attrs["study"] != "two_layers":  # the quickstart's study
+                values = f["results/fc1@best/magnitude/smallest/accuracy"][()]
+                values[5] += 0.001  # one more digit right at one level
+                f["results/fc1@best/magnitude/smallest/accuracy"][...] = values
+    done = _recompute(copy)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "MISMATCH fc1@best/magnitude/smallest/accuracy" in done.stdout
