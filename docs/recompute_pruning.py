@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import importlib.util
 import json
 import math
@@ -320,6 +321,23 @@ def check_panel(rep: Report, stage: h5py.File, train: h5py.File, cfg: dict, laye
                 rep.check(f"summary {criterion} {key}", "summary", stored_row[key], value, 1e-12)
 
 
+def sha256(array: np.ndarray) -> str:
+    """SHA-256 of an array's values in C order and native byte order (the ``data_sha256`` attribute)."""
+    return hashlib.sha256(np.ascontiguousarray(array).reshape(-1).view(np.uint8)).hexdigest()
+
+
+def check_data(rep: Report, train: h5py.File, x: np.ndarray, y: np.ndarray) -> None:
+    """The rebuilt test set against the run's ``data_sha256`` (absent from stores written before 0.2)."""
+    if "data_sha256" not in train.attrs:
+        print("  (the train stage records no data_sha256: the test set is not checked)")
+        return
+    stored = json.loads(train.attrs["data_sha256"])
+    for name, array in (("test_x", x), ("test_y", y)):
+        if stored.get(name) != sha256(array):
+            rep.failures.append(f"data: rebuilt {name} has another SHA-256 than the run's")
+    rep.worst["data (sha256)"] = 0.0
+
+
 def _listed(value) -> list:
     return list(dict.fromkeys(value if isinstance(value, list) else [value]))
 
@@ -352,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_cfg = json.loads(train.attrs["config"])
                 try:
                     x, y = evaluation_data(run_cfg, cfg["split"], args.mnist5k_csv)
+                    check_data(rep, train, x, y)
                     for ref in _listed(cfg["checkpoint"]):
                         for layer in _listed(cfg["layer"]):
                             check_panel(rep, stage, train, cfg, layer, ref, x, y)

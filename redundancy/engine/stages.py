@@ -133,6 +133,8 @@ def train_attrs(stage: TrainStage, result: TrainResult, data: DataBundle, prov: 
         "dataset": stage.config.data.name,
         "data_source": data.source,
         "offline_subset": bool(data.offline_subset),
+        "data_sha256": to_json(data.sha256),
+        "data_files": to_json(data.files),
         "seed": stage.config.seed,
         "iterations": int(result.final_iteration),
         "best_iteration": int(result.best_iteration),
