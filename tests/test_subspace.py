@@ -240,6 +240,13 @@ def test_study_end_to_end_store_curves_summary_and_show(tmp_path: Path, monkeypa
                 assert c["top"]["accuracy"][0] == c["accuracy_reset"] == tensors[f"{lc}/{target}/accuracy_reset"]
                 assert len(c["random"]["seeds"]) == 3 and len(c["random"]["std"]) == rank + 1
                 assert tensors[f"{lc}/{target}/random/accuracy"].shape == (3, rank + 1)
+                # the stored seeds rebuild the random bases: the kept energy of seed s follows from B_s
+                assert tensors[f"{lc}/{target}/random/basis_seed"].tolist() == [0, 1, 2]
+                delta = w - (z if target == "update" else 0.0)
+                for s in (0, 2):
+                    b = random_orthonormal(delta.shape[0], s).numpy()
+                    kept = [np.sum((b[:, :k].T @ delta) ** 2) / np.sum(delta**2) for k in range(rank + 1)]
+                    np.testing.assert_allclose(tensors[f"{lc}/{target}/random/energy_kept"][s], kept, rtol=1e-5)
                 top = summary[f"{lc}:{target}/top"]
                 assert top["acc_full"] == c["accuracy_full"] and top["acc_k1"] == c["top"]["accuracy"][1]
                 assert top["acc_k10"] is None  # above the rank: not evaluated

@@ -49,7 +49,8 @@ Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint
 ``<lc>/<target>/accuracy_reset``, ``<lc>/<target>/loss_reset`` and per basis
 ``<lc>/<target>/<basis>/{accuracy, loss, residual_spectral_norm,
 residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
-``random``.
+``random``, whose ``basis_seed`` (seeds,) holds the seed of each random basis
+(:func:`~redundancy.studies.subspace_math.random_orthonormal`).
 """
 
 from __future__ import annotations
@@ -249,6 +250,8 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                     norms = [residual_norms(plan[i][2], delta, ks) for i in picks]
                     curve, tensors = _rows_for_basis(basis, ks, sweep.accuracy[picks], sweep.loss[picks], norms)
                     curves[basis] = curve
+                    if basis == "random":  # seed s: random_orthonormal(n, s); docs/store.md gives its derivation
+                        tensors["basis_seed"] = np.asarray([plan[i][1] for i in picks], dtype=np.int64)
                     for path, value in tensors.items():
                         result.tensors[f"{prefix}/{basis}/{path}"] = value
                     result.summary[f"{row}/{basis}"] = _summary_row(ks, curve["accuracy"], rank, acc_full, acc_reset)
