@@ -1,6 +1,6 @@
 """Sample stores for the TUI tests, written through the real ``Store`` with fixed data.
 
-Stage files carry the attributes the engine writes (``redundancy.engine.stages``)
+Stage files carry the attributes the engine writes (``redundancy.store.stages``)
 and each study's ``summary`` and ``curves`` in the JSON format its issue
 documents, with values from closed-form curves, so screenshots are the same on
 every machine. No test lives here; the TUI test modules import these builders.
@@ -245,7 +245,7 @@ def write_study(
     store: Store, kind: str, run_id: str, run_label: str, name: str,
     summary: dict[str, Any], curves: dict[str, Any], tensors: dict[str, Any], *, sid: str | None = None,
 ) -> str:
-    """A study stage with the attributes ``engine.stages.study_attrs`` writes."""
+    """A study stage with the attributes ``store.stages.study_attrs`` writes."""
     sid = sid or stage_id(kind, run_id, name)
     config = {"kind": kind, "name": name}
     attrs = {

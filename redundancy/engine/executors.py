@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console, Group
@@ -45,22 +44,11 @@ from rich.text import Text
 
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
 from redundancy.engine.runner import RunReport, write_index
-from redundancy.engine.stages import (
-    DataCache,
-    StageFailure,
-    execute_study,
-    execute_train,
-    load_run,
-    provenance,
-    resolve_device,
-    study_attrs,
-    train_attrs,
-    train_tensors,
-)
+from redundancy.engine.stages import DataCache, StageFailure, execute_study, execute_train, provenance, resolve_device
 from redundancy.errors import Problem, RedundancyError, SpecError
 from redundancy.store import Store
+from redundancy.store.stages import artifacts_from, load_run, study_attrs, study_tensors, train_attrs, train_tensors
 from redundancy.studies import RunArtifacts
-from redundancy.train import TrainResult
 
 EXECUTOR_KINDS = ("local", "ray", "slurm")
 RAY_INSTALL = "pip install 'redundancy[ray]'"
@@ -245,29 +233,6 @@ def _worker_data(device: torch.device, data_root: str | None) -> DataCache:
     return _WORKER_DATA[key]
 
 
-def artifacts_from(run_stage_id: str, config: Any, result: TrainResult) -> RunArtifacts:
-    """A fresh train result as :func:`redundancy.engine.stages.load_run` would read it back from its stage file.
-
-    Checkpoints go through the same float32 cast the store applies, so a study
-    chained behind its train stage sees exactly what a separate study stage
-    would; they are copies, so a study can never alter what is stored.
-    """
-    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
-    for path, value in train_tensors(result).items():
-        head, _, rest = path.partition("/")
-        if head == "checkpoints":
-            it, _, name = rest.partition("/")
-            checkpoints.setdefault(int(it), {})[name] = value.detach().cpu().clone(memory_format=torch.contiguous_format)
-    return RunArtifacts(
-        run_id=run_stage_id,
-        config=config,
-        checkpoints=checkpoints,
-        best_iteration=int(result.best_iteration),
-        final_iteration=int(result.final_iteration),
-        metrics={k: np.array(v, copy=True) for k, v in result.metrics.items()},
-    )
-
-
 def _error_text(exc: Exception) -> str:
     """An exception as one line: the message for the errors a stage reports, type and place for the rest."""
     if isinstance(exc, (RedundancyError, KeyError, ValueError)):
@@ -324,7 +289,7 @@ def run_stage_job(job: StageJob, artifacts: RunArtifacts | None = None) -> list[
             result_s = execute_study(study.config, artifacts, data, device)
             done = outcome(study.id, start)
             done.attrs = study_attrs(study, result_s, provenance(device), job.spec_name)
-            done.tensors = {f"results/{path}": value for path, value in result_s.tensors.items()}
+            done.tensors = study_tensors(result_s)
         except Exception as exc:
             outcomes.append(outcome(study.id, start, exc))
             continue

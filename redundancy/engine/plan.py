@@ -67,6 +67,11 @@ class TrainStage:
     point: dict[str, Any]
     config: RunConfig
 
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the id hashes: :func:`canonical_run` of the config."""
+        return canonical_run(self.config)
+
 
 @dataclass(frozen=True)
 class StudyStage:
@@ -74,6 +79,11 @@ class StudyStage:
     name: str
     run: TrainStage
     config: StudyConfig
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The study's own identity payload, :func:`canonical_study` (the id also hashes the run's id)."""
+        return canonical_study(self.config)
 
 
 @dataclass

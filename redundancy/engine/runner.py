@@ -18,19 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
-from redundancy.engine.stages import (
-    DataCache,
-    StageFailure,
-    execute_study,
-    execute_train,
-    load_run,
-    provenance,
-    store_study,
-    store_train,
-)
+from redundancy.engine.stages import DataCache, StageFailure, execute_study, execute_train, provenance
 from redundancy.engine.stacking import execute_train_group, stack_groups, stacking_support
 from redundancy.errors import RedundancyError
 from redundancy.store import Store, to_json
+from redundancy.store import layout as L
+from redundancy.store.stages import load_run, store_study, store_train
 from redundancy.train import TrainingDiverged
 
 
@@ -46,8 +39,8 @@ class RunReport:
 
 
 def index_links(plan: Plan) -> dict[str, str]:
-    links = {f"runs/{r.label}": r.id for r in plan.runs}
-    links.update({f"studies/{s.run.label}/{s.name}": s.id for s in plan.studies})
+    links = {L.run_link(r.label): r.id for r in plan.runs}
+    links.update({L.study_link(s.run.label, s.name): s.id for s in plan.studies})
     return links
 
 
@@ -62,11 +55,11 @@ def plan_table(plan: Plan) -> list[dict[str, Any]]:
 
 def write_index(store: Store, plan: Plan, failures: list[StageFailure], device: torch.device) -> None:
     attrs = {
-        "spec_name": plan.spec.name,
-        "spec_text": plan.spec_text,
-        "spec_resolved": to_json(plan.spec.model_dump(mode="json")),
-        "plan": to_json(plan_table(plan)),
-        "failures": to_json([f.__dict__ for f in failures]),
+        L.A_SPEC_NAME: plan.spec.name,
+        L.A_SPEC_TEXT: plan.spec_text,
+        L.A_SPEC_RESOLVED: to_json(plan.spec.model_dump(mode="json")),
+        L.A_PLAN: to_json(plan_table(plan)),
+        L.A_FAILURES: to_json([f.__dict__ for f in failures]),
         **provenance(device),
     }
     store.write_index(attrs, index_links(plan))

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from redundancy.models import Block, LayeredNet
+from redundancy.models import Block, LayeredNet, norm_prefix, param_name
 
 
 class _StackedLinear(torch.autograd.Function):
@@ -203,8 +203,8 @@ class StackedNet:
         h = x
         layout = "shared" if shared else "mb"  # shared: (B, ...); mb: (M, B, ...); ch: (B, M*C, H, W)
         for p in self.plan:
-            w = self.params[f"blocks.{p.name}.layer.weight"]
-            b = self.params.get(f"blocks.{p.name}.layer.bias")
+            w = self.params[param_name(p.name)]
+            b = self.params.get(param_name(p.name, "bias"))
             if p.kind == "conv":
                 if layout == "shared":
                     h = h.repeat(1, m, 1, 1)
@@ -247,7 +247,7 @@ class StackedNet:
         """Batch norm, ReLU and pooling of block ``p`` (batch norm only follows convolutions)."""
         if p.norm is not None:
             eps, momentum = p.norm
-            prefix = f"blocks.{p.name}.norm."
+            prefix = norm_prefix(p.name)
             if self.training:
                 self.buffers[prefix + "num_batches_tracked"].add_(1)
             h = F.batch_norm(

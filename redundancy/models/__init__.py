@@ -71,6 +71,16 @@ class Block(nn.Module):
         return self.layer.weight.shape[0]
 
 
+def param_name(layer: str, param: str = "weight") -> str:
+    """A layer's parameter in a model's ``state_dict`` (and in a stored checkpoint): ``weight`` or ``bias``."""
+    return f"blocks.{layer}.layer.{param}"
+
+
+def norm_prefix(layer: str) -> str:
+    """The prefix of a layer's normalization parameters and buffers in a ``state_dict``."""
+    return f"blocks.{layer}.norm."
+
+
 class LayeredNet(nn.Module):
     """A feed-forward network of named :class:`Block` s; the last block gives the logits."""
 

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from redundancy.models import LayeredNet
+from redundancy.models import LayeredNet, param_name
 from redundancy.spec.schema import StudyConfig
 from redundancy.studies import register
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
@@ -136,7 +136,7 @@ def _iterations(config: DynamicsConfig, ctx: StudyContext) -> list[int]:
 
 def _weight(state: dict[str, torch.Tensor], layer: str) -> np.ndarray:
     """The layer's stored weight as a NumPy view (no copy: checkpoints are CPU tensors)."""
-    return state[f"blocks.{layer}.layer.weight"].detach().cpu().numpy()
+    return state[param_name(layer)].detach().cpu().numpy()
 
 
 @torch.no_grad()

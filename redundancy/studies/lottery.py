@@ -46,6 +46,7 @@ import torch
 from pydantic import Field, field_validator
 
 from redundancy.measures import as_matrix, fp_contributions
+from redundancy.models import param_name
 from redundancy.spec.schema import ModelConfig, StudyConfig, TrainConfig, resolve_train
 from redundancy.studies import register
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
@@ -233,7 +234,7 @@ def derived_seed(seed: int, round_: int, stream: int, extra: int = 0) -> int:
 
 
 def weight_name(layer: str) -> str:
-    return f"blocks.{layer}.layer.weight"
+    return param_name(layer)
 
 
 def first_drop_round(accuracy: Sequence[float], dense: float, points: float = TOLERANCE_POINTS) -> int | None:

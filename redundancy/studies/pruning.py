@@ -67,7 +67,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from redundancy.data.base import seed_words
 from redundancy.measures import as_matrix
-from redundancy.models import LayeredNet
+from redundancy.models import LayeredNet, param_name
 from redundancy.spec.schema import StudyConfig
 from redundancy.studies import StudyKind, register
 from redundancy.studies.base import StudyContext, StudyResult
@@ -333,11 +333,11 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
         for layer in layers:
             lc = f"{layer}@{ref}"
             ctx.progress(done / total, f"{lc}: orders")
-            bias = state.get(f"blocks.{layer}.layer.bias")
+            bias = state.get(param_name(layer, "bias"))
             inp = CriterionInput(
                 model=model,
                 layer=layer,
-                weight=as_matrix(state[f"blocks.{layer}.layer.weight"]).double(),
+                weight=as_matrix(state[param_name(layer)]).double(),
                 bias=None if bias is None else bias.double(),
                 train_x=train_x,
                 include_bias=config.include_bias,

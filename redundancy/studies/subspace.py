@@ -63,6 +63,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from redundancy.models import param_name
 from redundancy.spec.schema import StudyConfig
 from redundancy.studies import StudyKind, register
 from redundancy.studies.base import StudyContext, StudyResult
@@ -217,7 +218,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
         net = ctx.build_model(state)
         loss_full, acc_full = evaluate(net, x, y, batch)
         for name in layers:
-            key = f"blocks.{name}.layer.weight"
+            key = param_name(name)
             w, z = state[key], init[key]
             w64, z64 = as_matrix(w), as_matrix(z)
             lc = f"{name}@{ref}"

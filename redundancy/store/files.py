@@ -1,12 +1,8 @@
 """The HDF5 store: one folder per spec, one HDF5 file per finished stage.
 
-Layout (documented for h5py / h5web / HDFView users in ``docs/store.md``)::
-
-    store/<spec name>/
-        index.h5                 root file: spec text, provenance, plan; external links
-                                 /runs/<run>            -> stages/<train id>.h5:/
-                                 /studies/<run>/<study> -> stages/<study id>.h5:/
-        stages/<stage id>.h5     one finished stage (train run or study)
+The layout (every folder, file, path and attribute name) is
+:mod:`redundancy.store.layout`'s and is documented for h5py / h5web / HDFView
+users in ``docs/store.md``.
 
 A stage file is written under a temporary name in the same folder, flushed,
 fsync'ed and renamed into place with ``os.replace``: a reader sees either no
@@ -31,10 +27,10 @@ import h5py
 import numpy as np
 
 from redundancy.errors import StoreError
+from redundancy.store import layout as L
+from redundancy.store.layout import FORMAT_VERSION, INDEX, STAGES
 
-FORMAT_VERSION = 1
-STAGES = "stages"
-INDEX = "index.h5"
+__all__ = ["FORMAT_VERSION", "INDEX", "STAGES", "StageInfo", "Store", "now_iso", "open_h5", "read_attrs", "to_json"]
 
 
 def _is_tensor(value: Any) -> bool:
@@ -85,11 +81,11 @@ class StageInfo:
 
     @property
     def id(self) -> str:
-        return str(self.attrs["stage_id"])
+        return str(self.attrs[L.A_STAGE_ID])
 
     @property
     def kind(self) -> str:
-        return str(self.attrs["stage_kind"])
+        return str(self.attrs[L.A_STAGE_KIND])
 
     def json_attr(self, name: str, default: Any = None) -> Any:
         raw = self.attrs.get(name)
@@ -124,7 +120,7 @@ class Store:
         return self.root / STAGES
 
     def stage_path(self, stage_id: str) -> Path:
-        return self.stage_dir / f"{stage_id}.h5"
+        return self.stage_dir / L.stage_file(stage_id)
 
     @property
     def index_path(self) -> Path:
@@ -142,7 +138,7 @@ class Store:
         removed = 0
         for folder in (self.root, self.stage_dir):
             if folder.is_dir():
-                for tmp in folder.glob("*.tmp"):
+                for tmp in folder.glob(f"*{L.TMP_SUFFIX}"):
                     tmp.unlink(missing_ok=True)
                     removed += 1
         return removed
@@ -150,7 +146,7 @@ class Store:
     @contextmanager
     def _atomic(self, final: Path) -> Iterator[h5py.File]:
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp = final.with_name(L.tmp_name(final.name, os.getpid()))
         try:
             with h5py.File(tmp, "w", libver="latest") as f:
                 yield f
@@ -169,8 +165,8 @@ class Store:
         """Write one stage file: ``attrs`` on the root, ``tensors`` as datasets at their paths."""
         final = self.stage_path(stage_id)
         with self._atomic(final) as f:
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["stage_id"] = stage_id
+            f.attrs[L.A_FORMAT_VERSION] = FORMAT_VERSION
+            f.attrs[L.A_STAGE_ID] = stage_id
             for key, value in attrs.items():
                 if value is not None:
                     f.attrs[key] = _attr(value)
@@ -187,13 +183,13 @@ class Store:
     def write_index(self, attrs: dict[str, Any], links: dict[str, str]) -> None:
         """Rebuild ``index.h5``: ``links`` maps a path in the index to a stage id (external link)."""
         with self._atomic(self.index_path) as f:
-            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs[L.A_FORMAT_VERSION] = FORMAT_VERSION
             for key, value in attrs.items():
                 if value is not None:
                     f.attrs[key] = _attr(value)
             for path, stage_id in sorted(links.items()):
                 if self.has(stage_id):
-                    f[path] = h5py.ExternalLink(f"{STAGES}/{stage_id}.h5", "/")
+                    f[path] = h5py.ExternalLink(L.stage_link_target(stage_id), "/")
 
     # --- reading ----------------------------------------------------------------------------
     def index_attrs(self) -> dict[str, Any]:
@@ -207,13 +203,13 @@ class Store:
         out = []
         if not self.stage_dir.is_dir():
             return out
-        for path in sorted(self.stage_dir.glob("*.h5")):
+        for path in sorted(self.stage_dir.glob(f"*{L.STAGE_SUFFIX}")):
             try:
                 with open_h5(path) as f:
                     out.append(StageInfo(path, read_attrs(f)))
             except OSError as exc:
                 raise StoreError(f"{path}: unreadable stage file ({exc})") from None
-        out.sort(key=lambda s: (str(s.attrs.get("created", "")), s.id))
+        out.sort(key=lambda s: (str(s.attrs.get(L.A_CREATED, "")), s.id))
         return out
 
     def stage(self, stage_id: str) -> StageInfo:

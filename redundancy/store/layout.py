@@ -1,0 +1,182 @@
+"""Every name of the store format, in one place: folders, files, HDF5 paths and attributes.
+
+No other module spells a path or an attribute name of a store; they call the
+functions and use the constants below, so the format has one owner and
+``docs/store.md`` one list to be checked against. Parameter names inside a
+checkpoint (``blocks.<layer>.layer.weight``) are the models package's
+(:func:`redundancy.models.param_name`).
+
+A store folder::
+
+    <store>/
+        index.h5                       spec, provenance, plan, failures; external links
+                                       /runs/<run>            -> stages/<train id>.h5:/
+                                       /studies/<run>/<study> -> stages/<study id>.h5:/
+        stages/<stage id>.h5           one finished stage (train run or study)
+        stages/broken/                 stage files that failed validation, moved aside
+        stages/stale/                  stages of earlier versions of the spec, moved aside by ``gc``
+        .writer.lock                   the writer's lock (pid, host, command inside)
+        .<name>.<pid>.tmp              a file being written by process <pid>
+
+A train stage file holds ``checkpoints/<iteration:08d>/<parameter>`` and
+``metrics/<series>``; a study stage file holds ``results/<path>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Written on the root of every stage file and of ``index.h5``.
+FORMAT_VERSION = 1
+
+# --- folders and files ----------------------------------------------------------------------------
+
+INDEX = "index.h5"
+STAGES = "stages"
+STAGE_SUFFIX = ".h5"
+BROKEN = "broken"
+STALE = "stale"
+LOCK = ".writer.lock"
+TMP_SUFFIX = ".tmp"
+
+
+def stage_file(stage_id: str) -> str:
+    """A stage's file name inside ``stages/``."""
+    return f"{stage_id}{STAGE_SUFFIX}"
+
+
+def stage_link_target(stage_id: str) -> str:
+    """The file an index link points to, relative to the store folder."""
+    return f"{STAGES}/{stage_file(stage_id)}"
+
+
+def tmp_name(final_name: str, pid: int) -> str:
+    """The temporary name under which process ``pid`` writes ``final_name`` (same folder)."""
+    return f".{final_name}.{pid}{TMP_SUFFIX}"
+
+
+_TMP = re.compile(r"^\.(?P<final>.+)\.(?P<pid>\d+)" + re.escape(TMP_SUFFIX) + "$")
+
+
+def tmp_writer(name: str) -> int | None:
+    """The pid in a temporary file's name, or None when ``name`` is not one (or carries no pid)."""
+    m = _TMP.match(name)
+    return int(m.group("pid")) if m else None
+
+
+# --- HDF5 paths inside stage files ------------------------------------------------------------------
+
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics"
+RESULTS = "results"
+
+
+def checkpoint_group(iteration: int) -> str:
+    return f"{CHECKPOINTS}/{iteration:08d}"
+
+
+def checkpoint_path(iteration: int, parameter: str) -> str:
+    return f"{checkpoint_group(iteration)}/{parameter}"
+
+
+def metric_path(name: str) -> str:
+    return f"{METRICS}/{name}"
+
+
+def result_path(path: str) -> str:
+    return f"{RESULTS}/{path}"
+
+
+def split_dataset_path(path: str) -> tuple[str, str]:
+    """``("checkpoints", "00000100/blocks.fc1.layer.weight")`` from a dataset path."""
+    head, _, rest = path.partition("/")
+    return head, rest
+
+
+def split_checkpoint(rest: str) -> tuple[int, str]:
+    """``(100, "blocks.fc1.layer.weight")`` from the part of a checkpoint path after ``checkpoints/``."""
+    it, _, name = rest.partition("/")
+    return int(it), name
+
+
+# --- links inside index.h5 ---------------------------------------------------------------------------
+
+RUNS_GROUP = "runs"
+STUDIES_GROUP = "studies"
+
+
+def run_link(run_label: str) -> str:
+    return f"{RUNS_GROUP}/{run_label}"
+
+
+def study_link(run_label: str, study_name: str) -> str:
+    return f"{STUDIES_GROUP}/{run_label}/{study_name}"
+
+
+# --- attributes ---------------------------------------------------------------------------------------
+
+# every file
+A_FORMAT_VERSION = "format_version"
+A_SPEC_NAME = "spec_name"
+
+# every stage file
+A_STAGE_ID = "stage_id"
+A_STAGE_KIND = "stage_kind"
+A_CONFIG = "config"
+A_IDENTITY = "identity"
+A_RUN = "run"
+A_CHECKSUM = "checksum"
+
+# stage kinds
+KIND_TRAIN = "train"
+KIND_STUDY = "study"
+
+# train stage files
+A_GRID_POINT = "grid_point"
+A_MODEL = "model"
+A_WIDTH = "width"
+A_DATASET = "dataset"
+A_DATA_SOURCE = "data_source"
+A_OFFLINE_SUBSET = "offline_subset"
+A_DATA_SHA256 = "data_sha256"  # JSON: SHA-256 of each loaded array (train_x ... test_y)
+A_DATA_FILES = "data_files"  # JSON: SHA-256 of each file the loader read, by file name
+A_SEED = "seed"
+A_ITERATIONS = "iterations"
+A_BEST_ITERATION = "best_iteration"
+A_CHECKPOINT_ITERATIONS = "checkpoint_iterations"
+A_TEST_ACCURACY = "test_accuracy"
+A_TEST_ACCURACY_AT_BEST = "test_accuracy_at_best"
+A_BEST_VAL_LOSS = "best_val_loss"
+
+# study stage files
+A_STUDY_KIND = "study_kind"
+A_STUDY = "study"
+A_RUN_STAGE_ID = "run_stage_id"
+A_SUMMARY = "summary"
+A_CURVES = "curves"
+RESULT_ATTR_PREFIX = "result_"
+
+
+def result_attr(name: str) -> str:
+    """A study's own scalar attribute (``StudyResult.attrs``) on its stage file."""
+    return f"{RESULT_ATTR_PREFIX}{name}"
+
+
+# index.h5
+A_SPEC_TEXT = "spec_text"
+A_SPEC_RESOLVED = "spec_resolved"
+A_SPEC_PATH = "spec_path"
+A_SPEC_HISTORY = "spec_history"
+A_PLAN = "plan"
+A_FAILURES = "failures"
+
+# provenance, on every stage file and on index.h5
+A_REDUNDANCY_VERSION = "redundancy_version"
+A_TORCH_VERSION = "torch_version"
+A_CUDA_VERSION = "cuda_version"
+A_PYTHON_VERSION = "python_version"
+A_DEVICE = "device"
+A_HOST = "host"
+A_CREATED = "created"
+A_GIT_COMMIT = "git_commit"
+PROVENANCE = (A_REDUNDANCY_VERSION, A_TORCH_VERSION, A_CUDA_VERSION, A_PYTHON_VERSION, A_DEVICE, A_HOST, A_CREATED, A_GIT_COMMIT)
