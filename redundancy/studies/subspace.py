@@ -43,6 +43,17 @@ acc_k10, acc_k16, acc_full, acc_reset}``: the smallest evaluated k whose
 accuracy is within 1 (5) percentage points of the unprojected network (null if
 none), and accuracies (fractions; the mean over seeds for ``random``).
 
+``alignment: true`` adds, per basis curve, ``rho_kept``, ``rho_residual``
+(ρ of P_k = B_k B_kᵀ Δ and of R_k = Δ − P_k, see
+:mod:`redundancy.studies.alignment_math`; null where the part is zero) and
+``residual_share`` (‖R_k Xᵀ‖_F / ‖Δ Xᵀ‖_F), each the mean over seeds for
+``random``; per row ``rho_target`` (ρ of Δ: W − Z, or W for ``weights``) and,
+for ``update``, ``rho_init`` (ρ of Z); and summary columns
+``rho_residual_k16`` and ``share_residual_k16``. X holds the layer's inputs
+on the evaluation split computed by the unmodified trained layers below (the
+data for the first layer; ``alignment_samples`` unfolded patches for a Conv).
+Off by default, so stages without it keep their ids.
+
 Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint>``:
 ``<lc>/singular_values/update`` and ``/weights`` (all σ of W − Z and of W),
 ``<lc>/accuracy_full``, ``<lc>/loss_full``, ``<lc>/<target>/ks``,
@@ -50,7 +61,9 @@ Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint
 ``<lc>/<target>/<basis>/{accuracy, loss, residual_spectral_norm,
 residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
 ``random``, whose ``basis_seed`` (seeds,) holds the seed of each random basis
-(:func:`~redundancy.studies.subspace_math.random_orthonormal`).
+(:func:`~redundancy.studies.subspace_math.random_orthonormal`); with
+``alignment``, also ``.../<basis>/{rho_kept, rho_residual, residual_share}``
+(same shapes) and ``<lc>/alignment/rho_{update,weights,init}``.
 """
 
 from __future__ import annotations
@@ -67,6 +80,7 @@ from redundancy.models import param_name
 from redundancy.spec.schema import StudyConfig
 from redundancy.studies import StudyKind, register
 from redundancy.studies.base import StudyContext, StudyResult
+from redundancy.studies.alignment_math import alignment_along, alignment_from_moment, input_rows
 from redundancy.studies.subspace_eval import projected_sweep
 from redundancy.studies.subspace_math import (
     Basis,
@@ -86,6 +100,7 @@ if TYPE_CHECKING:
 Target = Literal["update", "weights"]
 CheckpointRef = Literal["final", "best"] | Annotated[int, Field(ge=0)]
 SUMMARY_KS = (1, 10, 16)
+ALIGNMENT_K = 16  # the summary's alignment columns are the residual's after this many directions
 
 
 class SubspaceConfig(StudyConfig):
@@ -109,6 +124,12 @@ class SubspaceConfig(StudyConfig):
     )
     seeds: int = Field(5, ge=1, description="random basis: number of random subspaces (seeds 0..seeds-1)")
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
+    alignment: bool = Field(
+        False, description="also record ρ (alignment with the layer's inputs) of the kept part and residual, and the residual's share"
+    )
+    alignment_samples: int = Field(
+        20_000, ge=1, description="alignment on a Conv: unfolded input patches sampled (seeded) to estimate XᵀX"
+    )
 
 
 def _listed(value: Any) -> list[Any]:
@@ -164,6 +185,42 @@ def check(config: SubspaceConfig, info: SpecInfo) -> list[tuple[Sequence[str | i
                     )
                     break
     return problems
+
+
+def _nan_to_none(values: Sequence[float]) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in values]
+
+
+@torch.no_grad()
+def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch: int, seed: int = 0) -> torch.Tensor:
+    """C = XᵀX (float64, CPU) of the rows layer ``name`` multiplies, over the network inputs ``x``.
+
+    The rows are the layer's inputs computed by the (unmodified) layers below:
+    the data itself for the first layer. For a Conv they are its unfolded
+    patches, of which ``samples`` (over all images and positions, seeded) are used.
+    """
+    block = net.block(name)
+    layer = block.layer
+    conv = isinstance(layer, torch.nn.Conv2d)
+    chosen: torch.Tensor | None = None
+    per_image = 1
+    moment: torch.Tensor | None = None
+    for lo in range(0, x.shape[0], batch):
+        h = net.features(x[lo : lo + batch], name)
+        rows = input_rows(h if conv else h.flatten(1), layer).to(torch.float64)
+        if conv:
+            if chosen is None:
+                per_image = rows.shape[0] // max(1, h.shape[0])
+                total = per_image * x.shape[0]
+                gen = torch.Generator().manual_seed(seed)
+                chosen = torch.randperm(total, generator=gen)[: min(samples, total)].sort().values
+            start, stop = lo * per_image, (lo + h.shape[0]) * per_image
+            pick = chosen[(chosen >= start) & (chosen < stop)] - start
+            rows = rows[pick.to(rows.device)]
+        part = (rows.T @ rows).cpu()
+        moment = part if moment is None else moment + part
+    assert moment is not None
+    return moment
 
 
 def _rows_for_basis(
@@ -222,6 +279,17 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
             w, z = state[key], init[key]
             w64, z64 = as_matrix(w), as_matrix(z)
             lc = f"{name}@{ref}"
+            moment = None
+            if config.alignment:
+                ctx.progress(done / total, f"{lc}: second moment of the layer's inputs")
+                moment = layer_input_moment(net, name, x, config.alignment_samples, batch)
+                rho_whole = {
+                    "update": alignment_from_moment(w64 - z64, moment),
+                    "weights": alignment_from_moment(w64, moment),
+                    "init": alignment_from_moment(z64, moment),
+                }
+                for what, value in rho_whole.items():
+                    result.tensors[f"{lc}/alignment/rho_{what}"] = np.float64(value)
             sv = {"update": torch.linalg.svdvals(w64 - z64), "weights": torch.linalg.svdvals(w64)}
             for target_name, values in sv.items():
                 result.tensors[f"{lc}/singular_values/{target_name}"] = values.numpy()
@@ -250,16 +318,30 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                     picks = [i for i, (b, _, _) in enumerate(plan) if b == basis]
                     norms = [residual_norms(plan[i][2], delta, ks) for i in picks]
                     curve, tensors = _rows_for_basis(basis, ks, sweep.accuracy[picks], sweep.loss[picks], norms)
+                    if moment is not None:
+                        along = [alignment_along(plan[i][2], delta, moment, ks) for i in picks]
+                        for field in ("rho_kept", "rho_residual", "residual_share"):
+                            per_seed = np.stack([getattr(a, field).numpy() for a in along])
+                            tensors[field] = per_seed if basis == "random" else per_seed[0]
+                            curve[field] = _nan_to_none(per_seed.mean(axis=0))
                     curves[basis] = curve
                     if basis == "random":  # seed s: random_orthonormal(n, s); docs/store.md gives its derivation
                         tensors["basis_seed"] = np.asarray([plan[i][1] for i in picks], dtype=np.int64)
                     for path, value in tensors.items():
                         result.tensors[f"{prefix}/{basis}/{path}"] = value
                     result.summary[f"{row}/{basis}"] = _summary_row(ks, curve["accuracy"], rank, acc_full, acc_reset)
+                    if moment is not None:
+                        at = dict(zip(ks, zip(curve["rho_residual"], curve["residual_share"])))
+                        rho16, share16 = at.get(ALIGNMENT_K, (None, None))
+                        result.summary[f"{row}/{basis}"].update(rho_residual_k16=rho16, share_residual_k16=share16)
                 curves["singular_values"] = sv[target].tolist()
                 curves["accuracy_full"] = acc_full
                 curves["accuracy_reset"] = acc_reset
                 curves["rank"] = rank
+                if moment is not None:
+                    curves["rho_target"] = _nan_to_none([rho_whole[target]])[0]
+                    if target == "update":
+                        curves["rho_init"] = _nan_to_none([rho_whole["init"]])[0]
                 result.curves[row] = curves
                 done += 1
     ctx.progress(1.0, "done")
