@@ -33,7 +33,7 @@ from rich.table import Table  # noqa: E402
 
 import redundancy  # noqa: E402
 
-MODULES = ["training", "stacked", "conv2", "pruning_sweep", "subspace_sweep", "end_to_end"]
+MODULES = ["training", "stacked", "conv2", "pruning_sweep", "subspace_sweep", "pruned_speed", "end_to_end"]
 
 
 def cpu_model() -> str:

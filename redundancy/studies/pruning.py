@@ -48,6 +48,25 @@ accuracy, loss, frame_potential (levels,)}``; for a stochastic criterion
 (``random``) ``<lc>/random/{order (seeds, n), accuracy, loss, frame_potential
 (seeds, levels), accuracy_mean, accuracy_std (levels,)}``.
 
+Retraining (seed §2.3: pruning the largest components "can lead to better
+test accuracy after re-training"). ``finetune: {iterations, lr, levels}``
+takes, at each listed fraction of units removed, every criterion's pruned
+network built structurally smaller (:mod:`redundancy.studies.structural`:
+the layer's rows and the next layer's matching inputs removed) and trains all
+its parameters for ``iterations`` steps with the run's optimizer, batch size
+and seed (same batches for every criterion). Each curve gains
+``finetune_units_removed``, ``pruned_accuracy`` (before, = iteration 0 of the
+fine-tuning) and ``finetuned_accuracy`` (mean over seeds for ``random``, with
+``finetuned_std``); each curve's summary row gains ``ft@<p>%``, and
+``summary["finetune"]`` says per level which criterion is best before and after
+and Kendall's τ between the two rankings. Tensors:
+``<lc>/<criterion>/<direction>/finetuned/<removed:06d>/{accuracy, pruned_accuracy}``.
+``costs: true`` (implied by ``finetune``) adds ``params`` and ``flops`` (per
+level, of the structurally smaller network; FLOPs = 2 × multiply-adds of one
+input's forward pass) to every curve, ``<lc>/params`` and ``<lc>/flops``
+tensors, and ``summary["costs"]``. Both are off by default, so earlier stage ids
+stay valid.
+
 The sweep runs on :mod:`redundancy.studies.pruning_engine` (layers below the
 pruned one evaluated once); orders come from
 :mod:`redundancy.studies.pruning_orders`.
@@ -68,10 +87,20 @@ from pydantic import AfterValidator, Field, field_validator
 from redundancy.data.base import seed_words
 from redundancy.measures import as_matrix
 from redundancy.models import LayeredNet, param_name
-from redundancy.spec.schema import StudyConfig
+from redundancy.spec.schema import Strict, StudyConfig, TrainConfig
 from redundancy.studies import StudyKind, register
 from redundancy.studies.base import StudyContext, StudyResult
 from redundancy.studies.pruning_engine import removal_sweep
+from redundancy.studies.structural import (
+    FULLY_CONNECTED,
+    hidden_widths,
+    kept_after,
+    layer_costs,
+    narrow_model_config,
+    pruned_cost,
+    shrink_state,
+    total_cost,
+)
 from redundancy.studies.pruning_orders import (
     Direction,
     frame_potential_along,
@@ -215,6 +244,16 @@ DEFAULT_CRITERIA = [
 ]
 
 
+class FinetuneConfig(Strict):
+    """Retrain each criterion's structurally pruned network (all parameters, the run's optimizer and batch size)."""
+
+    iterations: int = Field(..., ge=1, description="fine-tuning iterations")
+    lr: float | None = Field(None, gt=0, description="learning rate; default the run's (no decay schedule)")
+    levels: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1)] = Field(
+        ..., description="fractions of the layer's units removed at which to fine-tune, in (0, 1)"
+    )
+
+
 class PruningConfig(StudyConfig):
     """Remove units of a trained layer by a criterion, without retraining, and measure accuracy."""
 
@@ -236,6 +275,10 @@ class PruningConfig(StudyConfig):
     seed: int = Field(0, description="random orders: order i is drawn from the generator seeded with (seed, i)")
     include_bias: bool = Field(False, description="magnitude: take the norm of [w_i, b_i] instead of w_i")
     activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
+    costs: bool = Field(False, description="record parameters and FLOPs of the structurally smaller network at every level")
+    finetune: FinetuneConfig | None = Field(
+        None, description="fine-tune each criterion's structurally pruned network at some levels (fully connected models); implies costs"
+    )
 
     @field_validator("criteria")
     @classmethod
@@ -280,6 +323,15 @@ def check(config: PruningConfig, info: Any) -> list[tuple[Sequence[str | int], s
             problems.append(
                 (("max_fraction",), f"removes no unit of {name} ({config.max_fraction} × {units} units < 1); raise it to at least {1 / units:.3g}")
             )
+    if config.finetune is not None:
+        model = info.run.model.name
+        if model not in FULLY_CONNECTED:
+            problems.append((("finetune",), f"fine-tuning trains the structurally smaller network, which exists for {', '.join(FULLY_CONNECTED)}; this spec's model is {model!r}"))
+        for i, name in enumerate(config.layer if isinstance(config.layer, list) else [config.layer]):
+            if name in info.layers and info.layers[name].is_output:
+                problems.append((_loc(config.layer, "layer", i), f"{name} is the output layer: its units are the classes, so the network cannot be made smaller; drop finetune or prune a hidden layer"))
+            elif name in info.layers and any(int(round(f * info.layers[name].units)) >= info.layers[name].units for f in config.finetune.levels):
+                problems.append((("finetune", "levels"), f"a level removes every unit of {name} ({info.layers[name].units} units); use fractions below {1 - 0.5 / info.layers[name].units:.4g}"))
     for i, ref in enumerate(config.checkpoint if isinstance(config.checkpoint, list) else [config.checkpoint]):
         if isinstance(ref, int) and ref not in info.checkpoints:
             problems.append(
@@ -304,6 +356,65 @@ def summary_row(units_removed: Sequence[int], accuracy: Sequence[float], n_units
         row[f"acc@{p}%"] = float(np.interp(f, x, acc)) if f <= x[-1] + 1e-12 else None
     row["auc"] = float(np.sum((x[1:] - x[:-1]) * (acc[1:] + acc[:-1]) / 2)) if len(x) > 1 else 0.0
     return row
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's τ_a of two scorings of the same items: (concordant − discordant pairs) / all pairs."""
+    n = len(a)
+    pairs = n * (n - 1) // 2
+    if pairs == 0:
+        return 1.0
+    total = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            total += float(np.sign(a[i] - a[j]) * np.sign(b[i] - b[j]))
+    return total / pairs
+
+
+def ranking(scores: dict[str, float]) -> str:
+    """Curves from the highest score to the lowest, ``"a > b = c"`` (equal scores joined by =)."""
+    items = sorted(scores.items(), key=lambda kv: -kv[1])
+    text = ""
+    for i, (key, value) in enumerate(items):
+        if i:
+            text += " = " if value == items[i - 1][1] else " > "
+        text += key
+    return text
+
+
+def finetune_train(config: FinetuneConfig, run_train: TrainConfig) -> TrainConfig:
+    """The run's resolved training config for fine-tuning: ``iterations`` steps at ``lr`` (no schedule),
+    evaluated 20 times, keeping only what the loop always keeps."""
+    return run_train.model_copy(
+        update={
+            "iterations": config.iterations,
+            "lr": config.lr if config.lr is not None else run_train.lr,
+            "lr_milestones": [],
+            "checkpoints": None,
+            "eval_interval": max(1, min(1000, config.iterations // 20)),
+        }
+    )
+
+
+def finetune_pruned(
+    ctx: StudyContext, model: LayeredNet, state: dict[str, torch.Tensor], layer: str, orders: Sequence[torch.Tensor],
+    removed: int, train: TrainConfig, keep: Sequence[int] = (),
+) -> list[Any]:
+    """Train the structurally pruned network of each order (``removed`` units of ``layer`` gone) from its
+    pruned weights, all with the run's seed (same batches); one stacked model where that pays."""
+    from redundancy.train import Member, TrainingDiverged, train_members
+
+    names = model.names
+    states = [shrink_state(state, names, {layer: kept_after(order, removed)}) for order in orders]
+    widths = hidden_widths(model)
+    widths[names.index(layer)] -= removed
+    narrow = narrow_model_config(ctx.run.config.model, widths)
+    seed = ctx.run.config.seed
+    results = train_members(narrow, train, ctx.data, [Member(seed, st, None) for st in states], device=ctx.device, keep=keep)
+    for result in results:
+        if isinstance(result, TrainingDiverged):
+            raise result
+    return results
 
 
 def curve_panels(curves: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -385,6 +496,58 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
                     result.tensors[f"{lc}/{path}/{field}"] = value
                 panel[key] = curve
                 result.summary[f"{lc} {key}" if several else key] = summary_row(levels, curve["accuracy"], n)
+            if config.costs or config.finetune is not None:
+                dense = layer_costs(model, data.input_shape)
+                costs = [pruned_cost(model, dense, layer, k) for k in levels]
+                result.tensors[f"{lc}/params"] = np.asarray([c.params for c in costs], dtype=np.int64)
+                result.tensors[f"{lc}/flops"] = np.asarray([c.flops for c in costs], dtype=np.int64)
+                for curve in panel.values():
+                    curve.update(params=[c.params for c in costs], flops=[c.flops for c in costs])
+                whole = total_cost(dense)
+                result.summary[f"{lc} costs" if several else "costs"] = {
+                    "params_dense": whole.params, "flops_dense": whole.flops,
+                    "params_at_max": costs[-1].params, "flops_at_max": costs[-1].flops,
+                }
+            if config.finetune is not None:
+                ft_train = finetune_train(config.finetune, ctx.run.config.train)
+                metric = "test_accuracy" if config.split == "test" else "val_accuracy"
+                removed_levels = sorted({int(round(f * n)) for f in config.finetune.levels})
+                keys = list(dict.fromkeys(k for k, *_ in plan))
+                before: dict[int, dict[str, float]] = {r: {} for r in removed_levels}
+                after: dict[int, dict[str, float]] = {r: {} for r in removed_levels}
+                for key in keys:
+                    panel[key].update(finetune_units_removed=removed_levels, pruned_accuracy=[], finetuned_accuracy=[])
+                for r in removed_levels:
+                    ctx.progress(done / total, f"{lc}: fine-tuning {len(plan)} networks with {r} of {n} units removed")
+                    trained = finetune_pruned(ctx, model, state, layer, [o for *_, o in plan], r, ft_train)
+                    pre = np.asarray([t.metric_at(metric, 0) for t in trained])
+                    post = np.asarray([t.metric_at(metric, t.final_iteration) for t in trained])
+                    for key in keys:
+                        rows = [i for i, (k, *_) in enumerate(plan) if k == key]
+                        path = plan[rows[0]][1]
+                        curve = panel[key]
+                        curve["pruned_accuracy"].append(float(pre[rows].mean()))
+                        curve["finetuned_accuracy"].append(float(post[rows].mean()))
+                        if len(rows) > 1:
+                            curve.setdefault("finetuned_std", []).append(float(post[rows].std()))
+                        before[r][key], after[r][key] = float(pre[rows].mean()), float(post[rows].mean())
+                        result.tensors[f"{lc}/{path}/finetuned/{r:06d}/accuracy"] = post[rows] if len(rows) > 1 else np.float64(post[rows][0])
+                        result.tensors[f"{lc}/{path}/finetuned/{r:06d}/pruned_accuracy"] = pre[rows] if len(rows) > 1 else np.float64(pre[rows][0])
+                for key in keys:
+                    row_key = f"{lc} {key}" if several else key
+                    for r, ft_acc in zip(removed_levels, panel[key]["finetuned_accuracy"]):
+                        result.summary[row_key][f"ft@{100 * r / n:.0f}%"] = ft_acc
+                changes: dict[str, Any] = {}
+                for r in removed_levels:
+                    order_keys = list(before[r])
+                    changes[f"{100 * r / n:.0f}% removed ({r} units)"] = {
+                        "best_pruned": ranking(before[r]).split(" ")[0],
+                        "best_finetuned": ranking(after[r]).split(" ")[0],
+                        "kendall_tau": kendall_tau([before[r][k] for k in order_keys], [after[r][k] for k in order_keys]),
+                        "ranking_pruned": ranking(before[r]),
+                        "ranking_finetuned": ranking(after[r]),
+                    }
+                result.summary[f"{lc} finetune" if several else "finetune"] = changes
             if several:
                 result.curves[lc] = panel
             else:
