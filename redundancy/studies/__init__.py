@@ -30,3 +30,4 @@ from redundancy.studies import subspace  # noqa: E402,F401
 from redundancy.studies import lottery  # noqa: E402,F401
 from redundancy.studies import dynamics  # noqa: E402,F401
 from redundancy.studies import pruning  # noqa: E402,F401
+from redundancy.studies import unit_ticket  # noqa: E402,F401
