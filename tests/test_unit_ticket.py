@@ -114,6 +114,10 @@ def test_unit_ticket_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     rnd = tensors["random:reinit/selected/fc1"]
     assert not np.array_equal(rnd[0, 0], rnd[0, 1])  # each seed draws its own units
     assert np.array_equal(rnd, tensors["random:original/selected/fc1"])  # ... the same for both inits
+    # a fresh init makes the kept units exchangeable: every reinit arm is the one smaller network from scratch
+    for arm in arms:
+        np.testing.assert_array_equal(tensors[f"{arm}:reinit/accuracy"], tensors["random:reinit/accuracy"])
+    assert not summary["keep 50%"]["best"].endswith(":reinit") or summary["keep 50%"]["best"] == "random:reinit"
     counts = tensors["ticket_counts/fc1"]
     assert counts.shape == (16,)
     kept = tensors["ticket_counts:original/selected/fc1"][1, 0].astype(bool)  # keep 25%: 4 units

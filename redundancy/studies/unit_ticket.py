@@ -30,6 +30,13 @@ Selectors (scores per unit; the k highest are kept):
   of the trained network at ``selected_at``;
 - ``random``: k units drawn at random, anew for every seed.
 
+A fresh initialization makes the units of a fully connected layer
+exchangeable: which units were kept no longer matters, only how many. So every
+``<selector>:reinit`` arm is the same network — the smaller architecture
+trained from scratch, Liu et al.'s baseline — trained once per seed and
+reported under each key; the summary's best arm is chosen among the
+``:original`` arms and ``random:reinit``.
+
 Seeds: seed s (0..seeds−1) fixes, for every arm alike, the batch order, the
 fresh initialization of ``reinit`` and the units ``random`` draws, so arms are
 compared pairwise over seeds. The dense run is the reference.
@@ -235,7 +242,8 @@ def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
         narrow_widths = [ks.get(n, w) for n, w in zip(names[:-1], widths)]
         narrow = narrow_model_config(run_cfg.model, narrow_widths)
         members: list[Member] = []
-        where: list[tuple[str, int]] = []
+        where: list[list[tuple[str, int]]] = []
+        fresh: dict[int, int] = {}  # seed index -> its reinit member (one per seed, see the module docstring)
         for sel, label, _ in arms:
             for s, seed in enumerate(seeds):
                 if sel == "random":
@@ -246,17 +254,23 @@ def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
                     key = f"{label}:{init_kind}"
                     for n in layers:
                         selected[(key, n)][fi, s, keep[n].numpy()] = 1
+                    if init_kind == "reinit" and s in fresh:
+                        where[fresh[s]].append((key, s))
+                        continue
                     start = shrink_state(init, names, keep) if init_kind == "original" else None
+                    if init_kind == "reinit":
+                        fresh[s] = len(members)
                     members.append(Member(seed, start, None))
-                    where.append((key, s))
+                    where.append([(key, s)])
         ctx.progress(fi / total, f"keep {fraction:.0%}: training {len(members)} networks of widths {narrow_widths}")
         params.append(parameter_count(narrow, ctx.data))
         results = train_members(narrow, train, ctx.data, members, device=ctx.device)
-        for (key, s), res in zip(where, results):
+        for shared, res in zip(where, results):
             if isinstance(res, TrainingDiverged):
                 raise res
-            acc[key][fi, s] = res.metric_at("test_accuracy", res.final_iteration)
-            early[key][fi, s] = res.metric_at("test_accuracy", res.best_iteration)
+            for key, s in shared:
+                acc[key][fi, s] = res.metric_at("test_accuracy", res.final_iteration)
+                early[key][fi, s] = res.metric_at("test_accuracy", res.best_iteration)
     for sel, label, ref in arms:
         for init_kind in config.inits:
             key = f"{label}:{init_kind}"
@@ -272,7 +286,8 @@ def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
                 result.tensors[f"{key}/selected/{n}"] = selected[(key, n)]
             result.summary[key] = {f"keep {f:.0%}": float(a) for f, a in zip(config.keep_fractions, acc[key].mean(1))}
     for fi, fraction in enumerate(config.keep_fractions):
-        best = max(keys, key=lambda k: (acc[k][fi].mean(), -keys.index(k)))
+        distinct = [k for k in keys if not k.endswith(":reinit") or k == REFERENCE]
+        best = max(distinct, key=lambda k: (acc[k][fi].mean(), -distinct.index(k)))
         reference = acc[REFERENCE][fi] if REFERENCE in acc else None
         row: dict[str, Any] = {"best": best, "accuracy": float(acc[best][fi].mean())}
         if reference is not None:
