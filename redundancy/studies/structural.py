@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from redundancy.models import LayeredNet
+from redundancy.models import LayeredNet, norm_prefix, param_name
 from redundancy.spec.schema import ModelConfig
 
 # Models whose structurally smaller networks are models of the registry (an ``mlp`` of the kept widths).
@@ -50,12 +50,12 @@ def shrink_state(state: Mapping[str, torch.Tensor], names: Sequence[str], keep: 
         if i + 1 >= len(names):
             raise ValueError(f"{layer} is the output layer; its units are the classes and cannot be removed")
         idx = idx.to(torch.int64)
-        prefix = f"blocks.{layer}."
-        n = state[prefix + "layer.weight"].shape[0]
-        for key, value in state.items():
-            if key.startswith(prefix) and value.dim() >= 1 and value.shape[0] == n and key.split(".")[-1] in (*NORM_BUFFERS, "weight", "bias"):
+        n = state[param_name(layer)].shape[0]
+        own = [param_name(layer), param_name(layer, "bias"), *(norm_prefix(layer) + b for b in NORM_BUFFERS)]
+        for key in own:
+            if key in state and state[key].dim() >= 1 and state[key].shape[0] == n:
                 out[key] = out[key][idx]
-        nxt = f"blocks.{names[i + 1]}.layer.weight"
+        nxt = param_name(names[i + 1])
         w = out[nxt]
         if w.dim() == 4:
             out[nxt] = w[:, idx]
@@ -75,19 +75,19 @@ def shrink(net: LayeredNet, keep: Mapping[str, torch.Tensor]) -> LayeredNet:
         for name in (layer, names[names.index(layer) + 1]):
             block = small.block(name)
             lin = block.layer
-            w = state[f"blocks.{name}.layer.weight"]
+            w = state[param_name(name)]
             lin.weight = nn.Parameter(w.clone())
             if isinstance(lin, nn.Conv2d):
                 lin.out_channels, lin.in_channels = w.shape[0], w.shape[1]
             else:
                 lin.out_features, lin.in_features = w.shape[0], w.shape[1]
             if lin.bias is not None:
-                lin.bias = nn.Parameter(state[f"blocks.{name}.layer.bias"].clone())
+                lin.bias = nn.Parameter(state[param_name(name, "bias")].clone())
             norm = block.norm
             if name == layer and isinstance(norm, nn.BatchNorm2d):
                 norm.num_features = w.shape[0]
                 for key in NORM_BUFFERS:
-                    value = state[f"blocks.{name}.norm.{key}"].clone()
+                    value = state[norm_prefix(name) + key].clone()
                     if isinstance(getattr(norm, key), nn.Parameter):
                         setattr(norm, key, nn.Parameter(value))
                     else:
