@@ -65,12 +65,15 @@ def run(
     partition: Annotated[Optional[str], typer.Option(help="slurm: partition")] = None,
     time_limit: Annotated[Optional[str], typer.Option(help="slurm: time limit per stage, minutes or HH:MM:SS")] = None,
     max_retries: Annotated[Optional[int], typer.Option(help="ray/slurm: re-runs of a stage whose worker died (default 3)")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="exit with code 3 if another run writes the store, instead of waiting")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="move the existing store aside to <store>.replaced-<time> and start anew")] = False,
 ) -> None:
     """Train the spec's runs and run its studies, writing everything to the store."""
     from redundancy.engine import make_plan
     from redundancy.engine.executors import resolve_options, run_with_executor, spec_executor_options
     from redundancy.engine.runner import default_store_root, describe_plan
     from redundancy.store import Store
+    from redundancy.store.writer import writer_session
 
     try:
         spec, text = _spec_and_text(spec_path)
@@ -88,7 +91,10 @@ def run(
             spec_executor_options(spec.executor, spec_path), kind=executor, address=address, gpus_per_stage=gpus_per_stage,
             cpus_per_stage=cpus_per_stage, partition=partition, time_limit=time_limit, max_retries=max_retries,
         )
-        report = run_with_executor(plan, target, options, device=device, force=force, quiet=quiet, data_root=data_root, console=err)
+        log = lambda message: err.print(Text(message), soft_wrap=True)  # noqa: E731
+        resolved = plan.spec.model_dump(mode="json")
+        with writer_session(target, spec_path=spec_path, resolved=resolved, wait=not no_wait, replace=replace, log=log):
+            report = run_with_executor(plan, target, options, device=device, force=force, quiet=quiet, data_root=data_root, console=err)
     except RedundancyError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -247,6 +253,7 @@ def show(
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
     from redundancy.store import Store
+    from redundancy.store.writer import writer_session
     from redundancy.summary import store_document
 
     target = Store(store)
@@ -286,6 +293,21 @@ def report(
 
 
 @app.command()
+def gc(
+    store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
+) -> None:
+    """Move stages that the store's current plan no longer names into stages/stale/ (nothing is deleted)."""
+    from redundancy.store import Store
+    from redundancy.store.writer import collect_stale
+
+    try:
+        moved = collect_stale(Store(store), log=lambda message: err.print(Text(message), soft_wrap=True))
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+    err.print(Text(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
+
+
+@app.command()
 def tui(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
     poll: Annotated[float, typer.Option(help="seconds between checks for new stages (0: never)")] = 1.0,
@@ -301,6 +323,10 @@ def tui(
 
 
 def main() -> None:
+    import signal
+
+    if hasattr(signal, "SIGXFSZ"):  # past a file size limit (ulimit -f) a write fails with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app(prog_name="redundancy")
 
 

@@ -47,3 +47,13 @@ class DataUnavailable(RedundancyError):
 
 class StoreError(RedundancyError):
     """A store that cannot be read or written as asked."""
+
+
+class StoreWriteError(StoreError):
+    """A write into a store failed (disk full, file size limit, read-only folder...); the run stops."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's writer lock and the caller asked not to wait."""
+
+    exit_code = 3

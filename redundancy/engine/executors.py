@@ -747,8 +747,7 @@ def run_distributed(
     console = console or Console(stderr=True)
     report = RunReport()
     start = time.perf_counter()
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.clean_temporaries()
+    store.prepare()
     driver_device = torch.device("cpu")  # the driver computes nothing; workers record their own device
     write_index(store, plan, report.failed, driver_device)
     last_index = time.monotonic()
@@ -771,7 +770,7 @@ def run_distributed(
             if study.id in seen:
                 continue
             seen.add(study.id)
-            if store.has(study.id) and not force:
+            if store.done(study.id, progress.log) and not force:
                 report.cached.append(study.id)
                 progress.set(study.id, "cached")
             else:
@@ -794,7 +793,7 @@ def run_distributed(
         if run.id in seen:
             continue
         seen.add(run.id)
-        if store.has(run.id) and not force:
+        if store.done(run.id, progress.log) and not force:
             report.cached.append(run.id)
             progress.set(run.id, "cached")
             queue_studies(run.id)

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
 from redundancy.engine.stages import DataCache, StageFailure, execute_study, execute_train, provenance
 from redundancy.engine.stacking import execute_train_group, stack_groups, stacking_support
-from redundancy.errors import RedundancyError
+from redundancy.errors import RedundancyError, StoreWriteError
 from redundancy.store import Store, to_json
 from redundancy.store import layout as L
 from redundancy.store.stages import load_run, store_study, store_train
@@ -137,8 +137,7 @@ def run_plan(
     console = console or Console(stderr=True)
     report = RunReport()
     start = time.perf_counter()
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.clean_temporaries()
+    store.prepare()
     data_cache = DataCache(device, data_root)
     spec_name = plan.spec.name
     failed_runs: set[str] = set()
@@ -147,7 +146,7 @@ def run_plan(
     with StageProgress(console, quiet) as progress:
         pending: list[TrainStage] = []
         for stage in plan.runs:
-            if store.has(stage.id) and not force:
+            if store.done(stage.id, progress.log) and not force:
                 report.cached.append(stage.id)
                 progress.log(f"cached  train {stage.label} ({stage.id})")
                 continue
@@ -163,6 +162,8 @@ def run_plan(
                 assert stage.config.train.iterations is not None
                 result = execute_train(stage.config, data, device, progress.train_callback(stage.label, stage.config.train.iterations))
                 store_train(store, stage, result, data, provenance(device), spec_name)
+            except StoreWriteError:
+                raise
             except RedundancyError as exc:
                 _fail(report, progress, stage, exc)
                 failed_runs.add(stage.id)
@@ -175,7 +176,7 @@ def run_plan(
             if study.run.id in failed_runs:
                 _fail(report, progress, study, RedundancyError(f"its run {study.run.label} failed"))
                 continue
-            if store.has(study.id) and not force:
+            if store.done(study.id, progress.log) and not force:
                 report.cached.append(study.id)
                 progress.log(f"cached  {study.config.kind} {study.run.label}/{study.name} ({study.id})")
                 continue
@@ -185,6 +186,8 @@ def run_plan(
                 artifacts = load_run(store, study.run.id)
                 result = execute_study(study.config, artifacts, data, device, progress.study_callback(f"{study.config.kind} {study.run.label}/{study.name}"))
                 store_study(store, study, result, provenance(device), spec_name)
+            except StoreWriteError:
+                raise
             except (RedundancyError, KeyError, ValueError) as exc:
                 _fail(report, progress, study, exc)
                 continue
@@ -236,10 +239,11 @@ def _fail(report: RunReport, progress: StageProgress, stage: TrainStage | StudyS
 
 
 def describe_plan(plan: Plan, store: Store) -> list[tuple[str, str, str, str]]:
-    """(stage id, kind, label, status) rows for ``--dry-run``."""
+    """(stage id, kind, label, status) rows for ``--dry-run`` (which only reads: a broken stage file stays where it is)."""
     rows = []
     for stage in plan.stages:
-        status = "cached" if store.has(stage.id) else "to run"
+        problem = store.stage_problem(stage.id)
+        status = "cached" if problem is None else "to run" if problem == "missing" else f"to run (its file {problem})"
         if isinstance(stage, TrainStage):
             rows.append((stage.id, "train", stage.label, status))
         else:

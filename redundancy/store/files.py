@@ -4,18 +4,33 @@ The layout (every folder, file, path and attribute name) is
 :mod:`redundancy.store.layout`'s and is documented for h5py / h5web / HDFView
 users in ``docs/store.md``.
 
-A stage file is written under a temporary name in the same folder, flushed,
-fsync'ed and renamed into place with ``os.replace``: a reader sees either no
-file or a complete one, and a writer killed with SIGKILL at any moment leaves
-only a stray ``*.tmp`` that the next run removes. ``index.h5`` is rebuilt the
-same way after every stage. No pickles: tensors are datasets, configs and
-summaries are JSON text attributes.
+A stage file is written under a temporary name in the same folder (the
+writer's pid in it), flushed, fsync'ed and renamed into place with
+``os.replace``: a reader sees either no file or a complete one, and a writer
+killed with SIGKILL at any moment leaves only a stray ``*.tmp`` that the next
+writer removes once that pid is gone. ``index.h5`` is rebuilt the same way
+after every stage. No pickles: tensors are datasets, configs and summaries are
+JSON text attributes.
+
+Every stage file carries a ``checksum`` attribute (:func:`content_checksum`),
+so a stage counts as done only when its file is a regular file in
+``stages/`` that opens, names itself and still holds what was written.
+Anything else is moved aside to ``stages/broken/`` and recomputed. Version 0.1
+stage files have no checksum and are accepted when the rest holds.
+
+A write that fails (disk full, file size limit, read-only folder, a name too
+long) raises :class:`StoreWriteError` naming the path; the temporary file is
+removed and every finished stage is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import re
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +41,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from redundancy.errors import StoreError
+from redundancy.errors import StoreError, StoreWriteError
 from redundancy.store import layout as L
 from redundancy.store.layout import FORMAT_VERSION, INDEX, STAGES
 
@@ -108,11 +123,91 @@ def open_h5(path: Path | str) -> h5py.File:
     return h5py.File(path, "r", locking=False)
 
 
+def _chunk(h: Any, data: bytes) -> None:
+    h.update(f"{len(data)}:".encode())
+    h.update(data)
+
+
+def _attr_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, np.ndarray):
+        return value.dtype.str.encode() + repr(value.shape).encode() + np.ascontiguousarray(value).tobytes()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value).encode()
+
+
+def content_checksum(f: h5py.File) -> str:
+    """SHA-256 over a file's root attributes (but ``checksum``) and its datasets, in sorted order.
+
+    Each attribute contributes its name and value (text as UTF-8, numbers by
+    their ``repr``); each dataset its path, dtype, shape and C-order bytes;
+    every piece is prefixed by its length. External and soft links are not followed.
+    """
+    h = hashlib.sha256()
+    for key in sorted(f.attrs):
+        if key == L.A_CHECKSUM:
+            continue
+        _chunk(h, key.encode())
+        _chunk(h, _attr_bytes(f.attrs[key]))
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    for name in sorted(names):
+        data = np.ascontiguousarray(f[name][()])
+        _chunk(h, name.encode())
+        _chunk(h, data.dtype.str.encode() + repr(data.shape).encode())
+        _chunk(h, data.tobytes())
+    return h.hexdigest()
+
+
+_H5_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def os_reason(exc: BaseException) -> str:
+    """An OS-level failure in a few words: ``No space left on device`` rather than HDF5's stack."""
+    code = getattr(exc, "errno", None)
+    if not code:
+        m = _H5_ERRNO.search(str(exc))
+        code = int(m.group(1)) if m else None
+    if code:
+        reason = os.strerror(code)
+        if code in (errno.ENOSPC, errno.EDQUOT):
+            reason += " (the disk is full)"
+        elif code == errno.EFBIG:
+            reason += " (a file size limit, such as ulimit -f, is reached)"
+        return reason
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def write_failed(path: Path, exc: BaseException) -> StoreWriteError:
+    return StoreWriteError(f"cannot write {path}: {os_reason(exc)}; every finished stage is left as it was")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (one we may not signal counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Store:
     """A store folder: write finished stages atomically, list and read them back."""
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+        #: Attributes every rebuilt ``index.h5`` carries (the store's identity, set by the writer session).
+        self.identity: dict[str, Any] = {}
+        self._verified: dict[str, tuple[int, int, int]] = {}
 
     # --- paths ------------------------------------------------------------------------------
     @property
@@ -132,33 +227,150 @@ class Store:
     def has(self, stage_id: str) -> bool:
         return self.stage_path(stage_id).exists()
 
+    # --- validation ---------------------------------------------------------------------------
+    def stage_problem(self, stage_id: str) -> str | None:
+        """Why ``stages/<stage_id>.h5`` does not count as a finished stage; None when it does.
+
+        A missing file is ``"missing"``; any other answer names what is wrong with
+        the file that is there (see the module docstring).
+        """
+        path = self.stage_path(stage_id)
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return "missing"
+        except OSError as exc:
+            return f"cannot be examined ({os_reason(exc)})"
+        if stat.S_ISLNK(st.st_mode):
+            return "is a symbolic link, not a stage file"
+        if not stat.S_ISREG(st.st_mode):
+            return "is not a regular file"
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._verified.get(stage_id) == key:
+            return None
+        if st.st_size == 0:
+            return "is empty"
+        try:
+            with open_h5(path) as f:
+                named = f.attrs.get(L.A_STAGE_ID)
+                if isinstance(named, bytes):
+                    named = named.decode("utf-8", "replace")
+                if named is None:
+                    return f"has no {L.A_STAGE_ID} attribute"
+                if str(named) != stage_id:
+                    return f"holds stage {named!r}, not {stage_id!r}"
+                stored = f.attrs.get(L.A_CHECKSUM)
+                if stored is not None:
+                    if isinstance(stored, bytes):
+                        stored = stored.decode("utf-8", "replace")
+                    if str(stored) != content_checksum(f):
+                        return "does not match its checksum (its content changed after it was written)"
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            return f"cannot be read ({os_reason(exc)})"
+        self._verified[stage_id] = key
+        return None
+
+    def done(self, stage_id: str, log: Any = None) -> bool:
+        """Whether a stage is finished; a stage file that fails validation is moved aside (see :meth:`move_aside`).
+
+        Call it only as the store's writer: it may move files.
+        """
+        problem = self.stage_problem(stage_id)
+        if problem is None:
+            return True
+        if problem != "missing":
+            moved = self.move_aside(self.stage_path(stage_id), L.BROKEN)
+            if log is not None:
+                log(f"broken  {self.stage_path(stage_id)} {problem}; moved to {moved}, recomputing")
+        return False
+
+    def move_aside(self, path: Path, folder: str) -> Path:
+        """Rename ``path`` into ``stages/<folder>/`` (never deleting); returns where it went."""
+        dest_dir = self.stage_dir / folder
+        try:
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            dest = dest_dir / path.name
+            n = 1
+            while dest.exists() or dest.is_symlink():
+                dest = dest_dir / f"{path.name}.{n}"
+                n += 1
+            os.rename(path, dest)
+        except OSError as exc:
+            raise write_failed(dest_dir, exc) from None
+        self._verified.pop(path.name.removesuffix(L.STAGE_SUFFIX), None)
+        return dest
+
+    def stage_ids(self) -> list[str]:
+        """Ids of the entries named like stage files directly in ``stages/`` (valid or not)."""
+        if not self.stage_dir.is_dir():
+            return []
+        return sorted(
+            p.name.removesuffix(L.STAGE_SUFFIX)
+            for p in self.stage_dir.iterdir()
+            if p.name.endswith(L.STAGE_SUFFIX) and not p.name.startswith(".")
+        )
+
     # --- writing ----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the store's folders and remove temporaries whose writers are gone."""
+        try:
+            self.stage_dir.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise StoreWriteError(f"cannot write the store {self.root}: it or a folder above it is a file, not a folder") from None
+        except OSError as exc:
+            raise write_failed(self.root, exc) from None
+        self.clean_temporaries()
+
     def clean_temporaries(self) -> int:
-        """Remove files a killed writer left behind; returns how many."""
+        """Remove files a writer that no longer runs left behind; returns how many.
+
+        A temporary carries its writer's pid; one whose writer still runs is left
+        alone (it is that writer's to finish or remove).
+        """
         removed = 0
         for folder in (self.root, self.stage_dir):
             if folder.is_dir():
                 for tmp in folder.glob(f"*{L.TMP_SUFFIX}"):
-                    tmp.unlink(missing_ok=True)
+                    pid = L.tmp_writer(tmp.name)
+                    if pid is not None and pid_alive(pid):
+                        continue
+                    try:
+                        tmp.unlink(missing_ok=True)
+                    except OSError:
+                        continue
                     removed += 1
         return removed
 
     @contextmanager
     def _atomic(self, final: Path) -> Iterator[h5py.File]:
-        final.parent.mkdir(parents=True, exist_ok=True)
+        """Build the file in memory, then write it under a temporary name, fsync and rename it into place.
+
+        HDF5 never writes to disk itself: a write that fails for want of space or
+        past a file size limit is a plain ``OSError`` here, never a library left
+        in a broken state (which ends the process with a segmentation fault).
+        The cost is the file's size in memory while it is written.
+        """
         tmp = final.with_name(L.tmp_name(final.name, os.getpid()))
+        with h5py.File(tmp.name, "w", driver="core", backing_store=False, libver="latest") as f:
+            yield f
+            f.flush()
+            image = f.id.get_file_image()
         try:
-            with h5py.File(tmp, "w", libver="latest") as f:
-                yield f
-                f.flush()
-            fd = os.open(tmp, os.O_RDONLY)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
+                view = memoryview(image)
+                while view:
+                    view = view[os.write(fd, view[: 1 << 24]) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, final)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise write_failed(final, exc) from None
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)
             raise
 
     def write_stage(self, stage_id: str, attrs: dict[str, Any], tensors: dict[str, Any]) -> Path:
@@ -178,18 +390,29 @@ class Store:
                     raise StoreError(f"{stage_id}: tensor {path!r} has no numeric dtype")
                 compression = "gzip" if arr.size >= 4096 and arr.dtype == np.uint8 else None
                 f.create_dataset(path, data=arr, compression=compression)
+            f.attrs[L.A_CHECKSUM] = content_checksum(f)
+        self._verified.pop(stage_id, None)
         return final
 
     def write_index(self, attrs: dict[str, Any], links: dict[str, str]) -> None:
         """Rebuild ``index.h5``: ``links`` maps a path in the index to a stage id (external link)."""
+        identity = self.identity or self._kept_identity()
         with self._atomic(self.index_path) as f:
             f.attrs[L.A_FORMAT_VERSION] = FORMAT_VERSION
-            for key, value in attrs.items():
+            for key, value in {**attrs, **identity}.items():
                 if value is not None:
                     f.attrs[key] = _attr(value)
             for path, stage_id in sorted(links.items()):
-                if self.has(stage_id):
+                if self.stage_path(stage_id).is_file() and not self.stage_path(stage_id).is_symlink():
                     f[path] = h5py.ExternalLink(L.stage_link_target(stage_id), "/")
+
+    def _kept_identity(self) -> dict[str, Any]:
+        """The identity attributes of the current ``index.h5``, carried over when no session set them."""
+        try:
+            attrs = self.index_attrs()
+        except (OSError, UnicodeDecodeError):
+            return {}
+        return {k: attrs[k] for k in (L.A_SPEC_PATH, L.A_SPEC_HISTORY) if k in attrs}
 
     # --- reading ----------------------------------------------------------------------------
     def index_attrs(self) -> dict[str, Any]:
@@ -232,6 +455,13 @@ class Store:
 
             base.visititems(visit)
         return out
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def now_iso() -> str:

@@ -17,6 +17,7 @@ A store folder::
         stages/stale/                  stages of earlier versions of the spec, moved aside by ``gc``
         .writer.lock                   the writer's lock (pid, host, command inside)
         .<name>.<pid>.tmp              a file being written by process <pid>
+    <store>.replaced-<time>/           an older store moved aside by ``run --replace``
 
 A train stage file holds ``checkpoints/<iteration:08d>/<parameter>`` and
 ``metrics/<series>``; a study stage file holds ``results/<path>``.
@@ -38,6 +39,8 @@ BROKEN = "broken"
 STALE = "stale"
 LOCK = ".writer.lock"
 TMP_SUFFIX = ".tmp"
+#: ``redundancy run --replace`` moves an old store to the sibling ``<store>.replaced-<time>``.
+REPLACED_TAG = "replaced"
 
 
 def stage_file(stage_id: str) -> str:
