@@ -147,8 +147,11 @@ def _sibling(root: Path, tag: str) -> Path:
 
 def replace_store(store: Store, *, wait: bool = True, log: LogFn = _quiet) -> Path | None:
     """Move an existing store folder aside to ``<store>.replaced-<time>``; returns where it went."""
-    if not store.root.is_dir():
-        return None
+    try:
+        if not store.root.is_dir():
+            return None
+    except OSError as exc:
+        raise write_failed(store.root, exc) from None
     with locked(store, wait=wait, log=log):
         dest = _sibling(store.root, L.REPLACED_TAG)
         try:
@@ -211,7 +214,7 @@ def writer_session(
     the spec that writes the store, remove dead writers' temporaries."""
     if replace:
         replace_store(store, wait=wait, log=log)
-    new = [p for p in (store.root, *store.root.parents) if not p.exists()]  # folders this session creates
+    new = [p for p in (store.root, *store.root.parents) if not _exists(p)]  # folders this session creates
     try:
         with locked(store, wait=wait, log=log):
             claim_identity(store, spec_path, resolved, log=log)
@@ -221,6 +224,13 @@ def writer_session(
         if new:
             _remove_if_unused(store, new)
         raise
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, say: reported when the folder is made
+        return False
 
 
 def _remove_if_unused(store: Store, new: list[Path]) -> None:
