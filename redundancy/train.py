@@ -28,6 +28,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,6 +125,26 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 StepCallback = Callable[[int, dict[str, float] | None], None]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a training keeps its resume state, so that a killed training goes on from its last one.
+
+    ``load()`` returns the last state ``save(state)`` stored, or None. The loop
+    saves after every ``every``-th iteration and after every checkpoint
+    iteration: the weights, the optimizer state, the learning rate, each
+    member's batch generator, epoch permutation and position in it, PyTorch's
+    global generator, the running training loss and every metric, checkpoint
+    and best state so far. Training resumed from it is bit for bit the
+    training that was not interrupted (on CPU; on CUDA as far as CUDA's own
+    kernels are deterministic). Only single-network training resumes; a
+    stacked training starts over.
+    """
+
+    load: Callable[[], dict[str, Any] | None]
+    save: Callable[[dict[str, Any]], None]
+    every: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -378,6 +399,7 @@ def _train(
     keep: Sequence[int],
     callback: StepCallback | None,
     graph: bool | None = None,
+    resume: Resume | None = None,
 ) -> list[TrainResult | TrainingDiverged]:
     assert train.iterations is not None and train.batch_size is not None and train.eval_interval is not None
     device = torch.device(device)
@@ -428,6 +450,12 @@ def _train(
                 for param, mask in masks:
                     param.mul_(mask)
         running.add_(losses)  # float32 losses summed in float64
+
+    if stacked:
+        resume = None
+    resumed = _restore(resume.load(), trainee, opt, batches, records, running) if resume is not None else None
+    if resumed is not None:
+        running_count = resumed[1]
 
     captured: CapturedStep | None = None
     if graphed:
@@ -484,10 +512,12 @@ def _train(
             records[i].checkpoints[it] = state
 
     trainee.train(True)
-    if 0 in keep_at:
-        keep_point(0)
-    eval_point(0)
-    for it in range(1, train.iterations + 1):
+    first = 1 if resumed is None else resumed[0] + 1
+    if resumed is None:
+        if 0 in keep_at:
+            keep_point(0)
+        eval_point(0)
+    for it in range(first, train.iterations + 1):
         factor = changes.get(it)
         if factor is not None:
             for group in opt.param_groups:
@@ -508,8 +538,99 @@ def _train(
             callback(it, None)
         if it in keep_at:
             keep_point(it)
+        if resume is not None and it < train.iterations and (it % resume.every == 0 or it in keep_at):
+            resume.save(_resume_state(it, running_count, trainee, opt, batches, records, running))
 
     return [r.result(train.iterations) for r in records]
+
+
+# --- resume states -------------------------------------------------------------------------------
+
+
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu", copy=True)
+
+
+def _resume_state(
+    it: int, running_count: int, trainee: _Trainee, opt: Update, batches: _Batches, records: list[_Record], running: torch.Tensor
+) -> dict[str, Any]:
+    """Everything the loop carries from one iteration to the next, on the host (see :class:`Resume`)."""
+    cuda = batches.device.type == "cuda"
+    return {
+        "iteration": it,
+        "running_count": running_count,
+        "running": _cpu(running),
+        "tensors": [_cpu(t) for t in trainee.state_tensors()],
+        "optimizer": [{k: _cpu(v) for k, v in opt.state[p].items()} for p in opt.params],
+        "lr": float(opt.param_groups[0]["lr"]),
+        "generators": [g.get_state() for g in batches.gens],
+        "order": _cpu(batches.order),
+        "cursor": batches.cursor,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(batches.device) if cuda else None,
+        "records": [
+            {
+                "series": {k: list(v) for k, v in r.series.items()},
+                "checkpoints": r.checkpoints,
+                "best_loss": r.best_loss,
+                "best_iteration": r.best_iteration,
+                "best_state": r.best_state,
+            }
+            for r in records
+        ],
+    }
+
+
+def _fits(state: dict[str, Any], trainee: _Trainee, opt: Update, batches: _Batches, records: list[_Record]) -> bool:
+    """Whether ``state`` is a resume state of this very training (same shapes, members and data)."""
+    try:
+        tensors, optimizer = state["tensors"], state["optimizer"]
+        live = trainee.state_tensors()
+        return (
+            len(tensors) == len(live)
+            and all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(tensors, live))
+            and len(optimizer) == len(opt.params)
+            and all(set(saved) == set(opt.state[p]) for saved, p in zip(optimizer, opt.params))
+            and all(v.shape == opt.state[p][k].shape for saved, p in zip(optimizer, opt.params) for k, v in saved.items())
+            and len(state["generators"]) == len(batches.gens)
+            and tuple(state["order"].shape) == tuple(batches.order.shape)
+            and len(state["records"]) == len(records)
+            and int(state["iteration"]) >= 1
+        )
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+@torch.no_grad()
+def _restore(
+    state: dict[str, Any] | None, trainee: _Trainee, opt: Update, batches: _Batches, records: list[_Record], running: torch.Tensor
+) -> tuple[int, int] | None:
+    """Put a resume state back into the loop's objects; (iteration, running count), or None to start afresh."""
+    if state is None or not _fits(state, trainee, opt, batches, records):
+        return None
+    for t, saved in zip(trainee.state_tensors(), state["tensors"]):
+        t.copy_(saved)
+    for p, saved in zip(opt.params, state["optimizer"]):
+        for k, v in saved.items():
+            opt.state[p][k].copy_(v)
+    opt.param_groups[0]["lr"] = state["lr"]
+    for g, gen_state in zip(batches.gens, state["generators"]):
+        g.set_state(gen_state)
+    batches.order = state["order"].to(batches.device)
+    batches.cursor = int(state["cursor"])
+    batches.static_order.copy_(batches.order)
+    batches.positions.copy_(batches.offsets + batches.cursor)
+    torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") is not None and batches.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], batches.device)
+    running.copy_(state["running"])
+    for record, saved in zip(records, state["records"]):
+        record.series = {k: list(v) for k, v in saved["series"].items()}
+        record.checkpoints = dict(saved["checkpoints"])
+        record.best_loss = float(saved["best_loss"])
+        record.best_iteration = int(saved["best_iteration"])
+        record.best_state = saved["best_state"]
+    return int(state["iteration"]), int(state["running_count"])
 
 
 def train_model(
@@ -523,6 +644,7 @@ def train_model(
     masks: dict[str, torch.Tensor] | None = None,
     keep: Sequence[int] = (),
     callback: StepCallback | None = None,
+    resume: Resume | None = None,
 ) -> TrainResult:
     """Train ``model_cfg`` on ``data`` as ``train`` (resolved) says.
 
@@ -530,11 +652,12 @@ def train_model(
     their gradients are zeroed before every step (so momentum and Adam moments
     stay zero) and they are zeroed again after it, so they stay exactly zero.
     ``keep`` adds checkpoint iterations to the spec's. ``callback(it, metrics)``
-    is called every iteration (metrics only at evaluations). Raises
+    is called every iteration (metrics only at evaluations). ``resume`` keeps
+    resume states and starts from the last one (:class:`Resume`). Raises
     :class:`TrainingDiverged` when the training loss stops being finite.
     """
     (result,) = _train(
-        model_cfg, train, data, [Member(seed, init_state, masks)], stacked=False, device=device, keep=keep, callback=callback
+        model_cfg, train, data, [Member(seed, init_state, masks)], stacked=False, device=device, keep=keep, callback=callback, resume=resume
     )
     if isinstance(result, TrainingDiverged):
         raise result

@@ -10,6 +10,7 @@ import dataclasses
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -283,31 +284,47 @@ def test_lr_changes_follow_multistep_lr() -> None:
 SEEDS_SPEC = tiny_text("seeds", seeds=[0, 1, 2], stack="{stack}")
 
 
-def run_logged(folder: Path, text: str):  # type: ignore[no-untyped-def]
-    """The tiny run into ``folder/store``, and what it logged."""
+def run_logged(folder: Path, text: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+    """The tiny run into ``folder/store``, and what it logged; ``kwargs`` go to ``run_plan``."""
     folder.mkdir()
     log = io.StringIO()
-    plan, store, report = run_spec(folder, text, store=folder / "store", console=Console(file=log, width=200))
+    plan, store, report = run_spec(folder, text, store=folder / "store", console=Console(file=log, width=200), **kwargs)
     return plan, store, report, log.getvalue()
 
 
 def test_spec_with_seeds_stores_one_run_per_seed(tmp_path: Path) -> None:
+    # on CPU runs never stack (Ray and SLURM train each run alone): auto and off store the same bits
     plan, store, report, log = run_logged(tmp_path / "auto", SEEDS_SPEC.format(stack="auto"))
-    assert "train seed0 +2 stacked" in log
+    assert "stacked" not in log and "train seed2 it 60/60" in log
     assert [r.label for r in plan.runs] == ["seed0", "seed1", "seed2"]
     assert sorted(report.trained) == sorted(r.id for r in plan.runs) and not report.failed
     assert [store.stage(r.id).attrs["seed"] for r in plan.runs] == [0, 1, 2]
     plan_off, store_off, _, log_off = run_logged(tmp_path / "off", SEEDS_SPEC.format(stack="off"))
-    assert "stacked" not in log_off and "train seed2 it 60/60" in log_off
     assert [r.id for r in plan_off.runs] == [r.id for r in plan.runs]  # stacking is not part of a run's identity
     for run in plan.runs:
         a, b = store.read_tensors(run.id), store_off.read_tensors(run.id)
-        assert a.keys() == b.keys()
-        for key in a:
-            np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=1e-4, err_msg=f"{run.label} {key}")
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a), run.label
     first = store.read_tensors(plan.runs[0].id)["checkpoints/00000060/blocks.fc1.layer.weight"]
     second = store.read_tensors(plan.runs[1].id)["checkpoints/00000060/blocks.fc1.layer.weight"]
     assert not np.array_equal(first, second)
+
+    # where runs stack (CUDA; forced here), each is stored as its own stage, equal to training it alone
+    folder = tmp_path / "stacked"
+    plan_s, store_s, report_s, log_s = run_logged(folder, SEEDS_SPEC.format(stack="auto"), stacking=lambda run: True)
+    assert "train seed0 +2 stacked" in log_s and sorted(report_s.trained) == sorted(r.id for r in plan.runs)
+    for run in plan.runs:
+        a, b = store_s.read_tensors(run.id), store_off.read_tensors(run.id)
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=1e-4, err_msg=f"{run.label} {key}")
+    # a group with a member missing trains whole again and writes only that member, the same bits as before
+    stored = {r.id: store_s.read_tensors(r.id) for r in plan.runs}
+    store_s.stage_path(plan.runs[1].id).unlink()
+    log = io.StringIO()
+    _, _, again = run_spec(folder, SEEDS_SPEC.format(stack="auto"), store=folder / "store", stacking=lambda run: True, console=Console(file=log, width=200))
+    assert "train seed0 +2 stacked" in log.getvalue()
+    assert again.trained == [plan.runs[1].id] and sorted(again.cached) == sorted([plan.runs[0].id, plan.runs[2].id])
+    rewritten = store_s.read_tensors(plan.runs[1].id)
+    assert all(np.array_equal(rewritten[k], stored[plan.runs[1].id][k], equal_nan=True) for k in rewritten)
 
 
 def test_stacking_pays_for_small_networks_on_cpu_and_always_on_cuda(xord: DataBundle, digits: DataBundle) -> None:

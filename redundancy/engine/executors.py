@@ -45,6 +45,7 @@ from rich.text import Text
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
 from redundancy.engine.runner import RunReport, write_index
 from redundancy.engine.stages import DataCache, StageFailure, execute_study, execute_train, provenance, resolve_device
+from redundancy.engine.threads import stage_threads, using_threads
 from redundancy.errors import Problem, RedundancyError, SpecError
 from redundancy.store import Store
 from redundancy.store.stages import artifacts_from, load_run, study_attrs, study_tensors, train_attrs, train_tensors
@@ -103,7 +104,7 @@ class ExecutorOptions(BaseModel):
     kind: Literal["local", "ray", "slurm"] = Field("local", description="where stages run when --executor is not given")
     address: str | None = Field(None, description="ray: address of an existing cluster ('auto', 'HOST:6379', 'ray://HOST:10001')")
     gpus_per_stage: float = Field(0.0, ge=0, description="GPUs each stage reserves; fractions share a GPU (ray only)")
-    cpus_per_stage: float = Field(1.0, gt=0, description="CPU cores each stage reserves (also its torch threads)")
+    cpus_per_stage: float = Field(1.0, gt=0, description="CPU cores each stage reserves (its torch threads are the spec's train.threads, default 1)")
     max_retries: int = Field(3, ge=0, description="re-runs of a stage whose worker died (not of a stage that raised)")
     max_in_flight: int | None = Field(None, ge=1, description="jobs submitted at once (default: what the cluster holds; slurm: all)")
     partition: str | None = Field(None, description="slurm partition")
@@ -195,7 +196,6 @@ class StageJob:
     spec_name: str = ""
     device: str = "auto"
     data_root: str | None = None
-    threads: int = 1
 
     @property
     def stages(self) -> list[TrainStage | StudyStage]:
@@ -261,7 +261,6 @@ def run_stage_job(job: StageJob, artifacts: RunArtifacts | None = None) -> list[
 
     start = time.perf_counter()
     try:
-        torch.set_num_threads(max(1, job.threads))
         device = resolve_device(job.device)
         cache = _worker_data(device, job.data_root)
     except Exception as exc:
@@ -270,11 +269,12 @@ def run_stage_job(job: StageJob, artifacts: RunArtifacts | None = None) -> list[
     if job.train is not None:
         stage = job.train
         try:
-            data = cache.get(stage.config)
-            result = execute_train(stage.config, data, device)
-            done = outcome(stage.id, start)
-            done.attrs = train_attrs(stage, result, data, provenance(device), job.spec_name)
-            done.tensors = train_tensors(result)
+            with using_threads(stage_threads(stage.config)):
+                data = cache.get(stage.config)
+                result = execute_train(stage.config, data, device)
+                done = outcome(stage.id, start)
+                done.attrs = train_attrs(stage, result, data, provenance(device), job.spec_name)
+                done.tensors = train_tensors(result)
         except Exception as exc:
             return [outcome(stage.id, start, exc)]
         outcomes.append(done)
@@ -285,10 +285,11 @@ def run_stage_job(job: StageJob, artifacts: RunArtifacts | None = None) -> list[
         try:
             if artifacts is None:
                 raise RedundancyError(f"study {study.name} was sent without its run's checkpoints")
-            data = cache.get(study.run.config)
-            result_s = execute_study(study.config, artifacts, data, device)
-            done = outcome(study.id, start)
-            done.attrs = study_attrs(study, result_s, provenance(device), job.spec_name)
+            with using_threads(stage_threads(study.run.config)):
+                data = cache.get(study.run.config)
+                result_s = execute_study(study.config, artifacts, data, device)
+                done = outcome(study.id, start)
+                done.attrs = study_attrs(study, result_s, provenance(device), job.spec_name)
             done.tensors = study_tensors(result_s)
         except Exception as exc:
             outcomes.append(outcome(study.id, start, exc))
@@ -321,10 +322,6 @@ class Executor(ABC):
 
     def __init__(self, options: ExecutorOptions):
         self.options = options
-
-    @property
-    def threads(self) -> int:
-        return max(1, int(self.options.cpus_per_stage))
 
     def capacity(self) -> int | None:
         """How many jobs may be in flight at once; None for no limit (the cluster queues them)."""
@@ -762,7 +759,7 @@ def run_distributed(
     study_jobs: deque[StageJob] = deque()
 
     def make_job(train: TrainStage | None, studies: Sequence[StudyStage]) -> StageJob:
-        return StageJob(train, tuple(studies), plan.spec.name, device, data_root, executor.threads)
+        return StageJob(train, tuple(studies), plan.spec.name, device, data_root)
 
     def missing_studies(run_id: str) -> list[StudyStage]:
         todo = []

@@ -4,7 +4,8 @@ A stage's identity is the hash of its canonical resolved config: defaults are
 filled in (model-dependent training defaults included), then every field equal
 to its schema default is dropped before hashing, so adding a new optional field
 with a default never changes an existing hash. Execution-only options
-(``train.graph``, ``train.stack``, ``train.eval_batch_size``) and study labels
+(``train.graph``, ``train.stack``, ``train.eval_batch_size``,
+``train.resume_every``) and study labels
 (``name``) are not part of the identity.
 """
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from redundancy.spec.loader import expand_grid
 from redundancy.spec.schema import RunConfig, Spec, StudyConfig
 
-EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size"}
+EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size", "resume_every"}
 
 
 def canonical_run(run: RunConfig) -> dict[str, Any]:

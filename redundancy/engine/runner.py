@@ -18,9 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
+from redundancy.engine.resume import store_resume
 from redundancy.engine.stages import DataCache, StageFailure, execute_study, execute_train, provenance
 from redundancy.engine.stacking import execute_train_group, stack_groups, stacking_support
+from redundancy.engine.threads import stage_threads, using_threads
 from redundancy.errors import RedundancyError, StoreWriteError
+from redundancy.spec.schema import RunConfig
 from redundancy.store import Store, to_json
 from redundancy.store import layout as L
 from redundancy.store.stages import load_run, store_study, store_train
@@ -132,8 +135,16 @@ def run_plan(
     quiet: bool = False,
     data_root: str | None = None,
     console: Console | None = None,
+    stacking: Callable[[RunConfig], bool] | None = None,
 ) -> RunReport:
-    """Execute ``plan`` in this process; finished stages are skipped unless ``force``."""
+    """Execute ``plan`` in this process; finished stages are skipped unless ``force``.
+
+    Every stage computes with its spec's thread count (:mod:`redundancy.engine.threads`).
+    Runs train stacked where ``stacking(run)`` says so (by default
+    :func:`~redundancy.engine.stacking.stacking_support`: never on CPU), in
+    groups formed from the whole plan. A training stage keeps resume states in
+    the store and goes on from the last one when it was killed.
+    """
     console = console or Console(stderr=True)
     report = RunReport()
     start = time.perf_counter()
@@ -144,30 +155,36 @@ def run_plan(
     write_index(store, plan, report.failed, device)
 
     with StageProgress(console, quiet) as progress:
-        pending: list[TrainStage] = []
-        for stage in plan.runs:
-            if store.done(stage.id, progress.log) and not force:
-                report.cached.append(stage.id)
-                progress.log(f"cached  train {stage.label} ({stage.id})")
+        for group in stack_groups(plan.runs, stacking or stacking_support(data_cache)):
+            todo = [s for s in group if force or not store.done(s.id, progress.log)]
+            for stage in group:
+                if stage.id not in {s.id for s in todo}:
+                    report.cached.append(stage.id)
+                    progress.log(f"cached  train {stage.label} ({stage.id})")
+            if not todo:
                 continue
-            pending.append(stage)
-        for group in stack_groups(pending, stacking_support(data_cache)):
             if len(group) > 1:
-                failed_runs.update(_train_stacked_group(group, plan, store, data_cache, device, progress, report))
+                with using_threads(stage_threads(group[0].config)):
+                    failed_runs.update(_train_stacked_group(group, todo, plan, store, data_cache, device, progress, report))
                 continue
             (stage,) = group
             began = time.perf_counter()
+            if force:
+                store.drop_resume(stage.id)
             try:
-                data = data_cache.get(stage.config)
-                assert stage.config.train.iterations is not None
-                result = execute_train(stage.config, data, device, progress.train_callback(stage.label, stage.config.train.iterations))
-                store_train(store, stage, result, data, provenance(device), spec_name)
+                with using_threads(stage_threads(stage.config)):
+                    data = data_cache.get(stage.config)
+                    assert stage.config.train.iterations is not None
+                    callback = progress.train_callback(stage.label, stage.config.train.iterations)
+                    result = execute_train(stage.config, data, device, callback, resume=store_resume(store, stage))
+                    store_train(store, stage, result, data, provenance(device), spec_name)
             except StoreWriteError:
                 raise
             except RedundancyError as exc:
                 _fail(report, progress, stage, exc)
                 failed_runs.add(stage.id)
                 continue
+            store.drop_resume(stage.id)
             report.trained.append(stage.id)
             progress.log(f"done    train {stage.label} ({stage.id}) in {time.perf_counter() - began:.1f} s")
             write_index(store, plan, report.failed, device)
@@ -182,10 +199,12 @@ def run_plan(
                 continue
             began = time.perf_counter()
             try:
-                data = data_cache.get(study.run.config)
-                artifacts = load_run(store, study.run.id)
-                result = execute_study(study.config, artifacts, data, device, progress.study_callback(f"{study.config.kind} {study.run.label}/{study.name}"))
-                store_study(store, study, result, provenance(device), spec_name)
+                with using_threads(stage_threads(study.run.config)):
+                    data = data_cache.get(study.run.config)
+                    artifacts = load_run(store, study.run.id)
+                    label = f"{study.config.kind} {study.run.label}/{study.name}"
+                    result = execute_study(study.config, artifacts, data, device, progress.study_callback(label))
+                    store_study(store, study, result, provenance(device), spec_name)
             except StoreWriteError:
                 raise
             except (RedundancyError, KeyError, ValueError) as exc:
@@ -201,9 +220,21 @@ def run_plan(
 
 
 def _train_stacked_group(
-    group: list[TrainStage], plan: Plan, store: Store, data_cache: DataCache, device: torch.device, progress: StageProgress, report: RunReport
+    group: list[TrainStage],
+    todo: list[TrainStage],
+    plan: Plan,
+    store: Store,
+    data_cache: DataCache,
+    device: torch.device,
+    progress: StageProgress,
+    report: RunReport,
 ) -> list[str]:
-    """Train runs equal but for their seeds as one stacked model; store each as its own stage. Returns the failed ids."""
+    """Train runs equal but for their seeds as one stacked model; store the ``todo`` ones, each as its own stage.
+
+    The whole group trains even when some of its members are stored already, so
+    that a member's result never depends on which others were cached. Returns
+    the failed ids.
+    """
     first = group[0]
     label = f"{first.label} +{len(group) - 1} stacked"
     began = time.perf_counter()
@@ -212,11 +243,13 @@ def _train_stacked_group(
         assert first.config.train.iterations is not None
         results = execute_train_group([s.config for s in group], data, device, progress.train_callback(label, first.config.train.iterations))
     except RedundancyError as exc:
-        for stage in group:
+        for stage in todo:
             _fail(report, progress, stage, exc)
-        return [s.id for s in group]
+        return [s.id for s in todo]
     failed: list[str] = []
     for stage, result in zip(group, results):
+        if stage.id not in {s.id for s in todo}:
+            continue
         if isinstance(result, TrainingDiverged):
             _fail(report, progress, stage, result)
             failed.append(stage.id)

@@ -20,12 +20,13 @@ import torch
 
 from redundancy import __version__
 from redundancy.data import DataBundle, load_data
+from redundancy.engine.threads import compute_library
 from redundancy.spec.schema import RunConfig, StudyConfig
 from redundancy.store import layout as L
 from redundancy.store import now_iso
 from redundancy.studies import STUDIES, RunArtifacts, StudyContext, StudyResult
 from redundancy.studies.base import ProgressFn
-from redundancy.train import StepCallback, TrainResult, train_model
+from redundancy.train import Resume, StepCallback, TrainResult, train_model
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -51,7 +52,7 @@ def _git_commit() -> str | None:
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
-    """Versions, device and time recorded on every stage file."""
+    """Versions, device, CPU threads and libraries, and time recorded on every stage file."""
     name = str(device)
     if device.type == "cuda":
         name = f"{device} ({torch.cuda.get_device_name(device)})"
@@ -61,6 +62,8 @@ def provenance(device: torch.device) -> dict[str, Any]:
         L.A_CUDA_VERSION: torch.version.cuda or "none",
         L.A_PYTHON_VERSION: platform.python_version(),
         L.A_DEVICE: name,
+        L.A_DEVICE_TYPE: device.type,
+        **compute_library(),
         L.A_HOST: platform.node(),
         L.A_CREATED: now_iso(),
         L.A_GIT_COMMIT: _git_commit(),
@@ -86,9 +89,9 @@ class DataCache:
 
 
 def execute_train(
-    run: RunConfig, data: DataBundle, device: torch.device, callback: StepCallback | None = None
+    run: RunConfig, data: DataBundle, device: torch.device, callback: StepCallback | None = None, resume: Resume | None = None
 ) -> TrainResult:
-    return train_model(run.model, run.train, data, seed=run.seed, device=device, callback=callback)
+    return train_model(run.model, run.train, data, seed=run.seed, device=device, callback=callback, resume=resume)
 
 
 def execute_study(

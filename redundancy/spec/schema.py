@@ -66,7 +66,13 @@ class TrainConfig(Strict):
         None, description="extra checkpoint iterations: a list, or 'log:N' for N log-spaced ones (0, final and best always kept)"
     )
     graph: Literal["auto", "on", "off"] = Field("auto", description="capture the training step as a CUDA graph (CUDA only)")
-    stack: Literal["auto", "off"] = Field("auto", description="train runs of the same shape as one stacked model")
+    stack: Literal["auto", "off"] = Field("auto", description="train runs of the same shape as one stacked model (CUDA only)")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads of every stage of the run; changes float rounding, so part of the identity when set (default 1)"
+    )
+    resume_every: int | None = Field(
+        None, ge=1, description="iterations between stored resume states of a training stage (default 10000; also at every checkpoint)"
+    )
 
     @field_validator("graph", "stack", mode="before")
     @classmethod

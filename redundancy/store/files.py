@@ -43,7 +43,7 @@ import numpy as np
 
 from redundancy.errors import StoreError, StoreWriteError
 from redundancy.store import layout as L
-from redundancy.store.layout import FORMAT_VERSION, INDEX, STAGES
+from redundancy.store.layout import FORMAT_VERSION, INDEX, RESUME, STAGES
 
 __all__ = ["FORMAT_VERSION", "INDEX", "STAGES", "StageInfo", "Store", "now_iso", "open_h5", "read_attrs", "to_json"]
 
@@ -221,6 +221,9 @@ class Store:
     def index_path(self) -> Path:
         return self.root / INDEX
 
+    def resume_path(self, stage_id: str) -> Path:
+        return self.root / RESUME / L.resume_file(stage_id)
+
     def exists(self) -> bool:
         return self.index_path.exists() or self.stage_dir.is_dir()
 
@@ -328,7 +331,7 @@ class Store:
         alone (it is that writer's to finish or remove).
         """
         removed = 0
-        for folder in (self.root, self.stage_dir):
+        for folder in (self.root, self.stage_dir, self.root / RESUME):
             if folder.is_dir():
                 for tmp in folder.glob(f"*{L.TMP_SUFFIX}"):
                     pid = L.tmp_writer(tmp.name)
@@ -393,6 +396,32 @@ class Store:
             f.attrs[L.A_CHECKSUM] = content_checksum(f)
         self._verified.pop(stage_id, None)
         return final
+
+    def write_resume(self, stage_id: str, content: bytes) -> None:
+        """Replace a training stage's resume state (opaque bytes of the training loop) atomically."""
+        final = self.resume_path(stage_id)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(L.tmp_name(final.name, os.getpid()))
+        try:
+            with open(tmp, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def read_resume(self, stage_id: str) -> bytes | None:
+        """A training stage's last resume state, or None when it has none (or it cannot be read)."""
+        try:
+            return self.resume_path(stage_id).read_bytes()
+        except OSError:
+            return None
+
+    def drop_resume(self, stage_id: str) -> None:
+        """Remove a resume state the tool wrote, once its stage file is stored."""
+        self.resume_path(stage_id).unlink(missing_ok=True)
 
     def write_index(self, attrs: dict[str, Any], links: dict[str, str]) -> None:
         """Rebuild ``index.h5``: ``links`` maps a path in the index to a stage id (external link)."""

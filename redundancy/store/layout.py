@@ -15,6 +15,8 @@ A store folder::
         stages/<stage id>.h5           one finished stage (train run or study)
         stages/broken/                 stage files that failed validation, moved aside
         stages/stale/                  stages of earlier versions of the spec, moved aside by ``gc``
+        resume/<stage id>.pt           the last resume state of a training stage still running or killed
+                                       (torch.save of tensors and plain containers; removed once stored)
         .writer.lock                   the writer's lock (pid, host, command inside)
         .<name>.<pid>.tmp              a file being written by process <pid>
     <store>.replaced-<time>/           an older store moved aside by ``run --replace``
@@ -38,6 +40,8 @@ STAGE_SUFFIX = ".h5"
 BROKEN = "broken"
 STALE = "stale"
 LOCK = ".writer.lock"
+RESUME = "resume"
+RESUME_SUFFIX = ".pt"
 TMP_SUFFIX = ".tmp"
 #: ``redundancy run --replace`` moves an old store to the sibling ``<store>.replaced-<time>``.
 REPLACED_TAG = "replaced"
@@ -46,6 +50,11 @@ REPLACED_TAG = "replaced"
 def stage_file(stage_id: str) -> str:
     """A stage's file name inside ``stages/``."""
     return f"{stage_id}{STAGE_SUFFIX}"
+
+
+def resume_file(stage_id: str) -> str:
+    """A training stage's resume state file name inside ``resume/``."""
+    return f"{stage_id}{RESUME_SUFFIX}"
 
 
 def stage_link_target(stage_id: str) -> str:
@@ -182,4 +191,25 @@ A_DEVICE = "device"
 A_HOST = "host"
 A_CREATED = "created"
 A_GIT_COMMIT = "git_commit"
-PROVENANCE = (A_REDUNDANCY_VERSION, A_TORCH_VERSION, A_CUDA_VERSION, A_PYTHON_VERSION, A_DEVICE, A_HOST, A_CREATED, A_GIT_COMMIT)
+A_DEVICE_TYPE = "device_type"
+A_THREADS = "threads"
+A_INTEROP_THREADS = "interop_threads"
+A_PARALLEL_BACKEND = "parallel_backend"
+A_BLAS = "blas"
+A_CPU_CAPABILITY = "cpu_capability"
+PROVENANCE = (
+    A_REDUNDANCY_VERSION,
+    A_TORCH_VERSION,
+    A_CUDA_VERSION,
+    A_PYTHON_VERSION,
+    A_DEVICE,
+    A_HOST,
+    A_CREATED,
+    A_GIT_COMMIT,
+    A_DEVICE_TYPE,
+    A_THREADS,
+    A_INTEROP_THREADS,
+    A_PARALLEL_BACKEND,
+    A_BLAS,
+    A_CPU_CAPABILITY,
+)

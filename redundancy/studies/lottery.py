@@ -56,7 +56,7 @@ from redundancy.train import TrainResult
 Control = Literal["reinit", "random_mask"]
 CONTROLS: tuple[Control, ...] = ("reinit", "random_mask")
 # Train fields that do not change what a round learns: the dense run is reused when only these differ.
-NOT_LEARNING = {"checkpoints", "graph", "stack", "eval_batch_size"}
+NOT_LEARNING = {"checkpoints", "graph", "stack", "eval_batch_size", "resume_every"}
 # A ticket keeps the dense network's accuracy while it is within this many accuracy points (1 point = 0.01).
 TOLERANCE_POINTS = 1.0
 SIGNIFICANCE = 0.01
