@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,8 +28,8 @@ written in milliseconds; 10,000 iterations are several seconds on any device.
 """
 
 
-def store_resume(store: Store, stage: TrainStage) -> Resume:
-    """The resume hooks of ``stage``, keeping its state in ``store``."""
+def store_resume(store: Store, stage: TrainStage, announce: Callable[[int], None] | None = None) -> Resume:
+    """The resume hooks of ``stage``, keeping its state in ``store``; ``announce(iteration)`` hears of a resume."""
 
     def load() -> dict[str, Any] | None:
         content = store.read_resume(stage.id)
@@ -40,6 +41,8 @@ def store_resume(store: Store, stage: TrainStage) -> Resume:
             return None
         if not isinstance(state, dict) or state.get("stage") != stage.id:
             return None
+        if announce is not None:
+            announce(int(state.get("iteration", 0)))
         return state
 
     def save(state: dict[str, Any]) -> None:

@@ -176,7 +176,9 @@ def run_plan(
                     data = data_cache.get(stage.config)
                     assert stage.config.train.iterations is not None
                     callback = progress.train_callback(stage.label, stage.config.train.iterations)
-                    result = execute_train(stage.config, data, device, callback, resume=store_resume(store, stage))
+                    announce = f"resume  train {stage.label} ({stage.id}) from iteration {{}}"
+                    resume = store_resume(store, stage, lambda it: progress.log(announce.format(it)))
+                    result = execute_train(stage.config, data, device, callback, resume=resume)
                     store_train(store, stage, result, data, provenance(device), spec_name)
             except StoreWriteError:
                 raise
