@@ -33,7 +33,7 @@ from rich.table import Table  # noqa: E402
 
 import redundancy  # noqa: E402
 
-MODULES = ["training", "stacked", "conv2", "pruning_sweep", "subspace_sweep", "pruned_speed", "end_to_end"]
+MODULES = ["training", "stacked", "conv2", "pruning_sweep", "subspace_sweep", "pruned_speed", "end_to_end", "contention"]
 
 
 def cpu_model() -> str:
@@ -138,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{slug(name)}.json"
+    if args.only and path.exists():
+        # --only re-measures some modules: the other modules' rows (with their own dates) stay
+        try:
+            earlier = json.loads(path.read_text())
+        except (OSError, ValueError):
+            earlier = {}
+        kept = [r for r in earlier.get("rows", []) if r.get("module", r.get("benchmark")) not in args.only]
+        for r in kept:
+            r.setdefault("date", earlier.get("date"))
+        result["rows"] = kept + rows
     path.write_text(json.dumps(result, indent=2, default=float) + "\n")
     console.print(f"written {path.relative_to(HERE.parent) if path.is_relative_to(HERE.parent) else path}")
     return 0
