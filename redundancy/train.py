@@ -573,7 +573,7 @@ def _resume_state(
                 "series": {k: list(v) for k, v in r.series.items()},
                 "checkpoints": r.checkpoints,
                 "best_loss": r.best_loss,
-                "best_iteration": r.best_iteration,
+                "best_at": r.best_iteration,
                 "best_state": r.best_state,
             }
             for r in records
@@ -628,7 +628,7 @@ def _restore(
         record.series = {k: list(v) for k, v in saved["series"].items()}
         record.checkpoints = dict(saved["checkpoints"])
         record.best_loss = float(saved["best_loss"])
-        record.best_iteration = int(saved["best_iteration"])
+        record.best_iteration = int(saved["best_at"])
         record.best_state = saved["best_state"]
     return int(state["iteration"]), int(state["running_count"])
 
