@@ -38,6 +38,7 @@ from redundancy.engine import make_plan, run_plan
 from redundancy.engine.executors import ExecutorOptions, RayExecutor, StageJob, SubmititExecutor, run_distributed
 from redundancy.engine.runner import write_index
 from redundancy.models import build_model
+from redundancy.spec.loader import resolve
 from redundancy.spec.schema import ModelConfig, Spec
 from redundancy.store import Store
 from redundancy.studies import STUDIES
@@ -96,7 +97,7 @@ def writer_figures(folder: Path) -> dict[str, Any]:
     )
     kinds = [k for k in ("pruning", "subspace", "dynamics") if k in STUDIES] or list(STUDIES)[:3]
     spec = spec.model_copy(update={"studies": [STUDIES[k].config.model_validate({"kind": k}) for k in kinds]})
-    plan = make_plan(spec, "")
+    plan = make_plan(resolve(spec))
     big = Store(folder / "index")
     big.stage_dir.mkdir(parents=True)
     for stage in plan.stages:
@@ -128,7 +129,7 @@ def _overhead_plan(n: int) -> Any:
     import yaml
 
     text = GRID.format(seeds=list(range(n)))
-    return make_plan(Spec.model_validate(yaml.safe_load(text)), text)
+    return make_plan(resolve(Spec.model_validate(yaml.safe_load(text)), text))
 
 
 def ray_figures(folder: Path, n: int = 24) -> dict[str, Any]:

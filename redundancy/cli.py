@@ -1,12 +1,14 @@
 """The ``redundancy`` command line: a thin layer over the engine, the store and the summaries.
 
 Every error the user can cause is one message and a non-zero exit (2 for a bad
-spec), never a traceback.
+spec), never a traceback. Anything unexpected becomes one line and exit 1 too;
+``--debug`` shows its traceback.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -16,18 +18,71 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
-from redundancy.errors import RedundancyError, SpecError
+from redundancy.errors import Problem, RedundancyError, SpecError
+
+DEBUG_HINT = "run with --debug for the traceback"
+
+
+# What the command-line library raises on purpose (exits, usage errors): passed through as they are.
+_EXPECTED: tuple[type[BaseException], ...] = (
+    typer.Exit,
+    typer.Abort,
+    KeyboardInterrupt,
+    SystemExit,
+    *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+)
+
+
+class _Group(TyperGroup):
+    """The command group: turns an unexpected exception in any command into one line and exit 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _EXPECTED:
+            raise
+        except RedundancyError as exc:
+            raise _fail(exc) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            err.print(Text("error: ", style="bold red") + Text(f"{type(exc).__name__}: {reason} ({DEBUG_HINT})"), soft_wrap=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
     name="redundancy",
+    cls=_Group,
     help="Declarative, reproducible studies of where redundancy lives in trained neural networks.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags print as flags, not as "--force <bool>"
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 out = Console()
 err = Console(stderr=True)
+_state: dict[str, bool] = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from redundancy import __version__
+
+        out.print(Text(f"redundancy {__version__}"))
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an unexpected error")] = False,
+) -> None:
+    """Declarative, reproducible studies of where redundancy lives in trained neural networks."""
+    _state["debug"] = debug
 
 
 def _fail(exc: RedundancyError) -> typer.Exit:
@@ -40,19 +95,44 @@ def _fail(exc: RedundancyError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
-def _spec_and_text(spec_path: Path) -> tuple[Any, str]:
-    from redundancy.engine.executors import spec_executor_options
+def _warn(problems: list[Problem]) -> None:
+    for problem in problems:
+        err.print(Text("warning: ", style="bold yellow") + Text(str(problem)), soft_wrap=True)
+
+
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _check_device(device: str) -> None:
+    if not DEVICE.match(device):
+        raise RedundancyError(f"--device {device!r} is not a device (expected auto, cpu, cuda or cuda:N)")
+
+
+SpecPaths = Annotated[list[Path], typer.Argument(metavar="SPEC...", help="YAML spec file(s)")]
+Overrides = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", metavar="PATH=VALUE", help="set a spec field as if written in the file, e.g. --set train.iterations=100 (repeatable; VALUE is YAML)"),
+]
+
+
+def _load_all(paths: list[Path], overrides: list[str]) -> tuple[list[Any], list[Problem]]:
+    """Every spec resolved, or every problem of every spec."""
     from redundancy.spec.loader import load_spec
 
-    spec = load_spec(spec_path)
-    spec_executor_options(spec.executor, spec_path)  # the free-form executor: section, checked by key
-    return spec, spec_path.read_text(encoding="utf-8")
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            loaded.append(load_spec(path, overrides))
+        except SpecError as exc:
+            problems += exc.problems
+    return loaded, problems
 
 
 @app.command()
 def run(
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="YAML spec file")],
-    store: Annotated[Optional[Path], typer.Option(help="store folder (default: store/<spec name>)")] = None,
+    spec_paths: SpecPaths,
+    store: Annotated[Optional[Path], typer.Option(help="store folder (default: store/<spec name>); with several specs, the folder holding one store per spec")] = None,
+    set_: Overrides = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="recompute stages even when stored")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and exit")] = False,
@@ -68,35 +148,76 @@ def run(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="exit with code 3 if another run writes the store, instead of waiting")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="move the existing store aside to <store>.replaced-<time> and start anew")] = False,
 ) -> None:
-    """Train the spec's runs and run its studies, writing everything to the store."""
-    from redundancy.engine import make_plan
-    from redundancy.engine.executors import resolve_options, run_with_executor, spec_executor_options
-    from redundancy.engine.runner import default_store_root, describe_plan
-    from redundancy.store import Store
-    from redundancy.store.writer import writer_session
+    """Train the specs' runs and run their studies, writing everything to the stores.
 
-    try:
-        spec, text = _spec_and_text(spec_path)
-        plan = make_plan(spec, text)
-        target = Store(default_store_root(spec.name, store))
-        if dry_run:
-            table = Table(title=f"plan for {spec.name} -> {target.root}")
-            for col in ("stage", "kind", "name", "status"):
-                table.add_column(col)
-            for row in describe_plan(plan, target):
-                table.add_row(*(Text(c) for c in row))
-            out.print(table)
-            return
+    Every spec is checked before anything runs; the exit status is the worst of the specs'.
+    """
+    from redundancy.engine import make_plan
+    from redundancy.engine.executors import resolve_options, spec_executor_options
+    from redundancy.engine.runner import default_store_root
+    from redundancy.spec.preflight import preflight
+    from redundancy.store import Store
+
+    _check_device(device)
+    loaded, problems = _load_all(spec_paths, set_ or [])
+    if problems:
+        raise SpecError(problems)
+    jobs = []
+    targets: dict[Path, str] = {}
+    for resolved in loaded:
+        spec = resolved.spec
+        root = default_store_root(spec.name, store) if len(loaded) == 1 else (store or Path("store")) / spec.name
+        if root in targets:
+            problems.append(Problem(resolved.file, None, None, "name", f"{targets[root]} writes the same store {root}; give the specs different names"))
+        targets[root] = resolved.file
         options = resolve_options(
-            spec_executor_options(spec.executor, spec_path), kind=executor, address=address, gpus_per_stage=gpus_per_stage,
+            spec_executor_options(spec.executor), kind=executor, address=address, gpus_per_stage=gpus_per_stage,
             cpus_per_stage=cpus_per_stage, partition=partition, time_limit=time_limit, max_retries=max_retries,
         )
+        if options.kind == "local" and not dry_run:  # remote workers bring their own data and memory
+            problems += preflight(resolved, device=device, data_root=data_root)
+        _warn(resolved.warnings)
+        jobs.append((make_plan(resolved), Store(root), options))
+    if problems:
+        raise SpecError(problems)
+
+    worst = 0
+    for resolved, (plan, target, options) in zip(loaded, jobs):
+        worst = max(
+            worst,
+            _run_plan(
+                plan, target, options, spec_path=Path(resolved.file), device=device, force=force, dry_run=dry_run, quiet=quiet,
+                data_root=data_root, no_wait=no_wait, replace=replace,
+            ),
+        )
+    if worst:
+        raise typer.Exit(code=worst)
+
+
+def _run_plan(
+    plan: Any, target: Any, options: Any, *, spec_path: Path, device: str, force: bool, dry_run: bool, quiet: bool,
+    data_root: str | None, no_wait: bool, replace: bool,
+) -> int:
+    """Run one plan into ``target``; its exit status (0 when every stage is stored)."""
+    from redundancy.engine.executors import run_with_executor
+    from redundancy.engine.runner import describe_plan
+    from redundancy.store.writer import writer_session
+
+    if dry_run:
+        table = Table(title=Text(f"plan for {plan.spec.name} -> {target.root}"))
+        for col in ("stage", "kind", "name", "status"):
+            table.add_column(col)
+        for row in describe_plan(plan, target):
+            table.add_row(*(Text(c) for c in row))
+        out.print(table)
+        return 0
+    try:
         log = lambda message: err.print(Text(message), soft_wrap=True)  # noqa: E731
         resolved = plan.spec.model_dump(mode="json")
         with writer_session(target, spec_path=spec_path, resolved=resolved, wait=not no_wait, replace=replace, log=log):
             report = run_with_executor(plan, target, options, device=device, force=force, quiet=quiet, data_root=data_root, console=err)
     except RedundancyError as exc:
-        raise _fail(exc) from None
+        return _fail(exc).exit_code
     except KeyboardInterrupt:
         err.print("interrupted; finished stages are stored and the next run resumes from them", style="yellow")
         raise typer.Exit(code=130) from None
@@ -105,27 +226,40 @@ def run(
 
     _print_summary(store_document(target, curves=False))
     err.print(
-        f"{len(report.trained)} trained, {len(report.studied)} studies run, {len(report.cached)} cached, "
-        f"{len(report.failed)} failed in {report.seconds:.1f} s -> {target.root}"
+        Text(
+            f"{len(report.trained)} trained, {len(report.studied)} studies run, {len(report.cached)} cached, "
+            f"{len(report.failed)} failed in {report.seconds:.1f} s -> {target.root}"
+        )
     )
-    if report.failed:
-        raise typer.Exit(code=1)
+    return 1 if report.failed else 0
 
 
 @app.command()
-def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="YAML spec file")]) -> None:
-    """Check a spec completely without running anything."""
-    from redundancy.engine import make_plan
+def validate(
+    spec_paths: SpecPaths,
+    set_: Overrides = None,
+    data_root: Annotated[Optional[str], typer.Option(help="folder for torchvision datasets")] = None,
+) -> None:
+    """Check specs completely without running anything.
 
-    try:
-        spec, text = _spec_and_text(spec_path)
-    except RedundancyError as exc:
-        raise _fail(exc) from None
-    plan = make_plan(spec, text)
-    out.print(
-        Text(f"{spec_path}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{spec.name}"),
-        soft_wrap=True,
-    )
+    Errors (exit 2): YAML syntax and bounds, unknown or misspelled fields, wrong types and
+    ranges, unknown datasets, models, layers and checkpoints, splits larger than the data.
+    Warnings (exit 0): data not on disk and not downloadable here, runs too large for this
+    machine's memory, grid points that are the same run.
+    """
+    from redundancy.engine import make_plan
+    from redundancy.spec.preflight import preflight
+
+    loaded, problems = _load_all(spec_paths, set_ or [])
+    for resolved in loaded:
+        _warn(resolved.warnings + preflight(resolved, data_root=data_root))
+        plan = make_plan(resolved)
+        out.print(
+            Text(f"{resolved.file}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{resolved.spec.name}"),
+            soft_wrap=True,
+        )
+    if problems:
+        raise SpecError(problems)
 
 
 def _store_paths(paths: list[Path] | None) -> list[Path]:

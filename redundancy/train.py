@@ -42,7 +42,7 @@ from redundancy.fast.optim import Update
 from redundancy.fast.mlp import LinearStep, linear_chain
 from redundancy.fast.stacked import StackedNet, can_stack
 from redundancy.models import MODELS, LayeredNet, build_model
-from redundancy.spec.schema import ModelConfig, TrainConfig, checkpoint_iterations
+from redundancy.spec.schema import ModelConfig, ResolvedTrain, checkpoint_iterations
 
 METRICS = ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
@@ -91,7 +91,7 @@ def _evaluate_sums(
     return total, correct
 
 
-def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig) -> Update:
+def make_optimizer(params: Iterable[torch.Tensor], train: ResolvedTrain) -> Update:
     """The spec's optimizer over ``params`` (:class:`~redundancy.fast.optim.Update`).
 
     On CPU, PyTorch's default per-tensor updates, so that CPU results are bit for
@@ -102,13 +102,12 @@ def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig) -> Update
     step on an H100); they keep Adam's step count on the device, as graph capture
     needs.
     """
-    assert train.lr is not None
     params = list(params)
     fused = bool(params) and all(p.is_cuda for p in params)
     return Update(params, train.optimizer, lr=train.lr, momentum=train.momentum or 0.0, weight_decay=train.weight_decay, fused=fused)
 
 
-def lr_changes(train: TrainConfig) -> dict[int, float]:
+def lr_changes(train: ResolvedTrain) -> dict[int, float]:
     """Iteration -> factor applied to the learning rate before that iteration's step.
 
     The semantics of ``torch.optim.lr_scheduler.MultiStepLR`` stepped once per
@@ -337,7 +336,7 @@ class _Record:
         return TrainResult(self.checkpoints, metrics, self.best_iteration, final)
 
 
-def use_graph(train: TrainConfig, device: torch.device | str) -> bool:
+def use_graph(train: ResolvedTrain, device: torch.device | str) -> bool:
     """Whether training on ``device`` replays a captured CUDA graph (``train.graph``)."""
     device = torch.device(device)
     if train.graph == "off":
@@ -390,7 +389,7 @@ def stacking_pays(model_cfg: ModelConfig, data: DataBundle, device: torch.device
 
 def _train(
     model_cfg: ModelConfig,
-    train: TrainConfig,
+    train: ResolvedTrain,
     data: DataBundle,
     members: Sequence[Member],
     *,
@@ -401,7 +400,6 @@ def _train(
     graph: bool | None = None,
     resume: Resume | None = None,
 ) -> list[TrainResult | TrainingDiverged]:
-    assert train.iterations is not None and train.batch_size is not None and train.eval_interval is not None
     device = torch.device(device)
     graphed = use_graph(train, device) if graph is None else graph
     nets = []
@@ -635,7 +633,7 @@ def _restore(
 
 def train_model(
     model_cfg: ModelConfig,
-    train: TrainConfig,
+    train: ResolvedTrain,
     data: DataBundle,
     *,
     seed: int,
@@ -666,7 +664,7 @@ def train_model(
 
 def train_stacked(
     model_cfg: ModelConfig,
-    train: TrainConfig,
+    train: ResolvedTrain,
     data: DataBundle,
     members: Sequence[Member],
     *,
@@ -689,7 +687,7 @@ def train_stacked(
 
 def train_members(
     model_cfg: ModelConfig,
-    train: TrainConfig,
+    train: ResolvedTrain,
     data: DataBundle,
     members: Sequence[Member],
     *,

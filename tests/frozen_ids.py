@@ -11,7 +11,7 @@ from redundancy.spec.loader import load_spec
 
 def stage_identities(path: Path) -> list[dict[str, Any]]:
     """One row per stage of the spec's plan: its id, its label and the payload its id hashes."""
-    plan = make_plan(load_spec(path), path.read_text())
+    plan = make_plan(load_spec(path))
     rows: list[dict[str, Any]] = []
     for run in plan.runs:
         rows.append({"id": run.id, "label": run.label, "identity": canonical_run(run.config)})

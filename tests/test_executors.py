@@ -87,7 +87,7 @@ def grid_text(name: str, iterations: int) -> str:
 def make_grid(folder: Path, name: str = "grid", iterations: int = 200, extra: str = "") -> Plan:
     folder.mkdir(parents=True, exist_ok=True)
     text = grid_text(name, iterations) + extra
-    return make_plan(load_spec(write_spec(folder, text)), text)
+    return make_plan(load_spec(write_spec(folder, text)))
 
 
 @pytest.fixture(scope="module")

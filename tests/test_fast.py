@@ -336,7 +336,7 @@ def test_stacking_pays_for_small_networks_on_cpu_and_always_on_cuda(xord: DataBu
 
 def test_stack_groups_only_gather_runs_equal_but_for_the_seed(tmp_path: Path) -> None:
     text = SEEDS_SPEC.format(stack="auto").replace("seeds: [0, 1, 2]\n", "") + "grid:\n  seed: [0, 1, 2]\n  train.lr: [0.05, 0.1]\n"
-    plan = make_plan(load_spec(write_spec(tmp_path, text)), text)
+    plan = make_plan(load_spec(write_spec(tmp_path, text)))
     groups = stack_groups(plan.runs, lambda run: True)
     assert sorted(len(g) for g in groups) == [3, 3]
     for group in groups:

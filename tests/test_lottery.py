@@ -145,7 +145,7 @@ def load_spec_text(text: str) -> Any:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        return load_spec(write_spec(Path(folder), text, "s.yaml"))
+        return load_spec(write_spec(Path(folder), text, "s.yaml")).spec
 
 
 # --- the study on a real store -------------------------------------------------------------------
@@ -311,5 +311,5 @@ def test_bad_study_fields_name_the_field_and_line(tmp_path: Path, study: str, pa
 
 def test_shipped_specs_validate() -> None:
     for name in ("lottery_lenet", "lottery_conv2", "lottery_mnist5k"):
-        spec = load_spec(SPECS / f"{name}.yaml")
+        spec = load_spec(SPECS / f"{name}.yaml").spec
         assert spec.studies[0].kind == "lottery"

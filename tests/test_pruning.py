@@ -326,7 +326,7 @@ def test_bad_study_fields_get_clear_messages(tmp_path: Path, study: str, path: s
 
 def test_good_study_spec_loads_with_defaults(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, SPEC.format(study="    layer: fc1\n    checkpoint: [best, final, 40]\n"))
-    study = load_spec(spec).studies[0]
+    study = load_spec(spec).spec.studies[0]
     assert isinstance(study, PruningConfig)
     assert study.criteria == ["magnitude:smallest", "magnitude:largest", "frame_potential:smallest", "frame_potential:largest", "random"]
 

@@ -63,7 +63,7 @@ CASES = [
 
 
 def test_good_spec_loads(tmp_path: Path) -> None:
-    spec = load_spec(write_spec(tmp_path, GOOD))
+    spec = load_spec(write_spec(tmp_path, GOOD)).spec
     assert spec.name == "tiny" and spec.model.widths == [8]
 
 

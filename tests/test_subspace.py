@@ -299,5 +299,5 @@ def test_bad_fields_get_clear_messages(tmp_path: Path, extra: str, path: str, li
 
 def test_valid_spec_with_all_fields_loads(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, BASE + "    layer: fc1\n    ks: [0, 2, 6]\n    basis: random\n    seeds: 2\n    split: validation\n    checkpoint: best\n", "ok.yaml")
-    loaded = load_spec(spec)
+    loaded = load_spec(spec).spec
     assert loaded.studies[0].kind == "subspace"

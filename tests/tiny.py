@@ -72,9 +72,8 @@ def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
 
 def run_spec_file(path: Path, *, store: Path | None = None, **kwargs: Any) -> tuple[Plan, Store, RunReport]:
     """Load, plan and run a spec file on the CPU, quietly, into ``store`` (by default ``store/<spec name>`` beside it)."""
-    spec = load_spec(path)
-    plan = make_plan(spec, path.read_text(encoding="utf-8"))
-    target = Store(store if store is not None else path.parent / "store" / spec.name)
+    plan = make_plan(load_spec(path))
+    target = Store(store if store is not None else path.parent / "store" / plan.spec.name)
     report = run_plan(plan, target, device=torch.device("cpu"), quiet=True, **kwargs)
     return plan, target, report
 

@@ -15,8 +15,10 @@ normalized, labels int64). Datasets:
 ``xord``
     The XORD problem of Brutzkus & Globerson (2019).
 
-A loader is a plain function ``(DataConfig, DataOptions) -> RawData``; add one to
-:data:`DATASETS` to register it.
+A dataset is a :class:`DatasetEntry` in :data:`DATASETS`: its loader, a plain function
+``(DataConfig, DataOptions) -> RawData``, and what a spec check needs without loading it
+(input shape and classes, the sizes of the training pool and the test set, whether the
+files are there). Add one entry to register a dataset.
 """
 
 from __future__ import annotations
@@ -37,18 +39,46 @@ from redundancy.spec.schema import DataConfig
 
 from .base import DataError, DataOptions, RawData, UnknownDataset, resolve_root, user_cache_dir
 from .mnist5k import load_mnist_5k
+from .shapes import CIFAR_SHAPE, MNIST_SHAPE, Shape, teacher_shape, teacher_sizes, xord_shape, xord_sizes
 from .synthetic import load_teacher_student, load_xord
-from .vision import load_cifar10, load_fashion_mnist, load_mnist
+from .vision import CIFAR10, FASHION_MNIST, MNIST, VisionSet, availability, load_cifar10, load_fashion_mnist, load_mnist
 
 Loader = Callable[[DataConfig, DataOptions], RawData]
 
-DATASETS: dict[str, Loader] = {
-    "mnist": load_mnist,
-    "fashion-mnist": load_fashion_mnist,
-    "cifar10": load_cifar10,
-    "mnist-5k": load_mnist_5k,
-    "teacher-student": load_teacher_student,
-    "xord": load_xord,
+
+def _on_disk(vision: VisionSet) -> Callable[[DataConfig, Path], str | None]:
+    return lambda cfg, root: availability(vision, cfg, root)
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its loader and what spec checks need to know without loading it.
+
+    ``sizes(cfg)`` is (training pool before the validation hold-out, test set); ``generated``
+    marks synthetic data generated at exactly those sizes; ``missing(cfg, root)`` is None when
+    the data can be loaded (on disk, shipped, generated or downloadable now), else what is
+    wrong and how to fix it. Calling the entry loads the data.
+    """
+
+    load: Loader
+    shape: Callable[[DataConfig], Shape]
+    sizes: Callable[[DataConfig], tuple[int, int]]
+    generated: bool = False
+    missing: Callable[[DataConfig, Path], str | None] = lambda cfg, root: None
+
+    def __call__(self, cfg: DataConfig, opts: DataOptions) -> RawData:
+        return self.load(cfg, opts)
+
+
+DATASETS: dict[str, DatasetEntry] = {
+    "mnist": DatasetEntry(load_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(MNIST)),
+    "fashion-mnist": DatasetEntry(
+        load_fashion_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(FASHION_MNIST)
+    ),
+    "cifar10": DatasetEntry(load_cifar10, lambda cfg: CIFAR_SHAPE, lambda cfg: (50_000, 10_000), missing=_on_disk(CIFAR10)),
+    "mnist-5k": DatasetEntry(load_mnist_5k, lambda cfg: MNIST_SHAPE, lambda cfg: (4_000, 1_000)),
+    "teacher-student": DatasetEntry(load_teacher_student, teacher_shape, teacher_sizes, generated=True),
+    "xord": DatasetEntry(load_xord, xord_shape, xord_sizes, generated=True),
 }
 
 
@@ -211,6 +241,7 @@ def load_data(
 __all__ = [
     "DATASETS",
     "DataBundle",
+    "DatasetEntry",
     "DataError",
     "DataOptions",
     "Loader",

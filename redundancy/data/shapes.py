@@ -1,25 +1,39 @@
-"""Input shape and class count of each dataset without loading it (for spec checks)."""
+"""Input shape, class count and sample counts of each dataset without loading it (for spec checks).
+
+The functions here are the ``shape`` and ``pool`` members of each dataset's registry entry
+(:data:`redundancy.data.DATASETS`).
+"""
 
 from __future__ import annotations
 
 from redundancy.spec.schema import DataConfig
 
-from .synthetic import NUM_CLASSES, TEACHER_INPUT_DIM, XORD_PAIRS
+from .synthetic import NUM_CLASSES, TEACHER_INPUT_DIM, TEACHER_TEST, TEACHER_TRAIN, XORD_PAIRS, XORD_TEST, XORD_TRAIN
 
-_IMAGES: dict[str, tuple[tuple[int, ...], int]] = {
-    "mnist": ((1, 28, 28), 10),
-    "fashion-mnist": ((1, 28, 28), 10),
-    "mnist-5k": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-}
+Shape = tuple[tuple[int, ...], int]
+
+MNIST_SHAPE: Shape = ((1, 28, 28), 10)
+CIFAR_SHAPE: Shape = ((3, 32, 32), 10)
 
 
-def data_shape(cfg: DataConfig) -> tuple[tuple[int, ...], int]:
+def teacher_shape(cfg: DataConfig) -> Shape:
+    return (cfg.input_dim or TEACHER_INPUT_DIM,), NUM_CLASSES
+
+
+def xord_shape(cfg: DataConfig) -> Shape:
+    return (2 * (cfg.input_dim or XORD_PAIRS),), 2
+
+
+def teacher_sizes(cfg: DataConfig) -> tuple[int, int]:
+    return cfg.train_samples or TEACHER_TRAIN, cfg.test_samples or TEACHER_TEST
+
+
+def xord_sizes(cfg: DataConfig) -> tuple[int, int]:
+    return cfg.train_samples or XORD_TRAIN, cfg.test_samples or XORD_TEST
+
+
+def data_shape(cfg: DataConfig) -> Shape:
     """``(input_shape, num_classes)`` of ``cfg``'s dataset, as :func:`load_data` will give them."""
-    if cfg.name in _IMAGES:
-        return _IMAGES[cfg.name]
-    if cfg.name == "teacher-student":
-        return (cfg.input_dim or TEACHER_INPUT_DIM,), NUM_CLASSES
-    if cfg.name == "xord":
-        return (2 * (cfg.input_dim or XORD_PAIRS),), 2
-    raise KeyError(cfg.name)
+    from redundancy.data import DATASETS
+
+    return DATASETS[cfg.name].shape(cfg)

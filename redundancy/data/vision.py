@@ -89,6 +89,39 @@ def _fetch_hint(cls: Any, root: Path) -> str:
     return f"or the same names gzipped, .gz, as published at {', '.join(cls.mirrors)}"
 
 
+def _reachable(urls: list[str], timeout: float = 3.0) -> str | None:
+    """None when one of ``urls``' hosts accepts a connection, else why none did."""
+    import socket
+    from urllib.parse import urlsplit
+
+    reason = "no download address"
+    for url in urls:
+        parts = urlsplit(url)
+        try:
+            with socket.create_connection((parts.hostname or "", parts.port or 443), timeout=timeout):
+                return None
+        except OSError as exc:
+            reason = f"{parts.hostname}: {exc.strerror or exc}"
+    return reason
+
+
+def availability(spec: VisionSet, cfg: DataConfig, root: Path) -> str | None:
+    """None when ``spec`` can be loaded from ``root`` (on disk, or downloadable now); else what is wrong
+    and how to fix it. Reads nothing but file names and writes nothing."""
+    cls = _torchvision_class(spec)
+    folder = _folder(cls, root)
+    missing = [n for n in _required_files(cls) if not (folder / n).is_file() and not (folder / f"{n}.gz").is_file()]
+    if not missing:
+        return None
+    if not cfg.download:
+        return str(_unavailable(spec, cls, root, missing, f"files missing under {root} and data.download is false."))
+    urls = [cls.url] if hasattr(cls, "url") else list(cls.mirrors)
+    why = _reachable(urls)
+    if why is None:
+        return None
+    return str(_unavailable(spec, cls, root, missing, f"files missing under {root} and the download address is unreachable ({why})."))
+
+
 def _unavailable(spec: VisionSet, cls: Any, root: Path, missing: list[str], why: str) -> DataUnavailable:
     return DataUnavailable(
         f"{spec.title} is not available: {why}\n"

@@ -1,4 +1,8 @@
-"""From a validated spec to a plan of stages with stable identities.
+"""From a resolved spec to a plan of stages with stable identities.
+
+The plan takes :func:`redundancy.spec.loader.load_spec`'s :class:`ResolvedSpec` as it is:
+the grid is expanded, the configs resolved and checked there, once; this module only
+names and hashes.
 
 A stage's identity is the hash of its canonical resolved config: defaults are
 filled in (model-dependent training defaults included), then every field equal
@@ -18,10 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from redundancy.spec.loader import expand_grid
-from redundancy.spec.schema import RunConfig, Spec, StudyConfig
+from redundancy.spec.loader import ResolvedSpec, run_label
+from redundancy.spec.schema import EXECUTION_ONLY_TRAIN, ResolvedRun, RunConfig, Spec, StudyConfig
 
-EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size", "resume_every"}
+__all__ = ["EXECUTION_ONLY_TRAIN", "Plan", "StudyStage", "TrainStage", "canonical_run", "canonical_study", "digest", "make_plan", "run_label"]
 
 
 def canonical_run(run: RunConfig) -> dict[str, Any]:
@@ -50,23 +54,12 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _label_value(value: Any) -> str:
-    return str(value).replace("/", "-").replace(" ", "")
-
-
-def run_label(point: dict[str, Any]) -> str:
-    """A readable, unique-per-grid-point name: ``run`` or e.g. ``width0.5_seed1``."""
-    if not point:
-        return "run"
-    return "_".join(f"{path.split('.')[-1]}{_label_value(v)}" for path, v in point.items())
-
-
 @dataclass(frozen=True)
 class TrainStage:
     id: str
     label: str
     point: dict[str, Any]
-    config: RunConfig
+    config: ResolvedRun
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -115,11 +108,14 @@ def study_names(studies: list[StudyConfig]) -> list[str]:
     return names
 
 
-def make_plan(spec: Spec, spec_text: str = "") -> Plan:
-    plan = Plan(spec, spec_text)
+def make_plan(resolved: ResolvedSpec) -> Plan:
+    """The stages of a resolved spec: one train stage per grid point, one study stage per (point, study)."""
+    spec = resolved.spec
+    plan = Plan(spec, resolved.text)
     names = study_names(list(spec.studies))
-    for point, run in expand_grid(spec):
-        stage = TrainStage(f"train-{digest(canonical_run(run))}", run_label(point), point, run)
+    for point in resolved.points:
+        run = point.run
+        stage = TrainStage(f"train-{digest(canonical_run(run))}", run_label(point.values), point.values, run)
         plan.runs.append(stage)
         for name, study in zip(names, spec.studies):
             sid = f"{study.kind}-{digest({'run': stage.id, 'study': canonical_study(study)})}"

@@ -174,7 +174,6 @@ def run_plan(
             try:
                 with using_threads(stage_threads(stage.config)):
                     data = data_cache.get(stage.config)
-                    assert stage.config.train.iterations is not None
                     callback = progress.train_callback(stage.label, stage.config.train.iterations)
                     announce = f"resume  train {stage.label} ({stage.id}) from iteration {{}}"
                     resume = store_resume(store, stage, lambda it: progress.log(announce.format(it)))
@@ -242,7 +241,6 @@ def _train_stacked_group(
     began = time.perf_counter()
     try:
         data = data_cache.get(first.config)
-        assert first.config.train.iterations is not None
         results = execute_train_group([s.config for s in group], data, device, progress.train_callback(label, first.config.train.iterations))
     except RedundancyError as exc:
         for stage in todo:

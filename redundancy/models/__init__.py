@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import torch
@@ -230,17 +231,46 @@ def vgg19(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> L
 
 ModelBuilder = Callable[[ModelConfig, tuple[int, ...], int], LayeredNet]
 
-MODELS: dict[str, ModelBuilder] = {
-    "lenet_300_100": lenet_300_100,
-    "mlp": mlp,
-    "conv2": conv2,
-    "conv4": conv4,
-    "conv6": conv6,
-    "vgg19": vgg19,
+# The seed report's training table (Figure 1): what a spec's "model default" train fields become.
+_FC_SGD: dict[str, Any] = dict(optimizer="sgd", lr=3e-3, momentum=0.9, batch_size=64, iterations=50_000, lr_milestones=[])
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its builder, its default training config and the input it takes.
+
+    Calling the entry builds the model, so ``MODELS[name](cfg, input_shape, num_classes)`` works.
+    """
+
+    build: ModelBuilder
+    train_defaults: dict[str, Any]  # TrainConfig fields a spec leaves out (optimizer, lr, ...)
+    needs_images: bool = False  # the first block is a convolution: input must be (C, H, W)
+
+    def __call__(self, cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+        return self.build(cfg, input_shape, num_classes)
+
+
+MODELS: dict[str, ModelEntry] = {
+    "lenet_300_100": ModelEntry(lenet_300_100, _FC_SGD),
+    "mlp": ModelEntry(mlp, _FC_SGD),
+    "conv2": ModelEntry(conv2, dict(optimizer="adam", lr=2e-4, momentum=0.0, batch_size=64, iterations=20_000, lr_milestones=[]), True),
+    "conv4": ModelEntry(conv4, dict(optimizer="adam", lr=3e-4, momentum=0.0, batch_size=60, iterations=25_000, lr_milestones=[]), True),
+    "conv6": ModelEntry(conv6, dict(optimizer="adam", lr=3e-4, momentum=0.0, batch_size=60, iterations=40_000, lr_milestones=[]), True),
+    "vgg19": ModelEntry(
+        vgg19,
+        dict(optimizer="sgd", lr=0.1, momentum=0.9, batch_size=64, iterations=112_000, lr_milestones=[56_000, 84_000]),
+        True,
+    ),
 }
 
 # Models whose first block is a convolution need image-shaped input (C, H, W).
-CONV_MODELS = {"conv2", "conv4", "conv6", "vgg19"}
+CONV_MODELS = {name for name, entry in MODELS.items() if entry.needs_images}
+
+
+def train_defaults(name: str) -> dict[str, Any]:
+    """The training defaults of model ``name`` (LeNet-300-100's for a name not registered)."""
+    entry = MODELS.get(name) or MODELS["lenet_300_100"]
+    return entry.train_defaults
 
 
 def _init(model: LayeredNet, how: str, generator: torch.Generator) -> None:

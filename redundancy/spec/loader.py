@@ -1,17 +1,35 @@
-"""Read a spec file into a validated :class:`Spec`, or report every problem with its line.
+"""Read a spec file once into everything the engine needs, or report every problem with its line.
 
-YAML is read with the safe loader only. Each problem names the file, line and
-column, the field path (``studies[0].layer``), what was expected and what was
-found, with a "did you mean" for misspelled keys.
+:func:`load_spec` is the one place a spec is read, checked and resolved. It returns a
+:class:`ResolvedSpec`: the validated :class:`Spec`, its text, and one :class:`GridPoint`
+per distinct run with the run's fully resolved config (:class:`ResolvedRun`, no ``None``
+left) and its layer shapes. :func:`redundancy.engine.make_plan` only hashes what it gets.
+
+Every problem is found in one pass and reported sorted by position: YAML syntax,
+schema (unknown fields with a "did you mean", wrong types, out-of-range values,
+non-finite numbers, seeds outside 0..2**63-1, unsafe names), then what needs the
+registries (unknown dataset or model, a validation split larger than the training
+pool, layers and checkpoints the studies name). Each problem names the file, line
+and column, or the ``--set`` override it came from; a problem caused by a grid value
+is reported at that value.
+
+Reading is bounded before anything heavy is imported (torch loads only after the
+bounds hold): files over :data:`MAX_SPEC_BYTES` are refused unread, nesting deeper
+than :data:`MAX_DEPTH` and aliases expanding to more than :data:`MAX_NODES` values
+are refused while composing, and grids over :data:`MAX_GRID_POINTS` points before
+they are expanded. Layer shapes are computed once per distinct model and data, and
+study checks once per distinct run (seeds aside), so a 10,000-point grid resolves in
+seconds.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
-import itertools
+import json
 import typing
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +37,28 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from redundancy.errors import Problem, SpecError
-from redundancy.spec.schema import RunConfig, Spec, StudyConfig, checkpoint_iterations, resolve_train
+from redundancy.spec.schema import (
+    EXECUTION_ONLY_TRAIN,
+    ResolvedRun,
+    RunConfig,
+    Spec,
+    StudyConfig,
+    checkpoint_iterations,
+    resolve_train,
+)
 
 Loc = tuple[str | int, ...]
+
+#: Largest spec file read (bytes); larger files are refused before parsing.
+MAX_SPEC_BYTES = 1 << 20
+#: Deepest nesting of mappings and lists.
+MAX_DEPTH = 50
+#: Most values a document may hold once its aliases are expanded (a "billion laughs" stops here).
+MAX_NODES = 200_000
+#: Most grid points (runs) a spec may declare.
+MAX_GRID_POINTS = 100_000
+#: Sections of a run a grid axis may vary.
+GRID_ROOTS = {"seed", "data", "model", "train"}
 
 
 def format_path(loc: Iterable[str | int]) -> str:
@@ -34,12 +71,26 @@ def format_path(loc: Iterable[str | int]) -> str:
     return out
 
 
-class _Located:
-    """Finds the line and column of a field path in a composed YAML tree."""
+@dataclass(frozen=True)
+class Override:
+    """One ``--set PATH=VALUE``: the path's parts (``grid.model.width`` is ``("grid", "model.width")``)."""
 
-    def __init__(self, file: str, root: yaml.Node | None):
+    text: str
+    path: Loc
+    value: Any
+
+    @property
+    def where(self) -> str:
+        return f"--set {self.text}"
+
+
+class _Located:
+    """Finds the line and column of a field path in a composed YAML tree (or the override that set it)."""
+
+    def __init__(self, file: str, root: yaml.Node | None, overrides: Sequence[Override] = ()):
         self.file = file
         self.root = root
+        self.overrides = list(overrides)
 
     def _node(self, loc: Loc) -> tuple[yaml.Node | None, yaml.Node | None]:
         """(value node, key node) at ``loc``; the deepest existing node if the path stops early."""
@@ -58,7 +109,17 @@ class _Located:
                 return node, key_node
         return node, key_node
 
+    def override_at(self, loc: Loc) -> Override | None:
+        """The last override that set ``loc`` or a section holding it."""
+        for o in reversed(self.overrides):
+            if tuple(loc[: len(o.path)]) == o.path:
+                return o
+        return None
+
     def problem(self, loc: Loc, message: str, *, at_key: bool = False) -> Problem:
+        override = self.override_at(loc)
+        if override is not None:
+            return Problem(override.where, None, None, format_path(loc), message)
         node, key_node = self._node(loc)
         target = key_node if (at_key and key_node is not None) else node
         line = col = None
@@ -70,10 +131,6 @@ class _Located:
 def _did_you_mean(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _expected_fields(model: type[BaseModel]) -> str:
-    return ", ".join(model.model_fields)
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -93,13 +150,18 @@ def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        if field is None:
+        field_info = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field_info is None:
             return None
-        model = _model_in(field.annotation)
+        model = _model_in(field_info.annotation)
         if model is None:
             return None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
 def pydantic_problems(
@@ -124,47 +186,119 @@ def pydantic_problems(
             at = where.problem(full[:-1], f"required field {loc[-1]!r} is missing")
             problems.append(Problem(at.file, at.line, at.column, format_path(full), at.message))
         else:
-            found = e.get("input")
             text = e["msg"].replace("Value error, ", "")
-            problems.append(where.problem(full, f"{text[0].lower()}{text[1:]}; found {found!r}"))
-    return problems
+            message = f"{text[0].lower()}{text[1:]}"
+            if "found " not in message:
+                message += f"; found {_short(e.get('input'))}"
+            problems.append(where.problem(full, message))
+    return _unique(problems)
 
 
-def _duplicate_keys(where: _Located, node: yaml.Node | None, loc: Loc = ()) -> list[Problem]:
-    problems: list[Problem] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            key = getattr(k, "value", None)
-            if key in seen:
-                line, col = k.start_mark.line + 1, k.start_mark.column + 1
-                problems.append(Problem(where.file, line, col, format_path(loc + (str(key),)), f"key {key!r} appears twice"))
-            seen.add(key)
-            problems += _duplicate_keys(where, v, loc + (str(key),))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            problems += _duplicate_keys(where, v, loc + (i,))
-    return problems
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
 
 
-def read_yaml(path: Path) -> tuple[Any, _Located]:
-    """Parse ``path`` with the safe loader; syntax errors become a :class:`SpecError`."""
-    file = str(path)
+# --- bounded YAML ---------------------------------------------------------------------------
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing deep nesting and alias expansions past the bounds while composing."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+        self._values = 0
+        self._sizes: dict[int, int] = {}
+
+    def _size(self, node: yaml.Node) -> int:
+        """Values ``node`` stands for once expanded (memoized: shared nodes are counted once per use)."""
+        key = id(node)
+        if key not in self._sizes:
+            if isinstance(node, yaml.SequenceNode):
+                self._sizes[key] = 1 + sum(self._size(v) for v in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                self._sizes[key] = 1 + sum(self._size(k) + self._size(v) for k, v in node.value)
+            else:
+                self._sizes[key] = 1
+        return self._sizes[key]
+
+    def _count(self, n: int, mark: yaml.Mark) -> None:
+        self._values += n
+        if self._values > MAX_NODES:
+            raise _Bound(mark, f"the spec expands to more than {MAX_NODES:,} values (aliases nested too deep?)")
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            self._count(self._size(node), event.start_mark)
+            return node
+        event = self.peek_event()
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Bound(event.start_mark, f"the spec nests deeper than {MAX_DEPTH} levels")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._count(1, event.start_mark)
+        return node
+
+
+class _Bound(Exception):
+    def __init__(self, mark: yaml.Mark, message: str):
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
+    """``(data, composed tree)`` of ``text`` under the bounds; syntax errors become a :class:`SpecError`."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise SpecError([Problem(file, None, None, "", f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB; a spec file holds settings, not data")])
+    loader = _BoundedLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Problem(file, None, None, "", "no such spec file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(file, None, None, "", f"cannot read spec: {exc}")]) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except _Bound as exc:
+        raise SpecError([Problem(file, exc.mark.line + 1, exc.mark.column + 1, "", exc.message)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([Problem(file, line, col, "", f"invalid YAML: {reason}")]) from None
+    except RecursionError:  # not reached within MAX_DEPTH; a guard for unusual documents
+        raise SpecError([Problem(file, None, None, "", f"the spec nests deeper than {MAX_DEPTH} levels")]) from None
+    finally:
+        loader.dispose()
+    return data, root
+
+
+def read_text(path: Path) -> str:
+    """The spec file's text; files over :data:`MAX_SPEC_BYTES` are refused before they are read."""
+    file = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError([Problem(file, None, None, "", f"the spec is {size / 2**20:.1f} MiB; at most {MAX_SPEC_BYTES // 1024} KiB is read (a spec file holds settings, not data)")])
+        with path.open("rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise SpecError([Problem(file, None, None, "", f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB")])
+        return raw.decode("utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem(file, None, None, "", "no such spec file")]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem(file, None, None, "", "a folder, not a spec file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(file, None, None, "", f"cannot read spec: {exc}")]) from None
+
+
+def read_yaml(path: Path) -> tuple[Any, _Located]:
+    """Parse ``path`` under the bounds; duplicate keys and syntax errors become a :class:`SpecError`."""
+    file = str(path)
+    data, root = parse_yaml(read_text(Path(path)), file)
     where = _Located(file, root)
     dups = _duplicate_keys(where, root)
     if dups:
@@ -172,20 +306,158 @@ def read_yaml(path: Path) -> tuple[Any, _Located]:
     return data, where
 
 
+def _duplicate_keys(where: _Located, node: yaml.Node | None, loc: Loc = (), seen_nodes: set[int] | None = None) -> list[Problem]:
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if node is None or id(node) in seen_nodes:  # an alias's target was checked where it was defined
+        return []
+    seen_nodes.add(id(node))
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            key = getattr(k, "value", None)
+            if isinstance(key, str) and key in seen:
+                line, col = k.start_mark.line + 1, k.start_mark.column + 1
+                problems.append(Problem(where.file, line, col, format_path(loc + (str(key),)), f"key {key!r} appears twice"))
+            if isinstance(key, str):
+                seen.add(key)
+            problems += _duplicate_keys(where, v, loc + (str(key),), seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            problems += _duplicate_keys(where, v, loc + (i,), seen_nodes)
+    return problems
+
+
+# --- overrides ------------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> Override:
+    """``PATH=VALUE`` with VALUE read as YAML (``train.lr=1e-3``, ``seeds=[0, 1]``, ``grid.model.width=[0.5, 1]``)."""
+    where = f"--set {text}"
+    path_text, eq, value_text = text.partition("=")
+    path_text = path_text.strip()
+    if not eq or not path_text:
+        raise SpecError([Problem(where, None, None, "", "expected PATH=VALUE, e.g. --set train.iterations=100")])
+    parts = path_text.split(".")
+    if parts[0] == "grid" and len(parts) > 1:
+        path: Loc = ("grid", ".".join(parts[1:]))
+    else:
+        path = tuple(int(p) if p.isdigit() else p for p in parts)
+    if any(p == "" for p in parts):
+        raise SpecError([Problem(where, None, None, "", f"{path_text!r} is not a field path (empty part)")])
+    try:
+        value, _ = parse_yaml(value_text, where)
+    except SpecError as exc:
+        raise SpecError([Problem(where, None, None, path_text, p.message) for p in exc.problems]) from None
+    return Override(text, path, value)
+
+
+def _apply_override(data: dict[str, Any], o: Override) -> Problem | None:
+    node: Any = data
+    for i, part in enumerate(o.path[:-1]):
+        if isinstance(node, dict):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            node = nxt
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return Problem(o.where, None, None, format_path(o.path), f"{format_path(o.path[:i]) or 'the spec'} has no entry {part!r} to set")
+    last = o.path[-1]
+    if isinstance(node, dict):
+        node[last] = o.value
+    elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+        node[last] = o.value
+    else:
+        return Problem(o.where, None, None, format_path(o.path), f"{format_path(o.path[:-1]) or 'the spec'} is not a mapping with a {last!r} entry")
+    return None
+
+
+# --- the resolved spec ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class SpecInfo:
     """What semantic checks of a study need: the resolved run and its layers."""
 
-    run: RunConfig
+    run: ResolvedRun
     layers: dict[str, Any]  # name -> redundancy.models.LayerInfo
     checkpoints: list[int]
 
 
-def _grid_points(grid: dict[str, list[Any]] | None) -> list[dict[str, Any]]:
-    if not grid:
-        return [{}]
-    keys = list(grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+@dataclass(frozen=True)
+class GridPoint:
+    """One run of a spec: its grid values (``{}`` without a grid), resolved config and layers."""
+
+    values: dict[str, Any]
+    run: ResolvedRun
+    layers: dict[str, Any]  # name -> redundancy.models.LayerInfo
+    checkpoints: list[int]
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    """Everything the engine needs from a spec, read and checked once.
+
+    ``spec`` is the validated spec (studies as their kinds' configs), ``text`` what was read
+    (with a comment line per ``--set`` override), ``points`` the distinct runs in grid order,
+    ``warnings`` what was merged or is worth knowing (not errors).
+    """
+
+    spec: Spec
+    text: str
+    file: str
+    points: list[GridPoint]
+    overrides: tuple[str, ...] = ()
+    warnings: list[Problem] = field(default_factory=list)
+    where: _Located | None = field(default=None, repr=False, compare=False)
+
+    def problem(self, point: GridPoint, locs: Sequence[Loc], message: str) -> Problem:
+        """A problem of ``point``'s run about the fields ``locs`` (the first one a grid value decides, else ``locs[0]``)."""
+        where = self.where or _Located(self.file, None)
+        return _point_problem(where, self.spec, point.values, locs, message)
+
+
+def _label_value(value: Any) -> str:
+    return str(value).replace("/", "-").replace(" ", "")
+
+
+def run_label(point: dict[str, Any]) -> str:
+    """A readable, unique-per-grid-point name: ``run`` or e.g. ``width0.5_seed1``."""
+    if not point:
+        return "run"
+    return "_".join(f"{path.split('.')[-1]}{_label_value(v)}" for path, v in point.items())
+
+
+def _axes(spec: Spec) -> dict[str, list[Any]]:
+    grid = dict(spec.grid or {})
+    if spec.seeds:
+        grid.setdefault("seed", list(spec.seeds))
+    return grid
+
+
+def _axis_loc(spec: Spec, axis: str, value: Any) -> Loc:
+    """Where ``value`` of ``axis`` is written: in ``grid:`` or in ``seeds:``."""
+    if spec.grid and axis in spec.grid:
+        values, section = spec.grid[axis], "grid"
+        loc: Loc = ("grid", axis)
+    else:
+        values, section, loc = list(spec.seeds or []), "seeds", ("seeds",)
+    del section
+    for i, v in enumerate(values):
+        if v == value and type(v) is type(value):
+            return loc + (i,)
+    return loc
+
+
+def _point_problem(where: _Located, spec: Spec, point: dict[str, Any], locs: Sequence[Loc], message: str) -> Problem:
+    for loc in locs:
+        for axis, value in point.items():
+            parts = tuple(axis.split("."))
+            if parts[: len(loc)] == tuple(loc)[: len(parts)] and (parts[: len(loc)] == tuple(loc) or tuple(loc)[: len(parts)] == parts):
+                return where.problem(_axis_loc(spec, axis, value), f"{message} (grid value {_short(value)} of {axis!r})")
+    return where.problem(locs[0], message)
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
@@ -198,148 +470,354 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-GRID_ROOTS = {"seed", "data", "model", "train"}
-
-
-def expand_grid(spec: Spec) -> list[tuple[dict[str, Any], RunConfig]]:
-    """The runs of a spec: one resolved :class:`RunConfig` per grid point, with the point's values."""
-    grid = dict(spec.grid or {})
-    if spec.seeds:
-        grid.setdefault("seed", list(spec.seeds))
-    base = {"seed": spec.seed, "data": spec.data.model_dump(), "model": spec.model.model_dump(), "train": spec.train.model_dump()}
-    out = []
-    for point in _grid_points(grid):
-        values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-        values = {k: (v.copy() if isinstance(v, dict) else v) for k, v in values.items()}
-        for path, value in point.items():
-            _set_path(values, path, value)
-        run = RunConfig.model_validate(values)
-        run = run.model_copy(update={"train": resolve_train(run.train, run.model)})
-        out.append((point, run))
-    return out
+def _field_path_problem(path: str) -> str | None:
+    """Why ``path`` (``model.width``) is not a field of a run, or None when it is."""
+    parts = path.split(".")
+    model: type[BaseModel] | None = RunConfig
+    for i, part in enumerate(parts):
+        if model is None:
+            return f"{'.'.join(parts[:i])!r} has no fields; found {path!r}"
+        fields = model.model_fields
+        if part not in fields:
+            where = ".".join(parts[:i]) or "a run"
+            options = [f for f in fields]
+            return f"{where} has no field {part!r}{_did_you_mean(part, options)} (expected one of: {', '.join(options)})"
+        model = _model_in(fields[part].annotation)
+    return None
 
 
 def _check_grid(where: _Located, data: dict[str, Any]) -> list[Problem]:
+    """Problems of the ``grid:`` section: one per bad axis, one per bad value (at the value)."""
     grid = data.get("grid")
     problems: list[Problem] = []
     if not isinstance(grid, dict):
         return problems
+    base = {k: v for k, v in data.items() if k in GRID_ROOTS and k != "seed"}
     for path, values in grid.items():
         loc: Loc = ("grid", path)
         root = str(path).split(".")[0]
         if root not in GRID_ROOTS:
             problems.append(where.problem(loc, f"grid axis must start with one of {', '.join(sorted(GRID_ROOTS))}{_did_you_mean(root, GRID_ROOTS)}; found {path!r}", at_key=True))
             continue
-        if not isinstance(values, list) or not values:
-            problems.append(where.problem(loc, f"expected a non-empty list of values; found {values!r}"))
+        why = _field_path_problem(str(path))
+        if why is not None:
+            problems.append(where.problem(loc, f"grid axis is not a field: {why}", at_key=True))
             continue
-        section = {"seed": None, "data": "data", "model": "model", "train": "train"}[root]
+        if not isinstance(values, list) or not values:
+            problems.append(where.problem(loc, f"expected a non-empty list of values; found {_short(values)}"))
+            continue
+        parts = tuple(str(path).split("."))
         for i, value in enumerate(values):
-            trial = {k: (v.copy() if isinstance(v, dict) else v) for k, v in data.items() if k in GRID_ROOTS}
+            trial: dict[str, Any] = {k: copy.deepcopy(v) for k, v in base.items()}
+            if root != "seed" and not isinstance(trial.setdefault(root, {}), dict):
+                break  # the section itself is wrong; reported by the schema
             try:
                 _set_path(trial, str(path), value)
             except KeyError:
-                problems.append(where.problem(loc, f"{path!r} is not a field path"))
                 break
             try:
                 RunConfig.model_validate(trial)
             except ValidationError as exc:
                 for e in exc.errors():
-                    text = e["msg"]
+                    eloc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float", "bool"} or p.startswith("function-"))))
+                    if eloc[: len(parts)] != parts:
+                        continue  # a problem of the file's own section, reported there
+                    text = e["msg"].replace("Value error, ", "")
                     if e["type"] == "extra_forbidden":
                         text = f"unknown field {e['loc'][-1]!r}"
-                    problems.append(where.problem(loc + (i,), f"{text}; found {value!r} for {path!r}"))
-                break
-        del section
-    return problems
+                    text = f"{text[0].lower()}{text[1:]}"
+                    suffix = "" if "found " in text else f"; found {_short(value)}"
+                    problems.append(where.problem(loc + (i,), f"{text}{suffix} for {path!r}"))
+    return _unique(problems)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Validate the spec at ``path`` completely (syntax, schema, studies, layers) or raise SpecError."""
-    from redundancy.data import DATASETS
-    from redundancy.models import MODELS, describe_layers
-    from redundancy.studies import STUDIES
+def _grid_size(data: dict[str, Any]) -> int:
+    size = 1
+    grid = data.get("grid")
+    axes = dict(grid) if isinstance(grid, dict) else {}
+    seeds = data.get("seeds")
+    if isinstance(seeds, list) and seeds and "seed" not in axes:
+        axes["seed"] = seeds
+    for values in axes.values():
+        if isinstance(values, list) and values:
+            size *= len(values)
+    return size
 
-    path = Path(path)
-    data, where = read_yaml(path)
-    if not isinstance(data, dict):
-        raise SpecError([where.problem((), f"a spec must be a mapping of fields; found {type(data).__name__}")])
 
+def _check_names(where: _Located, data: dict[str, Any], section: str, field_name: str, registry: Iterable[str], what: str) -> list[Problem]:
+    value = data.get(section, {}).get(field_name) if isinstance(data.get(section), dict) else None
+    names = list(registry)
+    if isinstance(value, str) and value not in names:
+        return [where.problem((section, field_name), f"unknown {what} {value!r}{_did_you_mean(value, names)} (expected one of: {', '.join(names)})")]
+    return []
+
+
+def _studies(where: _Located, data: dict[str, Any], kinds: dict[str, Any]) -> tuple[list[tuple[int, StudyConfig]], list[Problem]]:
     problems: list[Problem] = []
-    top = {k: v for k, v in data.items() if k != "studies"}
-    spec: Spec | None = None
-    try:
-        spec = Spec.model_validate(top)
-    except ValidationError as exc:
-        problems += pydantic_problems(where, exc, Spec)
-
-    studies: list[StudyConfig] = []
-    raw_studies = data.get("studies", [])
-    if raw_studies is None:
-        raw_studies = []
-    if not isinstance(raw_studies, list):
-        problems.append(where.problem(("studies",), f"expected a list of studies; found {raw_studies!r}"))
-        raw_studies = []
-    for i, item in enumerate(raw_studies):
+    studies: list[tuple[int, StudyConfig]] = []
+    raw = data.get("studies", [])
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        return [], [where.problem(("studies",), f"expected a list of studies; found {_short(raw)}")]
+    for i, item in enumerate(raw):
         loc: Loc = ("studies", i)
         if not isinstance(item, dict):
-            problems.append(where.problem(loc, f"expected a mapping with a 'kind'; found {item!r}"))
+            problems.append(where.problem(loc, f"expected a mapping with a 'kind'; found {_short(item)}"))
             continue
         kind = item.get("kind")
         if kind is None:
-            problems.append(where.problem(loc, f"required field 'kind' is missing (expected one of: {', '.join(STUDIES)})"))
+            problems.append(where.problem(loc, f"required field 'kind' is missing (expected one of: {', '.join(kinds)})"))
             continue
-        if kind not in STUDIES:
-            problems.append(
-                where.problem(loc + ("kind",), f"unknown study kind {kind!r}{_did_you_mean(str(kind), STUDIES)} (expected one of: {', '.join(STUDIES)})")
-            )
+        if not isinstance(kind, str) or kind not in kinds:
+            hint = _did_you_mean(kind, kinds) if isinstance(kind, str) else ""
+            problems.append(where.problem(loc + ("kind",), f"unknown study kind {_short(kind)}{hint} (expected one of: {', '.join(kinds)})"))
             continue
-        config_cls = STUDIES[kind].config
+        config_cls = kinds[kind].config
         try:
-            studies.append(config_cls.model_validate(item))
+            studies.append((i, config_cls.model_validate(item)))
         except ValidationError as exc:
             problems += pydantic_problems(where, exc, config_cls, loc)
-
-    names = [s.name for s in studies if s.name]
-    for dup in {n for n in names if names.count(n) > 1}:
+    names = [s.name for _, s in studies if s.name]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(where.problem(("studies",), f"two studies are named {dup!r}; names must be unique"))
+    return studies, problems
 
-    problems += _check_grid(where, data)
 
-    if spec is not None:
-        if spec.data.name not in DATASETS:
-            problems.append(where.problem(("data", "name"), f"unknown dataset {spec.data.name!r}{_did_you_mean(spec.data.name, DATASETS)} (expected one of: {', '.join(DATASETS)})"))
-        if spec.model.name not in MODELS:
-            problems.append(where.problem(("model", "name"), f"unknown model {spec.model.name!r}{_did_you_mean(spec.model.name, MODELS)} (expected one of: {', '.join(MODELS)})"))
-        if spec.model.widths is not None and spec.model.name != "mlp":
-            problems.append(where.problem(("model", "widths"), f"'widths' applies to model 'mlp' only; found model {spec.model.name!r}"))
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    """By file position; problems without a line (missing fields, overrides) after those with one."""
+    return sorted(_unique(problems), key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 
-    if problems:
-        raise SpecError(problems)
-    assert spec is not None
-    spec = spec.model_copy(update={"studies": studies})
 
-    # Semantic checks need the resolved runs and their layers (built on the meta device).
-    from redundancy.data.shapes import data_shape
+def _run_checks(run: ResolvedRun, datasets: dict[str, Any], models: dict[str, Any]) -> list[tuple[list[Loc], str]]:
+    """Problems of one resolved run that need the registries (dataset sizes, model input)."""
+    from redundancy.data import validation_count
 
-    for point, run in expand_grid(spec):
+    out: list[tuple[list[Loc], str]] = []
+    if run.data.name not in datasets or run.model.name not in models:
+        for section, name, registry in (("data", run.data.name, datasets), ("model", run.model.name, models)):
+            if name not in registry:
+                out.append(([(section, "name"), (section,)], f"unknown {'dataset' if section == 'data' else 'model'} {name!r} (expected one of: {', '.join(registry)})"))
+        return out
+    entry = datasets[run.data.name]
+    pool, test = entry.sizes(run.data)
+    try:
+        held = validation_count(pool, run.train.validation)
+    except Exception as exc:  # DataError: a split that does not fit the pool
+        out.append(([("train", "validation"), ("data",)], f"{exc} ({run.data.name})"))
+        held = None
+    if held is not None and not entry.generated and run.data.train_samples is not None and run.data.train_samples > pool - held:
+        out.append(([("data", "train_samples"), ("data",)], f"{run.data.name} has {pool - held} training samples after holding out {held} for validation; found train_samples {run.data.train_samples}"))
+    if not entry.generated and run.data.test_samples is not None and run.data.test_samples > test:
+        out.append(([("data", "test_samples"), ("data",)], f"{run.data.name} has {test} test samples; found test_samples {run.data.test_samples}"))
+    if run.model.widths is not None and run.model.name != "mlp":
+        out.append(([("model", "widths"), ("model",)], f"'widths' applies to model 'mlp' only; found model {run.model.name!r}"))
+    shape, _ = entry.shape(run.data)
+    if models[run.model.name].needs_images and len(shape) != 3:
+        out.append(([("model", "name"), ("data", "name")], f"model {run.model.name!r} needs image data (C, H, W); dataset {run.data.name!r} gives shape {tuple(shape)}"))
+    return out
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ResolvedSpec:
+    """Read, check and resolve the spec at ``path`` with ``--set`` ``overrides`` applied, or raise :class:`SpecError`."""
+    path = Path(path)
+    return load_text(read_text(path), str(path), overrides)
+
+
+def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) -> ResolvedSpec:
+    """:func:`load_spec` for a spec's text; ``file`` names it in problems."""
+    data, root = parse_yaml(text, file)
+    problems: list[Problem] = []
+    parsed: list[Override] = []
+    for o in overrides:
         try:
-            shape, classes = data_shape(run.data)
-            layers = describe_layers(run.model, shape, classes)
-        except Exception as exc:  # a model that cannot take this data
-            problems.append(where.problem(("model",), f"model {run.model.name!r} cannot be built for dataset {run.data.name!r}: {exc}"))
-            break
-        info = SpecInfo(run, layers, checkpoint_iterations(run.train))
-        for i, study in enumerate(studies):
-            check = STUDIES[study.kind].check
+            parsed.append(parse_override(o))
+        except SpecError as exc:
+            problems += exc.problems
+    where = _Located(file, root, parsed)
+    problems += _duplicate_keys(where, root)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError([where.problem((), f"a spec must be a mapping of fields; found {type(data).__name__}")])
+    if parsed:
+        for o in parsed:
+            bad = _apply_override(data, o)
+            if bad is not None:
+                problems.append(bad)
+    size = _grid_size(data)
+    if size > MAX_GRID_POINTS:
+        loc: Loc = ("grid",) if isinstance(data.get("grid"), dict) else ("seeds",)
+        raise SpecError(_sorted(problems + [where.problem(loc, f"the grid has {size:,} points; at most {MAX_GRID_POINTS:,} runs per spec (split it into several specs)")]))
+
+    # Past the bounds: the registries (and torch with them) may load now.
+    from redundancy.data import DATASETS
+    from redundancy.models import MODELS
+    from redundancy.studies import STUDIES
+
+    spec: Spec | None = None
+    try:
+        spec = Spec.model_validate({k: v for k, v in data.items() if k != "studies"})
+    except ValidationError as exc:
+        problems += pydantic_problems(where, exc, Spec)
+    studies, study_problems = _studies(where, data, STUDIES)
+    problems += study_problems
+    problems += _check_grid(where, data)
+    problems += _check_names(where, data, "data", "name", DATASETS, "dataset")
+    problems += _check_names(where, data, "model", "name", MODELS, "model")
+    if spec is not None and spec.grid:
+        for axis, section, registry, what in (("data.name", "data", DATASETS, "dataset"), ("model.name", "model", MODELS, "model")):
+            for i, value in enumerate(spec.grid.get(axis, [])):
+                if isinstance(value, str) and value not in registry:
+                    problems.append(where.problem(("grid", axis, i), f"unknown {what} {value!r}{_did_you_mean(value, registry)} (expected one of: {', '.join(registry)})"))
+            del section
+    if spec is not None and spec.executor:
+        problems += _executor_problems(where, spec.executor)
+    if problems or spec is None:
+        raise SpecError(_sorted(problems))
+
+    spec = spec.model_copy(update={"studies": [s for _, s in studies]})
+    resolved = _resolve(spec, where, text, file, parsed, studies, STUDIES, DATASETS, MODELS)
+    return resolved
+
+
+def _executor_problems(where: _Located, section: dict[str, Any]) -> list[Problem]:
+    from redundancy.engine.executors import ExecutorOptions
+
+    try:
+        ExecutorOptions.model_validate(section)
+    except ValidationError as exc:
+        return pydantic_problems(where, exc, ExecutorOptions, ("executor",))
+    return []
+
+
+def resolve(spec: Spec, text: str = "", file: str = "<spec>") -> ResolvedSpec:
+    """Resolve an already validated :class:`Spec` (built in code, not read from a file)."""
+    from redundancy.data import DATASETS
+    from redundancy.models import MODELS
+    from redundancy.studies import STUDIES
+
+    return _resolve(spec, _Located(file, None), text, file, [], list(enumerate(spec.studies)), STUDIES, DATASETS, MODELS)
+
+
+def _resolve(
+    spec: Spec,
+    where: _Located,
+    text: str,
+    file: str,
+    overrides: list[Override],
+    studies: list[tuple[int, StudyConfig]],
+    kinds: dict[str, Any],
+    datasets: dict[str, Any],
+    models: dict[str, Any],
+) -> ResolvedSpec:
+    from redundancy.models import describe_layers
+
+    grid = _axes(spec)
+    base = {"seed": spec.seed, "data": spec.data.model_dump(), "model": spec.model.model_dump(), "train": spec.train.model_dump()}
+    keys = list(grid)
+    problems: dict[tuple[str, int | None, int | None, str, str], list[str]] = {}
+    located: dict[tuple[str, int | None, int | None, str, str], Problem] = {}
+
+    def report(point: dict[str, Any], locs: Sequence[Loc], message: str) -> None:
+        p = _point_problem(where, spec, point, locs, message)
+        key = (p.file, p.line, p.column, p.path, p.message)
+        located.setdefault(key, p)
+        problems.setdefault(key, []).append(run_label(point))
+
+    layer_cache: dict[str, dict[str, Any] | Exception] = {}
+    run_cache: dict[str, list[tuple[list[Loc], str]]] = {}
+    study_cache: dict[tuple[int, str], list[tuple[Sequence[str | int], str]]] = {}
+    points: list[GridPoint] = []
+    seen: dict[str, str] = {}  # identity -> label of the first point with it
+    merged: dict[str, list[str]] = {}
+
+    for combo in _product([grid[k] for k in keys]):
+        point = dict(zip(keys, combo))
+        values = {k: (v.copy() if isinstance(v, dict) else v) for k, v in base.items()}
+        for path, value in point.items():
+            _set_path(values, path, value)
+        run0 = RunConfig.model_validate(values)
+        run = ResolvedRun(seed=run0.seed, data=run0.data, model=run0.model, train=resolve_train(run0.train, run0.model))
+        identity = run.model_dump_json(exclude={"train": EXECUTION_ONLY_TRAIN})
+        label = run_label(point)
+        if identity in seen:
+            merged.setdefault(seen[identity], []).append(label)
+            continue
+        seen[identity] = label
+
+        shared = run.model_dump_json(exclude={"seed"})  # the run without its seed: what checks depend on
+        if shared not in run_cache:
+            run_cache[shared] = _run_checks(run, datasets, models)
+        for locs, message in run_cache[shared]:
+            report(point, locs, message)
+        if run_cache[shared]:
+            continue
+
+        model_key = run.model.model_dump_json() + json.dumps(datasets[run.data.name].shape(run.data))
+        if model_key not in layer_cache:
+            try:
+                shape, classes = datasets[run.data.name].shape(run.data)
+                layer_cache[model_key] = describe_layers(run.model, shape, classes)
+            except Exception as exc:  # a model that cannot take this data
+                layer_cache[model_key] = exc
+        layers = layer_cache[model_key]
+        if isinstance(layers, Exception):
+            report(point, [("model",)], f"model {run.model.name!r} cannot be built for dataset {run.data.name!r}: {layers}")
+            continue
+        checkpoints = checkpoint_iterations(run.train)
+        info = SpecInfo(run, layers, checkpoints)
+        for i, study in studies:
+            check = kinds[study.kind].check
             if check is None:
                 continue
-            for sub, message in check(study, info):
-                loc = ("studies", i) + tuple(sub)
-                problems.append(where.problem(loc, message))
-        if problems:
-            break
-        del point
+            key = (i, shared)
+            if key not in study_cache:
+                study_cache[key] = list(check(study, info))
+            for sub, message in study_cache[key]:
+                report(point, [("studies", i) + tuple(sub)], message)
+        points.append(GridPoint(point, run, layers, checkpoints))
+
     if problems:
-        raise SpecError(problems)
-    return spec
+        out = []
+        for key, labels in problems.items():
+            p = located[key]
+            if grid and not (p.path.startswith("grid") or p.path.startswith("seeds")):
+                more = f" and {len(labels) - 1} more" if len(labels) > 1 else ""
+                p = Problem(p.file, p.line, p.column, p.path, f"{p.message} (at grid point {labels[0]}{more})")
+            out.append(p)
+        raise SpecError(_sorted(out))
+
+    warnings = []
+    for first, others in merged.items():
+        loc = ("grid",) if spec.grid else ("seeds",)
+        names = ", ".join([first, *others])
+        warnings.append(where.problem(loc, f"grid points {names} are the same run; it is trained once, as {first}"))
+    override_text = "".join(f"\n# --set {o.text}" for o in overrides)
+    return ResolvedSpec(spec, text + override_text if overrides else text, file, points, tuple(o.text for o in overrides), warnings, where)
+
+
+def _product(axes: list[list[Any]]) -> Iterable[tuple[Any, ...]]:
+    import itertools
+
+    return itertools.product(*axes) if axes else [()]
+
+
+__all__ = [
+    "GridPoint",
+    "MAX_DEPTH",
+    "MAX_GRID_POINTS",
+    "MAX_NODES",
+    "MAX_SPEC_BYTES",
+    "Override",
+    "ResolvedSpec",
+    "SpecInfo",
+    "format_path",
+    "load_spec",
+    "load_text",
+    "parse_override",
+    "pydantic_problems",
+    "read_yaml",
+    "resolve",
+    "run_label",
+]

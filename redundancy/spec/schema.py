@@ -3,13 +3,19 @@
 A spec is YAML with five sections (``data``, ``model``, ``train``, ``studies``
 and the optional ``grid``) plus ``name`` and ``seed``. Fields left out take the
 defaults below; fields marked "model default" take the value of the seed
-report's table for the chosen model (see :data:`MODEL_TRAIN_DEFAULTS`).
+report's table for the chosen model (each model's registry entry in
+:mod:`redundancy.models` holds its row). Resolving a spec turns every such
+``None`` into a value: :class:`ResolvedTrain` and :class:`ResolvedRun` are the
+types without ``None`` that the engine and the studies receive.
+
+This module imports neither torch nor the registries at import time, so a spec's
+bounds are checked before torch loads.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
 
@@ -17,7 +23,19 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validat
 class Strict(BaseModel):
     """Base for every spec section: unknown keys are errors, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+#: Seeds are unsigned 63-bit integers: every consumer (torch, numpy) takes them without overflow.
+SEED_MAX = 2**63 - 1
+#: Longest store or study name: both become folder and file names.
+NAME_MAX = 100
+#: Most log-spaced checkpoints ``log:N`` may ask for (each keeps a copy of the weights).
+LOG_CHECKPOINTS_MAX = 10_000
+#: Training fields that change how a run executes, not what it computes: not part of its identity.
+EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size", "resume_every"}
+#: Names that become folder names: letters, digits, ``_ . -``, not starting with a dot.
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class DataConfig(Strict):
@@ -31,7 +49,7 @@ class DataConfig(Strict):
     input_dim: int | None = Field(None, ge=1, description="teacher-student: input size (default 500); xord: number of pairs d (default 4)")
     teacher_width: int = Field(4, ge=1, description="teacher-student: hidden units of the teacher")
     noise: float = Field(0.0, ge=0.0, description="teacher-student: std of Gaussian label noise added to the teacher's logits")
-    data_seed: int = Field(0, description="seed of the dataset itself (teacher weights, splits, synthetic samples)")
+    data_seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the dataset itself (teacher weights, splits, synthetic samples)")
 
 
 class ModelConfig(Strict):
@@ -63,7 +81,8 @@ class TrainConfig(Strict):
     eval_interval: int | None = Field(None, ge=1, description="iterations between evaluations; default iterations/20 (at most 1000)")
     eval_batch_size: int = Field(1000, ge=1, description="batch size for evaluation")
     checkpoints: list[int] | str | None = Field(
-        None, description="extra checkpoint iterations: a list, or 'log:N' for N log-spaced ones (0, final and best always kept)"
+        None,
+        description="extra checkpoint iterations: a list, 'log:N' for N log-spaced ones, or 0 for none (0, final and best always kept)",
     )
     graph: Literal["auto", "on", "off"] = Field("auto", description="capture the training step as a CUDA graph (CUDA only)")
     stack: Literal["auto", "off"] = Field("auto", description="train runs of the same shape as one stacked model (CUDA only)")
@@ -84,44 +103,58 @@ class TrainConfig(Strict):
             return "off"
         return v
 
-    @field_validator("checkpoints")
+    @field_validator("checkpoints", mode="before")
     @classmethod
     def _checkpoints(cls, v: Any) -> Any:
+        # One message for every wrong shape, instead of one per member of the union.
+        accepted = "expected a list of iterations, 'log:N' with 1 <= N <= 10000, or 0 for no extra checkpoints"
+        if v is None or (v == 0 and type(v) is int):
+            return None  # 0: no extra checkpoints, the same run as leaving the field out
         if isinstance(v, str):
             head, _, n = v.partition(":")
-            if head != "log" or not n.isdigit() or int(n) < 1:
-                raise ValueError(f"expected a list of iterations or 'log:N' with N >= 1, found {v!r}")
-        elif isinstance(v, list):
+            if head != "log" or not n.isdigit() or not 1 <= int(n) <= LOG_CHECKPOINTS_MAX:
+                raise ValueError(f"{accepted}; found {v!r}")
+            return v
+        if isinstance(v, list):
+            if not all(type(i) is int for i in v):
+                raise ValueError(f"{accepted}; found {v!r}")
             bad = [i for i in v if i < 0]
             if bad:
                 raise ValueError(f"checkpoint iterations must be >= 0, found {bad}")
-        return v
+            return v
+        raise ValueError(f"{accepted}; found {v!r}")
 
 
 class StudyConfig(Strict):
     """Base of every study kind's config; ``kind`` selects the kind in the registry."""
 
     kind: str
-    name: str | None = Field(None, description="label of this study in the store (default: kind and index)")
+    name: str | None = Field(
+        None, max_length=NAME_MAX, pattern=SAFE_NAME, description="label of this study in the store (default: kind and index)"
+    )
 
 
-# The seed report's table (Figure 1); Gaussian Glorot init for all.
-MODEL_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "lenet_300_100": dict(optimizer="sgd", lr=3e-3, momentum=0.9, batch_size=64, iterations=50_000, lr_milestones=[]),
-    "mlp": dict(optimizer="sgd", lr=3e-3, momentum=0.9, batch_size=64, iterations=50_000, lr_milestones=[]),
-    "conv2": dict(optimizer="adam", lr=2e-4, momentum=0.0, batch_size=64, iterations=20_000, lr_milestones=[]),
-    "conv4": dict(optimizer="adam", lr=3e-4, momentum=0.0, batch_size=60, iterations=25_000, lr_milestones=[]),
-    "conv6": dict(optimizer="adam", lr=3e-4, momentum=0.0, batch_size=60, iterations=40_000, lr_milestones=[]),
-    "vgg19": dict(
-        optimizer="sgd", lr=0.1, momentum=0.9, batch_size=64, iterations=112_000, lr_milestones=[56_000, 84_000]
-    ),
-}
-FALLBACK_TRAIN_DEFAULTS = MODEL_TRAIN_DEFAULTS["lenet_300_100"]
+class ResolvedTrain(TrainConfig):
+    """A :class:`TrainConfig` with every model default filled in: no ``None`` where a value is needed."""
+
+    optimizer: Literal["sgd", "adam"]
+    lr: float = Field(gt=0)
+    momentum: float = Field(ge=0, lt=1)
+    lr_milestones: list[int]
+    batch_size: int = Field(ge=1)
+    iterations: int = Field(ge=1)
+    eval_interval: int = Field(ge=1)
 
 
-def resolve_train(train: TrainConfig, model: ModelConfig) -> TrainConfig:
-    """Fill every model-dependent default in ``train`` (the resolved config is what gets hashed)."""
-    defaults = MODEL_TRAIN_DEFAULTS.get(model.name, FALLBACK_TRAIN_DEFAULTS)
+def resolve_train(train: TrainConfig, model: ModelConfig) -> ResolvedTrain:
+    """Fill every model-dependent default in ``train`` (the resolved config is what gets hashed).
+
+    The defaults are the model's registry entry's (:attr:`redundancy.models.ModelEntry.train_defaults`);
+    an unknown model takes LeNet-300-100's, so a half-checked spec still resolves.
+    """
+    from redundancy.models import train_defaults
+
+    defaults = train_defaults(model.name)
     values = train.model_dump()
     for key, value in defaults.items():
         if values.get(key) is None:
@@ -132,19 +165,22 @@ def resolve_train(train: TrainConfig, model: ModelConfig) -> TrainConfig:
         values["momentum"] = 0.9
     if values["eval_interval"] is None:
         values["eval_interval"] = max(1, min(1000, values["iterations"] // 20))
-    return TrainConfig(**values)
+    return ResolvedTrain(**values)
 
 
-def checkpoint_iterations(train: TrainConfig) -> list[int]:
-    """Iterations at which weights are kept (besides the best one, known only after training)."""
-    assert train.iterations is not None
+def checkpoint_iterations(train: ResolvedTrain) -> list[int]:
+    """Iterations at which weights are kept (besides the best one, known only after training).
+
+    ``log:N`` keeps ``round(T ** (j / (N - 1)))`` for j < N: O(N) work whatever the number of
+    iterations T (N is at most :data:`LOG_CHECKPOINTS_MAX`), and never more than T + 1 points.
+    """
     total = train.iterations
     points = {0, total}
     spec = train.checkpoints
     if isinstance(spec, str):
         n = int(spec.split(":")[1])
-        for i in range(n):
-            points.add(int(round(math.exp(math.log(total) * i / max(1, n - 1)))) if n > 1 else total)
+        if n > 1:
+            points.update(int(round(math.exp(math.log(total) * i / (n - 1)))) for i in range(n))
     elif spec:
         points.update(i for i in spec if i <= total)
     return sorted(points)
@@ -153,18 +189,24 @@ def checkpoint_iterations(train: TrainConfig) -> list[int]:
 class RunConfig(Strict):
     """Everything that determines one training run: the identity of a train stage."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
 
 
+class ResolvedRun(RunConfig):
+    """One grid point's run with its training config resolved: what a train stage receives."""
+
+    train: ResolvedTrain
+
+
 class Spec(Strict):
     """A whole spec file once validated. ``studies`` holds each kind's own config."""
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="store name: letters, digits, _ . -")
-    seed: int = 0
-    seeds: list[int] | None = Field(None, description="shorthand for grid: {seed: [...]}")
+    name: str = Field(..., max_length=NAME_MAX, pattern=SAFE_NAME, description="store name: letters, digits, _ . - (at most 100)")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the run (0 to 2**63 - 1)")
+    seeds: list[Annotated[int, Field(ge=0, le=SEED_MAX)]] | None = Field(None, description="shorthand for grid: {seed: [...]}")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()

@@ -47,7 +47,7 @@ from pydantic import Field, field_validator
 
 from redundancy.measures import as_matrix, fp_contributions
 from redundancy.models import param_name
-from redundancy.spec.schema import ModelConfig, StudyConfig, TrainConfig, resolve_train
+from redundancy.spec.schema import ModelConfig, ResolvedTrain, StudyConfig, TrainConfig, resolve_train
 from redundancy.studies import register
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.concentration import Concentration, concentration, outgoing_counts, spearman, unit_counts
@@ -112,7 +112,7 @@ class LotteryConfig(StudyConfig):
 # --- pure helpers: training configs -------------------------------------------------------------
 
 
-def effective_train(config: LotteryConfig, run_train: TrainConfig, model: ModelConfig) -> TrainConfig:
+def effective_train(config: LotteryConfig, run_train: ResolvedTrain, model: ModelConfig) -> ResolvedTrain:
     """The run's (resolved) training config with the study's ``train`` fields replacing its own.
 
     Changing ``iterations`` without ``eval_interval`` re-derives the evaluation
@@ -133,14 +133,13 @@ def same_learning(a: TrainConfig, b: TrainConfig) -> bool:
     return a.model_dump(exclude=NOT_LEARNING) == b.model_dump(exclude=NOT_LEARNING)
 
 
-def rewound_train(train: TrainConfig, k: int) -> TrainConfig:
+def rewound_train(train: ResolvedTrain, k: int) -> ResolvedTrain:
     """Training from θ_k: the remaining T − k iterations, with the learning-rate schedule's remaining part.
 
     Milestones at or before k have already decayed the rate; later ones move k earlier.
     """
     if k == 0:
         return train
-    assert train.iterations is not None and train.lr is not None
     milestones = list(train.lr_milestones or [])
     passed = sum(1 for m in milestones if m <= k)
     return train.model_copy(
@@ -278,7 +277,7 @@ class Job:
     masks: dict[str, torch.Tensor] | None
 
 
-def train_jobs(ctx: StudyContext, train: TrainConfig, jobs: Sequence[Job]) -> list[TrainResult]:
+def train_jobs(ctx: StudyContext, train: ResolvedTrain, jobs: Sequence[Job]) -> list[TrainResult]:
     """Train a round's networks, each through ``ctx.train`` with the run's seed (same batches for all).
 
     The jobs of a round are independent: they train as one stacked model where
@@ -333,7 +332,6 @@ def run(config: LotteryConfig, ctx: StudyContext) -> StudyResult:
     output = order[-1]
     train = effective_train(config, run_cfg.train, run_cfg.model)
     k = config.rewind_iteration
-    assert train.iterations is not None
     if k >= train.iterations:
         raise ValueError(f"rewind iteration {k} is not before the end of training ({train.iterations})")
     train_r = rewound_train(train, k)
@@ -576,7 +574,6 @@ def check(config: LotteryConfig, info: Any) -> list[tuple[Sequence[str | int], s
                 (("train", "validation"), f"the validation split is the run's ({info.run.train.validation}); it cannot change per study")
             )
     train = effective_train(config, info.run.train, info.run.model)
-    assert train.iterations is not None
     if config.rewind_iteration >= train.iterations:
         problems.append((("rewind",), f"rewind iteration {config.rewind_iteration} must be before the end of training ({train.iterations} iterations)"))
     if problems:
