@@ -729,10 +729,11 @@ def _resolve(
     run_cache: dict[str, list[tuple[list[Loc], str]]] = {}
     study_cache: dict[tuple[int, str], list[tuple[Sequence[str | int], str]]] = {}
     points: list[GridPoint] = []
-    seen: dict[str, str] = {}  # identity -> label of the first point with it
-    merged: dict[str, list[str]] = {}
+    seen: dict[str, int] = {}  # identity -> number of the first point with it
+    merged: dict[int, list[int]] = {}
+    firsts: dict[int, dict[str, Any]] = {}
 
-    for combo in _product([grid[k] for k in keys]):
+    for number, combo in enumerate(_product([grid[k] for k in keys]), start=1):
         point = dict(zip(keys, combo))
         values = {k: (v.copy() if isinstance(v, dict) else v) for k, v in base.items()}
         for path, value in point.items():
@@ -740,11 +741,11 @@ def _resolve(
         run0 = RunConfig.model_validate(values)
         run = ResolvedRun(seed=run0.seed, data=run0.data, model=run0.model, train=resolve_train(run0.train, run0.model))
         identity = run.model_dump_json(exclude={"train": EXECUTION_ONLY_TRAIN})
-        label = run_label(point)
         if identity in seen:
-            merged.setdefault(seen[identity], []).append(label)
+            merged.setdefault(seen[identity], [seen[identity]]).append(number)
             continue
-        seen[identity] = label
+        seen[identity] = number
+        firsts[number] = point
 
         shared = run.model_dump_json(exclude={"seed"})  # the run without its seed: what checks depend on
         if shared not in run_cache:
@@ -789,10 +790,10 @@ def _resolve(
         raise SpecError(_sorted(out))
 
     warnings = []
-    for first, others in merged.items():
+    for numbers in merged.values():  # numbers in the grid's expansion order, as --dry-run lists them
         loc = ("grid",) if spec.grid else ("seeds",)
-        names = ", ".join([first, *others])
-        warnings.append(where.problem(loc, f"grid points {names} are the same run; it is trained once, as {first}"))
+        label = run_label(firsts[numbers[0]])
+        warnings.append(where.problem(loc, f"grid points {', '.join(map(str, numbers))} ({label}) are the same run; it is trained once"))
     override_text = "".join(f"\n# --set {o.text}" for o in overrides)
     return ResolvedSpec(spec, text + override_text if overrides else text, file, points, tuple(o.text for o in overrides), warnings, where)
 
