@@ -33,7 +33,7 @@ from rich.table import Table  # noqa: E402
 
 import redundancy  # noqa: E402
 
-MODULES = ["training", "stacked", "conv2", "pruning_sweep", "subspace_sweep", "pruned_speed", "end_to_end", "contention"]
+MODULES = ["training", "stacked", "conv2", "pruning_sweep", "subspace_sweep", "pruned_speed", "end_to_end", "contention", "spec_grid"]
 
 
 def cpu_model() -> str:

@@ -113,11 +113,12 @@ def make_plan(resolved: ResolvedSpec) -> Plan:
     spec = resolved.spec
     plan = Plan(spec, resolved.text)
     names = study_names(list(spec.studies))
+    payloads = [canonical_study(study) for study in spec.studies]  # the same at every grid point
     for point in resolved.points:
         run = point.run
         stage = TrainStage(f"train-{digest(canonical_run(run))}", run_label(point.values), point.values, run)
         plan.runs.append(stage)
-        for name, study in zip(names, spec.studies):
-            sid = f"{study.kind}-{digest({'run': stage.id, 'study': canonical_study(study)})}"
+        for name, study, payload in zip(names, spec.studies, payloads):
+            sid = f"{study.kind}-{digest({'run': stage.id, 'study': payload})}"
             plan.studies.append(StudyStage(sid, name, stage, study))
     return plan

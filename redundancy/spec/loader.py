@@ -394,6 +394,7 @@ class GridPoint:
     run: ResolvedRun
     layers: dict[str, Any]  # name -> redundancy.models.LayerInfo
     checkpoints: list[int]
+    shared: str = ""  # the run's config but its seed (JSON): points that differ only by seed share it
 
 
 @dataclass(frozen=True)
@@ -726,58 +727,65 @@ def _resolve(
         problems.setdefault(key, []).append(run_label(point))
 
     layer_cache: dict[str, dict[str, Any] | Exception] = {}
-    run_cache: dict[str, list[tuple[list[Loc], str]]] = {}
-    study_cache: dict[tuple[int, str], list[tuple[Sequence[str | int], str]]] = {}
+    templates: dict[str, tuple[ResolvedRun, str]] = {}  # grid values but the seed -> (run, its config but the seed)
+    checked: dict[str, tuple[list[tuple[list[Loc], str]], Any, list[int]]] = {}  # shared -> (problems, layers, checkpoints)
     points: list[GridPoint] = []
-    seen: dict[str, int] = {}  # identity -> number of the first point with it
+    seen: dict[tuple[str, int], int] = {}  # identity -> number of the first point with it
     merged: dict[int, list[int]] = {}
     firsts: dict[int, dict[str, Any]] = {}
 
     for number, combo in enumerate(_product([grid[k] for k in keys]), start=1):
         point = dict(zip(keys, combo))
-        values = {k: (v.copy() if isinstance(v, dict) else v) for k, v in base.items()}
-        for path, value in point.items():
-            _set_path(values, path, value)
-        run0 = RunConfig.model_validate(values)
-        run = ResolvedRun(seed=run0.seed, data=run0.data, model=run0.model, train=resolve_train(run0.train, run0.model))
-        identity = run.model_dump_json(exclude={"train": EXECUTION_ONLY_TRAIN})
+        # Runs equal but for their seed share one validated, resolved and checked config.
+        rest = {k: v for k, v in point.items() if k != "seed"}
+        values_key = json.dumps(rest, sort_keys=True, default=repr)
+        if values_key not in templates:
+            values = {k: copy.deepcopy(v) for k, v in base.items()}
+            for path, value in rest.items():
+                _set_path(values, path, value)
+            run0 = RunConfig.model_validate(values)
+            template = ResolvedRun(seed=run0.seed, data=run0.data, model=run0.model, train=resolve_train(run0.train, run0.model))
+            templates[values_key] = (template, template.model_dump_json(exclude={"seed": True, "train": EXECUTION_ONLY_TRAIN}))
+        template, shared = templates[values_key]
+        seed = point.get("seed", template.seed)
+        if type(seed) is not int:  # e.g. 1.0 from YAML: the int the schema makes of it
+            seed = RunConfig.model_validate({"seed": seed}).seed
+        run = template if seed == template.seed else template.model_copy(update={"seed": seed})
+        identity = (shared, seed)
         if identity in seen:
             merged.setdefault(seen[identity], [seen[identity]]).append(number)
             continue
         seen[identity] = number
         firsts[number] = point
 
-        shared = run.model_dump_json(exclude={"seed"})  # the run without its seed: what checks depend on
-        if shared not in run_cache:
-            run_cache[shared] = _run_checks(run, datasets, models)
-        for locs, message in run_cache[shared]:
-            report(point, locs, message)
-        if run_cache[shared]:
-            continue
-
-        model_key = run.model.model_dump_json() + json.dumps(datasets[run.data.name].shape(run.data))
-        if model_key not in layer_cache:
-            try:
+        if shared not in checked:
+            found = _run_checks(run, datasets, models)
+            layers: Any = None
+            checkpoints: list[int] = []
+            if not found:
                 shape, classes = datasets[run.data.name].shape(run.data)
-                layer_cache[model_key] = describe_layers(run.model, shape, classes)
-            except Exception as exc:  # a model that cannot take this data
-                layer_cache[model_key] = exc
-        layers = layer_cache[model_key]
-        if isinstance(layers, Exception):
-            report(point, [("model",)], f"model {run.model.name!r} cannot be built for dataset {run.data.name!r}: {layers}")
-            continue
-        checkpoints = checkpoint_iterations(run.train)
-        info = SpecInfo(run, layers, checkpoints)
-        for i, study in studies:
-            check = kinds[study.kind].check
-            if check is None:
-                continue
-            key = (i, shared)
-            if key not in study_cache:
-                study_cache[key] = list(check(study, info))
-            for sub, message in study_cache[key]:
-                report(point, [("studies", i) + tuple(sub)], message)
-        points.append(GridPoint(point, run, layers, checkpoints))
+                model_key = run.model.model_dump_json() + json.dumps([shape, classes])
+                if model_key not in layer_cache:
+                    try:
+                        layer_cache[model_key] = describe_layers(run.model, shape, classes)
+                    except Exception as exc:  # a model that cannot take this data
+                        layer_cache[model_key] = exc
+                layers = layer_cache[model_key]
+                if isinstance(layers, Exception):
+                    found.append(([("model",)], f"model {run.model.name!r} cannot be built for dataset {run.data.name!r}: {layers}"))
+                else:
+                    checkpoints = checkpoint_iterations(run.train)
+                    info = SpecInfo(run, layers, checkpoints)
+                    for i, study in studies:
+                        check = kinds[study.kind].check
+                        for sub, message in (check(study, info) if check is not None else []):
+                            found.append(([("studies", i) + tuple(sub)], message))
+            checked[shared] = (found, layers, checkpoints)
+        found, layers, checkpoints = checked[shared]
+        for locs, message in found:
+            report(point, locs, message)
+        if not found:
+            points.append(GridPoint(point, run, layers, checkpoints, shared))
 
     if problems:
         out = []

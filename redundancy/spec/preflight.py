@@ -66,12 +66,12 @@ def preflight(resolved: ResolvedSpec, *, device: str = "auto", data_root: str | 
     from redundancy.data import DATASETS, resolve_root
 
     problems: list[Problem] = []
-    seen_data: dict[str, Any] = {}
+    seen_data: dict[tuple[str, str | None, bool], Any] = {}
     seen_model: set[str] = set()
     name, total = device_memory(device)
     for point in resolved.points:
         data = point.run.data
-        key = data.model_dump_json(include={"name", "root", "download"})
+        key = (data.name, data.root, data.download)
         if key not in seen_data:
             root = resolve_root(data.root, data_root)
             seen_data[key] = DATASETS[data.name].missing(data, root)
@@ -79,10 +79,9 @@ def preflight(resolved: ResolvedSpec, *, device: str = "auto", data_root: str | 
                 problems.append(resolved.problem(point, [("data", "name"), ("data",)], seen_data[key]))
         if total is None:
             continue
-        model_key = point.run.model.model_dump_json() + point.run.train.model_dump_json() + data.model_dump_json()
-        if model_key in seen_model:
+        if point.shared in seen_model:  # memory does not depend on the seed
             continue
-        seen_model.add(model_key)
+        seen_model.add(point.shared)
         shape, _ = DATASETS[data.name].shape(data)
         need = run_bytes(point, tuple(shape))
         if need > total:
