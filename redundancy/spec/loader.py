@@ -791,7 +791,7 @@ def _resolve(
         out = []
         for key, labels in problems.items():
             p = located[key]
-            if grid and not (p.path.startswith("grid") or p.path.startswith("seeds")):
+            if len(labels) < len(seen) and not (p.path.startswith("grid") or p.path.startswith("seeds")):  # where, when not everywhere
                 more = f" and {len(labels) - 1} more" if len(labels) > 1 else ""
                 p = Problem(p.file, p.line, p.column, p.path, f"{p.message} (at grid point {labels[0]}{more})")
             out.append(p)
