@@ -440,12 +440,8 @@ def _axes(spec: Spec) -> dict[str, list[Any]]:
 
 def _axis_loc(spec: Spec, axis: str, value: Any) -> Loc:
     """Where ``value`` of ``axis`` is written: in ``grid:`` or in ``seeds:``."""
-    if spec.grid and axis in spec.grid:
-        values, section = spec.grid[axis], "grid"
-        loc: Loc = ("grid", axis)
-    else:
-        values, section, loc = list(spec.seeds or []), "seeds", ("seeds",)
-    del section
+    loc: Loc = ("grid", axis) if spec.grid and axis in spec.grid else ("seeds",)
+    values = spec.grid[axis] if loc[0] == "grid" and spec.grid else list(spec.seeds or [])
     for i, v in enumerate(values):
         if v == value and type(v) is type(value):
             return loc + (i,)
@@ -456,7 +452,8 @@ def _point_problem(where: _Located, spec: Spec, point: dict[str, Any], locs: Seq
     for loc in locs:
         for axis, value in point.items():
             parts = tuple(axis.split("."))
-            if parts[: len(loc)] == tuple(loc)[: len(parts)] and (parts[: len(loc)] == tuple(loc) or tuple(loc)[: len(parts)] == parts):
+            n = min(len(parts), len(loc))
+            if parts[:n] == tuple(loc)[:n]:  # the axis sets this field, or a section holding it, or a field inside it
                 return where.problem(_axis_loc(spec, axis, value), f"{message} (grid value {_short(value)} of {axis!r})")
     return where.problem(locs[0], message)
 
@@ -666,12 +663,12 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
     problems += _check_grid(where, data)
     problems += _check_names(where, data, "data", "name", DATASETS, "dataset")
     problems += _check_names(where, data, "model", "name", MODELS, "model")
-    if spec is not None and spec.grid:
-        for axis, section, registry, what in (("data.name", "data", DATASETS, "dataset"), ("model.name", "model", MODELS, "model")):
-            for i, value in enumerate(spec.grid.get(axis, [])):
-                if isinstance(value, str) and value not in registry:
-                    problems.append(where.problem(("grid", axis, i), f"unknown {what} {value!r}{_did_you_mean(value, registry)} (expected one of: {', '.join(registry)})"))
-            del section
+    raw_grid = data.get("grid") if isinstance(data.get("grid"), dict) else {}
+    for axis, registry, what in (("data.name", DATASETS, "dataset"), ("model.name", MODELS, "model")):
+        values = raw_grid.get(axis)
+        for i, value in enumerate(values if isinstance(values, list) else []):
+            if isinstance(value, str) and value not in registry:
+                problems.append(where.problem(("grid", axis, i), f"unknown {what} {value!r}{_did_you_mean(value, registry)} (expected one of: {', '.join(registry)})"))
     if spec is not None and spec.executor:
         problems += _executor_problems(where, spec.executor)
     if problems or spec is None:
