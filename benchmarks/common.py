@@ -107,7 +107,6 @@ def textbook_rate(model: ModelConfig, loader: DataLoader[Any], device: str, iter
     train = engine_config(model, iterations)
     first_x, _ = next(iter(loader))
     net = textbook_model(model, tuple(first_x.shape[1:]), device)
-    assert train.lr is not None
     if train.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=train.lr)
     else:

@@ -144,7 +144,7 @@ def test_subspace_alignment_end_to_end(tmp_path: Path, monkeypatch: pytest.Monke
             from redundancy.data import load_data
             from redundancy.spec.loader import load_spec
 
-            spec = load_spec(tmp_path / "align.yaml")
+            spec = load_spec(tmp_path / "align.yaml").spec
             data_x = load_data(spec.data, validation=spec.train.validation).test_x.double().flatten(1)
             assert tensors[f"{layer}@final/alignment/rho_update"] == pytest.approx(_brute_rho(w - z, data_x), rel=1e-9)
             assert tensors[f"{layer}@final/alignment/rho_init"] == pytest.approx(_brute_rho(z, data_x), rel=1e-9)

@@ -87,7 +87,7 @@ from pydantic import AfterValidator, Field, field_validator
 from redundancy.data.base import seed_words
 from redundancy.measures import as_matrix
 from redundancy.models import LayeredNet, param_name
-from redundancy.spec.schema import Strict, StudyConfig, TrainConfig
+from redundancy.spec.schema import ResolvedTrain, Strict, StudyConfig, TrainConfig
 from redundancy.studies import StudyKind, register
 from redundancy.studies.base import StudyContext, StudyResult
 from redundancy.studies.pruning_engine import removal_sweep
@@ -382,7 +382,7 @@ def ranking(scores: dict[str, float]) -> str:
     return text
 
 
-def finetune_train(config: FinetuneConfig, run_train: TrainConfig) -> TrainConfig:
+def finetune_train(config: FinetuneConfig, run_train: ResolvedTrain) -> ResolvedTrain:
     """The run's resolved training config for fine-tuning: ``iterations`` steps at ``lr`` (no schedule),
     evaluated 20 times, keeping only what the loop always keeps."""
     return run_train.model_copy(
@@ -398,7 +398,7 @@ def finetune_train(config: FinetuneConfig, run_train: TrainConfig) -> TrainConfi
 
 def finetune_pruned(
     ctx: StudyContext, model: LayeredNet, state: dict[str, torch.Tensor], layer: str, orders: Sequence[torch.Tensor],
-    removed: int, train: TrainConfig, keep: Sequence[int] = (),
+    removed: int, train: ResolvedTrain, keep: Sequence[int] = (),
 ) -> list[Any]:
     """Train the structurally pruned network of each order (``removed`` units of ``layer`` gone) from its
     pruned weights, all with the run's seed (same batches); one stacked model where that pays."""
