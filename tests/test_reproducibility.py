@@ -81,7 +81,7 @@ def test_local_grid_equals_ray_bit_for_bit(tmp_path: Path, two_threads: None) ->
     (tmp_path / "local").mkdir()
     _, local, report = run_spec(tmp_path / "local", GRID)
     assert not report.failed and len(report.trained) == 2 and len(report.studied) == 2
-    plan = make_plan(load_spec(write_spec(tmp_path, GRID)), GRID)
+    plan = make_plan(load_spec(write_spec(tmp_path, GRID)))
     remote = Store(tmp_path / "ray")
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     try:
