@@ -1,2 +1,18 @@
-"""redundancy: where redundancy lives in trained neural networks."""
+"""redundancy: where redundancy lives in trained neural networks.
+
+``redundancy.open_store(path)`` reads stores as pandas DataFrames (:mod:`redundancy.api`);
+it is imported on first use, so ``import redundancy`` stays light and never imports torch.
+"""
+
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["__version__", "open_store"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "open_store":
+        from redundancy.api import open_store
+
+        return open_store
+    raise AttributeError(f"module 'redundancy' has no attribute {name!r}")

@@ -7,7 +7,6 @@ spec), never a traceback. Anything unexpected becomes one line and exit 1 too;
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -222,9 +221,9 @@ def _run_plan(
         err.print("interrupted; finished stages are stored and the next run resumes from them", style="yellow")
         raise typer.Exit(code=130) from None
 
-    from redundancy.summary import store_document
+    from redundancy.store.reader import read_document
 
-    _print_summary(store_document(target, curves=False))
+    _print_summary(read_document(target.root, curves=False))
     err.print(
         Text(
             f"{len(report.trained)} trained, {len(report.studied)} studies run, {len(report.cached)} cached, "
@@ -271,26 +270,34 @@ def ls(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
 ) -> None:
     """List stores, their runs and studies, with status."""
-    from redundancy.summary import find_stores, store_document
+    from redundancy.store.reader import find_stores, read_store
 
-    try:
-        stores = find_stores(_store_paths(paths))
-        if not stores:
-            err.print(f"no stores under {', '.join(map(str, _store_paths(paths)))}; fill one with: redundancy run specs/quickstart.yaml")
-            raise typer.Exit(code=1)
-        table = Table(title="stores")
-        for col in ("store", "stage", "kind", "name", "status", "headline"):
-            table.add_column(col)
-        for s in stores:
-            doc = store_document(s, curves=False)
-            for r in doc["runs"]:
-                acc = r.get("test_accuracy")
-                table.add_row(*(Text(str(c)) for c in (s.root, r["id"], "train", r["name"], r["status"], "" if acc is None else f"test acc {acc:.4f}")))
-            for st in doc["studies"]:
-                table.add_row(*(Text(str(c)) for c in (s.root, st["id"], st["kind"], f"{st['run']}/{st['name']}", st["status"], "")))
-        out.print(table)
-    except RedundancyError as exc:
-        raise _fail(exc) from None
+    stores = find_stores(_store_paths(paths))
+    if not stores:
+        err.print(f"no stores under {', '.join(map(str, _store_paths(paths)))}; fill one with: redundancy run specs/quickstart.yaml")
+        raise typer.Exit(code=1)
+    table = Table(title="stores")
+    for col in ("store", "stage", "kind", "name", "status", "headline"):
+        table.add_column(col)
+    problems: list[str] = []
+    for root in stores:
+        reading = read_store(root)
+        for rec in reading.stages:
+            acc = rec.attrs.get("test_accuracy") if rec.stage_kind == "train" else None
+            name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
+            headline = rec.error if rec.error else ("" if not isinstance(acc, (int, float)) else f"test acc {acc:.4f}")
+            table.add_row(*(Text(str(c)) for c in (root, rec.id, rec.kind, name, rec.status, headline)))
+        problems += reading.problems()
+    out.print(table)
+    _print_problems(problems)
+
+
+def _print_problems(problems: list[str]) -> None:
+    """One line per thing of a store that could not be read, then exit 1 when there was any."""
+    for problem in problems:
+        err.print(Text("error: ", style="bold red") + Text(problem), soft_wrap=True)
+    if problems:
+        raise typer.Exit(code=1)
 
 
 def _fmt(value: Any) -> str:
@@ -387,24 +394,21 @@ def show(
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
     from redundancy.store import Store
-    from redundancy.store.writer import writer_session
-    from redundancy.summary import store_document
+    from redundancy.store.reader import read_document, strict_json
 
     target = Store(store)
     if not target.exists():
         err.print(Text("error: ", style="bold red") + Text(f"{store}: not a store (no index.h5 or stages/ folder)"))
         raise typer.Exit(code=1)
-    try:
-        doc = store_document(target, curves=as_json)
-    except RedundancyError as exc:
-        raise _fail(exc) from None
+    doc = read_document(target.root, curves=as_json)
     if as_json:
         from redundancy.grid import grid_summary
 
         doc["grid"] = grid_summary(doc)
-        sys.stdout.write(json.dumps(doc, indent=1, allow_nan=True) + "\n")
-        return
-    _print_summary(doc, studies=studies)
+        sys.stdout.write(strict_json(doc, indent=1) + "\n")
+    else:
+        _print_summary(doc, studies=studies)
+    _print_problems(doc["problems"])
 
 
 @app.command()

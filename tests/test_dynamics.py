@@ -33,7 +33,7 @@ from redundancy.studies.dynamics_measures import (
     spike_threshold,
     stable_rank,
 )
-from redundancy.summary import store_document
+from redundancy.store.reader import read_document
 from tiny import run_spec, tiny_text, write_spec
 
 # --- frame potential and distance ---------------------------------------------------------------
@@ -234,7 +234,7 @@ studies:
 def test_dynamics_study_end_to_end_with_a_width_grid(tmp_path: Path) -> None:
     plan, store, report = run_spec(tmp_path, SPEC, "dyn.yaml", store=tmp_path / "store")
     assert not report.failed and len(plan.studies) == 2
-    doc = store_document(store)
+    doc = read_document(store.root)
     studies = [s for s in doc["studies"] if s["kind"] == "dynamics"]
     assert sorted(s["summary"]["width"] for s in studies) == [0.5, 1.0]
     for st in studies:
@@ -282,7 +282,7 @@ def test_metrics_subset_computes_only_those(tmp_path: Path) -> None:
     )
     _, store, report = run_spec(tmp_path, text, "dyn.yaml", store=tmp_path / "store")
     assert not report.failed
-    (st,) = [s for s in store_document(store)["studies"] if s["kind"] == "dynamics"]
+    (st,) = [s for s in read_document(store.root)["studies"] if s["kind"] == "dynamics"]
     assert set(st["curves"]) == {"fc1"}
     assert set(st["curves"]["fc1"]) == {"iteration", "distance_from_init", "relative_distance", "stable_rank", "alpha", "spikes"}
     assert st["curves"]["fc1"]["iteration"] == [0, 60]  # the initialization is always measured

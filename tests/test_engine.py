@@ -21,7 +21,7 @@ from redundancy.engine.plan import canonical_run, digest
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import RunConfig, TrainConfig
 from redundancy.store import Store
-from redundancy.summary import store_document
+from redundancy.store.reader import read_document
 from tiny import TINY, run_spec, stage_arrays, write_spec
 
 
@@ -97,7 +97,7 @@ def test_failed_stage_is_reported_and_others_continue(tmp_path: Path) -> None:
     plan, store, report = run_spec(tmp_path, text)
     assert len(report.failed) == 1 and "lr1e+30" in report.failed[0].label
     assert len(report.trained) == 1
-    doc = store_document(store)
+    doc = read_document(store.root)
     statuses = sorted(r["status"] for r in doc["runs"])
     assert statuses == ["done", "failed"]
 
@@ -158,7 +158,7 @@ def test_reader_opens_store_while_a_run_writes(tmp_path: Path) -> None:
     try:
         while proc.poll() is None:
             if store.exists():
-                doc = store_document(store)  # must never raise on a store being written
+                doc = read_document(store.root)  # must never raise on a store being written
                 seen.add(sum(r["status"] == "done" for r in doc["runs"]))
                 reads += 1
             time.sleep(0.02)
@@ -166,7 +166,7 @@ def test_reader_opens_store_while_a_run_writes(tmp_path: Path) -> None:
         proc.wait(timeout=300)
     assert proc.returncode == 0
     assert reads > 5 and len(seen) >= 2, (reads, seen)
-    assert len([r for r in store_document(store)["runs"] if r["status"] == "done"]) == 4
+    assert len([r for r in read_document(store.root)["runs"] if r["status"] == "done"]) == 4
 
 
 def test_cli_run_show_ls_dry_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import grid_study  # a test study kind, registered only inside the fixture below
 from redundancy.cli import app
 from redundancy.grid import aggregate, flatten_numbers, format_cell, grid_axes, grid_summary, headline_numbers
-from redundancy.summary import store_document
+from redundancy.store.reader import read_document
 from tiny import run_spec, tiny_text
 
 grid_study.unregister()
@@ -154,7 +154,7 @@ def test_show_prints_the_grid_summary_of_a_real_store(tiny_kind: None, tmp_path:
     with grid_study.one_thread():
         _, store, report = run_spec(tmp_path, SPEC)
     assert not report.failed and len(report.studied) == 4
-    doc = store_document(store, curves=False)
+    doc = read_document(store.root, curves=False)
     s = grid_summary(doc)
     norms = table(s, "tiny_norms")
     assert norms["metrics"] == ["distance_from_init/fc1", "distance_from_init/fc2"]

@@ -28,7 +28,7 @@ from redundancy.studies.subspace_math import (
     random_orthonormal,
     residual_norms,
 )
-from redundancy.summary import store_document
+from redundancy.store.reader import read_document
 from redundancy.train import evaluate
 from tiny import run_spec, tiny_text, write_spec
 
@@ -215,7 +215,7 @@ def test_study_end_to_end_store_curves_summary_and_show(tmp_path: Path, monkeypa
     assert not report.failed, report.failed
     study = plan.studies[0]
     tensors = store.read_tensors(study.id, "results")
-    doc = store_document(store)
+    doc = read_document(store.root)
     entry = next(s for s in doc["studies"] if s["kind"] == "subspace")
     curves, summary = entry["curves"], entry["summary"]
     rows = {f"{layer}@{cp}:{target}" for layer in ("fc1", "fc2") for cp in ("final", 50) for target in ("update", "weights")}

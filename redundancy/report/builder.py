@@ -35,8 +35,9 @@ from redundancy.report.model import (
     summary_tables,
 )
 from redundancy.report.style import GREY, PNG_DPI, report_style
-from redundancy.store import StageInfo, Store, now_iso
-from redundancy.summary import find_stores, store_document
+from redundancy.store import layout as L
+from redundancy.store import now_iso
+from redundancy.store.reader import StageRecord, StoreReading, document, find_stores, read_store
 
 FIGURES_DIR = "figures"
 FOOTER_IN = 0.2  # height of the provenance strip under each figure (inches)
@@ -102,18 +103,18 @@ def _write_png(fig: Figure, path: Path) -> None:
         palette.save(path, format="png", optimize=True)
 
 
-def provenance_of(info: StageInfo, run: StageInfo | None, spec_name: str) -> Provenance:
+def provenance_of(stage_id: str, attrs: dict[str, Any], run: StageRecord | None, spec_name: str) -> Provenance:
     """Provenance of a stage: its own id, device and date; model and data from the run it studies."""
-    source = run if run is not None else info
+    source = run.attrs if run is not None else attrs
     return Provenance(
-        spec_name=str(info.attrs.get("spec_name") or spec_name),
-        stage_id=info.id,
-        model=str(source.attrs.get("model", "model not recorded")),
-        dataset=str(source.attrs.get("dataset", "dataset not recorded")),
-        offline_subset=bool(source.attrs.get("offline_subset", False)),
-        data_source=str(source.attrs.get("data_source", "")),
-        device=str(info.attrs.get("device", "device not recorded")),
-        created=str(info.attrs.get("created", "")),
+        spec_name=str(attrs.get(L.A_SPEC_NAME) or spec_name),
+        stage_id=stage_id,
+        model=str(source.get(L.A_MODEL, "model not recorded")),
+        dataset=str(source.get(L.A_DATASET, "dataset not recorded")),
+        offline_subset=bool(source.get(L.A_OFFLINE_SUBSET, False)),
+        data_source=str(source.get(L.A_DATA_SOURCE, "")),
+        device=str(attrs.get(L.A_DEVICE, "device not recorded")),
+        created=str(attrs.get(L.A_CREATED, "")),
     )
 
 
@@ -160,7 +161,7 @@ class _Builder:
             try:
                 blocks = fn(view)
             except Exception as exc:  # a figure bug must not hide every other figure
-                where = f"{kind} {view.label} ({view.info.path.name})"
+                where = f"{kind} {view.label} ({view.info.id})"
                 last = traceback.extract_tb(exc.__traceback__)[-1]
                 message = f"figures for {where} failed: {type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})"
                 self.report.problems.append(message)
@@ -214,7 +215,7 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
 
     Raises :class:`NoStores` when ``paths`` hold no store, naming the command that fills one.
     """
-    stores = find_stores(list(paths))
+    stores = [read_store(root) for root in find_stores(list(paths))]
     if not stores:
         where = ", ".join(str(p) for p in paths) or "(no path given)"
         raise NoStores(f"no store under {where}; nothing to report. Fill one with: {FILL_COMMAND}")
@@ -224,6 +225,8 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
         shutil.rmtree(figures_dir)  # figures of a previous report must not linger beside this one
     figures_dir.mkdir()
     report = Report(out=out, sources=[str(s.root) for s in stores], created=now_iso())
+    for store in stores:
+        report.problems.extend(store.problems())
     builder = _Builder(out, report)
     with report_style():
         for store in stores:
@@ -235,37 +238,35 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
     return report
 
 
-def _grid_section(
-    builder: _Builder, store: Store, doc: dict[str, Any], index: dict[str, Any], stages: dict[str, StageInfo], spec_name: str
-) -> Section | None:
+def _grid_section(builder: _Builder, reading: StoreReading, doc: dict[str, Any], spec_name: str) -> Section | None:
     """Headline numbers against the grid's axes, for a spec with a grid (or several seeds)."""
     from redundancy.report.grid import grid_blocks
 
-    runs = [stages[r["id"]] for r in doc["runs"] if r.get("status") == "done"]
-    model = str(runs[0].attrs.get("model", "")) if runs else ""
+    runs = [s for s in reading.runs() if s.done]
+    model = str(runs[0].attrs.get(L.A_MODEL, "")) if runs else ""
     blocks = grid_blocks(doc, model)
     if not blocks:
         return None
     section = Section(title=f"{spec_name}: grid", level=3)
     # A grid figure summarizes many stages: its provenance names the store's index and how many stages it rests on.
-    index_info = StageInfo(store.index_path, {**index, "stage_id": f"index.h5 ({len(stages)} stages)"})
-    prov = provenance_of(index_info, runs[0] if runs else None, spec_name)
+    prov = provenance_of(f"{L.INDEX} ({len(reading.stages)} stages)", reading.index, runs[0] if runs else None, spec_name)
     builder.place(blocks, _slug(spec_name), prov, section)
     return section
 
 
-def _store_sections(builder: _Builder, store: Store) -> list[Section]:
-    doc = store_document(store, curves=True)
-    index = store.index_attrs()
-    stages = {s.id: s for s in store.stages()}
-    spec_name = str(index.get("spec_name") or store.root.name)
+def _store_sections(builder: _Builder, reading: StoreReading) -> list[Section]:
+    doc = document(reading, curves=True)
+    stages = {s.id: s for s in reading.stages}
+    spec_name = reading.spec_name or reading.root.name
     head = Section(title=f"Store {spec_name}", level=2)
     done_runs = [r for r in doc["runs"] if r.get("status") == "done"]
     done_studies = [s for s in doc["studies"] if s.get("status") == "done"]
     head.intro.append(
-        f"Folder {store.root}: {len(done_runs)} run(s) and {len(done_studies)} study stage(s) stored"
+        f"Folder {reading.root}: {len(done_runs)} run(s) and {len(done_studies)} study stage(s) stored"
         + (f", spec {spec_name}." if spec_name else ".")
     )
+    for problem in reading.problems():
+        head.items.append(NoteBlock(f"Unreadable: {problem}"))
     head.items.append(_runs_table(doc["runs"]))
     status = _status_table(doc)
     if status is not None:
@@ -275,23 +276,24 @@ def _store_sections(builder: _Builder, store: Store) -> list[Section]:
     training = Section(title=f"{spec_name}: training", level=3)
     for run in done_runs:
         info = stages[run["id"]]
-        view = StageView(store, info, run, info, provenance_of(info, None, spec_name), str(run.get("name")))
+        view = StageView(info, run, info, provenance_of(info.id, info.attrs, None, spec_name), str(run.get("name")))
         builder.draw("train", view, _slug(spec_name, str(run.get("name")), "training"), training)
     if training.items:
         sections.append(training)
 
-    grid = _grid_section(builder, store, doc, index, stages, spec_name)
+    grid = _grid_section(builder, reading, doc, spec_name)
     if grid is not None:
         sections.append(grid)
 
     for study in done_studies:
         info = stages[study["id"]]
         run_info = stages.get(str(study.get("run_id")))
+        run_info = run_info if run_info is not None and run_info.done else None
         label = f"{study.get('run')}/{study.get('name')}"
         section = Section(title=f"{spec_name}: {study['kind']} study {label}", level=3)
         if run_info is None:
             section.intro.append(f"The studied run {study.get('run_id')} is not in this store; model and data are not recorded.")
-        view = StageView(store, info, study, run_info, provenance_of(info, run_info, spec_name), label)
+        view = StageView(info, study, run_info, provenance_of(info.id, info.attrs, run_info, spec_name), label)
         builder.draw(str(study["kind"]), view, _slug(spec_name, str(study.get("run")), str(study.get("name"))), section)
         sections.append(section)
     return sections

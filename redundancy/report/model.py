@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import h5py
 import numpy as np
 from matplotlib.figure import Figure
 
-from redundancy.store import StageInfo, Store, open_h5
+from redundancy.store import layout as L
+from redundancy.store import reader
+from redundancy.store.reader import StageRecord
+from redundancy.store.results import Results
 from redundancy.summary import orient, summary_rows
 
 
@@ -82,20 +84,21 @@ Block = FigureBlock | TableBlock | NoteBlock
 
 @dataclass
 class StageView:
-    """One finished stage as a figure function sees it.
+    """One finished stage as a figure function sees it, read through the store's reader.
 
-    ``entry`` is the stage's entry of :func:`redundancy.summary.store_document`
-    (``summary`` and ``curves`` already parsed); ``run`` is the studied run's
-    train stage (the stage itself for a train stage). Tensors are read only on
-    request, so a figure that needs only curves never touches the HDF5 data.
+    ``entry`` is the stage's entry of the reader's document (``summary`` and
+    ``curves`` as stored); :attr:`results` the typed results of a study;
+    ``run`` is the studied run's train stage (the stage itself for a train
+    stage). Tensors are read only on request, so a figure that needs only
+    curves never touches the HDF5 data.
     """
 
-    store: Store
-    info: StageInfo
+    info: StageRecord
     entry: dict[str, Any]
-    run: StageInfo | None
+    run: StageRecord | None
     provenance: Provenance
     label: str
+    _results: Results | None = field(default=None, repr=False)
 
     @property
     def curves(self) -> dict[str, Any]:
@@ -106,35 +109,31 @@ class StageView:
         return self.entry.get("summary") or {}
 
     @property
+    def results(self) -> Results:
+        """The study's typed results (:mod:`redundancy.store.results`)."""
+        if self._results is None:
+            self._results = reader.study_results(self.info)
+        return self._results
+
+    @property
     def config(self) -> dict[str, Any]:
-        return self.info.json_attr("config", {}) or {}
+        return self.info.config
 
     @property
     def model(self) -> str:
         return self.provenance.model
 
-    def dataset_names(self, group: str = "/") -> list[str]:
-        """Paths (relative to ``group``) of every dataset under ``group``, without reading data."""
-        names: list[str] = []
-        with open_h5(self.info.path) as f:
-            if group.strip("/") and group.strip("/") not in f:
-                return names
-            base = f[group]
+    def result_names(self) -> list[str]:
+        """Names of the study's result tensors (no data read)."""
+        return reader.dataset_names(self.info, L.RESULTS)
 
-            def visit(name: str, obj: Any) -> None:
-                if isinstance(obj, h5py.Dataset):
-                    names.append(name)
+    def result_tensors(self, names: Iterable[str], *, last: bool = False) -> dict[str, np.ndarray]:
+        """Result tensors by name (``last``: only the last entry along the first axis)."""
+        return reader.read_tensors(self.info, L.RESULTS, names, last=last)
 
-            base.visititems(visit)
-        return names
-
-    def read(self, path: str) -> np.ndarray:
-        with open_h5(self.info.path) as f:
-            return np.asarray(f[path][()])
-
-    def read_many(self, paths: Iterable[str]) -> dict[str, np.ndarray]:
-        with open_h5(self.info.path) as f:
-            return {p: np.asarray(f[p][()]) for p in paths}
+    def metrics(self) -> dict[str, np.ndarray]:
+        """A train stage's metric series."""
+        return reader.read_metrics(self.info)
 
 
 FigureFn = Callable[[StageView], list[Block]]

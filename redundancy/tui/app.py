@@ -236,7 +236,7 @@ class RedundancyApp(App[None]):
             key = details.h5_key(train.path, "/")
             ref = NodeRef("group", key, root=root, path=train.path, name="/", mtime_ns=train.mtime_ns)
             out.append((key, ref, Text("≡ datasets ") + Text(train.id, style="dim"), True))
-        elif train is not None and train.status == "error":
+        elif train is not None and train.status == "unreadable":
             key = f"problem:{train.path}"
             name = train.path.name if train.path else train.id
             out.append((key, NodeRef("problem", key, root=root, path=train.path, reason=train.error), self._problem_label(name, train.error), False))
@@ -303,7 +303,7 @@ class RedundancyApp(App[None]):
         if group.train is None:
             text.append("  no train stage", style="dim")
         elif group.train.status != "done":
-            text.append(f"  {group.train.status}", style="red" if group.train.status in ("failed", "error") else "dim")
+            text.append(f"  {group.train.status}", style="red" if group.train.status in ("failed", "unreadable") else "dim")
         return text
 
     def _study_label(self, entry: source.StageEntry) -> Text:
@@ -311,7 +311,7 @@ class RedundancyApp(App[None]):
         if entry.study_kind and entry.study_kind != entry.name:
             text.append(f"  {entry.study_kind}", style="dim")
         if entry.status != "done":
-            text.append(f"  {entry.status}", style="red" if entry.status in ("failed", "error") else "dim italic")
+            text.append(f"  {entry.status}", style="red" if entry.status in ("failed", "unreadable") else "dim italic")
         return text
 
     def _problem_label(self, name: str, reason: str) -> Text:
@@ -335,7 +335,7 @@ class RedundancyApp(App[None]):
             return
         ref.loaded = True
         try:
-            members = source.list_group(ref.path, ref.name)
+            members = source.list_group(ref.path, ref.name, ref.root)
         except source.SourceError as exc:
             key = f"problem:{ref.path}:{ref.name}"
             child = node.add_leaf(self._problem_label(ref.path.name, str(exc)), NodeRef("problem", key, root=ref.root, path=ref.path, reason=str(exc)))
@@ -624,9 +624,9 @@ def build_detail(ref: NodeRef, listings: dict[Path, Listing], items: list[detail
     if ref.kind == "file" and ref.path is not None:
         return details.file_detail(ref.path)
     if ref.kind == "group" and ref.path is not None:
-        return details.group_detail(ref.path, ref.name, export_dir)
+        return details.group_detail(ref.path, ref.name, export_dir, ref.root)
     if ref.kind == "dataset" and ref.path is not None:
-        return details.dataset_detail(ref.path, ref.name, export_dir)
+        return details.dataset_detail(ref.path, ref.name, export_dir, ref.root)
     return Detail(key=ref.key, title=ref.key, message="this node is gone from the store (it was re-read)")
 
 

@@ -18,19 +18,19 @@ from typing import Any
 import numpy as np
 import yaml
 
-from redundancy.errors import RedundancyError
 from redundancy.grid import SEED_AXIS, format_cell, grid_axes, grid_summary
-from redundancy.store import read_attrs
-from redundancy.summary import store_document, summary_rows
+from redundancy.store import layout as L
+from redundancy.store import reader
+from redundancy.store.results import Results
+from redundancy.summary import summary_rows
 from redundancy.tui import source
 from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Provenance, Series, Table, TablePanel, fmt
 from redundancy.tui.source import DatasetData, Listing, RunGroup, SourceError, StageEntry
 from redundancy.tui.views import training, view_for
 
 PROVENANCE_KEYS = (
-    "stage_id", "stage_kind", "study_kind", "run_stage_id", "spec_name", "redundancy_version", "torch_version",
-    "cuda_version", "python_version", "device", "host", "created", "git_commit", "format_version",
-    "dataset", "data_source", "offline_subset",
+    L.A_STAGE_ID, L.A_STAGE_KIND, L.A_STUDY_KIND, L.A_RUN_STAGE_ID, L.A_SPEC_NAME, *L.PROVENANCE[:-3],
+    L.A_CREATED, L.A_GIT_COMMIT, L.A_FORMAT_VERSION, L.A_DATASET, L.A_DATA_SOURCE, L.A_OFFLINE_SUBSET,
 )
 # At most this many rows and columns of a dataset go into its values table.
 VALUE_ROWS, VALUE_COLS = 500, 64
@@ -70,24 +70,25 @@ def to_yaml(value: Any) -> str:
 
 def provenance(attrs: dict[str, Any], text: str = "", text_title: str = "") -> Provenance:
     facts = [(key, fmt(attrs[key])) for key in PROVENANCE_KEYS if key in attrs]
-    if "identity" in attrs:
-        facts.append(("identity (hashed)", str(attrs["identity"])))
+    if L.A_IDENTITY in attrs:
+        facts.append(("identity (hashed)", str(attrs[L.A_IDENTITY])))
     return Provenance(facts, text, text_title)
 
 
 def _config_yaml(attrs: dict[str, Any]) -> str:
     try:
-        config = source.json_attr(attrs, "config")
+        config = source.json_attr(attrs, L.A_CONFIG)
     except SourceError as exc:
         return f"# {exc}\n"
     return to_yaml(config) if config is not None else ""
 
 
 def index_attrs(listing: Listing) -> dict[str, Any]:
-    index = listing.root / "index.h5"
-    if not index.exists():
-        return {}
-    return source.stage_attrs(index)
+    """The store's index attributes as the listing read them; :class:`SourceError` when they could not be."""
+    reading = listing.reading if listing.reading is not None else reader.read_store(listing.root)
+    if reading.index_error and not reading.index:
+        raise SourceError(f"{L.INDEX}: {reading.index_error}")
+    return reading.index
 
 
 # --- stores, runs, studies -------------------------------------------------------------------------
@@ -95,7 +96,7 @@ def index_attrs(listing: Listing) -> dict[str, Any]:
 
 def grid_panels(doc: dict[str, Any]) -> list[Panel]:
     """Each study's headline numbers by grid point, mean ± std over seeds, one table per study:
-    :func:`redundancy.grid.grid_summary` of ``doc`` (``store_document``), the lines ``show`` prints."""
+    :func:`redundancy.grid.grid_summary` of ``doc`` (the reader's ``document``), the lines ``show`` prints."""
     summary = grid_summary(doc)
     axes = summary["group_axes"]
     seeds = summary["axes"].get(SEED_AXIS) if summary["seed_axis"] else None
@@ -119,37 +120,32 @@ def grid_panels(doc: dict[str, Any]) -> list[Panel]:
 
 def store_detail(listing: Listing) -> Detail:
     """A store: its runs with their headline numbers and study counts, its spec, and for a grid
-    spec the grid summary (which reads every stage's attributes, so only then)."""
+    spec the grid summary (from the attributes the listing read)."""
     message = ""
+    reading = listing.reading if listing.reading is not None else reader.read_store(listing.root)
     try:
         attrs = index_attrs(listing)
-        text = str(attrs.get("spec_text", ""))
-        if "spec_resolved" in attrs:
-            text += "\n# --- resolved (defaults filled in) ---\n" + to_yaml(source.json_attr(attrs, "spec_resolved"))
+        text = str(attrs.get(L.A_SPEC_TEXT, ""))
+        if reading.spec:
+            text += "\n# --- resolved (defaults filled in) ---\n" + to_yaml(reading.spec)
         prov = provenance(attrs, text, "spec")
-        has_grid = bool(grid_axes(source.json_attr(attrs, "spec_resolved", {}) or {}))
+        if reading.index_error:
+            prov.facts.append((L.INDEX, reading.index_error))
+        has_grid = bool(grid_axes(reading.spec))
     except SourceError as exc:
-        prov, has_grid = Provenance([("index.h5", str(exc))]), False
-    doc: dict[str, Any] | None = None
-    if has_grid:
-        try:
-            doc = store_document(listing.store, curves=False)
-        except (RedundancyError, KeyError, ValueError, OSError) as exc:
-            # A stage file that cannot be summarized is an error node in the tree already.
-            message = f"grid summary unavailable: {exc}"
-    known = {str(r.get("id")): r for r in doc["runs"]} if doc is not None else {}
+        prov, has_grid = Provenance([(L.INDEX, str(exc))]), False
+    doc = reader.document(reading, curves=False) if has_grid else None
     rows = []
     for group in listing.runs:
         acc: Any = None
         model = dataset = ""
         train = group.train
         status = train.status if train is not None else "missing"
-        if train is not None and train.status == "done" and train.path is not None:
-            try:
-                run = known.get(train.id) or source.stage_attrs(train.path)
-                acc, model, dataset = run.get("test_accuracy"), run.get("model", ""), run.get("dataset", "")
-            except SourceError as exc:
-                status = f"error: {exc}"
+        if train is not None and train.status == "done" and train.record is not None:
+            run = train.record.attrs
+            acc, model, dataset = run.get(L.A_TEST_ACCURACY), run.get(L.A_MODEL, ""), run.get(L.A_DATASET, "")
+        elif train is not None and train.status == "unreadable":
+            status = f"error: {train.error}"
         done = sum(s.status == "done" for s in group.studies)
         rows.append([group.label, model, dataset, status, acc, f"{done}/{len(group.studies)}"])
     for problem in listing.problems:
@@ -187,18 +183,15 @@ def run_detail(listing: Listing, group: RunGroup) -> Detail:
     """A run: headline numbers and its training curves (the only datasets read here)."""
     key = run_key(listing.root, group.label)
     train = group.train
-    if train is None or train.status != "done" or train.path is None:
+    if train is None or train.status != "done" or train.record is None:
         return _not_done(key, f"run {group.label}", train, listing)
+    attrs = train.record.attrs
+    title = f"run {group.label} · {attrs.get(L.A_MODEL, '?')} on {attrs.get(L.A_DATASET, '?')}"
+    message = "; ".join(train.record.notes)
     try:
-        attrs = source.stage_attrs(train.path)
+        panels = list(training.panels(reader.read_metrics(train.record)))
     except SourceError as exc:
-        return Detail(key=key, title=f"run {group.label}", message=f"{train.path.name}: {exc}")
-    title = f"run {group.label} · {attrs.get('model', '?')} on {attrs.get('dataset', '?')}"
-    message = ""
-    try:
-        panels = list(training.panels(source.read_metrics(train.path)))
-    except SourceError as exc:
-        panels, message = [], f"training curves: {exc}"
+        panels, message = [], "; ".join(filter(None, [message, f"training curves: {exc}"]))
     return Detail(
         key=key,
         title=title,
@@ -213,22 +206,19 @@ def run_detail(listing: Listing, group: RunGroup) -> Detail:
 
 @dataclass
 class StudyData:
-    """A study stage's attributes with its summary and curves parsed."""
+    """A study stage's attributes, its summary as stored, and its typed results."""
 
     attrs: dict[str, Any]
     summary: dict[str, Any]
-    curves: dict[str, Any]
+    results: Results
+    notes: list[str]
 
 
 def read_study(entry: StageEntry) -> StudyData:
-    if entry.path is None:
-        raise SourceError("no stage file")
-    attrs = source.stage_attrs(entry.path)
-    summary = source.json_attr(attrs, "summary", {})
-    curves = source.json_attr(attrs, "curves", {})
-    if not isinstance(summary, dict) or not isinstance(curves, dict):
-        raise SourceError("attributes 'summary' and 'curves' should be JSON objects")
-    return StudyData(attrs, summary, curves)
+    rec = entry.record
+    if rec is None or rec.status != "done":
+        raise SourceError(entry.error or "no stage file")
+    return StudyData(rec.attrs, reader.raw_summary(rec), reader.study_results(rec), list(rec.notes))
 
 
 def study_detail(listing: Listing, entry: StageEntry) -> Detail:
@@ -242,17 +232,17 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
     except SourceError as exc:
         return Detail(key=key, title=title, message=f"{entry.path.name if entry.path else entry.id}: {exc}")
     view = view_for(entry.study_kind)
-    message = ""
+    message = "; ".join(data.notes)
     table: Table | None
     try:
         table = view.table(data.summary)
-        panels = view.panels(data.curves)
+        panels = view.panels(data.results)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         table, panels = None, []
         message = f"the {entry.study_kind} view cannot read these curves ({type(exc).__name__}: {exc})"
-    if view.tensors is not None and entry.path is not None:
+    if view.tensors is not None and entry.record is not None:
         try:
-            panels += view.tensors(entry.path)
+            panels += view.tensors(entry.record)
         except (SourceError, OSError, KeyError, ValueError) as exc:
             message = f"datasets of this study: {exc}"
     if not panels and not message:
@@ -272,13 +262,12 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
 # --- HDF5 groups and datasets -----------------------------------------------------------------------
 
 
-def group_detail(path: Path, name: str, export_dir: Path | None = None) -> Detail:
+def group_detail(path: Path, name: str, export_dir: Path | None = None, root: Path | None = None) -> Detail:
     """An HDF5 group: its members with shape and dtype, and its attributes."""
     key = h5_key(path, name)
     try:
-        members = source.list_group(path, name)
-        with source.open_checked(path) as f:
-            attrs = read_attrs(f[name])
+        members = source.list_group(path, name, root)
+        attrs = reader.group_attrs(path, name, root)
     except SourceError as exc:
         return Detail(key=key, title=f"{path.name}:{name}", message=str(exc))
     rows = [[m.name, "group" if m.is_group else "dataset", f"{m.members} members" if m.is_group else "×".join(map(str, m.shape)) or "scalar", m.dtype] for m in members]
@@ -372,11 +361,11 @@ def viewer_order(d: DatasetData) -> list[str]:
     return [name for name in order if VIEWERS[name].applies(d)]
 
 
-def dataset_detail(path: Path, name: str, export_dir: Path | None = None) -> Detail:
+def dataset_detail(path: Path, name: str, export_dir: Path | None = None, root: Path | None = None) -> Detail:
     """A dataset: shape, dtype and attributes, and every preview that applies to it."""
     key = h5_key(path, name)
     try:
-        data = source.read_dataset(path, name)
+        data = source.read_dataset(path, name, root=root)
     except SourceError as exc:
         return Detail(key=key, title=f"{path.name}:{name}", message=str(exc))
     rows: list[list[Any]] = [
@@ -448,7 +437,7 @@ def _run_config(item: Item) -> dict[str, Any]:
     train = item.group.train
     if train is None or train.path is None or train.status != "done":
         return {}
-    return source.json_attr(source.stage_attrs(train.path), "config", {}) or {}
+    return train.record.config if train.record is not None else {}
 
 
 def differing(fields: Sequence[dict[str, Any]]) -> list[str]:
@@ -485,11 +474,11 @@ def compare_detail(items: Sequence[Item]) -> Detail:
             else:
                 data = read_study(item.entry)
                 view = view_for(kind)
-                detail = Detail(key="", title="", table=view.table(data.summary), panels=view.panels(data.curves))
+                detail = Detail(key="", title="", table=view.table(data.summary), panels=view.panels(data.results))
                 rows, top = summary_rows(data.summary)
                 summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
                 summary.update(top)
-                study_fields = source.flatten(source.json_attr(data.attrs, "config", {}) or {}, "study")
+                study_fields = source.flatten(source.json_attr(data.attrs, L.A_CONFIG, {}) or {}, "study")
                 specs.append({**study_fields, **run_fields})
         except SourceError as exc:
             return Detail(key="compare", title="compare", message=f"{item.label}: {exc}")
@@ -532,33 +521,27 @@ def search_texts(listing: Listing) -> list[tuple[str, str]]:
     """(node key, searchable text) for a store, its runs and studies: names and spec values."""
     def spec_words(attrs: dict[str, Any]) -> str:
         try:
-            config = source.json_attr(attrs, "config", {}) or {}
+            config = source.json_attr(attrs, L.A_CONFIG, {}) or {}
         except SourceError:
             return ""
         return " ".join(f"{k}={v}" for k, v in source.flatten(config).items())
 
     out: list[tuple[str, str]] = []
     try:
-        spec_text = str(index_attrs(listing).get("spec_text", ""))
+        spec_text = str(index_attrs(listing).get(L.A_SPEC_TEXT, ""))
     except SourceError:
         spec_text = ""
     out.append((store_key(listing.root), f"{listing.name} {listing.spec_name} {spec_text}"))
     for group in listing.runs:
         words = group.label
-        if group.train is not None and group.train.path is not None and group.train.status == "done":
-            try:
-                attrs = source.stage_attrs(group.train.path)
-                words += f" {group.train.id} {attrs.get('model', '')} {attrs.get('dataset', '')} {spec_words(attrs)}"
-            except SourceError:
-                pass
+        if group.train is not None and group.train.record is not None and group.train.status == "done":
+            attrs = group.train.record.attrs
+            words += f" {group.train.id} {attrs.get(L.A_MODEL, '')} {attrs.get(L.A_DATASET, '')} {spec_words(attrs)}"
         out.append((run_key(listing.root, group.label), words))
         for entry in group.studies:
             words = f"{entry.name} {entry.study_kind} {entry.id} {entry.status}"
-            if entry.path is not None and entry.status == "done":
-                try:
-                    words += " " + spec_words(source.stage_attrs(entry.path))
-                except SourceError:
-                    pass
+            if entry.record is not None and entry.status == "done":
+                words += " " + spec_words(entry.record.attrs)
             out.append((stage_key(listing.root, entry.id), words))
     return out
 

@@ -55,13 +55,13 @@ MAX_PATHS = 120  # units drawn as paths; more turn the picture into ink
 
 def trajectory_figure(view: StageView, layer: str) -> FigureBlock | None:
     """Unit directions moving through training (PCA plane), beside angles to the K-Means centres at init vs end."""
-    names = set(view.dataset_names("results"))
+    names = set(view.result_names())
     points_path = f"{layer}/trajectory/points"
     angles_path = f"{layer}/clustering/angles"
     if points_path not in names and angles_path not in names:
         return None
     wanted = [p for p in (points_path, f"{layer}/trajectory/explained", angles_path) if p in names]
-    data = {k.removeprefix("results/"): v for k, v in view.read_many(f"results/{p}" for p in wanted).items()}
+    data = view.result_tensors(wanted)
     panels = [p for p in (points_path, angles_path) if p in data]
     fig, axes = new_figure(len(panels), height=3.4)
     for ax, key in zip(axes, panels):

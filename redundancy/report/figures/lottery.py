@@ -25,7 +25,6 @@ import numpy as np
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
 from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, new_figure, percent_axis, plain_ticks
-from redundancy.store import open_h5
 from redundancy.studies.concentration import hypergeom_pmf, unit_counts
 
 ARMS = (("ticket", "winning ticket (rewound)"), ("reinit", "control: same mask, re-initialized"), ("random_mask", "control: random mask, original init"))
@@ -37,19 +36,17 @@ ARMS = (("ticket", "winning ticket (rewound)"), ("reinit", "control: same mask, 
 def last_round_masks(view: StageView, layers: list[str]) -> dict[str, tuple[int, np.ndarray]]:
     """Per layer, (round, mask) of the ticket at its last round.
 
-    The study stores ``results/masks/<layer>`` as (rounds + 1, *weight shape)
+    The study stores the result tensor ``masks/<layer>`` as (rounds + 1, *weight shape)
     uint8, round 0 the dense all-ones mask; the random-mask control's masks are
     elsewhere (``random_masks/``) and are not what the question is about.
     """
-    names = set(view.dataset_names("results"))
+    names = set(view.result_names())
     out: dict[str, tuple[int, np.ndarray]] = {}
     for layer in layers:
         path = f"masks/{layer}"
         if path in names:
-            with open_h5(view.info.path) as f:
-                dataset = f[f"results/{path}"]
-                last = dataset.shape[0] - 1
-                out[layer] = (last, np.asarray(dataset[last]))  # only the last round is read
+            mask = view.result_tensors([path], last=True)[path]  # only the last round is read
+            out[layer] = (len(view.curves.get("rounds") or [0]) - 1, mask)
     return out
 
 

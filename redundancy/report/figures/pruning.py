@@ -9,57 +9,38 @@ fractions removed, area under the curve) goes beneath each figure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from redundancy.report.figures import register
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, find_groups, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import DIRECTION_MARKERS, DIRECTION_STYLES, colour, new_figure, percent_axis
-from redundancy.store import open_h5
+from redundancy.store.results import Curve
 
 DIRECTION_WORDS = {"smallest": "smallest first", "largest": "largest first"}
 
 
-def is_pruning_group(tree: Mapping[str, Any]) -> bool:
-    """A layer's curves: some entry is a curve with a ``units_removed`` axis."""
-    return any(isinstance(v, Mapping) and "units_removed" in v for v in tree.values())
-
-
-def layer_units(view: StageView, layer: str) -> int | None:
-    """Units of ``layer`` in the studied run (rows of its weight), read from the stored shape only."""
-    if view.run is None:
-        return None
-    name = f"blocks.{layer}.layer.weight"
-    with open_h5(view.run.path) as f:
-        if "checkpoints" not in f:
-            return None
-        for it in f["checkpoints"]:
-            if name in f["checkpoints"][it]:
-                return int(f["checkpoints"][it][name].shape[0])
-    return None
-
-
-def _label(key: str) -> tuple[str, str, str]:
-    """``magnitude:smallest`` -> (criterion, direction, legend text)."""
-    criterion, _, direction = key.partition(":")
+def _words(criterion: str, direction: str | None) -> str:
+    """Legend text of a criterion and direction: ``magnitude, smallest first``."""
     words = criterion.replace("_", " ")
     if direction:
         words += f", {DIRECTION_WORDS.get(direction, direction)}"
-    return criterion, direction, words
+    return words
 
 
-def _draw(ax: Any, group: Mapping[str, Any]) -> None:
-    keys = [k for k, v in group.items() if isinstance(v, Mapping) and "units_removed" in v]
-    # Criteria in a stable order: named ones first, random (the baseline) last.
-    keys.sort(key=lambda k: (k.startswith("random"), _label(k)[0], 0 if _label(k)[1] != "largest" else 1))
-    for i, key in enumerate(keys):
-        curve = group[key]
-        x = as_floats(curve["units_removed"])
-        y = as_floats(curve.get("accuracy"))
-        criterion, direction, label = _label(key)
-        if "std" in curve:
-            std = as_floats(curve["std"])
-            n_seeds = len(curve.get("seeds") or [])
+def _order(c: Curve) -> tuple[Any, ...]:
+    """Criteria in a stable order: named ones first, random (the baseline) last."""
+    return (c.key.get("criterion") == "random", str(c.key.get("criterion")), c.key.get("direction") == "largest")
+
+
+def _draw(ax: Any, curves: list[Curve]) -> None:
+    for i, curve in enumerate(sorted(curves, key=_order)):
+        x = as_floats(curve.series.get("units_removed"))
+        y = as_floats(curve.series.get("accuracy"))
+        criterion, direction = str(curve.key.get("criterion")), curve.key.get("direction")
+        label = _words(criterion, direction)
+        if "accuracy_std" in curve.series:
+            std = as_floats(curve.series["accuracy_std"])
+            n_seeds = len(curve.seeds.get("accuracy") or [])
             every = max(1, len(x) // 60)  # error bars on at most ~60 points, so they stay readable
             ax.errorbar(
                 x, y, yerr=std, errorevery=every, color=colour(criterion, i), ecolor=colour(criterion, i),
@@ -74,53 +55,25 @@ def _draw(ax: Any, group: Mapping[str, Any]) -> None:
             )
 
 
-def _panel_key(view: StageView, path: tuple[str, ...]) -> str:
-    """``<layer>@<checkpoint>`` of a panel: its key in the curves, or, for a study with a single
-    panel stored as the curves themselves, the one ``results/<lc>/units_removed`` tensor."""
-    if path:
-        return path[-1]
-    panels = [n.removesuffix("/units_removed") for n in view.dataset_names("results") if n.endswith("/units_removed")]
-    return panels[0] if len(panels) == 1 else ""
-
-
-def _panel_summary(view: StageView, lc: str, several: bool) -> dict[str, Any]:
-    """The summary rows of one panel: keys ``"<lc> <curve>"`` when the study has several panels."""
-    if not several:
-        return dict(view.summary)
-    prefix = f"{lc} "
-    return {k[len(prefix):]: v for k, v in view.summary.items() if k.startswith(prefix)}
-
-
-def _iteration(view: StageView, lc: str) -> int | None:
-    if lc and f"{lc}/iteration" in view.dataset_names("results"):
-        return int(view.read(f"results/{lc}/iteration"))
-    return None
-
-
 @register("pruning")
 def pruning_figures(view: StageView) -> list[Block]:
-    groups = find_groups(view.curves, is_pruning_group)
+    results = view.results
+    groups = results.groups("layer", "checkpoint")
     if not groups:
         return [NoteBlock(f"pruning {view.label}: no curves with a units_removed axis in the stored study")]
     cfg = view.config
-    several = len(groups) > 1 or bool(groups[0][0])
     blocks: list[Block] = []
-    for path, group in groups:
-        lc = _panel_key(view, path)
-        layer, _, checkpoint = lc.partition("@")
-        if not layer and isinstance(cfg.get("layer"), str):
-            layer = cfg["layer"]
-        n = next((int(v["units"]) for v in group.values() if isinstance(v, Mapping) and "units" in v), None)
-        if n is None and layer:
-            n = layer_units(view, layer)
-        iteration = _iteration(view, lc)
+    for (layer, checkpoint), curves in groups.items():
+        layer = str(layer or "")
+        n = next((int(c.key["units"]) for c in curves if isinstance(c.key.get("units"), int)), None)
+        iteration = next((c.key["iteration"] for c in curves if isinstance(c.key.get("iteration"), int)), None)
         where = layer or "layer"
         state = ""
-        if checkpoint:
-            state = f"checkpoint {checkpoint}" + (f" (iteration {iteration})" if iteration is not None and checkpoint != str(iteration) else "")
+        if checkpoint is not None and checkpoint != "":
+            state = f"checkpoint {checkpoint}" + (f" (iteration {iteration})" if iteration is not None and checkpoint != iteration else "")
             where += f" at {state}"
         fig, (ax,) = new_figure(1, height=3.9)
-        _draw(ax, group)
+        _draw(ax, curves)
         xlabel = f"units removed from {layer}" if layer else "units removed"
         ax.set_xlabel(xlabel + (f" (of {n})" if n else ""))
         ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
@@ -137,8 +90,10 @@ def pruning_figures(view: StageView) -> list[Block]:
             "smallest scores first, dashed lines the largest; the random baseline is the mean over its seeds with "
             "error bars of one standard deviation (the seed's Figure 2)."
         )
-        blocks.append(FigureBlock(key=lc or layer or "layer", title=title, figure=fig, caption=caption))
-        own = _panel_summary(view, lc, several)
+        key = "_".join(str(p) for p in (layer, checkpoint) if p not in (None, "")) or "layer"
+        blocks.append(FigureBlock(key=key, title=title, figure=fig, caption=caption))
+        own = {_words(str(r.key.get("criterion")), r.key.get("direction")): r.values
+               for r in results.rows(layer=layer, checkpoint=checkpoint)}
         if own:
             blocks.extend(summary_tables(
                 own, f"Pruning summary: {where}",

@@ -39,10 +39,10 @@ def _spectra(view: StageView, path: tuple[str, ...], group: Mapping[str, Any]) -
     _, lc, target = _row_parts(path)
     out: dict[str, np.ndarray] = {}
     if lc:
-        names = set(view.dataset_names("results"))
+        names = set(view.result_names())
         wanted = [m for m in ("update", "weights") if f"{lc}/singular_values/{m}" in names]
-        data = view.read_many(f"results/{lc}/singular_values/{m}" for m in wanted)
-        out = {SPECTRUM_WORDS[m]: np.asarray(data[f"results/{lc}/singular_values/{m}"], dtype=float) for m in wanted}
+        data = view.result_tensors(f"{lc}/singular_values/{m}" for m in wanted)
+        out = {SPECTRUM_WORDS[m]: np.asarray(data[f"{lc}/singular_values/{m}"], dtype=float) for m in wanted}
     if not out:
         raw = group.get("singular_values")
         if isinstance(raw, Mapping):

@@ -1,4 +1,4 @@
-"""Training curves: loss and accuracy against iteration for one run (``/metrics/*`` of its train stage)."""
+"""Training curves: loss and accuracy against iteration for one run (the metric series of its train stage)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView
 from redundancy.report.style import colour, new_figure, percent_axis, plain_ticks
+from redundancy.store import layout as L
 
 # metric name in the store -> (split role, legend label)
 LOSSES = (("train_loss", "train", "train (mean since last eval)"), ("val_loss", "validation", "validation"), ("test_loss", "test", "test"))
@@ -15,13 +16,11 @@ ACCURACIES = (("val_accuracy", "validation", "validation"), ("test_accuracy", "t
 
 @register("train")
 def training_figures(view: StageView) -> list[Block]:
-    names = [n for n in view.dataset_names("metrics")]
-    if "iteration" not in names:
-        return [NoteBlock(f"run {view.label}: no /metrics/iteration in {view.info.path.name}; nothing to draw")]
-    metrics = {n: np.asarray(v, dtype=float) for n, v in view.read_many(f"metrics/{n}" for n in names).items()}
-    metrics = {k.removeprefix("metrics/"): v for k, v in metrics.items()}
+    metrics = {n: np.asarray(v, dtype=float) for n, v in view.metrics().items()}
+    if "iteration" not in metrics:
+        return [NoteBlock(f"run {view.label}: no iteration series in the metrics of {view.info.id}; nothing to draw")]
     it = metrics["iteration"]
-    best = view.info.attrs.get("best_iteration")
+    best = view.info.attrs.get(L.A_BEST_ITERATION)
 
     fig, (loss_ax, acc_ax) = new_figure(2)
     for key, role, label in LOSSES:
@@ -47,7 +46,7 @@ def training_figures(view: StageView) -> list[Block]:
             ax.axvline(float(best), color="#6E6E6E", linestyle=":", linewidth=1.0, label=f"min. validation loss (it. {int(best)})")
     loss_ax.legend(loc="best")
     acc_ax.legend(loc="lower right")
-    final = view.info.attrs.get("test_accuracy")
+    final = view.info.attrs.get(L.A_TEST_ACCURACY)
     title = f"Training of {view.provenance.model} on {view.provenance.data}"
     if view.label != "run":  # a grid point: name it; a spec without a grid has the single run "run"
         title += f", run {view.label}"

@@ -1,21 +1,21 @@
 """What a study kind's view provides, and helpers every view shares.
 
-A view turns a study's ``summary`` and ``curves`` (the JSON the study wrote,
-the same that ``redundancy show --json`` prints) into a :class:`Table` and a
-list of plot panels. Views are lenient readers: a study may nest its curves per
-layer or per checkpoint, and a field a view expects may be missing in an older
-store, so curves are found by the keys they carry rather than by fixed paths,
-and a missing piece means a missing line, not an error.
+A view turns a study's stored ``summary`` into a :class:`Table` and its typed
+results (:class:`redundancy.store.results.Results`, decoded by the store's
+reader, whatever version wrote the store) into plot panels. Curves are picked
+by their key fields (layer, checkpoint, criterion, basis ...), never by
+parsing key strings; a series a store lacks means a missing line, not an error.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from redundancy.store.reader import StageRecord
+from redundancy.store.results import Curve, Results
 from redundancy.summary import orient, summary_rows
 from redundancy.tui.model import Panel, PlotPanel, Series, Table, fmt
 
@@ -24,14 +24,15 @@ from redundancy.tui.model import Panel, PlotPanel, Series, Table, fmt
 class StudyView:
     """A study kind's table and plots, registered in :data:`redundancy.tui.views.VIEWS`.
 
-    ``tensors``, when given, adds panels drawn from the stage file's datasets (read when
-    the study is selected) for what the JSON curves do not carry, such as trajectories."""
+    ``tensors``, when given, adds panels drawn from the stage's datasets (read through the
+    store's reader when the study is selected) for what the curves do not carry, such as
+    trajectories."""
 
     kind: str
     table: Callable[[dict[str, Any]], Table]
-    panels: Callable[[dict[str, Any]], list[Panel]]
+    panels: Callable[[Results], list[Panel]]
     description: str = ""
-    tensors: Callable[[Path], list[Panel]] | None = None
+    tensors: Callable[[StageRecord], list[Panel]] | None = None
 
 
 def numbers(value: Any) -> list[float] | None:
@@ -49,52 +50,36 @@ def numbers(value: Any) -> list[float] | None:
     return out
 
 
-def find_curves(obj: Any, xkey: str, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
-    """Every dict below ``obj`` that carries the x axis ``xkey``, with the keys leading to it."""
-    if isinstance(obj, dict):
-        if numbers(obj.get(xkey)) is not None:
-            yield path, obj
-        for key, value in obj.items():
-            if isinstance(value, dict):
-                yield from find_curves(value, xkey, (*path, str(key)))
+def varying(curves: Sequence[Curve]) -> list[str]:
+    """Key fields whose values differ between ``curves`` (in key order): what tells their lines apart."""
+    fields: list[str] = []
+    for c in curves:
+        fields += [f for f in c.key if f not in fields]
+    return [f for f in fields if len({repr(c.key.get(f)) for c in curves}) > 1]
 
 
-def series(label: str, curve: dict[str, Any], xkey: str, ykey: str, stdkey: str | None = None) -> Series | None:
-    """One line from a curve dict, cut to the shorter of x and y; None when y is absent."""
-    x, y = numbers(curve.get(xkey)), numbers(curve.get(ykey))
-    if x is None or y is None:
+def line(label: str, curve: Curve, ykey: str, x: str | None = None, std: str | None = None) -> Series | None:
+    """One line of a curve: ``ykey`` against its x axis (or ``x``), cut to the shorter; None when absent."""
+    xs, ys = numbers(curve.series.get(x or curve.x)), numbers(curve.series.get(ykey))
+    if xs is None or ys is None:
         return None
-    n = min(len(x), len(y))
-    std = numbers(curve.get(stdkey)) if stdkey else None
-    if std is not None:
-        std = std[:n] if len(std) >= n else None
-    return Series(label, x[:n], y[:n], std)
+    n = min(len(xs), len(ys))
+    band = numbers(curve.series.get(std)) if std else None
+    if band is not None:
+        band = band[:n] if len(band) >= n else None
+    return Series(label, xs[:n], ys[:n], band)
 
 
-def label_of(path: tuple[str, ...], fallback: str = "") -> str:
-    return "/".join(path) or fallback
-
-
-def short_paths(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """Drop the leading keys every path shares (``fc1@best/...`` when there is one layer)."""
-    if len(paths) < 2:
-        return [p[-1:] for p in paths]
-    common = 0
-    while all(len(p) > common + 1 for p in paths) and len({p[common] for p in paths}) == 1:
-        common += 1
-    return [p[common:] for p in paths]
-
-
-def curve_panel(
-    curves: dict[str, Any], title: str, xkey: str, ykey: str, xlabel: str, ylabel: str, stdkey: str | None = "std"
-) -> PlotPanel | None:
-    """All curves carrying ``xkey`` and ``ykey`` on one panel, labeled by their distinct keys."""
-    found = [(path, curve) for path, curve in find_curves(curves, xkey) if numbers(curve.get(ykey)) is not None]
+def curve_panel(curves: Sequence[Curve], title: str, ykey: str, xlabel: str, ylabel: str, fallback: str = "") -> PlotPanel | None:
+    """Every curve carrying ``ykey`` on one panel, each labeled by the key fields that tell it apart
+    (its ``<ykey>_std``, when stored, as a band)."""
+    found = [c for c in curves if numbers(c.series.get(ykey)) is not None]
+    fields = varying(found)
     lines = []
-    for short, (_, curve) in zip(short_paths([p for p, _ in found]), found):
-        line = series(label_of(short, ykey), curve, xkey, ykey, stdkey)
-        if line is not None:
-            lines.append(line)
+    for c in found:
+        s = line(c.label(*fields) or fallback or ykey, c, ykey, std=f"{ykey}_std")
+        if s is not None:
+            lines.append(s)
     return PlotPanel(title, xlabel, ylabel, lines, logx=spans_decades(lines)) if lines else None
 
 
@@ -119,23 +104,23 @@ def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
     return Table(["" if transposed else row_title, *header], lines, caption)
 
 
-def generic_panels(curves: dict[str, Any]) -> list[Panel]:
-    """For a kind without a view: one panel per y key, against the first x-like key found."""
-    for xkey in ("iteration", "units_removed", "k", "rounds", "round", "step", "x"):
-        found = list(find_curves(curves, xkey))
-        if not found:
-            continue
-        ykeys: list[str] = []
-        for _, curve in found:
-            ykeys += [k for k in curve if k not in ykeys and k not in (xkey, "std") and numbers(curve[k]) is not None]
-        panels: list[Panel] = []
-        for ykey in ykeys:
-            panel = curve_panel(curves, f"{ykey} vs {xkey}", xkey, ykey, xkey, ykey)
-            if panel is not None:
-                panels.append(panel)
-        return panels
-    lines = [Series(key, [float(i) for i in range(len(ys))], ys) for key, raw in curves.items() if (ys := numbers(raw)) is not None]
-    return [PlotPanel("curves", "index", "value", lines)] if lines else []
+def generic_panels(results: Results) -> list[Panel]:
+    """For a kind without a view: one panel per series, against each curve's own x axis."""
+    panels: list[Panel] = []
+    ykeys: list[tuple[str, str]] = []
+    for c in results.curves:
+        ykeys += [(c.x, k) for k in c.ys() if (c.x, k) not in ykeys and not k.endswith("_std")]
+    for x, ykey in ykeys:
+        curves = [c for c in results.curves if c.x == x]
+        if x:
+            panel = curve_panel(curves, f"{ykey} vs {x}", ykey, x, ykey)
+        else:
+            lines = [Series(str(c.key.get("path") or ykey), [float(i) for i in range(len(ys))], ys)
+                     for c in curves if (ys := numbers(c.series.get(ykey))) is not None]
+            panel = PlotPanel(f"{ykey} vs index", "index", ykey, lines) if lines else None
+        if panel is not None:
+            panels.append(panel)
+    return panels
 
 
 GENERIC = StudyView("generic", summary_table, generic_panels, "any study kind without its own view")

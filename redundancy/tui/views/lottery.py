@@ -1,10 +1,10 @@
 """View of a ``lottery`` study: ticket accuracy per round beside its controls, and
 whether the surviving weights concentrate on few units.
 
-Curves (issue 5): ``{"rounds", "sparsity", "accuracy", "early_stop_iteration",
-"reinit": {"accuracy"}, "random_mask": {"accuracy"}, "concentration": {"<layer>":
-{"dispersion", "null_dispersion", "p_value", "gini", "null_gini", "empty_units",
-"expected_empty_units", "conditional_survival", "density"}}}``. Each
+Its typed curves (``docs/results.md``): one per variant (ticket, reinit,
+random_mask) against the round, and one per layer and direction with the
+concentration statistics (dispersion, Gini, empty units ... and their values
+under the uniform null). Each
 concentration statistic is drawn against its value under the uniform null, so a
 gap between the two lines is the concentration.
 """
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from redundancy.store.results import Curve, Results
 from redundancy.tui.model import Panel, PlotPanel, Series, Table, TablePanel
-from redundancy.tui.views.base import StudyView, numbers, summary_table
+from redundancy.tui.views.base import StudyView, line, numbers, summary_table
 
 # (statistic, its value under the uniform null: the first of these keys present, title)
 STATISTICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -32,27 +33,24 @@ def table(summary: dict[str, Any]) -> Table:
     return summary_table(summary, "layer")
 
 
-def _line(label: str, x: list[float], values: Any) -> Series | None:
-    y = numbers(values)
-    if y is None:
-        return None
-    n = min(len(x), len(y))
-    return Series(label, x[:n], y[:n])
+def _line(label: str, curve: Curve | None, ykey: str) -> Series | None:
+    return line(label, curve, ykey) if curve is not None else None
 
 
-def per_round_table(curves: dict[str, Any]) -> Table | None:
+def per_round_table(results: Results) -> Table | None:
     """Round, sparsity and the accuracy of the ticket and of each control, one row per round."""
-    rounds = numbers(curves.get("rounds"))
-    if rounds is None:
+    variants = {c.key.get("variant"): c for c in results.curves if c.key.get("variant") is not None}
+    ticket = variants.get("ticket")
+    rounds = numbers(ticket.series.get("round")) if ticket is not None else None
+    if ticket is None or rounds is None:
         return None
-    columns = {"sparsity": curves.get("sparsity"), "ticket": curves.get("accuracy"),
-               "early stop it": curves.get("early_stop_iteration")}
+    columns = {"sparsity": ticket.series.get("sparsity"), "ticket": ticket.series.get("accuracy"),
+               "early stop it": ticket.series.get("early_stop_iteration")}
     for control in ("reinit", "random_mask"):
-        if isinstance(curves.get(control), dict):
-            columns[control] = curves[control].get("accuracy")
-    per_layer = curves.get("sparsity_per_layer")
-    if isinstance(per_layer, dict):
-        columns.update({f"sparsity {layer}": values for layer, values in per_layer.items()})
+        if control in variants:
+            columns[control] = variants[control].series.get("accuracy")
+    for c in results.select(variant=None, direction="incoming"):
+        columns[f"sparsity {c.key.get('layer')}"] = c.series.get("sparsity")
     present: dict[str, list[float]] = {}
     for key, raw in columns.items():
         values = numbers(raw)
@@ -64,37 +62,34 @@ def per_round_table(curves: dict[str, Any]) -> Table | None:
     return Table(["round", *present], rows)
 
 
-def panels(curves: dict[str, Any]) -> list[Panel]:
+def panels(results: Results) -> list[Panel]:
     out: list[Panel] = []
-    rounds = numbers(curves.get("rounds"))
-    if rounds is not None:
-        lines = [_line("ticket", rounds, curves.get("accuracy"))]
-        for control in ("reinit", "random_mask"):
-            if isinstance(curves.get(control), dict):
-                lines.append(_line(control, rounds, curves[control].get("accuracy")))
-        present = [line for line in lines if line is not None]
+    variants = {c.key.get("variant"): c for c in results.curves if c.key.get("variant") is not None}
+    if "ticket" not in variants:
+        return out
+    lines = [_line(v, variants.get(v), "accuracy") for v in ("ticket", "reinit", "random_mask")]
+    present = [s for s in lines if s is not None]
+    if present:
+        out.append(PlotPanel("test accuracy per round: ticket vs controls", "round", "accuracy", present))
+    rows = per_round_table(results)
+    if rows is not None:
+        out.append(TablePanel("per round", rows))
+    layers = results.select(variant=None, direction="incoming")
+    for stat, nulls, title in STATISTICS:
+        lines = []
+        for c in layers:
+            layer = str(c.key.get("layer"))
+            lines.append(_line(layer, c, stat))
+            null = next((n for n in nulls if n in c.series), None)
+            if null is not None:
+                lines.append(_line(f"{layer} {null.replace('_', ' ')}", c, null))
+        present = [s for s in lines if s is not None]
         if present:
-            out.append(PlotPanel("test accuracy per round: ticket vs controls", "round", "accuracy", present))
-        rows = per_round_table(curves)
-        if rows is not None:
-            out.append(TablePanel("per round", rows))
-        concentration = curves.get("concentration")
-        if isinstance(concentration, dict):
-            layers = {layer: stats for layer, stats in concentration.items() if isinstance(stats, dict)}
-            for stat, nulls, title in STATISTICS:
-                lines = []
-                for layer, stats in layers.items():
-                    lines.append(_line(f"{layer}", rounds, stats.get(stat)))
-                    null = next((n for n in nulls if n in stats), None)
-                    if null is not None:
-                        lines.append(_line(f"{layer} {null.replace('_', ' ')}", rounds, stats.get(null)))
-                present = [line for line in lines if line is not None]
-                if present:
-                    out.append(PlotPanel(title, "round", stat.replace("_", " "), present))
-            lines = [_line(f"{layer} {label}", rounds, stats.get(key)) for layer, stats in layers.items() for key, label in STRUCTURE]
-            present = [line for line in lines if line is not None]
-            if present:
-                out.append(PlotPanel("units left with no incoming or no outgoing weight", "round", "units", present))
+            out.append(PlotPanel(title, "round", stat.replace("_", " "), present))
+    lines = [_line(f"{c.key.get('layer')} {label}", c, key) for c in layers for key, label in STRUCTURE]
+    present = [s for s in lines if s is not None]
+    if present:
+        out.append(PlotPanel("units left with no incoming or no outgoing weight", "round", "units", present))
     return out
 
 

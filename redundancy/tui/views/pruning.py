@@ -1,20 +1,18 @@
 """View of a ``pruning`` study: accuracy as units are removed, one line per criterion.
 
-Curves (issue 3): ``{"<criterion>:<direction>": {"units_removed", "accuracy",
-"loss", "frame_potential"}, "random": {"units_removed", "accuracy" (mean over
-seeds), "std", "seeds"}}``, possibly nested per layer or checkpoint. The random
-baseline is drawn with its ±std band, as the seed's error bars, so a criterion
-above the band is better than chance and one below it does harm.
+Its typed curves (``docs/results.md``) are keyed by layer, checkpoint,
+criterion and direction, with ``x = units_removed``. The random baseline is
+drawn with its ±std band (``accuracy_std``), as the seed's error bars, so a
+criterion above the band is better than chance and one below it does harm.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from redundancy.store.results import Results
 from redundancy.tui.model import Panel, Table
 from redundancy.tui.views.base import StudyView, curve_panel, summary_table
-
-X = "units_removed"
 
 
 def table(summary: dict[str, Any]) -> Table:
@@ -22,14 +20,14 @@ def table(summary: dict[str, Any]) -> Table:
     return summary_table(summary, "criterion")
 
 
-def panels(curves: dict[str, Any]) -> list[Panel]:
+def panels(results: Results) -> list[Panel]:
     out: list[Panel] = []
     for ykey, title, ylabel in (
         ("accuracy", "test accuracy vs units removed (random: mean ± std)", "accuracy"),
         ("loss", "test loss vs units removed", "loss"),
         ("frame_potential", "frame potential of the remaining units", "FP(Ŵ)"),
     ):
-        panel = curve_panel(curves, title, X, ykey, "units removed", ylabel)
+        panel = curve_panel(results.curves, title, ykey, "units removed", ylabel)
         if panel is not None:
             out.append(panel)
     return out

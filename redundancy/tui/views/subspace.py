@@ -1,67 +1,46 @@
 """View of a ``subspace`` study: what is left of a layer's accuracy with k directions.
 
-Curves (issue 4): ``{"top" | "bottom" | "random": {"k", "accuracy",
-"residual_spectral_norm", "energy_kept"[, "std"]}, "singular_values": ...}``,
-possibly nested per layer, target or checkpoint. Top, bottom and random bases
-share an axis so the gap between the learned directions and the controls reads
-at a glance.
+Its typed curves (``docs/results.md``) are keyed by layer, checkpoint, target
+and basis: ``x = k`` for the top, bottom and random bases, and ``x = index``
+for the singular values (``basis`` null). Top, bottom and random bases share an
+axis so the gap between the learned directions and the controls reads at a
+glance.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from redundancy.tui.model import Panel, PlotPanel, Series, Table
-from redundancy.tui.views.base import StudyView, curve_panel, numbers, summary_table
-
-X = "k"
+from redundancy.store.results import Results
+from redundancy.tui.model import Panel, PlotPanel, Table
+from redundancy.tui.views.base import StudyView, curve_panel, line, summary_table, varying
 
 
 def table(summary: dict[str, Any]) -> Table:
     return summary_table(summary, "layer")
 
 
-def _spectra(obj: Any, path: tuple[str, ...] = ()) -> list[Series]:
-    """Every list of numbers under a ``singular_values`` key, as value vs index."""
-    out: list[Series] = []
-    values = numbers(obj)
-    if values is not None:
-        return [Series("/".join(path) or "σ", [float(i + 1) for i in range(len(values))], values)]
-    if isinstance(obj, dict):
-        for key, inner in obj.items():
-            out += _spectra(inner, (*path, str(key)))
-    return out
-
-
-def _singular_values(obj: Any, path: tuple[str, ...] = ()) -> list[Series]:
-    out: list[Series] = []
-    if isinstance(obj, dict):
-        for key, inner in obj.items():
-            if key == "singular_values":
-                out += _spectra(inner, path)
-            else:
-                out += _singular_values(inner, (*path, str(key)))
-    return out
-
-
-def panels(curves: dict[str, Any]) -> list[Panel]:
+def panels(results: Results) -> list[Panel]:
     """Accuracy, energy kept and residual norm vs k per basis, then the singular values."""
     out: list[Panel] = []
+    bases = [c for c in results.curves if c.key.get("basis") is not None]
     for ykey, title, ylabel in (
         ("accuracy", "test accuracy vs k directions kept, per basis", "accuracy"),
         ("energy_kept", "fraction of ‖W − Z‖²_F kept", "energy kept"),
         ("residual_spectral_norm", "spectral norm of the removed residual", "‖residual‖₂"),
         ("loss", "test loss vs k", "loss"),
     ):
-        panel = curve_panel(curves, title, X, ykey, "k", ylabel)
+        panel = curve_panel(bases, title, ykey, "k", ylabel)
         if panel is not None:
             # The learned update's signal sits in the first few directions (16 of 1024 in
             # Nagarajan & Kolter): a log axis gives them room when k runs into the hundreds.
             panel.logx = max(max(s.x) for s in panel.series) >= 64
             out.append(panel)
-    spectra = _singular_values(curves)
-    if spectra:
-        out.append(PlotPanel("singular values", "index", "σ", spectra))
+    spectra = [c for c in results.curves if c.key.get("basis") is None and "singular_value" in c.series]
+    fields = varying(spectra)
+    lines = [s for c in spectra if (s := line(c.label(*fields) or "σ", c, "singular_value")) is not None]
+    if lines:
+        out.append(PlotPanel("singular values", "index", "σ", lines))
     return out
 
 

@@ -1,8 +1,8 @@
 """Training curves of a run: loss and accuracy vs iteration, from ``/metrics/*``.
 
-Unlike study curves these are datasets of the train stage (``/metrics/iteration``,
-``train_loss``, ``val_loss``, ``val_accuracy``, ``test_loss``, ``test_accuracy``),
-read only when a run is selected.
+Unlike study curves these are datasets of the train stage (the metric series
+``iteration``, ``train_loss``, ``val_loss``, ``val_accuracy``, ``test_loss``,
+``test_accuracy``), read through the store's reader only when a run is selected.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from redundancy.store import layout as L
 from redundancy.tui.model import Panel, PlotPanel, Series, Table
 
 RUN_FIELDS = (
-    "model", "width", "dataset", "data_source", "seed", "iterations", "best_iteration",
-    "test_accuracy", "test_accuracy_at_best", "best_val_loss", "device",
+    L.A_MODEL, L.A_WIDTH, L.A_DATASET, L.A_DATA_SOURCE, L.A_SEED, L.A_ITERATIONS, L.A_BEST_ITERATION,
+    L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST, L.A_BEST_VAL_LOSS, L.A_DEVICE,
 )
 
 
