@@ -181,7 +181,7 @@ async def test_a_run_shows_its_training_curves(sample: Path) -> None:
 KINDS = {
     "pruning": (["criterion", "acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%", "auc"],
                 "test accuracy vs units removed",
-                ["magnitude:smallest", "magnitude:largest", "frame_potential:smallest", "frame_potential:largest", "random"]),
+                ["magnitude smallest", "magnitude largest", "frame_potential smallest", "frame_potential largest", "random"]),
     "subspace": (["layer", "rank", "k_within_1pt", "k_within_5pt", "acc_k1", "acc_full"], "test accuracy vs k", ["top", "bottom", "random"]),
     "lottery": (["layer", "first_round_below_dense", "concentrated", "p_value"], "test accuracy per round", ["ticket", "reinit", "random_mask"]),
     "dynamics": (["layer", "start", "end", "grew"], "frame potential", ["fc1", "fc2"]),
@@ -441,7 +441,7 @@ async def test_bad_files_become_error_nodes_and_the_app_keeps_working(tmp_path: 
             shown = labels(app)
             assert "⚠ busy-0000000000000000.h5: locked: another process has it open for writing" in shown
             assert "⚠ cut-0000000000000000.h5: truncated HDF5 file (" in " ".join(shown)
-            assert "⚠ odd-0000000000000000.h5: not a stage file: no 'stage_kind' attribute of 'train' or 'study'" in shown
+            assert "⚠ odd-0000000000000000.h5: has no stage_id attribute" in shown
             assert "⚠ text-0000000000000000.h5: not an HDF5 file (no HDF5 signature)" in shown
             assert "⚠ zero-0000000000000000.h5: empty file (0 bytes)" in shown
             assert f"⚠ {missing}: no such file or folder" in shown
@@ -587,29 +587,33 @@ def test_every_view_reads_what_the_real_engine_writes(tmp_path: Path) -> None:
 
 
 
-def test_views_read_the_documented_formats_nested_or_not() -> None:
+def test_views_read_typed_results_decoded_from_every_stored_form() -> None:
+    from redundancy.store.results import decode
     from redundancy.tui.views import VIEWS, view_for
 
     assert set(VIEWS) == {"pruning", "subspace", "lottery", "dynamics"}
     summary, curves, _ = pruning_result(0)
-    nested = {"fc1@best": curves, "fc2@best": curves}
+    nested = decode("pruning", {}, {"fc1@best": curves, "fc2@best": curves})
+    assert {(c.key["layer"], c.key["checkpoint"]) for c in nested.curves} == {("fc1", "best"), ("fc2", "best")}
     panel = VIEWS["pruning"].panels(nested)[0]
     assert isinstance(panel, PlotPanel)
-    assert [s.label for s in panel.series][:2] == ["fc1@best/magnitude:smallest", "fc1@best/magnitude:largest"]
-    single = VIEWS["pruning"].panels({"fc1@best": curves})[0]
-    assert [s.label for s in single.series][0] == "magnitude:smallest"  # a single panel drops its key
+    assert [s.label for s in panel.series][:2] == ["fc1 magnitude smallest", "fc1 magnitude largest"]
+    single = VIEWS["pruning"].panels(decode("pruning", {}, {"fc1@best": curves}))[0]
+    assert [s.label for s in single.series][0] == "magnitude smallest"  # a single panel names what varies only
+    bare = decode("pruning", summary, curves, {"layer": "fc1", "checkpoint": "best"})
+    assert bare.curves[0].key["layer"] == "fc1" and bare.rows(criterion="random")
     for kind, result in (("subspace", subspace_result), ("lottery", lottery_result), ("dynamics", dynamics_result)):
         s, c, _ = result(0)
-        assert VIEWS[kind].table(s).rows and VIEWS[kind].panels(c)
+        assert VIEWS[kind].table(s).rows and VIEWS[kind].panels(decode(kind, s, c))
     # Log-spaced checkpoints and ranks into the hundreds get a log(1 + x) axis; pruning stays linear.
     logspaced = {"fc1": {"iteration": [0, 1, 3, 10, 31, 97, 305, 956, 3000], "frame_potential": [1.0] * 9}}
-    assert VIEWS["dynamics"].panels(logspaced)[0].logx
+    assert VIEWS["dynamics"].panels(decode("dynamics", {}, logspaced))[0].logx
     ranks = {"fc1@final:update": {"top": {"k": list(range(301)), "accuracy": [0.5] * 301}}}
-    assert VIEWS["subspace"].panels(ranks)[0].logx
-    assert not VIEWS["pruning"].panels(curves)[0].logx
+    assert VIEWS["subspace"].panels(decode("subspace", {}, ranks))[0].logx
+    assert not VIEWS["pruning"].panels(bare)[0].logx
     generic = view_for("unheard-of")
     assert generic.kind == "generic"
-    panels = generic.panels({"a": {"iteration": [0, 1, 2], "score": [1, 2, 3]}})
+    panels = generic.panels(decode("unheard-of", {}, {"a": {"iteration": [0, 1, 2], "score": [1, 2, 3]}}))
     assert isinstance(panels[0], PlotPanel) and panels[0].title == "score vs iteration"
 
 

@@ -317,6 +317,8 @@ def _inside(path: Path, root: Path) -> bool:
 def _fill_from_file(store: Store, rec: StageRecord) -> None:
     """Validate a stage file and read its attributes into ``rec``; any problem makes it unreadable."""
     problem = store.stage_problem(rec.id, checksum=False)
+    if problem == "is empty":
+        problem = "empty file (0 bytes)"
     if problem is not None and problem.startswith("cannot be read") and rec.path is not None and not rec.path.is_symlink():
         try:
             open_checked(rec.path).close()
