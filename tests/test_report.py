@@ -165,8 +165,8 @@ def test_markdown_has_the_same_figures_and_tables(built: dict[str, Any]) -> None
     assert sorted(images) == sorted(f"figures/{s}.png" for s in EXPECTED)
     for link in re.findall(r"\]\((figures/[^)]+)\)", md):
         assert (out / link).is_file(), link
-    assert "| magnitude:smallest |" in md  # the pruning summary table beneath its figure
-    assert md.index("![Pruning") < md.index("| magnitude:smallest |")
+    assert "| magnitude, smallest first |" in md  # the pruning summary table beneath its figure
+    assert md.index("![Pruning") < md.index("| magnitude, smallest first |")
 
 
 def test_report_of_a_folder_without_stores_names_the_command_that_fills_it(tmp_path: Path) -> None:

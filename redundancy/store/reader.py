@@ -252,7 +252,11 @@ class StoreReading:
             out.append(f"{self.root / L.INDEX}: {self.index_error}")
         if self.folder_error:
             out.append(f"{self.root / L.STAGES}: {self.folder_error}")
-        out += [f"{s.path or s.id}: {s.error}" for s in self.stages if s.status == UNREADABLE]
+        out += [f"{self.root / L.INDEX}: {note}" for note in self.index_notes]
+        for s in self.stages:
+            if s.status == UNREADABLE:
+                out.append(f"{s.path or s.id}: {s.error}")
+            out += [f"{s.path or s.id}: {note}" for note in s.notes]
         return out
 
 

@@ -1,0 +1,313 @@
+"""The store's one reader, end to end: real stores made by the engine, then damaged on disk.
+
+Each test copies a store the module built once (a tiny MLP with a pruning and a
+dynamics study, and a small width grid) and breaks one thing in the copy: a
+garbage ``index.h5``, an attribute that is not UTF-8, an attribute that is not
+JSON, an external link or a symlink to a file outside the store. ``show``,
+``ls``, ``report`` and the TUI must each name the bad piece in one line, with
+no traceback, and still list everything else; ``show --json`` must be strict
+JSON; ``redundancy.open_store`` must read a single-run store, a grid store and
+a folder of stores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from rich.text import Text
+from typer.testing import CliRunner
+
+import redundancy
+from redundancy.cli import app
+from redundancy.errors import RedundancyError
+from redundancy.store import layout as L
+from redundancy.store.reader import ReadError, read_dataset, read_store, read_tensor
+from redundancy.tui import RedundancyApp
+from redundancy.tui import details as tui_details
+from redundancy.tui.source import list_group
+from test_tui import goto
+from test_tui_support import run_async, settle
+from tiny import run_spec, tiny_text
+
+SPEC = tiny_text("single", model={"widths": [8]}, checkpoints=[10, 30], tail="""\
+studies:
+  - kind: pruning
+    layer: fc1
+    checkpoint: best
+    seeds: 2
+  - kind: dynamics
+    layers: [fc1]
+    probe: 50
+    restarts: 1
+""")
+
+GRID = tiny_text("widths", seed=None, model={"widths": [8]}, iterations=40, tail="""\
+grid:
+  model.width: [1, 2]
+seeds: [0, 1]
+studies:
+  - kind: pruning
+    layer: fc1
+    checkpoint: final
+    seeds: 2
+""")
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("reader")
+    _, single, report = run_spec(root, SPEC, "single.yaml")
+    assert not report.failed
+    _, grid, report = run_spec(root, GRID, "grid.yaml")
+    assert not report.failed
+    return {"single": single.root, "grid": grid.root}
+
+
+def copy(made: dict[str, Path], tmp_path: Path, name: str = "single") -> Path:
+    """A copy of a made store in a folder of its own (``tmp_path/stores/<name>``)."""
+    dest = tmp_path / "stores" / name
+    shutil.copytree(made[name], dest)
+    return dest
+
+
+def stage_of(root: Path, kind: str) -> Path:
+    reading = read_store(root)
+    return next(s.path for s in reading.stages if s.kind == kind and s.path is not None)
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess, so a traceback would show on stderr as it does for a user."""
+    return subprocess.run([sys.executable, "-m", "redundancy", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+def set_attr_bytes(path: Path, name: str, raw: bytes) -> None:
+    """Overwrite a text attribute with raw bytes stored as (invalid) UTF-8 text."""
+    with h5py.File(path, "a") as f:
+        del f.attrs[name]
+        f.attrs.create(name, raw, dtype=h5py.string_dtype("utf-8"))
+
+
+def tree_labels(app: RedundancyApp) -> list[str]:
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        for child in node.children:
+            out.append(child.label.plain if isinstance(child.label, Text) else str(child.label))
+            walk(child)
+
+    walk(app.query_one("StoreTree").root)
+    return out
+
+
+# --- garbage index.h5 ---------------------------------------------------------------------------------
+
+
+def test_garbage_index_is_one_line_and_every_stage_is_still_listed(made: dict[str, Path], tmp_path: Path) -> None:
+    root = copy(made, tmp_path)
+    (root / L.INDEX).write_bytes(b"this is not an HDF5 file at all\n" * 10)
+    reading = read_store(root)
+    assert reading.index_error == "not an HDF5 file (no HDF5 signature)"
+    assert sorted(s.kind for s in reading.stages) == ["dynamics", "pruning", "train"]
+    assert all(s.status == "done" for s in reading.stages)
+
+    shown = cli("show", str(root))
+    no_traceback(shown)
+    assert shown.returncode == 1
+    assert error_lines(shown.stderr) == [f"error: {root / L.INDEX}: not an HDF5 file (no HDF5 signature)"]
+    assert "pruning run/pruning" in shown.stdout and "dynamics run/dynamics" in shown.stdout
+
+    listed = cli("ls", str(root.parent))
+    no_traceback(listed)
+    assert listed.returncode == 1 and len(error_lines(listed.stderr)) == 1
+    assert listed.stdout.count("done") == 3
+
+
+# --- a non-UTF-8 attribute and an attribute that is not JSON -------------------------------------------
+
+
+def test_bad_text_is_replaced_and_flagged_bad_json_makes_its_stage_unreadable(made: dict[str, Path], tmp_path: Path) -> None:
+    root = copy(made, tmp_path)
+    pruning, dynamics = stage_of(root, "pruning"), stage_of(root, "dynamics")
+    set_attr_bytes(pruning, L.A_DEVICE, b"cpu \xff\xfe caf\xe9")
+    with h5py.File(dynamics, "a") as f:
+        f.attrs[L.A_SUMMARY] = '{"fc1": {"fp_end": 1.0,'  # cut short
+    reading = read_store(root)
+    by_kind = {s.kind: s for s in reading.stages}
+    assert by_kind["pruning"].status == "done"
+    assert by_kind["pruning"].attrs[L.A_DEVICE] == "cpu \ufffd\ufffd caf\ufffd"
+    assert by_kind["pruning"].notes == [f"attribute {L.A_DEVICE!r} holds bytes that are not UTF-8 (replaced by U+FFFD)"]
+    assert by_kind["dynamics"].status == "unreadable"
+    assert by_kind["dynamics"].error.startswith(f"attribute {L.A_SUMMARY!r} is not valid JSON (")
+    assert by_kind["train"].status == "done"
+
+    shown = cli("show", str(root))
+    no_traceback(shown)
+    assert shown.returncode == 1
+    errors = error_lines(shown.stderr)
+    assert len(errors) == 2 and all(str(root) in e and "\n" not in e for e in errors)
+    assert any("is not valid JSON" in e and dynamics.name in e for e in errors)
+    assert any("not UTF-8" in e and pruning.name in e for e in errors)
+    assert "pruning run/pruning" in shown.stdout  # its summary table is still printed
+
+    doc = cli("show", "--json", str(root))
+    no_traceback(doc)
+    parsed = json.loads(doc.stdout)
+    studies = {s["kind"]: s for s in parsed["studies"]}
+    assert studies["dynamics"]["status"] == "unreadable" and "not valid JSON" in studies["dynamics"]["error"]
+    assert studies["pruning"]["status"] == "done" and studies["pruning"]["summary"]
+
+    out = tmp_path / "report"
+    built = cli("report", str(root.parent), "--out", str(out))
+    no_traceback(built)
+    assert built.returncode == 1
+    assert sorted(p.stem for p in (out / "figures").glob("*.png")) == ["single-run-pruning-fc1_best", "single-run-training-curves"]
+    assert "is not valid JSON" in (out / "index.html").read_text()
+
+
+@run_async
+async def test_the_tui_names_bad_stages_and_keeps_the_others(made: dict[str, Path], tmp_path: Path) -> None:
+    root = copy(made, tmp_path)
+    other = copy(made, tmp_path, "grid")
+    (root / L.INDEX).write_bytes(b"garbage")
+    set_attr_bytes(stage_of(root, "pruning"), L.A_STUDY, b"pr\xffning")
+    dynamics = stage_of(root, "dynamics")
+    with h5py.File(dynamics, "a") as f:
+        f.attrs[L.A_CURVES] = "[not json"
+    app = RedundancyApp([root.parent], poll=0)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await settle(pilot)
+        for node in list(app.nodes.values()):
+            node.expand()
+        await settle(pilot)
+        shown = tree_labels(app)
+        assert "⚠ index.h5: not an HDF5 file (no HDF5 signature)" in shown
+        assert any("pr\ufffdning" in s for s in shown)
+        assert any("dynamics" in s and "unreadable" in s for s in shown)
+        assert len(app.query_one("StoreTree").root.children) == 2  # the good store beside it is listed
+        listing = app.listings[root]
+        entry = next(e for e in listing.entries() if e.study_kind == "dynamics")
+        await goto(pilot, tui_details.stage_key(root, entry.id))
+        assert "attribute 'curves' is not valid JSON" in str(app.detail.message if app.detail else "")
+        pruning = next(e for e in listing.entries() if e.study_kind == "pruning")
+        await goto(pilot, tui_details.stage_key(root, pruning.id))
+        assert app.detail is not None and app.detail.panels and app.detail.title == "pruning run/pr\ufffdning"
+        assert other in app.listings
+
+
+# --- links out of the store ------------------------------------------------------------------------------
+
+
+def test_external_links_and_symlinks_out_of_the_store_are_not_followed(made: dict[str, Path], tmp_path: Path) -> None:
+    root = copy(made, tmp_path)
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["data"] = np.arange(5.0)
+        f.attrs[L.A_STAGE_ID] = "outside"
+    pruning = stage_of(root, "pruning")
+    with h5py.File(pruning, "a") as f:
+        f[f"{L.RESULTS}/leak"] = h5py.ExternalLink(str(secret), "/data")
+    members = {m.name: m for m in list_group(pruning, f"/{L.RESULTS}", root)}
+    assert not members["leak"].is_group and "outside the store; not followed" in members["leak"].dtype
+    with pytest.raises(ReadError, match="outside the store"):
+        read_dataset(pruning, f"/{L.RESULTS}/leak", root=root)
+    rec = next(s for s in read_store(root).stages if s.kind == "pruning")
+    with pytest.raises(ReadError):
+        read_tensor(rec, "leak")
+    # A link to a file inside the store is followed.
+    inner = root / "inner.h5"
+    with h5py.File(inner, "w") as f:
+        f["data"] = np.arange(3.0)
+    with h5py.File(pruning, "a") as f:
+        f[f"{L.RESULTS}/inside"] = h5py.ExternalLink("../inner.h5", "/data")
+    assert read_dataset(pruning, f"/{L.RESULTS}/inside", root=root).values.tolist() == [0.0, 1.0, 2.0]
+
+    # A symlink in stages/ to an outside file is a problem, never a stage whose data is shown.
+    link = root / L.STAGES / "pruning-0123456789abcdef.h5"
+    link.symlink_to(secret)
+    loop = root / L.STAGES / "loop-0000000000000000.h5"
+    loop.symlink_to(loop)
+    reading = read_store(root)
+    bad = {s.id: s for s in reading.stages if s.status == "unreadable"}
+    assert bad["pruning-0123456789abcdef"].error == "is a symbolic link, not a stage file"
+    assert bad["loop-0000000000000000"].error == "is a symbolic link, not a stage file"
+    assert not bad["pruning-0123456789abcdef"].attrs
+    shown = cli("show", str(root))
+    no_traceback(shown)
+    assert "outside" not in shown.stdout
+
+
+# --- show --json -----------------------------------------------------------------------------------------
+
+
+def refuse(name: str) -> Any:
+    raise ValueError(f"not JSON: {name}")
+
+
+def test_show_json_is_strict_json(made: dict[str, Path], tmp_path: Path) -> None:
+    root = copy(made, tmp_path)
+    with h5py.File(stage_of(root, "pruning"), "a") as f:  # make sure there is something to replace
+        f.attrs[L.A_SUMMARY] = '{"x": {"a": NaN, "b": Infinity, "c": -Infinity, "d": 1.5}}'
+    result = CliRunner().invoke(app, ["show", "--json", str(root)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout, parse_constant=refuse)
+    (pruning,) = [s for s in doc["studies"] if s["kind"] == "pruning"]
+    assert pruning["summary"] == {"x": {"a": None, "b": None, "c": None, "d": 1.5}}
+    assert {s["kind"] for s in doc["studies"]} == {"pruning", "dynamics"}
+
+
+# --- the Python API -------------------------------------------------------------------------------------
+
+
+def test_open_store_on_a_single_run_store(made: dict[str, Path]) -> None:
+    s = redundancy.open_store(made["single"])
+    assert len(s.runs) == 1 and s.runs.loc[0, "status"] == "done" and 0 <= s.runs.loc[0, "test_accuracy"] <= 1
+    assert sorted(s.studies["kind"]) == ["dynamics", "pruning"]
+    assert "magnitude:smallest/auc" in s.studies.columns
+    curves = s.curves("pruning")
+    assert {"layer", "checkpoint", "criterion", "direction", "x", "y", "series"} <= set(curves.columns)
+    assert set(curves["layer"]) == {"fc1"} and set(curves["checkpoint"]) == {"best"}
+    random = curves[(curves.criterion == "random") & (curves.series == "accuracy")]
+    assert random["direction"].isna().all() and len(random) == len(random["x"].unique())
+    # the tidy curve equals the stored tensor, point for point
+    study = s.results("run/pruning")
+    (mag,) = study.select(criterion="magnitude", direction="smallest")
+    stored = s.tensor("run/pruning", "fc1@best/magnitude/smallest/accuracy")
+    assert np.allclose(stored, mag.series["accuracy"])
+    assert s.tensor("run", "test_accuracy").ndim == 1
+    assert s.curves("dynamics")["layer"].unique().tolist() == ["fc1"]
+
+
+def test_open_store_on_a_grid_store_and_on_a_folder(made: dict[str, Path], tmp_path: Path) -> None:
+    grid = redundancy.open_store(made["grid"])
+    assert len(grid.runs) == 4 and set(grid.runs["model.width"]) == {1, 2} and set(grid.runs["seed"]) == {0, 1}
+    assert len(grid.studies) == 4 and (grid.studies["status"] == "done").all()
+    curves = grid.curves("pruning")
+    assert set(curves["model.width"]) == {1, 2} and set(curves["run"]) == set(grid.runs["run"])
+    units = curves.groupby("model.width")["units"].unique()
+    assert units[1].tolist() == [8] and units[2].tolist() == [16]  # width 2 doubles the layer
+    folder = tmp_path / "stores"
+    copy(made, tmp_path, "single")
+    broken = copy(made, tmp_path, "grid")
+    (broken / L.INDEX).write_bytes(b"")
+    both = redundancy.open_store(folder)
+    assert set(both.runs["store"]) == {"single", "grid"} and len(both.runs) == 5
+    assert both.problems == [f"{broken / L.INDEX}: empty file (0 bytes)"]
+    with pytest.raises(RedundancyError, match="no run or study 'nothing-here'"):
+        both.tensor("nothing-here", "x")
+    assert both.stage("single:run").stage_kind == "train"
