@@ -270,6 +270,7 @@ def ls(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
 ) -> None:
     """List stores, their runs and studies, with status."""
+    from redundancy.store import layout as L
     from redundancy.store.reader import find_stores, read_store
 
     stores = find_stores(_store_paths(paths))
@@ -283,7 +284,7 @@ def ls(
     for root in stores:
         reading = read_store(root)
         for rec in reading.stages:
-            acc = rec.attrs.get("test_accuracy") if rec.stage_kind == "train" else None
+            acc = rec.attrs.get(L.A_TEST_ACCURACY) if rec.stage_kind == L.KIND_TRAIN else None
             name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
             headline = rec.error if rec.error else ("" if not isinstance(acc, (int, float)) else f"test acc {acc:.4f}")
             table.add_row(*(Text(str(c)) for c in (root, rec.id, rec.kind, name, rec.status, headline)))
@@ -368,11 +369,14 @@ def summary_table(title: str, summary: dict[str, Any], width: int | None = None)
 
 
 def _print_summary(doc: dict[str, Any], *, studies: bool = False) -> None:
+    from redundancy.store import layout as L
+
     runs = Table(title=Text(f"runs in {doc['store']}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("run", "model", "data", "seed", "status", "iters", "best", "test acc", "acc@best"):
         runs.add_column(col, no_wrap=col in ("model", "data"))
     for r in doc["runs"]:
-        runs.add_row(*(Text(_fmt(r.get(k, ""))) for k in ("name", "model", "dataset", "seed", "status", "iterations", "best_iteration", "test_accuracy", "test_accuracy_at_best")))
+        keys = ("name", L.A_MODEL, L.A_DATASET, L.A_SEED, "status", L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST)
+        runs.add_row(*(Text(_fmt(r.get(k, ""))) for k in keys))
     out.print(runs)
     from redundancy.grid import grid_summary, grid_tables
 

@@ -22,6 +22,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from redundancy.store import layout as L
+
 SEED_AXIS = "seed"
 
 #: Substrings that mark a summary key as a headline number, per study kind ("*" for any kind).
@@ -32,7 +34,7 @@ HEADLINE_TOKENS: dict[str, tuple[str, ...]] = {
 }
 
 #: Attributes of a train stage summarized like a study's headline numbers.
-TRAIN_METRICS = ("test_accuracy", "test_accuracy_at_best", "best_iteration")
+TRAIN_METRICS = (L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST, L.A_BEST_ITERATION)
 
 
 def grid_axes(spec: dict[str, Any]) -> dict[str, list[Any]]:

@@ -29,7 +29,8 @@ from typer.testing import CliRunner
 
 from redundancy.cli import app
 from redundancy.report import FIGURES, build_report
-from redundancy.report.model import find_groups, summary_for, summary_tables
+from redundancy.report.model import summary_tables
+from redundancy.store.results import decode
 from redundancy.store import Store
 from tiny import run_spec, tiny_text
 
@@ -233,13 +234,14 @@ def test_a_grid_store_gets_its_headline_numbers_against_the_grid_axes(tmp_path: 
 # --- helpers the figure modules share -------------------------------------------------------------
 
 
-def test_curve_groups_are_found_at_any_depth_and_summaries_become_tables() -> None:
-    curves = {"fc1@best": {"random": {"units_removed": [0, 1]}}, "fc2@final": {"a:b": {"units_removed": [0]}}}
-    groups = find_groups(curves, lambda t: any(isinstance(v, dict) and "units_removed" in v for v in t.values()))
-    assert [p for p, _ in groups] == [("fc1@best",), ("fc2@final",)]
-    assert find_groups(curves["fc1@best"], lambda t: "random" in t) == [((), curves["fc1@best"])]
+def test_curve_groups_come_typed_from_0_1_keys_and_summaries_become_tables() -> None:
+    curves = {"fc1@best": {"random": {"units_removed": [0, 1]}}, "fc2@3000": {"a:b": {"units_removed": [0]}}}
+    groups = decode("pruning", {}, curves).groups("layer", "checkpoint", "criterion", "direction")
+    assert list(groups) == [("fc1", "best", "random", None), ("fc2", 3000, "a", "b")]
     summary = {"fc1@final:update/top": {"rank": 3, "acc_k1": 0.5}, "fc1@final:update/bottom": {"rank": 3, "acc_k1": 0.25}, "x": 1.0}
-    own = summary_for(summary, ("fc1@final:update",))
+    results = decode("subspace", summary, {})
+    assert results.scalars == {"x": 1.0}
+    own = {r.key["basis"]: {"rank": r.key["rank"], **r.values} for r in results.rows(layer="fc1", checkpoint="final", target="update")}
     assert own == {"top": {"rank": 3, "acc_k1": 0.5}, "bottom": {"rank": 3, "acc_k1": 0.25}}
     (table,) = summary_tables(own, "t")
     assert table.columns == ["", "rank", "acc_k1"]

@@ -181,7 +181,7 @@ async def test_a_run_shows_its_training_curves(sample: Path) -> None:
 KINDS = {
     "pruning": (["criterion", "acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%", "auc"],
                 "test accuracy vs units removed",
-                ["magnitude smallest", "magnitude largest", "frame_potential smallest", "frame_potential largest", "random"]),
+                ["magnitude:smallest", "magnitude:largest", "frame_potential:smallest", "frame_potential:largest", "random"]),
     "subspace": (["layer", "rank", "k_within_1pt", "k_within_5pt", "acc_k1", "acc_full"], "test accuracy vs k", ["top", "bottom", "random"]),
     "lottery": (["layer", "first_round_below_dense", "concentrated", "p_value"], "test accuracy per round", ["ticket", "reinit", "random_mask"]),
     "dynamics": (["layer", "start", "end", "grew"], "frame potential", ["fc1", "fc2"]),
@@ -597,9 +597,9 @@ def test_views_read_typed_results_decoded_from_every_stored_form() -> None:
     assert {(c.key["layer"], c.key["checkpoint"]) for c in nested.curves} == {("fc1", "best"), ("fc2", "best")}
     panel = VIEWS["pruning"].panels(nested)[0]
     assert isinstance(panel, PlotPanel)
-    assert [s.label for s in panel.series][:2] == ["fc1 magnitude smallest", "fc1 magnitude largest"]
+    assert [s.label for s in panel.series][:2] == ["fc1@best/magnitude:smallest", "fc1@best/magnitude:largest"]
     single = VIEWS["pruning"].panels(decode("pruning", {}, {"fc1@best": curves}))[0]
-    assert [s.label for s in single.series][0] == "magnitude smallest"  # a single panel names what varies only
+    assert [s.label for s in single.series][0] == "magnitude:smallest"  # a single panel names what varies only
     bare = decode("pruning", summary, curves, {"layer": "fc1", "checkpoint": "best"})
     assert bare.curves[0].key["layer"] == "fc1" and bare.rows(criterion="random")
     for kind, result in (("subspace", subspace_result), ("lottery", lottery_result), ("dynamics", dynamics_result)):

@@ -179,7 +179,8 @@ class _Builder:
 
 def _runs_table(runs: list[dict[str, Any]]) -> TableBlock:
     columns = ["run", "model", "width", "dataset", "seed", "iterations", "best it.", "test acc.", "test acc. @best", "device"]
-    keys = ["name", "model", "width", "dataset", "seed", "iterations", "best_iteration", "test_accuracy", "test_accuracy_at_best", "device"]
+    keys = ["name", L.A_MODEL, L.A_WIDTH, L.A_DATASET, L.A_SEED, L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY,
+            L.A_TEST_ACCURACY_AT_BEST, L.A_DEVICE]
     rows = []
     for r in runs:
         if r.get("status") != "done":

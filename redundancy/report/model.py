@@ -142,52 +142,6 @@ FigureFn = Callable[[StageView], list[Block]]
 # --- helpers shared by the figure modules -------------------------------------------------------
 
 
-def find_groups(tree: Any, is_group: Callable[[Mapping[str, Any]], bool], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
-    """Every dict in a nested JSON tree for which ``is_group`` holds, with its key path.
-
-    Study curves are one group per studied layer (and checkpoint); whether a
-    study nests them under the layer name or keeps a single layer's curves at
-    the top level, the figure code finds them the same way.
-    """
-    if not isinstance(tree, Mapping):
-        return []
-    if is_group(tree):
-        return [(path, dict(tree))]
-    out = []
-    for key, value in tree.items():
-        out.extend(find_groups(value, is_group, (*path, str(key))))
-    return out
-
-
-def sub_tree(tree: Any, path: tuple[str, ...]) -> Any:
-    """``tree[path[0]][path[1]]...`` or None when any key is missing."""
-    for key in path:
-        if not isinstance(tree, Mapping) or key not in tree:
-            return None
-        tree = tree[key]
-    return tree
-
-
-def summary_for(summary: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
-    """The part of a study's summary about one curve group (one layer, checkpoint ...).
-
-    Studies key it either by nesting (``summary["fc1"]``) or by a flat key that
-    starts with the group's key (``summary["fc1@final:update/top"]``); both are
-    returned as one dict, the flat ones under the rest of their key.
-    """
-    if not path:
-        return {}
-    out: dict[str, Any] = {}
-    nested = sub_tree(summary, path)
-    if isinstance(nested, Mapping):
-        out.update(nested)
-    prefix = "/".join(path) + "/"
-    for key, value in summary.items():
-        if str(key).startswith(prefix):
-            out[str(key)[len(prefix):]] = value
-    return out
-
-
 def fmt(value: Any) -> str:
     """A table cell: 4 significant digits, ``—`` for missing, yes/no for booleans."""
     if value is None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from redundancy.report.figures import register
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, find_groups, summary_for, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import BLUE, GREY, SKY_BLUE, VERMILLION, integer_ticks, new_figure, plain_ticks
 
 # metric -> axis label (with units); metrics not named here are drawn with their key as label.
@@ -34,10 +34,6 @@ METRICS: dict[str, str] = {
 
 
 COUNTS = {"spikes", "repeated_pairs", "removable_units"}
-
-
-def is_dynamics_group(tree: Mapping[str, Any]) -> bool:
-    return isinstance(tree.get("iteration"), list) and any(k in tree for k in METRICS)
 
 
 def _panels(group: Mapping[str, Any]) -> list[str]:
@@ -102,13 +98,14 @@ def trajectory_figure(view: StageView, layer: str) -> FigureBlock | None:
 
 @register("dynamics")
 def dynamics_figures(view: StageView) -> list[Block]:
-    groups = find_groups(view.curves, is_dynamics_group)
+    results = view.results
+    groups = [(c.key.get("layer"), c.series) for c in results.curves if c.x == "iteration" and any(k in c.series for k in METRICS)]
     if not groups:
         return [NoteBlock(f"dynamics {view.label}: no per-layer curves with an iteration axis in the stored study")]
     blocks: list[Block] = []
     summary_used = False
-    for path, group in groups:
-        where = " · ".join(path) or "layer"
+    for layer, group in groups:
+        where = str(layer or "layer")
         metrics = _panels(group)
         it = as_floats(group["iteration"])
         ncols = 3 if len(metrics) > 4 else 2
@@ -144,13 +141,13 @@ def dynamics_figures(view: StageView) -> list[Block]:
             "(Martin & Mahoney), angle to the K-Means centre (Brutzkus & Globerson), repeated and removable units "
             "(Casper et al.)."
         )
-        blocks.append(FigureBlock(key="-".join(path) or "layer", title=title, figure=fig, caption=caption))
-        if len(path) == 1:
-            paths = trajectory_figure(view, path[0])
+        blocks.append(FigureBlock(key=where, title=title, figure=fig, caption=caption))
+        if layer is not None:
+            paths = trajectory_figure(view, str(layer))
             if paths is not None:
                 blocks.append(paths)
-        own = summary_for(view.summary, path)
-        if isinstance(own, Mapping) and own:
+        own = next((r.values for r in results.rows(layer=layer)), None)
+        if own:
             blocks.extend(summary_tables(own, f"Dynamics summary: {where}"))
             summary_used = True
     if not summary_used and view.summary:

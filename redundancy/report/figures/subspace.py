@@ -9,61 +9,44 @@ directions can carry the function (Nagarajan & Kolter 2019).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from redundancy.report.figures import register
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, find_groups, summary_for, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import BLACK, GREY, VERMILLION, colour, new_figure, percent_axis, plain_ticks
+from redundancy.store.results import Curve
 
 # Short legend labels (the caption spells them out), so the legend finds a free corner of the panel.
 BASIS_WORDS = {"top": "top k", "bottom": "bottom k", "random": "random k"}
 SPECTRUM_WORDS = {"update": "W − Z (update)", "weights": "W (trained weights)", "delta": "W − Z (update)"}
 
 
-def is_subspace_group(tree: Mapping[str, Any]) -> bool:
-    return any(isinstance(v, Mapping) and "k" in v and "accuracy" in v for v in tree.values())
-
-
-def _row_parts(path: tuple[str, ...]) -> tuple[str, str, str]:
-    """``fc1@final:update`` -> (layer, ``fc1@final``, target); the study's row key."""
-    key = path[-1] if path else ""
-    lc, _, target = key.partition(":")
-    return lc.partition("@")[0], lc, target or "update"
-
-
-def _spectra(view: StageView, path: tuple[str, ...], group: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Singular values of W − Z (and of W) from the stored tensors, else those beside the curves."""
-    _, lc, target = _row_parts(path)
-    out: dict[str, np.ndarray] = {}
-    if lc:
-        names = set(view.result_names())
-        wanted = [m for m in ("update", "weights") if f"{lc}/singular_values/{m}" in names]
-        data = view.result_tensors(f"{lc}/singular_values/{m}" for m in wanted)
-        out = {SPECTRUM_WORDS[m]: np.asarray(data[f"{lc}/singular_values/{m}"], dtype=float) for m in wanted}
+def _spectra(view: StageView, layer: str, checkpoint: Any, target: str, curves: list[Curve]) -> dict[str, np.ndarray]:
+    """Singular values of W − Z (and of W) from the stored tensors, else the row's typed spectrum."""
+    lc = f"{layer}@{checkpoint}"  # the study's tensor group of this layer and checkpoint
+    names = set(view.result_names())
+    wanted = [m for m in ("update", "weights") if f"{lc}/singular_values/{m}" in names]
+    data = view.result_tensors(f"{lc}/singular_values/{m}" for m in wanted)
+    out = {SPECTRUM_WORDS[m]: np.asarray(data[f"{lc}/singular_values/{m}"], dtype=float) for m in wanted}
     if not out:
-        raw = group.get("singular_values")
-        if isinstance(raw, Mapping):
-            out = {SPECTRUM_WORDS.get(str(k), str(k)): as_floats(v) for k, v in raw.items() if isinstance(v, list)}
-        elif isinstance(raw, list):
-            out = {SPECTRUM_WORDS.get(target, target): as_floats(raw)}
+        for c in curves:
+            if c.key.get("basis") is None and "singular_value" in c.series:
+                out[SPECTRUM_WORDS.get(target, target)] = as_floats(c.series["singular_value"])
     return out
 
 
-def _draw_accuracy(ax: Any, group: Mapping[str, Any], target: str) -> None:
-    full = group.get("accuracy_full")
-    reference: float | None = float(full) if isinstance(full, (int, float)) else None
-    bases = [k for k, v in group.items() if isinstance(v, Mapping) and "k" in v and "accuracy" in v]
-    bases.sort(key=lambda b: ({"top": 0, "bottom": 1, "random": 2}.get(b, 3), b))
-    for i, basis in enumerate(bases):
-        curve = group[basis]
-        k = as_floats(curve["k"])
-        acc = as_floats(curve["accuracy"])
+def _draw_accuracy(ax: Any, curves: list[Curve], target: str, reference: float | None) -> None:
+    bases = sorted((c for c in curves if c.key.get("basis") is not None and "accuracy" in c.series),
+                   key=lambda c: ({"top": 0, "bottom": 1, "random": 2}.get(str(c.key["basis"]), 3), str(c.key["basis"])))
+    for i, curve in enumerate(bases):
+        basis = str(curve.key["basis"])
+        k = as_floats(curve.series.get("k"))
+        acc = as_floats(curve.series["accuracy"])
         label = BASIS_WORDS.get(basis, basis)
-        if "std" in curve:
-            std = as_floats(curve["std"])
+        if "accuracy_std" in curve.series:
+            std = as_floats(curve.series["accuracy_std"])
             ax.plot(k, acc, color=colour(basis, i), label=f"{label} (mean ± std)")
             ax.fill_between(k, acc - std, acc + std, color=colour(basis, i), alpha=0.18, linewidth=0)
         else:
@@ -83,20 +66,22 @@ def _draw_accuracy(ax: Any, group: Mapping[str, Any], target: str) -> None:
 
 @register("subspace")
 def subspace_figures(view: StageView) -> list[Block]:
-    groups = find_groups(view.curves, is_subspace_group)
+    results = view.results
+    groups = {key: curves for key, curves in results.groups("layer", "checkpoint", "target").items()
+              if any(c.key.get("basis") is not None for c in curves)}
     if not groups:
         return [NoteBlock(f"subspace {view.label}: no curves with a k axis in the stored study")]
     cfg = view.config
     blocks: list[Block] = []
-    summary_used = False
-    for path, group in groups:
-        layer, lc, target = _row_parts(path)
-        checkpoint = lc.partition("@")[2]
-        where = f"{layer} at checkpoint {checkpoint}" if layer and checkpoint else (" · ".join(path) or str(cfg.get("layer", "layer")))
-        spectra = _spectra(view, path, group)
+    for (layer, checkpoint, target), curves in groups.items():
+        layer, target = str(layer or cfg.get("layer", "layer")), str(target or "update")
+        where = f"{layer} at checkpoint {checkpoint}" if checkpoint is not None else layer
+        rows = results.rows(layer=layer, checkpoint=checkpoint, target=target)
+        full = next((r.values["acc_full"] for r in rows if isinstance(r.values.get("acc_full"), (int, float))), None)
+        spectra = _spectra(view, layer, checkpoint, target, curves)
         fig, axes = new_figure(2 if spectra else 1, height=3.6)
         acc_ax = axes[0]
-        _draw_accuracy(acc_ax, group, target)
+        _draw_accuracy(acc_ax, curves, target, None if full is None else float(full))
         acc_ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
         percent_axis(acc_ax)
         # Below the axes: the curves fill the panel wherever k runs, so no inside corner stays free.
@@ -128,11 +113,9 @@ def subspace_figures(view: StageView) -> list[Block]:
             + "every other layer unchanged; top and bottom are the leading and trailing left-singular vectors, "
             "random a random k-dimensional subspace (mean ± std over seeds). Right: singular values in decreasing order."
         )
-        blocks.append(FigureBlock(key="-".join(path) or str(cfg.get("layer", "layer")), title=title, figure=fig, caption=caption))
-        own = summary_for(view.summary, path)
-        if isinstance(own, Mapping) and own:
+        key = "_".join(str(p) for p in (layer, checkpoint, target) if p is not None)
+        blocks.append(FigureBlock(key=key, title=title, figure=fig, caption=caption))
+        own = {str(r.key.get("basis")): {"rank": r.key.get("rank"), **r.values} for r in rows}
+        if own:
             blocks.extend(summary_tables(own, f"Subspace summary: {where}"))
-            summary_used = True
-    if not summary_used and view.summary:
-        blocks.extend(summary_tables(view.summary, f"Subspace summary: {view.label}"))
     return blocks

@@ -70,14 +70,24 @@ def line(label: str, curve: Curve, ykey: str, x: str | None = None, std: str | N
     return Series(label, xs[:n], ys[:n], band)
 
 
-def curve_panel(curves: Sequence[Curve], title: str, ykey: str, xlabel: str, ylabel: str, fallback: str = "") -> PlotPanel | None:
-    """Every curve carrying ``ykey`` on one panel, each labeled by the key fields that tell it apart
-    (its ``<ykey>_std``, when stored, as a band)."""
+Labeler = Callable[[Curve, list[str]], str]
+
+
+def key_label(curve: Curve, fields: list[str]) -> str:
+    """A curve's legend text: the values of the key fields that tell it apart from the others."""
+    return curve.label(*fields)
+
+
+def curve_panel(
+    curves: Sequence[Curve], title: str, ykey: str, xlabel: str, ylabel: str, fallback: str = "", label: Labeler = key_label
+) -> PlotPanel | None:
+    """Every curve carrying ``ykey`` on one panel, each labeled by ``label`` from the key fields that
+    tell it apart (its ``<ykey>_std``, when stored, as a band)."""
     found = [c for c in curves if numbers(c.series.get(ykey)) is not None]
     fields = varying(found)
     lines = []
     for c in found:
-        s = line(c.label(*fields) or fallback or ykey, c, ykey, std=f"{ykey}_std")
+        s = line(label(c, fields) or fallback or ykey, c, ykey, std=f"{ykey}_std")
         if s is not None:
             lines.append(s)
     return PlotPanel(title, xlabel, ylabel, lines, logx=spans_decades(lines)) if lines else None

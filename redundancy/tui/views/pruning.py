@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redundancy.store.results import Results
+from redundancy.store.results import Curve, Results
 from redundancy.tui.model import Panel, Table
 from redundancy.tui.views.base import StudyView, curve_panel, summary_table
 
@@ -20,6 +20,15 @@ def table(summary: dict[str, Any]) -> Table:
     return summary_table(summary, "criterion")
 
 
+def label(curve: Curve, fields: list[str]) -> str:
+    """``magnitude:smallest``, with ``fc1@best/`` in front when the study has several layers or checkpoints."""
+    k = curve.key
+    name = str(k.get("criterion")) + (f":{k['direction']}" if k.get("direction") else "")
+    if "layer" in fields or "checkpoint" in fields:
+        return f"{k.get('layer')}@{k.get('checkpoint')}/{name}"
+    return name
+
+
 def panels(results: Results) -> list[Panel]:
     out: list[Panel] = []
     for ykey, title, ylabel in (
@@ -27,7 +36,7 @@ def panels(results: Results) -> list[Panel]:
         ("loss", "test loss vs units removed", "loss"),
         ("frame_potential", "frame potential of the remaining units", "FP(Ŵ)"),
     ):
-        panel = curve_panel(results.curves, title, ykey, "units removed", ylabel)
+        panel = curve_panel(results.curves, title, ykey, "units removed", ylabel, label=label)
         if panel is not None:
             out.append(panel)
     return out

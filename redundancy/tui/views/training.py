@@ -1,4 +1,4 @@
-"""Training curves of a run: loss and accuracy vs iteration, from ``/metrics/*``.
+"""Training curves of a run: loss and accuracy vs iteration, from its metric series.
 
 Unlike study curves these are datasets of the train stage (the metric series
 ``iteration``, ``train_loss``, ``val_loss``, ``val_accuracy``, ``test_loss``,
