@@ -311,3 +311,43 @@ def test_open_store_on_a_grid_store_and_on_a_folder(made: dict[str, Path], tmp_p
     with pytest.raises(RedundancyError, match="no run or study 'nothing-here'"):
         both.tensor("nothing-here", "x")
     assert both.stage("single:run").stage_kind == "train"
+
+
+# --- typed results ------------------------------------------------------------------------------------
+
+
+def test_typed_results_round_trip_through_their_json_and_win_over_0_1_text(made: dict[str, Path], tmp_path: Path) -> None:
+    from redundancy.store.reader import study_results
+    from redundancy.store.results import decode, from_plain, to_plain
+
+    root = copy(made, tmp_path)
+    rec = next(s for s in read_store(root).stages if s.kind == "pruning")
+    typed = study_results(rec)
+    assert {c.key["iteration"] for c in typed.curves} == {int(read_tensor(rec, "fc1@best/iteration"))}
+    text = json.dumps(to_plain(typed), allow_nan=False)
+    assert from_plain(json.loads(text)) == typed
+    # A stage that carries the schema's object is read from it, not from summary/curves.
+    only = to_plain(decode("pruning", {}, {"fc2@final": {"random": {"units_removed": [0, 1], "accuracy": [0.5, float("nan")]}}}))
+    with h5py.File(rec.path, "a") as f:
+        f.attrs[L.A_RESULTS] = json.dumps(only)
+    again = study_results(next(s for s in read_store(root).stages if s.kind == "pruning"))
+    assert [c.key["layer"] for c in again.curves] == ["fc2"] and again.curves[0].series["accuracy"] == [0.5, None]
+
+
+def test_0_1_lottery_and_subspace_text_decode_into_fields() -> None:
+    from redundancy.store.results import decode
+    from test_tui_support import lottery_result, subspace_result
+
+    summary, curves, _ = lottery_result(0)
+    lottery = decode("lottery", summary, curves)
+    variants = [c.key["variant"] for c in lottery.curves if c.key["variant"]]
+    assert variants[0] == "ticket" and set(variants) <= {"ticket", "reinit", "random_mask"}
+    layers = lottery.select(variant=None, direction="incoming")
+    assert [c.key["layer"] for c in layers] == list(curves["concentration"])
+    assert all(len(c.series["round"]) == len(curves["rounds"]) for c in layers)
+    assert not any(k.endswith("acc %") or k == "pruned %" for k in lottery.scalars)
+    summary, curves, _ = subspace_result(0)
+    subspace = decode("subspace", summary, curves)
+    for c in subspace.curves:
+        assert isinstance(c.key["layer"], str) and "@" not in c.key["layer"] and c.key["target"] in ("update", "weights")
+    assert {r.key["basis"] for r in subspace.summary} <= {"top", "bottom", "random"}

@@ -166,6 +166,7 @@ A_STUDY = "study"
 A_RUN_STAGE_ID = "run_stage_id"
 A_SUMMARY = "summary"
 A_CURVES = "curves"
+A_RESULTS = "results"  # typed results as one JSON object (docs/results.md), read when a stage has it
 RESULT_ATTR_PREFIX = "result_"
 
 

@@ -44,9 +44,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Largest number of elements read for a preview; larger datasets are read strided.
 PREVIEW_ELEMENTS = 1 << 20
 # Attributes that hold JSON text; one that does not parse makes its stage unreadable.
-JSON_ATTRS = (L.A_CONFIG, L.A_IDENTITY, L.A_GRID_POINT, L.A_SUMMARY, L.A_CURVES, L.A_CHECKPOINT_ITERATIONS)
+JSON_ATTRS = (L.A_CONFIG, L.A_IDENTITY, L.A_GRID_POINT, L.A_SUMMARY, L.A_CURVES, L.A_RESULTS, L.A_CHECKPOINT_ITERATIONS)
 INDEX_JSON_ATTRS = (L.A_PLAN, L.A_FAILURES, L.A_SPEC_RESOLVED)
-A_RESULTS = "results"  # docs/results.md: the typed results as one JSON object, when a stage carries them
+A_RESULTS = L.A_RESULTS
 
 
 class ReadError(Exception):
@@ -497,9 +497,19 @@ def study_results(rec: StageRecord) -> R.Results:
         plain = parse_json(attrs, A_RESULTS)
         summary = parse_json(attrs, L.A_SUMMARY, {})
         curves = parse_json(attrs, L.A_CURVES, {})
-        return R.decode(rec.study_kind, summary, curves, rec.config, plain)
+        return R.decode(rec.study_kind, summary, curves, rec.config, plain, tensor=lambda name: _scalar_result(rec, name))
     except ValueError as exc:
         raise ReadError(f"attribute {A_RESULTS!r}: {exc}") from None
+
+
+def _scalar_result(rec: StageRecord, name: str) -> Any:
+    """A scalar result tensor of a study (``fc1@best/iteration``), or None when there is none."""
+    try:
+        with open_checked(_safe_path(rec)) as f:
+            obj = _get(f, f"{L.RESULTS}/{name}", None)
+            return np.asarray(obj[()]) if isinstance(obj, h5py.Dataset) and obj.ndim == 0 else None
+    except (ReadError, KeyError, OSError):
+        return None
 
 
 def raw_summary(rec: StageRecord) -> dict[str, Any]:

@@ -94,6 +94,8 @@ class KindSchema:
     kind: str
     key_fields: tuple[str, ...]
     decode_v01: Callable[[Any, Any, Mapping[str, Any]], Results]
+    #: Fills key fields 0.1 text omits from the stage's tensors (``tensor(name)`` gives one or None).
+    complete: Callable[[Results, Callable[[str], Any]], Results] | None = None
 
 
 # --- JSON encoding ---------------------------------------------------------------------------------
@@ -247,6 +249,28 @@ def decode_pruning(summary: Any, curves: Any, config: Mapping[str, Any]) -> Resu
                 vals["accuracy_unpruned"] = unpruned
             rows.append(Row(key, vals))
     return Results("pruning", rows, out_curves, scalars)
+
+
+def _with_iterations(results: Results, tensor: Callable[[str], Any]) -> Results:
+    """``iteration`` of each (layer, checkpoint) from the study's ``<layer>@<checkpoint>/iteration`` tensor."""
+    found: dict[tuple[Any, Any], Any] = {}
+
+    def fill(key: Key) -> Key:
+        if key.get("iteration") is not None or key.get("layer") is None:
+            return key
+        lc = (key["layer"], key.get("checkpoint"))
+        if lc not in found:
+            value = tensor(f"{lc[0]}@{lc[1]}/iteration")
+            found[lc] = int(value) if value is not None and getattr(value, "ndim", 0) == 0 else None
+        return key if found[lc] is None else {**key, "iteration": found[lc]}
+
+    return Results(
+        results.kind,
+        [Row(fill(r.key), r.values) for r in results.summary],
+        [Curve(fill(c.key), c.x, c.series, c.seeds) for c in results.curves],
+        results.scalars,
+        results.schema,
+    )
 
 
 # subspace
@@ -425,7 +449,7 @@ def decode_generic(kind: str, summary: Any, curves: Any) -> Results:
 
 
 KINDS: dict[str, KindSchema] = {
-    "pruning": KindSchema("pruning", PRUNING_KEY, decode_pruning),
+    "pruning": KindSchema("pruning", PRUNING_KEY, decode_pruning, _with_iterations),
     "subspace": KindSchema("subspace", SUBSPACE_KEY, decode_subspace),
     "lottery": KindSchema("lottery", LOTTERY_KEY, decode_lottery),
     "dynamics": KindSchema("dynamics", DYNAMICS_KEY, decode_dynamics),
@@ -438,15 +462,22 @@ def key_fields(kind: str) -> tuple[str, ...]:
     return schema.key_fields if schema is not None else ("path",)
 
 
-def decode(kind: str, summary: Any, curves: Any, config: Mapping[str, Any] | None = None, results: Any = None) -> Results:
+def decode(
+    kind: str, summary: Any, curves: Any, config: Mapping[str, Any] | None = None, results: Any = None,
+    tensor: Callable[[str], Any] | None = None,
+) -> Results:
     """The typed results of one study stage: from ``results`` (the schema's object) when given,
-    else from the 0.1 ``summary`` / ``curves`` JSON values and the study's ``config``."""
+    else from the 0.1 ``summary`` / ``curves`` JSON values and the study's ``config``, with what
+    they omit taken from the stage's tensors when ``tensor`` (name -> array or None) is given."""
     if results is not None:
         return from_plain(results)
     schema = KINDS.get(kind)
     if schema is None:
         return decode_generic(kind, summary, curves)
-    return schema.decode_v01(summary, curves, config or {})
+    out = schema.decode_v01(summary, curves, config or {})
+    if tensor is not None and schema.complete is not None:
+        out = schema.complete(out, tensor)
+    return out
 
 
 def tidy_points(results: Results) -> Iterable[dict[str, Any]]:
