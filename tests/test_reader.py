@@ -351,3 +351,16 @@ def test_0_1_lottery_and_subspace_text_decode_into_fields() -> None:
     for c in subspace.curves:
         assert isinstance(c.key["layer"], str) and "@" not in c.key["layer"] and c.key["target"] in ("update", "weights")
     assert {r.key["basis"] for r in subspace.summary} <= {"top", "bottom", "random"}
+
+
+def test_reading_a_store_from_python_imports_no_torch(made: dict[str, Path]) -> None:
+    code = (
+        "import sys, redundancy\n"
+        "assert 'pandas' not in sys.modules and 'h5py' not in sys.modules\n"
+        f"s = redundancy.open_store({str(made['single'])!r})\n"
+        "s.runs, s.studies, s.curves('pruning'), s.tensor('run', 'test_accuracy')\n"
+        "print(sorted(m for m in ('torch', 'matplotlib', 'textual') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -25,6 +25,7 @@ import numpy as np
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
 from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, new_figure, percent_axis, plain_ticks
+from redundancy.store.results import Results
 from redundancy.studies.concentration import hypergeom_pmf, unit_counts
 
 ARMS = (("ticket", "winning ticket (rewound)"), ("reinit", "control: same mask, re-initialized"), ("random_mask", "control: random mask, original init"))
@@ -46,41 +47,35 @@ def last_round_masks(view: StageView, layers: list[str]) -> dict[str, tuple[int,
         path = f"masks/{layer}"
         if path in names:
             mask = view.result_tensors([path], last=True)[path]  # only the last round is read
-            out[layer] = (len(view.curves.get("rounds") or [0]) - 1, mask)
+            out[layer] = (len(_arms(view.results).get("ticket", {}).get("round") or [0]) - 1, mask)
     return out
 
 
 # --- figures ------------------------------------------------------------------------------------
 
 
-def _remaining(sparsity: Any) -> np.ndarray:
-    """Fraction of weights left per round, from the curves' ``sparsity`` (a list, or per layer)."""
-    if isinstance(sparsity, Mapping):  # per layer: the mean over layers
-        arrays = [as_floats(v) for v in sparsity.values() if isinstance(v, list)]
-        return 1.0 - np.nanmean(np.vstack(arrays), axis=0) if arrays else np.zeros(0)
-    values = as_floats(sparsity)
-    return 1.0 - values
+def _arms(results: Results) -> dict[str, dict[str, list[Any]]]:
+    """Each variant's series (ticket, reinit, random_mask): its curve of the typed results."""
+    return {str(c.key["variant"]): c.series for c in results.curves if c.key.get("variant") is not None}
 
 
-def _arm(curves: Mapping[str, Any], arm: str, field: str) -> np.ndarray:
-    if arm == "ticket":
-        return as_floats(curves.get(field))
-    sub = curves.get(arm)
-    return as_floats(sub.get(field)) if isinstance(sub, Mapping) else np.zeros(0)
+def _arm(arms: Mapping[str, Mapping[str, Any]], arm: str, field: str) -> np.ndarray:
+    return as_floats(arms.get(arm, {}).get(field))
 
 
 def accuracy_figure(view: StageView) -> FigureBlock | None:
-    curves = view.curves
-    remaining = _remaining(curves.get("sparsity"))
-    if not remaining.size or "accuracy" not in curves:
+    arms = _arms(view.results)
+    ticket = arms.get("ticket", {})
+    remaining = 1.0 - as_floats(ticket.get("sparsity"))  # the total over the pruned layers
+    if not remaining.size or "accuracy" not in ticket:
         return None
     panels = [("accuracy", "test accuracy")]
-    if curves.get("early_stop_iteration") is not None:
+    if ticket.get("early_stop_iteration") is not None:
         panels.append(("early_stop_iteration", "early-stop iteration (min. validation loss)"))
     fig, axes = new_figure(len(panels), height=3.6)
     for ax, (field, ylabel) in zip(axes, panels):
         for i, (arm, label) in enumerate(ARMS):
-            y = _arm(curves, arm, field)
+            y = _arm(arms, arm, field)
             if not y.size:
                 continue
             x = remaining[-len(y):] if len(y) <= len(remaining) else remaining
@@ -93,7 +88,7 @@ def accuracy_figure(view: StageView) -> FigureBlock | None:
         ax.set_ylabel(ylabel)
         if field == "accuracy":
             percent_axis(ax)
-            dense = _arm(curves, "ticket", "accuracy")
+            dense = _arm(arms, "ticket", "accuracy")
             if dense.size:
                 ax.axhline(float(dense[0]), color=GREY, linestyle=":", linewidth=1.0, label=f"dense ({float(dense[0]):.1%})")
             ax.legend(loc="lower left")
@@ -217,16 +212,16 @@ def p_value_table(concentration: Mapping[str, Any], rounds: np.ndarray) -> Table
 
 @register("lottery")
 def lottery_figures(view: StageView) -> list[Block]:
-    curves = view.curves
+    results = view.results
     blocks: list[Block] = []
     acc = accuracy_figure(view)
     if acc is not None:
         blocks.append(acc)
     else:
         blocks.append(NoteBlock(f"lottery {view.label}: no per-round sparsity and accuracy in the stored curves"))
-    rounds = as_floats(curves.get("rounds"))
-    concentration = curves.get("concentration") or {}
-    layers = [str(k) for k, v in concentration.items() if isinstance(v, Mapping)]
+    rounds = as_floats(_arms(results).get("ticket", {}).get("round"))
+    concentration = {str(c.key["layer"]): c.series for c in results.select(variant=None, direction="incoming")}
+    layers = list(concentration)
     if not layers:
         layers = [str(x) for x in (view.config.get("layers") or [])] if isinstance(view.config.get("layers"), list) else []
     masks = last_round_masks(view, layers) if layers else {}
