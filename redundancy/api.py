@@ -55,7 +55,8 @@ class StoreSet:
     # --- tables ---------------------------------------------------------------------------------
     @property
     def runs(self) -> pd.DataFrame:
-        """One row per run: store, run, stage id, status, error, the grid axes, then its headline numbers."""
+        """One row per run: store, run, stage id, status, error, stale (left by an earlier version of the
+        spec), the grid axes, then its headline numbers."""
         import pandas as pd
 
         rows = []
@@ -63,10 +64,10 @@ class StoreSet:
             for rec in r.runs():
                 entry = RD.run_entry(rec)
                 row = {"store": r.name, "run": rec.run, "id": rec.id, "status": rec.status, "error": rec.error or None,
-                       **_axes(rec.grid_point)}
+                       "stale": rec.stale, **_axes(rec.grid_point)}
                 row.update({k: entry.get(k) for k in RD.RUN_FIELDS})
                 rows.append(row)
-        return pd.DataFrame(rows, columns=_columns(rows, ["store", "run", "id", "status", "error"]))
+        return pd.DataFrame(rows, columns=_columns(rows, ["store", "run", "id", "status", "error", "stale"]))
 
     @property
     def studies(self) -> pd.DataFrame:
@@ -80,11 +81,11 @@ class StoreSet:
         for r in self.readings:
             for rec in r.studies():
                 row = {"store": r.name, "run": rec.run, "study": rec.name, "kind": rec.study_kind, "id": rec.id,
-                       "status": rec.status, "error": rec.error or None, **_axes(rec.grid_point)}
+                       "status": rec.status, "error": rec.error or None, "stale": rec.stale, **_axes(rec.grid_point)}
                 if rec.done:
                     row.update(headline_numbers(rec.study_kind, RD.raw_summary(rec)))
                 rows.append(row)
-        return pd.DataFrame(rows, columns=_columns(rows, ["store", "run", "study", "kind", "id", "status", "error"]))
+        return pd.DataFrame(rows, columns=_columns(rows, ["store", "run", "study", "kind", "id", "status", "error", "stale"]))
 
     def curves(self, kind: str) -> pd.DataFrame:
         """Every curve point of the done studies of ``kind``, tidy: one row per (curve, series, point).

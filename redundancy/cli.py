@@ -287,7 +287,8 @@ def ls(
             acc = rec.attrs.get(L.A_TEST_ACCURACY) if rec.stage_kind == L.KIND_TRAIN else None
             name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
             headline = rec.error if rec.error else ("" if not isinstance(acc, (int, float)) else f"test acc {acc:.4f}")
-            table.add_row(*(Text(str(c)) for c in (root, rec.id, rec.kind, name, rec.status, headline)))
+            status = f"{rec.status} (stale)" if rec.stale else rec.status
+            table.add_row(*(Text(str(c)) for c in (root, rec.id, rec.kind, name, status, headline)))
         problems += reading.problems()
     out.print(table)
     _print_problems(problems)
@@ -388,6 +389,10 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False) -> None:
             out.print(Text(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
     for table in grid_tables(grid) if grid["axes"] else []:
         out.print(table)
+    stale = doc.get("stale") or []
+    if stale:
+        out.print(Text(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
+                       + ", ".join(str(s["id"]) for s in stale)), soft_wrap=True)
 
 
 @app.command()

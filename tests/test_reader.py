@@ -364,3 +364,33 @@ def test_reading_a_store_from_python_imports_no_torch(made: dict[str, Path]) -> 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_stages_of_an_earlier_spec_are_listed_apart_as_stale(tmp_path: Path) -> None:
+    text = tiny_text("evolving", iterations=20, tail="studies:\n  - kind: pruning\n    layer: fc1\n")
+    _, store, _ = run_spec(tmp_path, text)
+    old = {s.id for s in read_store(store.root).stages}
+    _, store, _ = run_spec(tmp_path, text.replace("iterations: 20", "iterations: 30"))
+    reading = read_store(store.root)
+    assert {s.id for s in reading.stages if s.stale} == old and len(reading.stages) == 4
+    shown = CliRunner().invoke(app, ["show", "--json", str(store.root)])
+    doc = json.loads(shown.stdout)
+    assert {e["id"] for e in doc["stale"]} == old
+    assert not old & {e["id"] for e in doc["runs"] + doc["studies"]}
+    printed = CliRunner().invoke(app, ["show", str(store.root)], env={"COLUMNS": "200"})
+    assert printed.exit_code == 0 and "2 stale stage(s)" in printed.output
+    s = redundancy.open_store(store.root)
+    assert sorted(s.runs["stale"]) == [False, True] and sorted(s.studies["stale"]) == [False, True]
+
+
+def test_a_stages_folder_linked_out_of_the_store_is_not_listed(made: dict[str, Path], tmp_path: Path) -> None:
+    root = copy(made, tmp_path)
+    outside = tmp_path / "elsewhere"
+    (root / L.STAGES).rename(outside)
+    (root / L.STAGES).symlink_to(outside)
+    reading = read_store(root)
+    assert reading.folder_error == "a symbolic link to a folder outside the store; not followed"
+    assert all(s.status == "pending" for s in reading.stages) and len(reading.stages) == 3
+    shown = cli("ls", str(root))
+    no_traceback(shown)
+    assert shown.returncode == 1 and "not followed" in shown.stderr

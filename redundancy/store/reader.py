@@ -373,8 +373,11 @@ def _fill_from_file(store: Store, rec: StageRecord) -> None:
 def stage_entries(root: Path) -> tuple[dict[str, os.DirEntry[str]], str]:
     """The entries named like stage files directly in ``stages/`` (by stage id), and a folder problem."""
     files: dict[str, os.DirEntry[str]] = {}
+    folder = root / L.STAGES
+    if folder.is_symlink() and not _inside(folder, root):
+        return files, "a symbolic link to a folder outside the store; not followed"
     try:
-        with os.scandir(root / L.STAGES) as it:
+        with os.scandir(folder) as it:
             for e in it:
                 if e.name.endswith(L.STAGE_SUFFIX) and not e.name.startswith("."):
                     files[e.name[: -len(L.STAGE_SUFFIX)]] = e
@@ -777,16 +780,20 @@ def study_entry(rec: StageRecord, *, curves: bool = True) -> dict[str, Any]:
 
 
 def document(reading: StoreReading, *, curves: bool = True) -> dict[str, Any]:
-    """The ``show --json`` document of one store: spec, runs, studies, unreadable files and problems.
+    """The ``show --json`` document of one store: spec, runs, studies, stale stages, unreadable files
+    and problems.
 
-    Every run and study appears with its status; a file of ``stages/`` that is no stage at all is in
-    ``unreadable``; ``problems`` has one line per thing that could not be read."""
+    Every run and study of the current plan appears with its status; stages the plan no longer names
+    (left by earlier versions of the spec) are apart in ``stale``; a file of ``stages/`` that is no
+    stage at all is in ``unreadable``; ``problems`` has one line per thing that could not be read."""
     return {
         "store": str(reading.root),
         "spec": reading.spec,
         "index_error": reading.index_error or None,
-        "runs": [run_entry(r) for r in reading.runs()],
-        "studies": [study_entry(s, curves=curves) for s in reading.studies()],
+        "runs": [run_entry(r) for r in reading.runs() if not r.stale],
+        "studies": [study_entry(s, curves=curves) for s in reading.studies() if not s.stale],
+        "stale": [run_entry(s) if s.stage_kind == L.KIND_TRAIN else study_entry(s, curves=False)
+                  for s in reading.stages if s.stale and s.stage_kind in (L.KIND_TRAIN, L.KIND_STUDY)],
         "unreadable": [{"id": s.id, "path": str(s.path), "error": s.error} for s in reading.unplaced()],
         "problems": reading.problems(),
     }

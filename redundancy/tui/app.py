@@ -304,6 +304,8 @@ class RedundancyApp(App[None]):
             text.append("  no train stage", style="dim")
         elif group.train.status != "done":
             text.append(f"  {group.train.status}", style="red" if group.train.status in ("failed", "unreadable") else "dim")
+        elif group.train.record is not None and group.train.record.stale:
+            text.append("  stale", style="dim italic")
         return text
 
     def _study_label(self, entry: source.StageEntry) -> Text:
@@ -312,6 +314,8 @@ class RedundancyApp(App[None]):
             text.append(f"  {entry.study_kind}", style="dim")
         if entry.status != "done":
             text.append(f"  {entry.status}", style="red" if entry.status in ("failed", "unreadable") else "dim italic")
+        elif entry.record is not None and entry.record.stale:
+            text.append("  stale", style="dim italic")
         return text
 
     def _problem_label(self, name: str, reason: str) -> Text:
