@@ -88,18 +88,20 @@ def decode_value(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def read_attrs(obj: h5py.HLObject) -> tuple[dict[str, Any], list[str]]:
-    """Every attribute of ``obj``, decoded, and a note per attribute that needed repair or could not be read."""
+def read_attrs(obj: h5py.HLObject, only: Iterable[str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Every attribute of ``obj`` (or those named in ``only``), decoded, and a note per attribute
+    that needed repair or could not be read."""
     out: dict[str, Any] = {}
     notes: list[str] = []
     try:
-        names = list(obj.attrs.keys())
+        manager = obj.attrs  # h5py builds a new manager on every access: one for all attributes
+        names = list(manager.keys()) if only is None else [n for n in only if n in manager]
     except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         return out, [f"attributes unreadable ({one_line(str(exc), 120)})"]
     for raw_name in names:
         name, bad_name = decode_value(raw_name)
         try:
-            value, bad = decode_value(obj.attrs[raw_name])
+            value, bad = decode_value(manager[raw_name])
         except (OSError, RuntimeError, ValueError, TypeError, KeyError, UnicodeError) as exc:
             notes.append(f"attribute {name!r} unreadable ({one_line(str(exc), 120)})")
             continue
@@ -180,6 +182,7 @@ class StageRecord:
     planned: bool = True
     mtime_ns: int = 0
     run_id: str = ""  # a study's train stage
+    complete: bool = True  # every attribute read and checked (False: only the labels, see read_store)
 
     @property
     def kind(self) -> str:
@@ -318,9 +321,19 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def _fill_from_file(store: Store, rec: StageRecord) -> None:
-    """Validate a stage file and read its attributes into ``rec``; any problem makes it unreadable."""
-    problem = store.stage_problem(rec.id, checksum=False)
+# What places a stage in a listing; the rest is read when the stage is looked at (:func:`complete`).
+LABEL_ATTRS = (L.A_STAGE_ID, L.A_STAGE_KIND, L.A_RUN, L.A_STUDY, L.A_STUDY_KIND, L.A_RUN_STAGE_ID, L.A_GRID_POINT)
+
+
+def _fill_from_file(store: Store, rec: StageRecord, labels_only: bool = False) -> None:
+    """Validate a stage file and read its attributes into ``rec`` (opening it once); any problem
+    makes it unreadable. ``labels_only`` reads just :data:`LABEL_ATTRS`."""
+    got: dict[str, Any] = {}
+
+    def read(f: h5py.File) -> None:
+        got["attrs"], got["notes"] = read_attrs(f, LABEL_ATTRS if labels_only else None)
+
+    problem = store.stage_problem(rec.id, checksum=False, read=read)
     if problem == "is empty":
         problem = "empty file (0 bytes)"
     if problem is not None and problem.startswith("cannot be read") and rec.path is not None and not rec.path.is_symlink():
@@ -331,14 +344,8 @@ def _fill_from_file(store: Store, rec: StageRecord) -> None:
     if problem is not None:
         rec.status, rec.error = UNREADABLE, one_line(problem)
         return
-    assert rec.path is not None
-    try:
-        with open_checked(rec.path) as f:
-            attrs, notes = read_attrs(f)
-    except ReadError as exc:
-        rec.status, rec.error = UNREADABLE, str(exc)
-        return
-    rec.attrs, rec.notes = attrs, notes
+    attrs, notes = got.get("attrs", {}), got.get("notes", [])
+    rec.attrs, rec.notes, rec.complete = attrs, notes, not labels_only
     kind = attrs.get(L.A_STAGE_KIND)
     if kind not in (L.KIND_TRAIN, L.KIND_STUDY):
         rec.status = UNREADABLE
@@ -358,16 +365,37 @@ def _fill_from_file(store: Store, rec: StageRecord) -> None:
         rec.run_id = str(attrs.get(L.A_RUN_STAGE_ID, ""))
     else:
         rec.name = rec.name or rec.run
-    for name in JSON_ATTRS:
-        try:
-            parse_json(attrs, name)
-        except ReadError as exc:
-            rec.status, rec.error = UNREADABLE, str(exc)
-            return
+    rec.status = DONE
     point = rec.json(L.A_GRID_POINT, None)
     if isinstance(point, dict) and not rec.grid_point:
         rec.grid_point = point
-    rec.status = DONE
+    _check_json(rec)
+
+
+def _check_json(rec: StageRecord) -> None:
+    names = JSON_ATTRS if rec.complete else (L.A_GRID_POINT,)
+    for name in names:
+        try:
+            parse_json(rec.attrs, name)
+        except ReadError as exc:
+            rec.status, rec.error = UNREADABLE, str(exc)
+            return
+
+
+def complete(rec: StageRecord) -> StageRecord:
+    """``rec`` with every attribute read and its JSON checked (a listing made with ``labels_only``
+    read only what places it); a stage found unreadable now says why, as it would have in a full listing."""
+    if rec.complete or rec.status != DONE or rec.path is None:
+        return rec
+    try:
+        with open_checked(rec.path) as f:
+            rec.attrs, rec.notes = read_attrs(f)
+    except ReadError as exc:
+        rec.status, rec.error = UNREADABLE, str(exc)
+        return rec
+    rec.complete = True
+    _check_json(rec)
+    return rec
 
 
 def stage_entries(root: Path) -> tuple[dict[str, os.DirEntry[str]], str]:
@@ -388,8 +416,12 @@ def stage_entries(root: Path) -> tuple[dict[str, os.DirEntry[str]], str]:
     return files, ""
 
 
-def read_store(root: Path | str) -> StoreReading:
-    """List a store: every planned stage and every stage file, attributes only, never raising."""
+def read_store(root: Path | str, *, labels_only: bool = False) -> StoreReading:
+    """List a store: every planned stage and every stage file, attributes only, never raising.
+
+    ``labels_only`` reads just the attributes that place each stage (the TUI's tree of a
+    thousand-stage store opens in a fraction of the time); :func:`complete` reads the rest
+    of one stage when it is looked at."""
     root = Path(root)
     reading = StoreReading(root)
     store = Store(root)
@@ -424,7 +456,7 @@ def read_store(root: Path | str) -> StoreReading:
         if sid in files:
             rec.path = Path(files[sid].path)
             rec.mtime_ns = mtime(files[sid])
-            _fill_from_file(store, rec)
+            _fill_from_file(store, rec, labels_only)
         elif sid in failures:
             rec.status, rec.error = FAILED, failures[sid]
         else:
@@ -432,7 +464,7 @@ def read_store(root: Path | str) -> StoreReading:
         reading.stages.append(rec)
     for sid in sorted(set(files) - seen):
         rec = StageRecord(id=sid, stage_kind="", path=Path(files[sid].path), mtime_ns=mtime(files[sid]), planned=not plan)
-        _fill_from_file(store, rec)
+        _fill_from_file(store, rec, labels_only)
         reading.stages.append(rec)
     return reading
 
@@ -495,7 +527,9 @@ def study_results(rec: StageRecord) -> R.Results:
     """The typed results of a done study stage (:mod:`redundancy.store.results`).
 
     Raises :class:`ReadError` when an attribute does not parse or does not have the schema's shape."""
-    attrs = rec.attrs
+    attrs = complete(rec).attrs
+    if rec.status != DONE:
+        raise ReadError(rec.error)
     try:
         plain = parse_json(attrs, A_RESULTS)
         summary = parse_json(attrs, L.A_SUMMARY, {})
@@ -517,12 +551,12 @@ def _scalar_result(rec: StageRecord, name: str) -> Any:
 
 def raw_summary(rec: StageRecord) -> dict[str, Any]:
     """A study's ``summary`` as stored (the nested dict the summary tables show)."""
-    value = rec.json(L.A_SUMMARY, {})
+    value = complete(rec).json(L.A_SUMMARY, {})
     return value if isinstance(value, dict) else {}
 
 
 def raw_curves(rec: StageRecord) -> dict[str, Any]:
-    value = rec.json(L.A_CURVES, {})
+    value = complete(rec).json(L.A_CURVES, {})
     return value if isinstance(value, dict) else {}
 
 
@@ -786,6 +820,8 @@ def document(reading: StoreReading, *, curves: bool = True) -> dict[str, Any]:
     Every run and study of the current plan appears with its status; stages the plan no longer names
     (left by earlier versions of the spec) are apart in ``stale``; a file of ``stages/`` that is no
     stage at all is in ``unreadable``; ``problems`` has one line per thing that could not be read."""
+    for rec in reading.stages:
+        complete(rec)
     return {
         "store": str(reading.root),
         "spec": reading.spec,

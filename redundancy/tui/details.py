@@ -83,6 +83,15 @@ def _config_yaml(attrs: dict[str, Any]) -> str:
     return to_yaml(config) if config is not None else ""
 
 
+def complete(entry: StageEntry | None) -> StageEntry | None:
+    """``entry`` with every attribute of its stage read (the listing read only labels); a stage
+    found unreadable now becomes an unreadable entry, with its reason."""
+    if entry is not None and entry.record is not None:
+        rec = reader.complete(entry.record)
+        entry.status, entry.error = rec.status, rec.error
+    return entry
+
+
 def index_attrs(listing: Listing) -> dict[str, Any]:
     """The store's index attributes as the listing read them; :class:`SourceError` when they could not be."""
     reading = listing.reading if listing.reading is not None else reader.read_store(listing.root)
@@ -139,7 +148,7 @@ def store_detail(listing: Listing) -> Detail:
     for group in listing.runs:
         acc: Any = None
         model = dataset = ""
-        train = group.train
+        train = complete(group.train)
         status = train.status if train is not None else "missing"
         if train is not None and train.status == "done" and train.record is not None:
             run = train.record.attrs
@@ -182,7 +191,7 @@ def _not_done(key: str, title: str, entry: StageEntry | None, listing: Listing) 
 def run_detail(listing: Listing, group: RunGroup) -> Detail:
     """A run: headline numbers and its training curves (the only datasets read here)."""
     key = run_key(listing.root, group.label)
-    train = group.train
+    train = complete(group.train)
     if train is None or train.status != "done" or train.record is None:
         return _not_done(key, f"run {group.label}", train, listing)
     attrs = train.record.attrs
@@ -215,6 +224,7 @@ class StudyData:
 
 
 def read_study(entry: StageEntry) -> StudyData:
+    complete(entry)
     rec = entry.record
     if rec is None or rec.status != "done":
         raise SourceError(entry.error or "no stage file")
@@ -225,6 +235,7 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
     """A study: its kind's table and plots, from the summary and curves it stored."""
     key = stage_key(listing.root, entry.id)
     title = f"{entry.study_kind} {entry.run}/{entry.name}"
+    complete(entry)
     if entry.status != "done":
         return _not_done(key, title, entry, listing)
     try:
@@ -437,7 +448,7 @@ def _run_config(item: Item) -> dict[str, Any]:
     train = item.group.train
     if train is None or train.path is None or train.status != "done":
         return {}
-    return train.record.config if train.record is not None else {}
+    return reader.complete(train.record).config if train.record is not None else {}
 
 
 def differing(fields: Sequence[dict[str, Any]]) -> list[str]:
@@ -534,12 +545,14 @@ def search_texts(listing: Listing) -> list[tuple[str, str]]:
     out.append((store_key(listing.root), f"{listing.name} {listing.spec_name} {spec_text}"))
     for group in listing.runs:
         words = group.label
+        complete(group.train)
         if group.train is not None and group.train.record is not None and group.train.status == "done":
             attrs = group.train.record.attrs
             words += f" {group.train.id} {attrs.get(L.A_MODEL, '')} {attrs.get(L.A_DATASET, '')} {spec_words(attrs)}"
         out.append((run_key(listing.root, group.label), words))
         for entry in group.studies:
             words = f"{entry.name} {entry.study_kind} {entry.id} {entry.status}"
+            complete(entry)
             if entry.record is not None and entry.status == "done":
                 words += " " + spec_words(entry.record.attrs)
             out.append((stage_key(listing.root, entry.id), words))

@@ -153,7 +153,7 @@ def list_store(root: Path | str) -> Listing:
     """List a store's runs and studies (the reader's stages); files that are no stage become problems."""
     root = Path(root)
     listing = Listing(root=root, name=root.name, fingerprint=fingerprint(root))
-    reading = read_store(root)
+    reading = read_store(root, labels_only=True)  # the rest of a stage is read when it is selected
     listing.spec_name = reading.spec_name
     listing.reading = reading
     if reading.index_error:
