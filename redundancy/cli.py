@@ -403,11 +403,12 @@ def show(
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
     from redundancy.store import Store
+    from redundancy.store import layout as L
     from redundancy.store.reader import read_document, strict_json
 
     target = Store(store)
     if not target.exists():
-        err.print(Text("error: ", style="bold red") + Text(f"{store}: not a store (no index.h5 or stages/ folder)"))
+        err.print(Text("error: ", style="bold red") + Text(f"{store}: not a store (no {L.INDEX} or {L.STAGES}/ folder)"))
         raise typer.Exit(code=1)
     doc = read_document(target.root, curves=as_json)
     if as_json:

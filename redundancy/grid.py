@@ -4,7 +4,7 @@ A grid spec (``grid:`` / ``seeds:``) makes one run per point. The questions it
 answers are about trends along the axes (does the distance from init shrink
 with width?), so this module lines up every stage's ``summary`` by grid point:
 the seed axis is averaged over, every other axis is a row. It reads only the
-``store_document`` dict (JSON attributes, no tensors), so it is as fast as
+reader's ``document`` dict (JSON attributes, no tensors), so it is as fast as
 ``show`` and usable by the TUI and the report as plain data.
 
 Headline numbers are picked from each study's ``summary`` generically: nested
@@ -96,7 +96,7 @@ def _groups(axes: dict[str, list[Any]], group_axes: list[str]) -> list[dict[str,
 
 
 def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
-    """Line up a store's headline numbers by grid point (``doc`` is :func:`redundancy.summary.store_document`'s).
+    """Line up a store's headline numbers by grid point (``doc`` is :func:`redundancy.store.reader.document`'s).
 
     Returns plain JSON-able data::
 

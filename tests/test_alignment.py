@@ -18,7 +18,7 @@ from redundancy.spec.schema import ModelConfig
 from redundancy.studies.alignment_math import alignment, alignment_along, input_rows, second_moment
 from redundancy.studies.subspace import SubspaceConfig, layer_input_moment
 from redundancy.studies.subspace_math import left_singular, ordered_basis, projected_weight
-from redundancy.summary import store_document
+from redundancy.store.reader import read_document
 from tiny import run_spec, tiny_text
 
 
@@ -133,7 +133,7 @@ def test_subspace_alignment_end_to_end(tmp_path: Path, monkeypatch: pytest.Monke
     assert not report.failed, report.failed
     study = plan.studies[0]
     tensors = store.read_tensors(study.id, "results")
-    entry = next(s for s in store_document(store)["studies"] if s["kind"] == "subspace")
+    entry = next(s for s in read_document(store.root)["studies"] if s["kind"] == "subspace")
     curves, summary = entry["curves"], entry["summary"]
     run_tensors = store.read_tensors(plan.runs[0].id)
     final = int(store.stage(plan.runs[0].id).attrs["iterations"])

@@ -27,7 +27,7 @@ from redundancy.studies.unit_ticket_math import (
     t_two_sided_p,
     top_units,
 )
-from redundancy.summary import store_document
+from redundancy.store.reader import read_document
 from tiny import run_spec, tiny_text, write_spec
 
 
@@ -95,7 +95,7 @@ def test_unit_ticket_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(tmp_path)
     plan, store, report = run_spec(tmp_path, SPEC, "ut.yaml")
     assert not report.failed, report.failed
-    entry = next(s for s in store_document(store)["studies"] if s["kind"] == "unit_ticket")
+    entry = next(s for s in read_document(store.root)["studies"] if s["kind"] == "unit_ticket")
     curves, summary = entry["curves"], entry["summary"]
     arms = {"ticket_counts", "magnitude_final@final", "magnitude_final@40", "magnitude_init", "frame_potential@final",
             "frame_potential@40", "activation@final", "activation@40", "random"}

@@ -29,8 +29,9 @@ from redundancy.tui.source import DatasetData, Listing, RunGroup, SourceError, S
 from redundancy.tui.views import training, view_for
 
 PROVENANCE_KEYS = (
-    L.A_STAGE_ID, L.A_STAGE_KIND, L.A_STUDY_KIND, L.A_RUN_STAGE_ID, L.A_SPEC_NAME, *L.PROVENANCE[:-3],
-    L.A_CREATED, L.A_GIT_COMMIT, L.A_FORMAT_VERSION, L.A_DATASET, L.A_DATA_SOURCE, L.A_OFFLINE_SUBSET,
+    L.A_STAGE_ID, L.A_STAGE_KIND, L.A_STUDY_KIND, L.A_RUN_STAGE_ID, L.A_SPEC_NAME, L.A_REDUNDANCY_VERSION,
+    L.A_TORCH_VERSION, L.A_CUDA_VERSION, L.A_PYTHON_VERSION, L.A_DEVICE, L.A_HOST, L.A_CREATED, L.A_GIT_COMMIT,
+    L.A_FORMAT_VERSION, L.A_DATASET, L.A_DATA_SOURCE, L.A_OFFLINE_SUBSET,
 )
 # At most this many rows and columns of a dataset go into its values table.
 VALUE_ROWS, VALUE_COLS = 500, 64
