@@ -144,8 +144,8 @@ def end_to_end() -> None:
     from end_to_end import ITERATIONS, REPO, SPEC, pruning_study
 
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import redundancy.cli, redundancy.engine.runner"], cwd=REPO, check=True)
-    print(f"{'python -c import redundancy.cli, runner':<58} {time.perf_counter() - start:8.3f} s")
+    subprocess.run([sys.executable, "-c", "import redundancy.cli, redundancy.engine.driver"], cwd=REPO, check=True)
+    print(f"{'python -c import redundancy.cli, driver':<58} {time.perf_counter() - start:8.3f} s")
     studies, _ = pruning_study()
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "e2e.yaml"

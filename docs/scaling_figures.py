@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from redundancy.engine import make_plan, run_plan
-from redundancy.engine.executors import ExecutorOptions, RayExecutor, StageJob, SubmititExecutor, run_distributed
-from redundancy.engine.runner import write_index
+from redundancy.engine import drive, make_plan, run_plan
+from redundancy.engine.driver import write_index
+from redundancy.engine.executors import RayExecutor, RayOptions, SlurmExecutor, SlurmOptions
+from redundancy.engine.jobs import StageJob
 from redundancy.models import build_model
 from redundancy.spec.loader import resolve
 from redundancy.spec.schema import ModelConfig, Spec
@@ -137,16 +138,16 @@ def ray_figures(folder: Path, n: int = 24) -> dict[str, Any]:
 
     plan = _overhead_plan(n)
     start = time.perf_counter()
-    run_plan(plan, Store(folder / "local"), device=torch.device("cpu"), quiet=True)
+    run_plan(plan, Store(folder / "local"), device=torch.device("cpu"))
     local_s = time.perf_counter() - start
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     init_s = time.perf_counter() - start
     try:
-        executor = RayExecutor(ExecutorOptions(kind="ray"))
-        run_distributed(_overhead_plan(2), Store(folder / "warm"), executor, device="cpu", quiet=True)  # start the workers
+        executor = RayExecutor(RayOptions())
+        drive(_overhead_plan(2), Store(folder / "warm"), executor, device="cpu")  # start the workers
         start = time.perf_counter()
-        report = run_distributed(plan, Store(folder / "ray"), executor, device="cpu", quiet=True)
+        report = drive(plan, Store(folder / "ray"), executor, device="cpu")
         ray_s = time.perf_counter() - start
         assert not report.failed and len(report.trained) == n
         # one run's checkpoints (VGG19 width 1, three checkpoints) through the object store to a task and back
@@ -174,8 +175,8 @@ def ray_figures(folder: Path, n: int = 24) -> dict[str, Any]:
 
 def submitit_figures(folder: Path) -> dict[str, Any]:
     plan = _overhead_plan(1)
-    executor = SubmititExecutor(ExecutorOptions(kind="slurm", cluster="local", time_limit=10), folder / "jobs")
-    job = StageJob(plan.runs[0], (), plan.spec.name, "cpu")
+    executor = SlurmExecutor(SlurmOptions(cluster="local", time_limit=10), folder / "jobs")
+    job = StageJob((plan.runs[0],), (), spec_name=plan.spec.name, device="cpu")
     start = time.perf_counter()
     handle = executor.submit(job)
     while not executor.wait([handle], timeout=0.2):

@@ -152,8 +152,8 @@ def run(
     Every spec is checked before anything runs; the exit status is the worst of the specs'.
     """
     from redundancy.engine import make_plan
+    from redundancy.engine.driver import default_store_root
     from redundancy.engine.executors import resolve_options, spec_executor_options
-    from redundancy.engine.runner import default_store_root
     from redundancy.spec.preflight import preflight
     from redundancy.store import Store
 
@@ -198,8 +198,9 @@ def _run_plan(
     data_root: str | None, no_wait: bool, replace: bool,
 ) -> int:
     """Run one plan into ``target``; its exit status (0 when every stage is stored)."""
-    from redundancy.engine.executors import run_with_executor
-    from redundancy.engine.runner import describe_plan
+    from redundancy.cli_progress import RunView
+    from redundancy.engine.driver import describe_plan, drive
+    from redundancy.engine.executors import make_executor
     from redundancy.store.writer import writer_session
 
     if dry_run:
@@ -213,8 +214,14 @@ def _run_plan(
     try:
         log = lambda message: err.print(Text(message), soft_wrap=True)  # noqa: E731
         resolved = plan.spec.model_dump(mode="json")
-        with writer_session(target, spec_path=spec_path, resolved=resolved, wait=not no_wait, replace=replace, log=log):
-            report = run_with_executor(plan, target, options, device=device, force=force, quiet=quiet, data_root=data_root, console=err)
+        runner = make_executor(options, spec_name=plan.spec.name)  # an executor that cannot start fails before the store is touched
+        try:
+            runner.device_type(device)
+            with writer_session(target, spec_path=spec_path, resolved=resolved, wait=not no_wait, replace=replace, log=log):
+                with RunView(err, quiet) as view:
+                    report = drive(plan, target, runner, device=device, force=force, data_root=data_root, on_event=view)
+        finally:
+            runner.close()
     except RedundancyError as exc:
         return _fail(exc).exit_code
     except KeyboardInterrupt:

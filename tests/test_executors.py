@@ -29,19 +29,19 @@ import torch
 from typer.testing import CliRunner
 
 from redundancy.cli import app
-from redundancy.engine import make_plan, run_plan
+from redundancy.engine import drive, make_plan, run_plan
 from redundancy.engine.executors import (
-    ExecutorOptions,
+    LocalOptions,
     RayExecutor,
-    StageJob,
-    SubmititExecutor,
+    RayOptions,
+    SlurmExecutor,
+    SlurmOptions,
     make_executor,
     parse_time_limit,
     resolve_options,
-    run_distributed,
-    run_stage_job,
     slurm_parameters,
 )
+from redundancy.engine.jobs import StageJob, run_job
 from redundancy.engine.plan import Plan
 from redundancy.errors import RedundancyError
 from redundancy.spec.loader import load_spec
@@ -97,7 +97,7 @@ def local_reference(tiny_kind: None, tmp_path_factory: pytest.TempPathFactory) -
     plan = make_grid(folder)
     store = Store(folder / "store")
     with grid_study.one_thread():
-        report = run_plan(plan, store, device=torch.device("cpu"), quiet=True)
+        report = run_plan(plan, store, device=torch.device("cpu"))
     assert not report.failed and len(report.trained) == 4 and len(report.studied) == 4
     return store.root
 
@@ -156,7 +156,7 @@ def _processes(marker: bytes) -> list[int]:
     return pids
 
 
-class CountingSubmitit(SubmititExecutor):
+class CountingSubmitit(SlurmExecutor):
     submitted = 0
 
     def submit(self, job: StageJob, shared: Any = None) -> Any:
@@ -172,7 +172,7 @@ def test_submitit_local_subprocesses_equal_local_and_a_killed_job_reruns(
     plan = make_grid(tmp_path)
     store = CountingStore(tmp_path / "store")
     jobs = tmp_path / "jobs"
-    options = ExecutorOptions(kind="slurm", cluster="local", max_in_flight=2, time_limit=10)
+    options = SlurmOptions(cluster="local", max_in_flight=2, time_limit=10)
     executor = CountingSubmitit(options, jobs)
     assert executor.chain_studies  # one job per grid point: its train stage, then its study
     killed: list[int] = []
@@ -192,7 +192,7 @@ def test_submitit_local_subprocesses_equal_local_and_a_killed_job_reruns(
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    report = run_distributed(plan, store, executor, device="cpu", quiet=True)
+    report = drive(plan, store, executor, device="cpu")
     thread.join(timeout=5)
     assert killed and executor.submitted == 5, (killed, executor.submitted)  # 4 grid points + 1 re-run
     assert not report.failed and len(report.trained) == 4 and len(report.studied) == 4
@@ -208,9 +208,9 @@ def test_submitit_local_subprocesses_equal_local_and_a_killed_job_reruns(
 def test_ray_grid_equals_local_and_resumes(ray_instance: Any, local_reference: Path, tmp_path: Path) -> None:
     plan = make_grid(tmp_path)
     store = CountingStore(tmp_path / "store")
-    executor = RayExecutor(ExecutorOptions(kind="ray"))
+    executor = RayExecutor(RayOptions())
     assert executor.capacity() == 2  # two CPUs, one per stage
-    report = run_distributed(plan, store, executor, device="cpu", quiet=True)
+    report = drive(plan, store, executor, device="cpu")
     executor.close()  # leaves the fixture's instance running: it did not start it
     assert ray_instance.is_initialized()
     assert not report.failed and len(report.trained) == 4 and len(report.studied) == 4
@@ -218,7 +218,7 @@ def test_ray_grid_equals_local_and_resumes(ray_instance: Any, local_reference: P
     assert_same_store(local_reference, store.root)
     # a second run finds everything stored and submits nothing
     again = CountingStore(store.root)
-    report2 = run_distributed(plan, again, RayExecutor(ExecutorOptions(kind="ray")), device="cpu", quiet=True)
+    report2 = drive(plan, again, RayExecutor(RayOptions()), device="cpu")
     assert len(report2.cached) == 8 and not again.writes
 
 
@@ -239,12 +239,12 @@ def test_ray_driver_interrupted_then_resumed(ray_instance: Any, local_reference:
     plan = make_grid(tmp_path)
     store = InterruptingStore(tmp_path / "store", after=3)
     with pytest.raises(KeyboardInterrupt):
-        run_distributed(plan, store, RayExecutor(ExecutorOptions(kind="ray")), device="cpu", quiet=True)
+        drive(plan, store, RayExecutor(RayOptions()), device="cpu")
     assert len(stage_files(store.root)) == 2 and not list(store.root.rglob("*.tmp"))
     with h5py.File(store.root / "index.h5", "r") as f:  # the index was rebuilt on the way out
         assert len(f["runs"]) + len(f.get("studies", {})) >= 1
     resumed = CountingStore(store.root)
-    report = run_distributed(plan, resumed, RayExecutor(ExecutorOptions(kind="ray")), device="cpu", quiet=True)
+    report = drive(plan, resumed, RayExecutor(RayOptions()), device="cpu")
     assert len(report.cached) == 2 and len(resumed.writes) == 6 and not report.failed
     assert_same_store(local_reference, store.root)
 
@@ -287,7 +287,7 @@ def test_ray_worker_killed_mid_task_is_retried_and_stored_once(ray_instance: Any
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     try:
-        report = run_distributed(plan, store, RayExecutor(ExecutorOptions(kind="ray", max_retries=2)), device="cpu", quiet=True)
+        report = drive(plan, store, RayExecutor(RayOptions(max_retries=2)), device="cpu")
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -300,7 +300,7 @@ def test_ray_worker_killed_mid_task_is_retried_and_stored_once(ray_instance: Any
     # the retried stage is complete: it equals the same stage computed in this process
     stage = next(r for r in plan.runs if r.id == stage_id)
     with grid_study.one_thread():
-        (direct,) = run_stage_job(StageJob(stage, (), plan.spec.name, device="cpu"))
+        (direct,) = run_job(StageJob((stage,), (), spec_name=plan.spec.name, device="cpu"))
     stored, _ = read_stage(store.stage_path(stage_id))
     assert stored.keys() == direct.tensors.keys()
     for key, value in direct.tensors.items():
@@ -372,7 +372,7 @@ def test_slurm_job_script_carries_the_options() -> None:
     """The #SBATCH lines submitit writes for a job, from the spec's executor section and the flags."""
     slurm = pytest.importorskip("submitit.slurm.slurm", reason="the slurm extra is not installed (pip install 'redundancy[slurm]')")
     options = resolve_options(
-        ExecutorOptions(kind="slurm", partition="gpu", mem_gb=31.5, setup=["module load cuda"], sbatch={"constraint": "a100"}),
+        SlurmOptions(partition="gpu", mem_gb=31.5, setup=["module load cuda"], sbatch={"constraint": "a100"}),
         time_limit="1-2:00:00", gpus_per_stage=2, cpus_per_stage=3.5,
     )
     script = slurm._make_sbatch_string(command="python -m job", folder="/jobs", **slurm_parameters(options))
@@ -383,7 +383,7 @@ def test_slurm_job_script_carries_the_options() -> None:
 
 
 def test_flag_checks() -> None:
-    base = ExecutorOptions()
+    base = LocalOptions()
     with pytest.raises(RedundancyError, match="--gpus-per-stage applies to --executor ray or slurm"):
         resolve_options(base, gpus_per_stage=1)
     with pytest.raises(RedundancyError, match="whole GPUs"):
@@ -392,13 +392,13 @@ def test_flag_checks() -> None:
         resolve_options(base, kind="slurm")
     with pytest.raises(RedundancyError, match="--executor: .*'local', 'ray' or 'slurm'"):
         resolve_options(base, kind="kubernetes")
-    options = resolve_options(ExecutorOptions(kind="ray", cpus_per_stage=4), gpus_per_stage=0.25, kind=None)
+    options = resolve_options(RayOptions(cpus_per_stage=4), gpus_per_stage=0.25, kind=None)
     assert options.kind == "ray" and options.gpus_per_stage == 0.25 and options.cpus_per_stage == 4
 
 
 @pytest.mark.parametrize("module, kind, extra", [("ray", "ray", "ray"), ("submitit", "slurm", "slurm")])
 def test_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch, module: str, kind: str, extra: str) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if the package were absent
-    options = ExecutorOptions(kind=kind, time_limit=10)  # type: ignore[arg-type]
+    options = RayOptions() if kind == "ray" else SlurmOptions(time_limit=10)
     with pytest.raises(RedundancyError, match=rf"pip install 'redundancy\[{extra}\]'"):
         make_executor(options, spec_name="x")

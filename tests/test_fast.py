@@ -7,7 +7,6 @@ CPU tests run everywhere; the CUDA-marked ones capture real CUDA graphs.
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from rich.console import Console
 
 from redundancy.data import DataBundle, load_data
 from redundancy.engine import make_plan
@@ -287,9 +285,9 @@ SEEDS_SPEC = tiny_text("seeds", seeds=[0, 1, 2], stack="{stack}")
 def run_logged(folder: Path, text: str, **kwargs: Any):  # type: ignore[no-untyped-def]
     """The tiny run into ``folder/store``, and what it logged; ``kwargs`` go to ``run_plan``."""
     folder.mkdir()
-    log = io.StringIO()
-    plan, store, report = run_spec(folder, text, store=folder / "store", console=Console(file=log, width=200), **kwargs)
-    return plan, store, report, log.getvalue()
+    log: list[str] = []
+    plan, store, report = run_spec(folder, text, store=folder / "store", on_event=lambda e: log.append(e.line()), **kwargs)
+    return plan, store, report, "\n".join(log)
 
 
 def test_spec_with_seeds_stores_one_run_per_seed(tmp_path: Path) -> None:
@@ -319,9 +317,9 @@ def test_spec_with_seeds_stores_one_run_per_seed(tmp_path: Path) -> None:
     # a group with a member missing trains whole again and writes only that member, the same bits as before
     stored = {r.id: store_s.read_tensors(r.id) for r in plan.runs}
     store_s.stage_path(plan.runs[1].id).unlink()
-    log = io.StringIO()
-    _, _, again = run_spec(folder, SEEDS_SPEC.format(stack="auto"), store=folder / "store", stacking=lambda run: True, console=Console(file=log, width=200))
-    assert "train seed0 +2 stacked" in log.getvalue()
+    lines: list[str] = []
+    _, _, again = run_spec(folder, SEEDS_SPEC.format(stack="auto"), store=folder / "store", stacking=lambda run: True, on_event=lambda e: lines.append(e.line()))
+    assert "train seed0 +2 stacked" in "\n".join(lines)
     assert again.trained == [plan.runs[1].id] and sorted(again.cached) == sorted([plan.runs[0].id, plan.runs[2].id])
     rewritten = store_s.read_tensors(plan.runs[1].id)
     assert all(np.array_equal(rewritten[k], stored[plan.runs[1].id][k], equal_nan=True) for k in rewritten)

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from redundancy.engine import make_plan, run_plan
-from redundancy.engine.executors import ExecutorOptions, RayExecutor, run_distributed
+from redundancy.engine import drive, make_plan
+from redundancy.engine.executors import RayExecutor, RayOptions
 from redundancy.engine.plan import canonical_run
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store
@@ -85,8 +85,8 @@ def test_local_grid_equals_ray_bit_for_bit(tmp_path: Path, two_threads: None) ->
     remote = Store(tmp_path / "ray")
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     try:
-        executor = RayExecutor(ExecutorOptions(kind="ray", cpus_per_stage=2))
-        report = run_distributed(plan, remote, executor, device="cpu", quiet=True)
+        executor = RayExecutor(RayOptions(cpus_per_stage=2))
+        report = drive(plan, remote, executor, device="cpu")
         executor.close()
     finally:
         ray.shutdown()

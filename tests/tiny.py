@@ -71,10 +71,10 @@ def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
 
 
 def run_spec_file(path: Path, *, store: Path | None = None, **kwargs: Any) -> tuple[Plan, Store, RunReport]:
-    """Load, plan and run a spec file on the CPU, quietly, into ``store`` (by default ``store/<spec name>`` beside it)."""
+    """Load, plan and run a spec file on the CPU into ``store`` (by default ``store/<spec name>`` beside it)."""
     plan = make_plan(load_spec(path))
     target = Store(store if store is not None else path.parent / "store" / plan.spec.name)
-    report = run_plan(plan, target, device=torch.device("cpu"), quiet=True, **kwargs)
+    report = run_plan(plan, target, device=torch.device("cpu"), **kwargs)
     return plan, target, report
 
 

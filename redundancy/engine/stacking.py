@@ -82,19 +82,21 @@ def execute_train_group(
     return train_stacked(first.model, first.train, data, [Member(r.seed) for r in runs], device=device, callback=callback)
 
 
-def stacking_support(data_cache: DataCache) -> Callable[[RunConfig], bool]:
-    """``supported(run)`` for :func:`stack_groups`: never on CPU, else :func:`stacking_pays` on the cache's data and device.
+def stacking_support(device_type: str, data_cache: DataCache) -> Callable[[RunConfig], bool]:
+    """``supported(run)`` for :func:`stack_groups`: never on CPU, else :func:`stacking_pays` on ``device_type``.
 
-    Data that cannot be loaded answers no; the run then fails on its own with
-    the loader's error, as it would unstacked.
+    ``data_cache`` loads the run's data (on any device: only its shapes
+    count), so the answer is the same whichever process asks. Data that cannot
+    be loaded answers no; the run then fails on its own with the loader's
+    error, as it would unstacked.
     """
 
     def supported(run: RunConfig) -> bool:
-        if data_cache.device.type == "cpu":
+        if device_type == "cpu":
             return False
         try:
             data = data_cache.get(run)
-            return stacking_pays(run.model, data, data_cache.device)
+            return stacking_pays(run.model, data, device_type)
         except (RedundancyError, KeyError):
             return False
 

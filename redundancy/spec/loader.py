@@ -680,13 +680,9 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
 
 
 def _executor_problems(where: _Located, section: dict[str, Any]) -> list[Problem]:
-    from redundancy.engine.executors import ExecutorOptions
+    from redundancy.engine.executors import section_problems  # the options of the executor its kind names
 
-    try:
-        ExecutorOptions.model_validate(section)
-    except ValidationError as exc:
-        return pydantic_problems(where, exc, ExecutorOptions, ("executor",))
-    return []
+    return section_problems(section, where)
 
 
 def resolve(spec: Spec, text: str = "", file: str = "<spec>") -> ResolvedSpec:

@@ -43,7 +43,7 @@ import numpy as np
 
 from redundancy.errors import StoreError, StoreWriteError
 from redundancy.store import layout as L
-from redundancy.store.layout import FORMAT_VERSION, INDEX, RESUME, STAGES
+from redundancy.store.layout import FORMAT_VERSION, INDEX, PROGRESS, RESUME, STAGES
 
 __all__ = ["FORMAT_VERSION", "INDEX", "STAGES", "StageInfo", "Store", "now_iso", "open_h5", "read_attrs", "to_json"]
 
@@ -224,6 +224,9 @@ class Store:
     def resume_path(self, stage_id: str) -> Path:
         return self.root / RESUME / L.resume_file(stage_id)
 
+    def progress_path(self, stage_id: str) -> Path:
+        return self.root / PROGRESS / L.progress_file(stage_id)
+
     def exists(self) -> bool:
         return self.index_path.exists() or self.stage_dir.is_dir()
 
@@ -339,7 +342,7 @@ class Store:
         alone (it is that writer's to finish or remove).
         """
         removed = 0
-        for folder in (self.root, self.stage_dir, self.root / RESUME):
+        for folder in (self.root, self.stage_dir, self.root / RESUME, self.root / PROGRESS):
             if folder.is_dir():
                 for tmp in folder.glob(f"*{L.TMP_SUFFIX}"):
                     pid = L.tmp_writer(tmp.name)
@@ -430,6 +433,40 @@ class Store:
     def drop_resume(self, stage_id: str) -> None:
         """Remove a resume state the tool wrote, once its stage file is stored."""
         self.resume_path(stage_id).unlink(missing_ok=True)
+
+    def write_progress(self, stage_id: str, content: dict[str, Any]) -> None:
+        """Replace a running training's progress file (see ``docs/store.md``); a failed write is skipped.
+
+        Progress is a view, not a result: a full disk or a store folder this
+        process cannot write must not fail the training.
+        """
+        final = self.progress_path(stage_id)
+        tmp = final.with_name(L.tmp_name(final.name, os.getpid()))
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(to_json({L.A_STAGE_ID: stage_id, **content}), encoding="utf-8")
+            os.replace(tmp, final)
+        except OSError:
+            _unlink_quietly(tmp)
+
+    def read_progress(self, stage_id: str) -> dict[str, Any] | None:
+        """A running training's progress (``docs/store.md``), or None when there is none or it cannot be read."""
+        try:
+            content = json.loads(self.progress_path(stage_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return content if isinstance(content, dict) and content.get(L.A_STAGE_ID) == stage_id else None
+
+    def progress_ids(self) -> list[str]:
+        """Ids of the stages that have a progress file (running, or left by a killed run)."""
+        folder = self.root / PROGRESS
+        if not folder.is_dir():
+            return []
+        return sorted(p.name.removesuffix(L.PROGRESS_SUFFIX) for p in folder.glob(f"*{L.PROGRESS_SUFFIX}") if not p.name.startswith("."))
+
+    def drop_progress(self, stage_id: str) -> None:
+        """Remove a progress file the tool wrote, once its stage is stored or has failed."""
+        _unlink_quietly(self.progress_path(stage_id))
 
     def write_index(self, attrs: dict[str, Any], links: dict[str, str]) -> None:
         """Rebuild ``index.h5``: ``links`` maps a path in the index to a stage id (external link)."""

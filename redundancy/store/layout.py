@@ -17,6 +17,8 @@ A store folder::
         stages/stale/                  stages of earlier versions of the spec, moved aside by ``gc``
         resume/<stage id>.pt           the last resume state of a training stage still running or killed
                                        (torch.save of tensors and plain containers; removed once stored)
+        progress/<stage id>.json       a running training's curves so far (JSON; removed once its stage
+                                       is stored or has failed; never a stage, whatever it holds)
         .writer.lock                   the writer's lock (pid, host, command inside)
         .<name>.<pid>.tmp              a file being written by process <pid>
     <store>.replaced-<time>/           an older store moved aside by ``run --replace``
@@ -42,6 +44,8 @@ STALE = "stale"
 LOCK = ".writer.lock"
 RESUME = "resume"
 RESUME_SUFFIX = ".pt"
+PROGRESS = "progress"
+PROGRESS_SUFFIX = ".json"
 TMP_SUFFIX = ".tmp"
 #: ``redundancy run --replace`` moves an old store to the sibling ``<store>.replaced-<time>``.
 REPLACED_TAG = "replaced"
@@ -55,6 +59,11 @@ def stage_file(stage_id: str) -> str:
 def resume_file(stage_id: str) -> str:
     """A training stage's resume state file name inside ``resume/``."""
     return f"{stage_id}{RESUME_SUFFIX}"
+
+
+def progress_file(stage_id: str) -> str:
+    """A running training's progress file name inside ``progress/``."""
+    return f"{stage_id}{PROGRESS_SUFFIX}"
 
 
 def stage_link_target(stage_id: str) -> str:

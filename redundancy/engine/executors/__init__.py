@@ -1,0 +1,128 @@
+"""Where stages run: one module per executor and a registry of them.
+
+``EXECUTORS`` maps an executor's ``kind`` to its class; each class carries its
+own options model (:attr:`~redundancy.engine.executors.base.Executor.Options`,
+a pydantic model whose ``kind`` field is the key). The spec's ``executor:``
+section is the union of those models keyed on ``kind`` (``local`` when it is
+not given): :func:`spec_executor_options` validates it against the model its
+``kind`` names, with file:line messages, and :func:`resolve_options` lays the
+command line's flags over it. Adding an executor is one module (an options
+model and an :class:`Executor` subclass) and one line below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from redundancy.engine.executors.base import Executor, ExecutorOptions, RemoteOptions
+from redundancy.engine.executors.local import LocalExecutor, LocalOptions
+from redundancy.engine.executors.ray import RayExecutor, RayOptions
+from redundancy.engine.executors.slurm import SlurmExecutor, SlurmOptions, parse_time_limit, slurm_parameters
+from redundancy.errors import Problem, RedundancyError, SpecError
+
+EXECUTORS: dict[str, type[Executor]] = {
+    "local": LocalExecutor,
+    "ray": RayExecutor,
+    "slurm": SlurmExecutor,
+}
+
+DEFAULT_KIND = "local"
+
+__all__ = [
+    "EXECUTORS", "Executor", "ExecutorOptions", "LocalExecutor", "LocalOptions", "RayExecutor", "RayOptions", "RemoteOptions",
+    "SlurmExecutor", "SlurmOptions", "executor_class", "make_executor", "parse_time_limit", "resolve_options",
+    "section_problems", "slurm_parameters", "spec_executor_options",
+]
+
+
+def _choices() -> str:
+    kinds = [repr(k) for k in EXECUTORS]
+    return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+
+
+def executor_class(kind: str) -> type[Executor]:
+    try:
+        return EXECUTORS[kind]
+    except KeyError:
+        raise RedundancyError(f"unknown executor {kind!r}; expected {_choices()}") from None
+
+
+def section_problems(section: dict[str, Any] | None, where: Any = None) -> list[Problem]:
+    """What is wrong with a spec's ``executor:`` section, checked against the options of its ``kind``.
+
+    ``where`` (the spec loader's located YAML) gives each problem its file, line
+    and column; without it problems name the key only.
+    """
+    section = dict(section or {})
+    kind = section.setdefault("kind", DEFAULT_KIND)
+    if not isinstance(kind, str) or kind not in EXECUTORS:
+        message = f"unknown executor {kind!r}; expected {_choices()}"
+        return [where.problem(("executor", "kind"), message) if where is not None else Problem("executor", None, None, "executor.kind", message)]
+    model = EXECUTORS[kind].Options
+    try:
+        model.model_validate(section)
+    except ValidationError as exc:
+        if where is not None:
+            from redundancy.spec.loader import pydantic_problems
+
+            return pydantic_problems(where, exc, model, ("executor",))
+        return [Problem("executor", None, None, ".".join(map(str, ("executor", *e["loc"]))), e["msg"]) for e in exc.errors()]
+    return []
+
+
+def spec_executor_options(section: dict[str, Any] | None, spec_path: Path | None = None) -> ExecutorOptions:
+    """A spec's ``executor:`` section as the options of its ``kind``; problems name the file, line and key."""
+    where = None
+    if spec_path is not None:
+        from redundancy.spec.loader import read_yaml
+
+        _, where = read_yaml(spec_path)
+    problems = section_problems(section, where)
+    if problems:
+        raise SpecError(problems)
+    section = dict(section or {})
+    return EXECUTORS[section.setdefault("kind", DEFAULT_KIND)].Options.model_validate(section)
+
+
+def _flag(key: str) -> str:
+    return "--executor" if key == "kind" else "--" + key.replace("_", "-")
+
+
+def resolve_options(base: ExecutorOptions, **flags: Any) -> ExecutorOptions:
+    """``base`` (from the spec) with the command line's flags that were given (not None) on top.
+
+    ``--executor`` other than the spec's kind starts from that executor's
+    defaults. A flag that the chosen executor has no option for is an error
+    naming the executors that do, rather than being silently ignored.
+    """
+    given = {k: v for k, v in flags.items() if v is not None}
+    kind = given.pop("kind", None) or base.kind
+    if kind not in EXECUTORS:
+        raise RedundancyError(f"--executor: unknown executor {kind!r}; expected {_choices()}")
+    cls = EXECUTORS[kind]
+    fields = cls.Options.model_fields
+    foreign = sorted(k for k in given if k not in fields)
+    if foreign:
+        users = [k for k, c in EXECUTORS.items() if all(f in c.Options.model_fields for f in foreign)]
+        named = " or ".join(users) if users else "no executor"
+        raise RedundancyError(f"{', '.join(map(_flag, foreign))} applies to --executor {named}, not {kind}")
+    start = base.model_dump(exclude_unset=True) if base.kind == kind else {}
+    try:
+        options = cls.Options.model_validate({**start, **given, "kind": kind})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        name = _flag(key) if key else "executor option"
+        text = first["msg"].replace("Value error, ", "")
+        raise RedundancyError(f"{name}: {text}; found {first.get('input')!r}") from None
+    cls.check(options)
+    return options
+
+
+def make_executor(options: ExecutorOptions, *, spec_name: str) -> Executor:
+    """The executor ``options.kind`` names, made with ``options`` (raises a one-line error when it cannot start)."""
+    cls = executor_class(options.kind)
+    return cls(options, spec_name=spec_name)  # type: ignore[arg-type]
