@@ -24,7 +24,7 @@ from redundancy.cli import app
 from redundancy.cli_progress import RunView
 from redundancy.engine import drive, make_plan, run_plan
 from redundancy.engine import events as ev
-from redundancy.engine.executors import EXECUTORS, Executor, ExecutorOptions, make_executor, resolve_options
+from redundancy.engine.executors import EXECUTORS, Executor, ExecutorOptions, LocalOptions, make_executor, resolve_options
 from redundancy.engine.jobs import StageJob, StageLost, StageOutcome, run_job
 from redundancy.errors import RedundancyError
 from redundancy.spec.loader import load_spec
@@ -148,7 +148,7 @@ class CountingIndex(Store):
 def test_index_is_rebuilt_at_start_and_end_not_after_every_stage(tmp_path: Path) -> None:
     plan = plan_in(tmp_path)
     store = CountingIndex(tmp_path / "store")
-    executor = make_executor(ExecutorOptions(), spec_name=plan.spec.name)
+    executor = make_executor(LocalOptions(), spec_name=plan.spec.name)
     report = drive(plan, store, executor, device="cpu", index_interval=3600)
     assert len(report.trained) + len(report.studied) == 4 and store.index_writes == 2
     index = store.index_attrs()
