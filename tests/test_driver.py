@@ -207,3 +207,27 @@ def test_the_engine_never_imports_rich() -> None:
         if re.match(r"\s*(from|import)\s+rich\b", line)
     ]
     assert not offenders, offenders
+
+
+def test_the_tui_draws_a_running_training_from_its_progress_file(tmp_path: Path) -> None:
+    from redundancy.engine.driver import write_index
+    from redundancy.tui import details, source
+
+    plan = plan_in(tmp_path)
+    store = Store(tmp_path / "store")
+    store.prepare()
+    write_index(store, plan, [], torch.device("cpu"))
+    run = plan.runs[0]
+    listing = source.list_store(store.root)
+    group = listing.group(run.label)
+    assert group is not None and group.train is not None and group.train.status == "pending"
+    assert "pending" in details.run_detail(listing, group).message
+    before = source.fingerprint(store.root)
+    series = {"iteration": [0, 20, 40], "train_loss": [0.7, 0.5, 0.4], "val_accuracy": [0.5, 0.8, 0.9]}
+    store.write_progress(run.id, {"iteration": 40, "total": 60, "pid": 1, "host": "node", "updated": "now", "series": series})
+    assert source.fingerprint(store.root) != before  # a polling viewer notices
+    listing = source.list_store(store.root)
+    detail = details.run_detail(listing, listing.group(run.label))  # type: ignore[arg-type]
+    assert "iteration 40 of 60" in detail.message and "node" in detail.message
+    assert [p.title for p in detail.panels] == ["loss vs iteration", "accuracy vs iteration"]  # type: ignore[union-attr]
+    assert listing.group(run.label).train.status == "pending"  # type: ignore[union-attr]

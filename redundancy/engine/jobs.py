@@ -237,6 +237,7 @@ def run_job(
 
                     resume = store_resume(store, first, announce) if store is not None else None
                     trained = [execute_train(first.config, data, device, callback, resume=resume)]
+                prov = provenance(device)  # inside the block: it records the thread count the stage computed with
         except Exception as exc:
             return [outcome(s.id, start, exc) for s in job.stages if isinstance(s, TrainStage)]
         for stage, result in zip(job.train, trained):
@@ -245,7 +246,7 @@ def run_job(
             done = outcome(stage.id, start, result if isinstance(result, Exception) else None)
             if isinstance(result, TrainResult):
                 try:
-                    done.attrs = train_attrs(stage, result, data, provenance(device), job.spec_name)
+                    done.attrs = train_attrs(stage, result, data, prov, job.spec_name)
                     done.tensors = train_tensors(result)
                     results[stage.id] = result
                 except Exception as exc:

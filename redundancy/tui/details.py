@@ -189,9 +189,28 @@ def _not_done(key: str, title: str, entry: StageEntry | None, listing: Listing) 
     return Detail(key=key, title=title, message=message, export_dir=listing.root.parent)
 
 
+def _running(listing: Listing, key: str, label: str, train: StageEntry) -> Detail | None:
+    """A training not stored yet whose progress file is in the store: its curves so far."""
+    progress = listing.store.read_progress(train.id)
+    series = progress.get("series") if progress is not None else None
+    if progress is None or not isinstance(series, dict):
+        return None
+    metrics = {k: np.asarray(v, dtype=float) for k, v in series.items() if isinstance(v, list)}
+    message = (
+        f"{train.id}: training, iteration {progress.get('iteration')} of {progress.get('total')} "
+        f"(process {progress.get('pid')} on {progress.get('host')}, updated {progress.get('updated')}; "
+        "a killed run leaves this until the next run)"
+    )
+    return Detail(key=key, title=f"run {label} · training", panels=list(training.panels(metrics)), message=message, export_dir=listing.root.parent)
+
+
 def run_detail(listing: Listing, group: RunGroup) -> Detail:
     """A run: headline numbers and its training curves (the only datasets read here)."""
     key = run_key(listing.root, group.label)
+    if group.train is not None and group.train.status == "pending":
+        running = _running(listing, key, group.label, group.train)
+        if running is not None:
+            return running
     train = complete(group.train)
     if train is None or train.status != "done" or train.record is None:
         return _not_done(key, f"run {group.label}", train, listing)

@@ -127,7 +127,11 @@ class Listing:
 
 
 def fingerprint(root: Path) -> tuple[Any, ...]:
-    """Cheap change detector for polling: names, sizes and mtimes, from ``stat`` alone."""
+    """Cheap change detector for polling: names, sizes and mtimes, from ``stat`` alone.
+
+    Progress files (running trainings' curves so far) count too, so a polling
+    viewer redraws a training as it goes.
+    """
     items: list[Any] = []
     for path in (root / L.INDEX,):
         try:
@@ -135,17 +139,18 @@ def fingerprint(root: Path) -> tuple[Any, ...]:
             items.append((path.name, st.st_size, st.st_mtime_ns))
         except OSError:
             items.append((path.name, None, None))
-    try:
-        with os.scandir(root / L.STAGES) as it:
-            for e in it:
-                if e.name.endswith(L.STAGE_SUFFIX) and not e.name.startswith("."):
-                    try:
-                        st = e.stat(follow_symlinks=False)
-                        items.append((e.name, st.st_size, st.st_mtime_ns))
-                    except OSError:
-                        continue
-    except OSError:
-        pass
+    for folder, suffix in ((L.STAGES, L.STAGE_SUFFIX), (L.PROGRESS, L.PROGRESS_SUFFIX)):
+        try:
+            with os.scandir(root / folder) as it:
+                for e in it:
+                    if e.name.endswith(suffix) and not e.name.startswith("."):
+                        try:
+                            st = e.stat(follow_symlinks=False)
+                            items.append((f"{folder}/{e.name}", st.st_size, st.st_mtime_ns))
+                        except OSError:
+                            continue
+        except OSError:
+            pass
     return tuple(sorted(items, key=lambda t: t[0]))
 
 
