@@ -67,7 +67,7 @@ from redundancy.store import Store, to_json
 from redundancy.store import layout as L
 
 INDEX_INTERVAL_S = 2.0
-"""Least time between two rebuilds of ``index.h5`` while stages finish (each rebuild writes and fsyncs the whole index)."""
+"""Least time between two rebuilds of the store's index while stages finish (each rebuild writes and fsyncs the whole index)."""
 
 
 @dataclass
