@@ -24,7 +24,7 @@ from redundancy.cli import app
 from redundancy.cli_progress import RunView
 from redundancy.engine import drive, make_plan, run_plan
 from redundancy.engine import events as ev
-from redundancy.engine.executors import EXECUTORS, Executor, ExecutorOptions, LocalOptions, make_executor, resolve_options
+from redundancy.engine.executors import EXECUTORS, Executor, ExecutorOptions, LocalOptions, make_executor, resolve_options, spec_executor_options
 from redundancy.engine.jobs import StageJob, StageLost, StageOutcome, run_job
 from redundancy.errors import RedundancyError
 from redundancy.spec.loader import load_spec
@@ -101,6 +101,15 @@ def test_unknown_executor_kind_is_one_line_with_its_place(tmp_path: Path, monkey
     result = CliRunner().invoke(app, ["validate", "spec.yaml"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "spec.yaml:22:9: executor.kind: unknown executor 'kubernetes'; expected 'local', 'ray' or 'slurm'" in " ".join(result.output.split())
+    # without kind, the section carries options for whichever executor --executor picks
+    (tmp_path / "spec.yaml").write_text(GRID + "executor:\n  cpus_per_stage: 2\n  max_retires: 3\n")
+    typo = CliRunner().invoke(app, ["validate", "spec.yaml"])
+    assert typo.exit_code == 2 and "executor.max_retires: unknown field 'max_retires'; did you mean 'max_retries'?" in " ".join(typo.output.split())
+    (tmp_path / "spec.yaml").write_text(GRID + "executor:\n  cpus_per_stage: 2\n  time_limit: '1:00:00'\n")
+    options = spec_executor_options(load_spec(tmp_path / "spec.yaml").spec.executor)
+    assert resolve_options(options) == LocalOptions()
+    slurm = resolve_options(options, kind="slurm")
+    assert slurm.cpus_per_stage == 2 and slurm.time_limit == 60  # type: ignore[attr-defined]
 
 
 def test_events_progress_file_and_cache(tmp_path: Path) -> None:

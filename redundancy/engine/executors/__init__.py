@@ -3,10 +3,12 @@
 ``EXECUTORS`` maps an executor's ``kind`` to its class; each class carries its
 own options model (:attr:`~redundancy.engine.executors.base.Executor.Options`,
 a pydantic model whose ``kind`` field is the key). The spec's ``executor:``
-section is the union of those models keyed on ``kind`` (``local`` when it is
-not given): :func:`spec_executor_options` validates it against the model its
-``kind`` names, with file:line messages, and :func:`resolve_options` lays the
-command line's flags over it. Adding an executor is one module (an options
+section is the union of those models keyed on ``kind``:
+:func:`spec_executor_options` validates it against the model its ``kind``
+names, with file:line messages, and :func:`resolve_options` lays the command
+line's flags over it. A section without ``kind`` carries options for whichever
+executor ``--executor`` picks (default local): each key must be some
+executor's option, and the chosen executor takes the ones it has. Adding an executor is one module (an options
 model and an :class:`Executor` subclass) and one line below.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError, create_model
 
 from redundancy.engine.executors.base import Executor, ExecutorOptions, RemoteOptions
 from redundancy.engine.executors.local import LocalExecutor, LocalOptions
@@ -57,7 +59,9 @@ def section_problems(section: dict[str, Any] | None, where: Any = None) -> list[
     and column; without it problems name the key only.
     """
     section = dict(section or {})
-    kind = section.setdefault("kind", DEFAULT_KIND)
+    if "kind" not in section:
+        return _kindless_problems(section, where)
+    kind = section["kind"]
     if not isinstance(kind, str) or kind not in EXECUTORS:
         message = f"unknown executor {kind!r}; expected {_choices()}"
         return [where.problem(("executor", "kind"), message) if where is not None else Problem("executor", None, None, "executor.kind", message)]
@@ -65,16 +69,51 @@ def section_problems(section: dict[str, Any] | None, where: Any = None) -> list[
     try:
         model.model_validate(section)
     except ValidationError as exc:
-        if where is not None:
-            from redundancy.spec.loader import pydantic_problems
-
-            return pydantic_problems(where, exc, model, ("executor",))
-        return [Problem("executor", None, None, ".".join(map(str, ("executor", *e["loc"]))), e["msg"]) for e in exc.errors()]
+        return _problems(exc, model, where)
     return []
 
 
-def spec_executor_options(section: dict[str, Any] | None, spec_path: Path | None = None) -> ExecutorOptions:
-    """A spec's ``executor:`` section as the options of its ``kind``; problems name the file, line and key."""
+def _problems(exc: ValidationError, model: type[ExecutorOptions], where: Any) -> list[Problem]:
+    if where is not None:
+        from redundancy.spec.loader import pydantic_problems
+
+        return pydantic_problems(where, exc, model, ("executor",))
+    return [Problem("executor", None, None, ".".join(map(str, ("executor", *e["loc"]))), e["msg"]) for e in exc.errors()]
+
+
+def _kindless_problems(section: dict[str, Any], where: Any) -> list[Problem]:
+    """A section without ``kind`` holds options for whichever executor the command line picks.
+
+    Each key must be an option of some executor, and its value valid for the
+    first executor (in registry order) that has it.
+    """
+    every: dict[str, Any] = {}
+    for cls in EXECUTORS.values():
+        for name in cls.Options.model_fields:
+            if name != "kind":
+                every.setdefault(name, (Any, None))
+    names = create_model("AnyExecutorOptions", __config__=ConfigDict(extra="forbid"), **every)
+    try:
+        names.model_validate(section)
+    except ValidationError as exc:
+        return _problems(exc, names, where)  # type: ignore[arg-type]
+    problems: list[Problem] = []
+    for key, value in section.items():
+        model = next(c.Options for c in EXECUTORS.values() if key in c.Options.model_fields)
+        try:
+            model.model_validate({key: value})
+        except ValidationError as exc:
+            problems += _problems(exc, model, where)
+    return problems
+
+
+def spec_executor_options(section: dict[str, Any] | None, spec_path: Path | None = None) -> ExecutorOptions | dict[str, Any]:
+    """A spec's ``executor:`` section checked: the options of its ``kind``, or without ``kind`` the section itself.
+
+    A section without ``kind`` holds options for whichever executor the
+    command line picks (``--executor``, default local); :func:`resolve_options`
+    takes from it what that executor has. Problems name the file, line and key.
+    """
     where = None
     if spec_path is not None:
         from redundancy.spec.loader import read_yaml
@@ -84,22 +123,25 @@ def spec_executor_options(section: dict[str, Any] | None, spec_path: Path | None
     if problems:
         raise SpecError(problems)
     section = dict(section or {})
-    return EXECUTORS[section.setdefault("kind", DEFAULT_KIND)].Options.model_validate(section)
+    if "kind" not in section:
+        return section
+    return EXECUTORS[section["kind"]].Options.model_validate(section)
 
 
 def _flag(key: str) -> str:
     return "--executor" if key == "kind" else "--" + key.replace("_", "-")
 
 
-def resolve_options(base: ExecutorOptions, **flags: Any) -> ExecutorOptions:
+def resolve_options(base: ExecutorOptions | dict[str, Any], **flags: Any) -> ExecutorOptions:
     """``base`` (from the spec) with the command line's flags that were given (not None) on top.
 
     ``--executor`` other than the spec's kind starts from that executor's
-    defaults. A flag that the chosen executor has no option for is an error
+    defaults; a spec section without ``kind`` (a dict) gives the chosen
+    executor the options it has. A flag that the chosen executor has no option for is an error
     naming the executors that do, rather than being silently ignored.
     """
     given = {k: v for k, v in flags.items() if v is not None}
-    kind = given.pop("kind", None) or base.kind
+    kind = given.pop("kind", None) or (base.get("kind", DEFAULT_KIND) if isinstance(base, dict) else base.kind)
     if kind not in EXECUTORS:
         raise RedundancyError(f"--executor: unknown executor {kind!r}; expected {_choices()}")
     cls = EXECUTORS[kind]
@@ -109,7 +151,10 @@ def resolve_options(base: ExecutorOptions, **flags: Any) -> ExecutorOptions:
         users = [k for k, c in EXECUTORS.items() if all(f in c.Options.model_fields for f in foreign)]
         named = " or ".join(users) if users else "no executor"
         raise RedundancyError(f"{', '.join(map(_flag, foreign))} applies to --executor {named}, not {kind}")
-    start = base.model_dump(exclude_unset=True) if base.kind == kind else {}
+    if isinstance(base, dict):
+        start = {k: v for k, v in base.items() if k in fields}
+    else:
+        start = base.model_dump(exclude_unset=True) if base.kind == kind else {}
     try:
         options = cls.Options.model_validate({**start, **given, "kind": kind})
     except ValidationError as exc:
