@@ -344,6 +344,7 @@ def drive(
         write_index(store, plan, report.failed, index_device)
         raise
     write_index(store, plan, report.failed, index_device)
+    store.clean_temporaries()  # a worker killed mid-write (a lost Ray task, say) leaves its temporaries behind
     report.seconds = time.perf_counter() - start
     emit(RunFinished(len(report.trained), len(report.studied), len(report.cached), len(report.failed), report.seconds))
     return report
