@@ -20,6 +20,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from redundancy.errors import Problem, RedundancyError, SpecError
+from redundancy.present.text import clean
 
 DEBUG_HINT = "run with --debug for the traceback"
 
@@ -48,7 +49,7 @@ class _Group(TyperGroup):
             if _state["debug"]:
                 raise
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            err.print(Text("error: ", style="bold red") + Text(f"{type(exc).__name__}: {reason} ({DEBUG_HINT})"), soft_wrap=True)
+            err.print(Text("error: ", style="bold red") + Text(clean(f"{type(exc).__name__}: {reason} ({DEBUG_HINT})")), soft_wrap=True)
             raise typer.Exit(1) from None
 
 
@@ -84,19 +85,24 @@ def _main(
     _state["debug"] = debug
 
 
+def _t(value: object, style: str = "") -> Text:
+    """Store or spec text as a Rich ``Text``: never read as markup, control characters shown as escapes."""
+    return Text(clean(value, one_line=True), style=style)
+
+
 def _fail(exc: RedundancyError) -> typer.Exit:
     if isinstance(exc, SpecError):
         for problem in exc.problems:
-            err.print(Text("error: ", style="bold red") + Text(str(problem)), soft_wrap=True)
+            err.print(Text("error: ", style="bold red") + Text(clean(problem)), soft_wrap=True)
         err.print(f"{len(exc.problems)} problem(s); nothing was run or written.", style="red")
     else:
-        err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+        err.print(Text("error: ", style="bold red") + Text(clean(exc)), soft_wrap=True)
     return typer.Exit(code=exc.exit_code)
 
 
 def _warn(problems: list[Problem]) -> None:
     for problem in problems:
-        err.print(Text("warning: ", style="bold yellow") + Text(str(problem)), soft_wrap=True)
+        err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)), soft_wrap=True)
 
 
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -204,15 +210,15 @@ def _run_plan(
     from redundancy.store.writer import writer_session
 
     if dry_run:
-        table = Table(title=Text(f"plan for {plan.spec.name} -> {target.root}"))
+        table = Table(title=_t(f"plan for {plan.spec.name} -> {target.root}"))
         for col in ("stage", "kind", "name", "status"):
             table.add_column(col)
         for row in describe_plan(plan, target):
-            table.add_row(*(Text(c) for c in row))
+            table.add_row(*(_t(c) for c in row))
         out.print(table)
         return 0
     try:
-        log = lambda message: err.print(Text(message), soft_wrap=True)  # noqa: E731
+        log = lambda message: err.print(Text(clean(message)), soft_wrap=True)  # noqa: E731
         resolved = plan.spec.model_dump(mode="json")
         runner = make_executor(options, spec_name=plan.spec.name)  # an executor that cannot start fails before the store is touched
         try:
@@ -232,7 +238,7 @@ def _run_plan(
 
     _print_summary(read_document(target.root, curves=False))
     err.print(
-        Text(
+        _t(
             f"{len(report.trained)} trained, {len(report.studied)} studies run, {len(report.cached)} cached, "
             f"{len(report.failed)} failed in {report.seconds:.1f} s -> {target.root}"
         )
@@ -261,7 +267,7 @@ def validate(
         _warn(resolved.warnings + preflight(resolved, data_root=data_root))
         plan = make_plan(resolved)
         out.print(
-            Text(f"{resolved.file}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{resolved.spec.name}"),
+            Text(clean(f"{resolved.file}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{resolved.spec.name}")),
             soft_wrap=True,
         )
     if problems:
@@ -282,7 +288,7 @@ def ls(
 
     stores = find_stores(_store_paths(paths))
     if not stores:
-        err.print(f"no stores under {', '.join(map(str, _store_paths(paths)))}; fill one with: redundancy run specs/quickstart.yaml")
+        err.print(_t(f"no stores under {', '.join(map(str, _store_paths(paths)))}; fill one with: redundancy run specs/quickstart.yaml"))
         raise typer.Exit(code=1)
     table = Table(title="stores")
     for col in ("store", "stage", "kind", "name", "status", "headline"):
@@ -295,7 +301,7 @@ def ls(
             name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
             headline = rec.error if rec.error else ("" if not isinstance(acc, (int, float)) else f"test acc {acc:.4f}")
             status = f"{rec.status} (stale)" if rec.stale else rec.status
-            table.add_row(*(Text(str(c)) for c in (root, rec.id, rec.kind, name, status, headline)))
+            table.add_row(*(_t(c) for c in (root, rec.id, rec.kind, name, status, headline)))
         problems += reading.problems()
     out.print(table)
     _print_problems(problems)
@@ -304,7 +310,7 @@ def ls(
 def _print_problems(problems: list[str]) -> None:
     """One line per thing of a store that could not be read, then exit 1 when there was any."""
     for problem in problems:
-        err.print(Text("error: ", style="bold red") + Text(problem), soft_wrap=True)
+        err.print(Text("error: ", style="bold red") + Text(clean(problem)), soft_wrap=True)
     if problems:
         raise typer.Exit(code=1)
 
@@ -345,7 +351,7 @@ def summary_table(title: str, summary: dict[str, Any], width: int | None = None)
     if prefix:  # e.g. "fc1@final:update/top", ".../bottom": say the shared part once, in the title
         nested = {k[len(prefix):]: v for k, v in nested.items()}
         title = f"{title} — {prefix.rstrip('/:@ ')}"
-    table = Table(title=Text(title), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(title=_t(title), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     if nested:
         cols = summary_columns(rows)
         cells = {(k, c): _fmt(v.get(c, "")) for k, v in nested.items() for c in cols}
@@ -356,35 +362,35 @@ def summary_table(title: str, summary: dict[str, Any], width: int | None = None)
         if transpose:  # many keys per row (e.g. per-layer metrics) read better down the page
             table.add_column("", no_wrap=True)
             for k in nested:
-                table.add_column(Text(k), justify="right")
+                table.add_column(_t(k), justify="right")
             for c in cols:
-                table.add_row(Text(c), *(Text(cells[k, c]) for k in nested))
+                table.add_row(_t(c), *(_t(cells[k, c]) for k in nested))
         else:
             table.add_column("", no_wrap=True)
             for c in cols:
-                table.add_column(Text(c), justify="right")
+                table.add_column(_t(c), justify="right")
             for k in nested:
-                table.add_row(Text(k), *(Text(cells[k, c]) for c in cols))
+                table.add_row(_t(k), *(_t(cells[k, c]) for c in cols))
     if flat:
         if not nested:
             table.add_column("", no_wrap=True)
             table.add_column("value", justify="right")
             for k, v in flat.items():
-                table.add_row(Text(k), Text(_fmt(v)))
+                table.add_row(_t(k), _t(_fmt(v)))
         else:
-            table.caption = Text("; ".join(f"{k}: {_fmt(v)}" for k, v in flat.items()))
+            table.caption = _t("; ".join(f"{k}: {_fmt(v)}" for k, v in flat.items()))
     return table
 
 
 def _print_summary(doc: dict[str, Any], *, studies: bool = False) -> None:
     from redundancy.store import layout as L
 
-    runs = Table(title=Text(f"runs in {doc['store']}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    runs = Table(title=_t(f"runs in {doc['store']}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("run", "model", "data", "seed", "status", "iters", "best", "test acc", "acc@best"):
         runs.add_column(col, no_wrap=col in ("model", "data"))
     for r in doc["runs"]:
         keys = ("name", L.A_MODEL, L.A_DATASET, L.A_SEED, "status", L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST)
-        runs.add_row(*(Text(_fmt(r.get(k, ""))) for k in keys))
+        runs.add_row(*(_t(_fmt(r.get(k, ""))) for k in keys))
     out.print(runs)
     from redundancy.grid import grid_summary, grid_tables
 
@@ -393,13 +399,13 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False) -> None:
         if st.get("summary") and (studies or not grid["axes"]):  # a grid's studies are summarized by grid point below
             out.print(summary_table(f"{st['kind']} {st['run']}/{st['name']}", st["summary"]))
         elif st["status"] != "done":
-            out.print(Text(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
+            out.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
     for table in grid_tables(grid) if grid["axes"] else []:
         out.print(table)
     stale = doc.get("stale") or []
     if stale:
-        out.print(Text(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
-                       + ", ".join(str(s["id"]) for s in stale)), soft_wrap=True)
+        out.print(_t(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
+                     + ", ".join(str(s["id"]) for s in stale)), soft_wrap=True)
 
 
 @app.command()
@@ -415,7 +421,7 @@ def show(
 
     target = Store(store)
     if not target.exists():
-        err.print(Text("error: ", style="bold red") + Text(f"{store}: not a store (no {L.INDEX} or {L.STAGES}/ folder)"))
+        err.print(Text("error: ", style="bold red") + _t(f"{store}: not a store (no {L.INDEX} or {L.STAGES}/ folder)"))
         raise typer.Exit(code=1)
     doc = read_document(target.root, curves=as_json)
     if as_json:
@@ -441,8 +447,8 @@ def report(
     except RedundancyError as exc:
         raise _fail(exc) from None
     for problem in built.problems:
-        err.print(Text("warning: ", style="bold yellow") + Text(problem))
-    err.print(f"{len(built.figures)} figures from {len(built.sources)} store(s) -> {built.index} and {built.markdown}")
+        err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)))
+    err.print(_t(f"{len(built.figures)} figures from {len(built.sources)} store(s) -> {built.index} and {built.markdown}"))
     if built.problems:
         raise typer.Exit(code=1)
 
@@ -470,7 +476,7 @@ def tui(
     """Browse stores in the terminal: tree, summary tables, plots, datasets, provenance, compare."""
     targets = _store_paths(paths)
     if not any(p.exists() for p in targets):
-        err.print(Text(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
+        err.print(_t(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
         raise typer.Exit(code=1)
     from redundancy.tui import run_tui  # Textual loads only for this command
 

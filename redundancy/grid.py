@@ -22,6 +22,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from redundancy.present.text import clean
 from redundancy.store import layout as L
 
 SEED_AXIS = "seed"
@@ -185,6 +186,10 @@ def format_cell(cell: dict[str, Any] | None) -> str:
     return text
 
 
+def _t(value: object) -> Text:
+    return Text(clean(value, one_line=True))
+
+
 def _point_label(point: dict[str, Any]) -> str:
     return ", ".join(f"{axis.split('.')[-1]}={value}" for axis, value in point.items()) or "all runs"
 
@@ -199,26 +204,26 @@ def grid_tables(summary: dict[str, Any], *, max_columns: int = 8) -> list[Table]
     for t in summary["tables"]:
         if not t["rows"]:
             continue
-        title = Text(f"grid: {t['study']}" + (f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else "") + over)
+        title = _t(f"grid: {t['study']}" + (f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else "") + over)
         table = Table(title=title)
         rows = t["rows"]
         status = [f"{r['done']}/{r['done'] + r['failed'] + r['pending']}" + (f" ({r['failed']} failed)" if r["failed"] else "") for r in rows]
         if len(t["metrics"]) > len(rows) or len(t["metrics"]) > max_columns:
             table.add_column("")
             for r in rows:
-                table.add_column(Text(_point_label(r["point"])), justify="right")
+                table.add_column(_t(_point_label(r["point"])), justify="right")
             table.add_row(Text("stages done"), *(Text(s) for s in status))
             for m in t["metrics"]:
-                table.add_row(Text(m), *(Text(format_cell(r["cells"].get(m))) for r in rows))
+                table.add_row(_t(m), *(Text(format_cell(r["cells"].get(m))) for r in rows))
         else:
             for axis in summary["group_axes"]:
-                table.add_column(Text(axis))
+                table.add_column(_t(axis))
             table.add_column("done", justify="right")
             for m in t["metrics"]:
-                table.add_column(Text(m), justify="right")
+                table.add_column(_t(m), justify="right")
             for r, s in zip(rows, status):
                 table.add_row(
-                    *(Text(str(r["point"].get(a))) for a in summary["group_axes"]),
+                    *(_t(r["point"].get(a)) for a in summary["group_axes"]),
                     Text(s),
                     *(Text(format_cell(r["cells"].get(m))) for m in t["metrics"]),
                 )

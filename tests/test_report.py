@@ -223,7 +223,7 @@ def test_a_grid_store_gets_its_headline_numbers_against_the_grid_axes(tmp_path: 
     png_size(grid_figure.read_bytes())
     md = (tmp_path / "report" / "report.md").read_text()
     table = md[md.index("**Grid: train, mean ± std over 2 seeds**"):]
-    assert "| width | stages done | test_accuracy |" in table
+    assert "| width | stages done | test\\_accuracy |" in table  # store text is escaped for Markdown
     rows = [line for line in table.splitlines()[4:6]]
     assert rows[0].startswith("| 0.5 | 2/2 | ") and rows[1].startswith("| 1 | 2/2 | ") and " ± " in rows[0]
     assert {f.slug for f in report.figures} == {"gridtiny-grid-train"} | {

@@ -20,9 +20,11 @@ from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.text import Text
 from PIL import Image
 
 from redundancy.errors import RedundancyError
+from redundancy.present.text import clean
 from redundancy.report.figures import FIGURES
 from redundancy.report.model import (
     Block,
@@ -103,6 +105,18 @@ def _write_png(fig: Figure, path: Path) -> None:
         palette.save(path, format="png", optimize=True)
 
 
+def literal_text(fig: Figure) -> None:
+    """Every text of ``fig`` (titles, labels, legends, the footer) as literal characters: never parsed
+    as mathtext, control characters as visible escapes. Store names reach figures in many places;
+    this one pass before saving covers them all."""
+    for artist in fig.findobj(Text):
+        assert isinstance(artist, Text)
+        artist.set_parse_math(False)
+        value = artist.get_text()
+        if clean(value) != value:
+            artist.set_text(clean(value))
+
+
 def provenance_of(stage_id: str, attrs: dict[str, Any], run: StageRecord | None, spec_name: str) -> Provenance:
     """Provenance of a stage: its own id, device and date; model and data from the run it studies."""
     source = run.attrs if run is not None else attrs
@@ -141,6 +155,7 @@ class _Builder:
         if isinstance(engine, ConstrainedLayoutEngine):
             engine.set(rect=(0.0, footer, 1.0, 1.0 - footer))
         fig.text(0.5, 0.25 * footer, prov.line(), ha="center", va="bottom", fontsize=6.0, color=GREY)
+        literal_text(fig)
         png, svg = f"{FIGURES_DIR}/{slug}.png", f"{FIGURES_DIR}/{slug}.svg"
         _write_png(fig, self.out / png)
         # The first save laid the figure out; the SVG reuses those positions (figure fractions, the

@@ -85,6 +85,7 @@ RC: dict[Any, Any] = {
     "svg.fonttype": "none",  # text stays text in the SVG: searchable, editable in a paper
     "svg.hashsalt": "redundancy-report",  # stable element ids, so re-running gives the same SVG
     "figure.dpi": 100,
+    "text.parse_math": False,  # labels carry store text: a "$" in a name is a dollar sign, never mathtext
 }
 
 

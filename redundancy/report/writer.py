@@ -11,11 +11,11 @@ renders it from the repository.
 from __future__ import annotations
 
 import base64
-import html
 from pathlib import Path
 
 from redundancy import __version__
 from redundancy.report.builder import Item, RenderedFigure, Report, Section
+from redundancy.present.text import html_text, markdown_text
 from redundancy.report.model import NoteBlock, TableBlock
 
 CSS = """
@@ -44,7 +44,7 @@ th:first-child, td:first-child { text-align: left; }
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html_text(text)
 
 
 def _anchor(section: Section, index: int) -> str:
@@ -118,28 +118,33 @@ def write_html(report: Report) -> Path:
     return path
 
 
+def _md(text: object) -> str:
+    """Store text as literal Markdown (no tag, link, emphasis or table cell break is ever read from it)."""
+    return markdown_text(text)
+
+
 def _md_cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ") or " "
+    return _md(text) or " "
 
 
 def _item_md(item: Item) -> str:
     if isinstance(item, RenderedFigure):
         prov = item.provenance
         return (
-            f"![{item.title}]({item.png})\n\n"
-            f"**{item.title}.** {item.caption}  \n"
-            f"*Provenance: spec `{prov.spec_name}`, stage `{prov.stage_id}`, model {prov.model}, "
-            f"dataset {prov.data}, device {prov.device}, {prov.date}.* [SVG]({item.svg})"
+            f"![{_md(item.title)}]({item.png})\n\n"
+            f"**{_md(item.title)}.** {_md(item.caption)}  \n"
+            f"*Provenance: spec {_md(prov.spec_name)}, stage {_md(prov.stage_id)}, model {_md(prov.model)}, "
+            f"dataset {_md(prov.data)}, device {_md(prov.device)}, {_md(prov.date)}.* [SVG]({item.svg})"
         )
     if isinstance(item, TableBlock):
-        lines = [f"**{item.title}**", "", "| " + " | ".join(_md_cell(c) for c in item.columns) + " |"]
+        lines = [f"**{_md(item.title)}**", "", "| " + " | ".join(_md_cell(c) for c in item.columns) + " |"]
         lines.append("|" + "|".join([":---"] + ["---:"] * (len(item.columns) - 1)) + "|")
         lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in item.rows)
         if item.caption:
-            lines += ["", f"*{item.caption}*"]
+            lines += ["", f"*{_md(item.caption)}*"]
         return "\n".join(lines)
     if isinstance(item, NoteBlock):
-        return f"> {item.text}"
+        return f"> {_md(item.text)}"
     raise TypeError(f"unknown report item {type(item).__name__}")
 
 
@@ -147,15 +152,15 @@ def write_markdown(report: Report) -> Path:
     parts = [
         "# redundancy report",
         "",
-        f"Built {report.created} by redundancy {__version__} from " + ", ".join(f"`{s}`" for s in report.sources)
+        f"Built {_md(report.created)} by redundancy {__version__} from " + ", ".join(_md(s) for s in report.sources)
         + f"; {len(report.figures)} figures.",
     ]
     for problem in report.problems:
-        parts += ["", f"> {problem}"]
+        parts += ["", f"> {_md(problem)}"]
     for section in report.sections:
-        parts += ["", "#" * section.level + " " + section.title]
+        parts += ["", "#" * section.level + " " + _md(section.title)]
         for p in section.intro:
-            parts += ["", p]
+            parts += ["", _md(p)]
         for item in section.items:
             parts += ["", _item_md(item)]
     path = report.out / "report.md"

@@ -28,10 +28,12 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static, T
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
+from redundancy.present.text import clean
 from redundancy.tui import details, source
 from redundancy.tui.export import export_detail
 from redundancy.tui.model import Detail, HeatmapPanel, PlotPanel, TablePanel
 from redundancy.tui.source import Listing, Source
+from redundancy.tui.text import clean_detail, safe_text
 from redundancy.tui.widgets import CurvePlot, Heatmap, HelpScreen, NodeRef, StoreTree, fill_table, legend
 
 DEFAULT_POLL_SECONDS = 1.0
@@ -285,8 +287,8 @@ class RedundancyApp(App[None]):
     # --- labels: Text only, so store contents are never read as markup -------------------------------
     def _marked_label(self, key: str, label: Text) -> Text:
         if key in self.marked:
-            return Text("● ", style="bold") + label
-        return label
+            return Text("● ", style="bold") + safe_text(label)
+        return safe_text(label)
 
     def _store_label(self, listing: Listing) -> Text:
         c = listing.counts()
@@ -342,7 +344,7 @@ class RedundancyApp(App[None]):
             members = source.list_group(ref.path, ref.name, ref.root)
         except source.SourceError as exc:
             key = f"problem:{ref.path}:{ref.name}"
-            child = node.add_leaf(self._problem_label(ref.path.name, str(exc)), NodeRef("problem", key, root=ref.root, path=ref.path, reason=str(exc)))
+            child = node.add_leaf(safe_text(self._problem_label(ref.path.name, str(exc))), NodeRef("problem", key, root=ref.root, path=ref.path, reason=str(exc)))
             self.nodes[key] = child
             return
         for m in members:
@@ -350,11 +352,11 @@ class RedundancyApp(App[None]):
             if m.is_group:
                 label = Text(m.name) + Text(f"/  {m.members}", style="dim")
                 child_ref = NodeRef("group", key, root=ref.root, path=ref.path, name=m.path, mtime_ns=ref.mtime_ns)
-                child = node.add(label, child_ref)
+                child = node.add(safe_text(label), child_ref)
             else:
                 shape = "×".join(map(str, m.shape)) or "scalar"
                 label = Text(m.name) + Text(f"  {shape} {m.dtype}", style="dim")
-                child = node.add_leaf(label, NodeRef("dataset", key, root=ref.root, path=ref.path, name=m.path, mtime_ns=ref.mtime_ns))
+                child = node.add_leaf(safe_text(label), NodeRef("dataset", key, root=ref.root, path=ref.path, name=m.path, mtime_ns=ref.mtime_ns))
             self.nodes[key] = child
 
     # --- the right-hand pane ---------------------------------------------------------------------------
@@ -395,6 +397,7 @@ class RedundancyApp(App[None]):
     def show_detail(self, detail: Detail, keep_panel: bool = False) -> None:
         if not self._mounted():
             return
+        detail = clean_detail(detail)
         same = self.detail is not None and self.detail.key == detail.key
         self.detail = detail
         if not (keep_panel and same):
@@ -515,7 +518,7 @@ class RedundancyApp(App[None]):
             self.set_status(Text("nothing to export here"))
             return
         self.set_status(Text("exported: " + ", ".join(str(p) for p in written)))
-        self.notify(Text("\n".join(str(p) for p in written)).plain, title="CSV written", markup=False)
+        self.notify("\n".join(clean(p) for p in written), title="CSV written", markup=False)
 
     def action_search(self) -> None:
         box = self.query_one("#search", Input)
@@ -590,8 +593,8 @@ class RedundancyApp(App[None]):
 
     # --- status line -----------------------------------------------------------------------------------
     def set_status(self, text: Text) -> None:
-        self.status_text = text
-        self.query_one("#status", Static).update(text)
+        self.status_text = safe_text(text)
+        self.query_one("#status", Static).update(self.status_text)
 
     def _summary_status(self) -> Text:
         n = sum(1 for s in self.sources if s.kind == "store")

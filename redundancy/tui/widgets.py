@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual_plotext import PlotextPlot
 
+from redundancy.present.text import clean
 from redundancy.tui.model import PlotPanel, Table, fmt
 
 # Okabe–Ito colors: distinguishable for color-blind readers and on dark and light themes.
@@ -165,7 +166,7 @@ def legend(panel: PlotPanel) -> Text:
         if text:
             text.append("  ")
         text.append("━ ", style=color_text(PALETTE[i % len(PALETTE)]))
-        text.append(s.label + (" ±std ···" if s.std is not None else ""))
+        text.append(clean(s.label, one_line=True) + (" ±std ···" if s.std is not None else ""))
     return text
 
 
@@ -262,9 +263,9 @@ def fill_table(widget: DataTable[Any], table: Table | None) -> None:
         for i in range(len(table.columns))
     ]
     for i, column in enumerate(table.columns):
-        widget.add_column(Text(str(column), justify="right" if numeric[i] else "left"))
+        widget.add_column(Text(clean(column, one_line=True), justify="right" if numeric[i] else "left"))
     for row in table.rows:
-        widget.add_row(*(Text(fmt(cell), justify="right" if numeric[i] else "left") for i, cell in enumerate(row)))
+        widget.add_row(*(Text(clean(fmt(cell), one_line=True), justify="right" if numeric[i] else "left") for i, cell in enumerate(row)))
     # The table measures its new rows when idle; an auto-height table whose size changes then is
     # not always laid out again (it can stay 0 rows high), so ask for a layout after that.
     widget.call_after_refresh(widget.refresh, layout=True)
