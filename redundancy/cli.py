@@ -437,9 +437,9 @@ def show(
 @app.command()
 def report(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="report folder: index.html, report.md, figures/")] = Path("report"),
+    out_dir: Annotated[Path, typer.Option("--out", help="report folder: index.html, report.md, figures/ (files already there that the report did not make are kept)")] = Path("report"),
 ) -> None:
-    """Figures and tables of every store as one HTML page, Markdown and PNG/SVG files."""
+    """Figures and tables of every store as HTML (a page per store when several), Markdown and PNG/SVG files."""
     from redundancy.report import build_report
 
     try:

@@ -185,22 +185,93 @@ def test_report_of_a_folder_without_stores_names_the_command_that_fills_it(tmp_p
     assert not (tmp_path / "report").exists()
 
 
-def test_a_failing_figure_is_reported_the_rest_written_and_stale_files_removed(
+def test_a_failing_figure_is_reported_the_rest_written_and_its_old_files_removed(
     built: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(view: Any) -> list[Any]:
         raise ValueError("curves in a format this figure does not know")
 
-    monkeypatch.setitem(FIGURES, "subspace", broken)
     out = tmp_path / "r"
-    (out / "figures").mkdir(parents=True)
-    (out / "figures" / "old-study-fc9.png").write_bytes(PNG_SIGNATURE)  # from an earlier report
+    first = CliRunner().invoke(app, ["report", str(built["root"] / "store"), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    assert (out / "figures" / "tiny-run-subspace-fc1_final_update.png").is_file()
+    monkeypatch.setitem(FIGURES, "subspace", broken)
     result = CliRunner().invoke(app, ["report", str(built["root"] / "store"), "--out", str(out)])
     assert result.exit_code == 1
     assert "figures for subspace" in " ".join(result.output.split())
     assert "curves in a format this figure does not know" in (out / "index.html").read_text()
     written = sorted(p.stem for p in (out / "figures").glob("*.png"))
-    assert written == sorted(s for s in EXPECTED if "-subspace-" not in s)
+    assert written == sorted(s for s in EXPECTED if "-subspace-" not in s)  # the last report's subspace figure is gone
+    manifest = json.loads((out / ".redundancy-report.json").read_text())
+    assert "figures/tiny-run-subspace-fc1_final_update.png" not in manifest["files"] and "index.html" in manifest["files"]
+
+
+def test_report_into_a_folder_with_user_files_keeps_every_one(built: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "paper"
+    (out / "figures").mkdir(parents=True)
+    mine = {
+        out / "notes.txt": b"my notes",
+        out / "figures" / "fig1.pdf": b"%PDF-1.4 mine",
+        out / "figures" / "tiny-run-training-curves.png": b"my own picture with the report's name",
+    }
+    for path, data in mine.items():
+        path.write_bytes(data)
+    for _ in range(2):  # a rebuild replaces its own files and still none of the user's
+        result = CliRunner().invoke(app, ["report", str(built["root"] / "store"), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        for path, data in mine.items():
+            assert path.read_bytes() == data, path
+    page = (out / "index.html").read_text()
+    assert 'href="figures/tiny-run-training-curves-2.png"' in page  # a new name beside the user's file
+    made = set(json.loads((out / ".redundancy-report.json").read_text())["files"])
+    assert not {p.relative_to(out).as_posix() for p in mine} & made
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == made | {p.relative_to(out).as_posix() for p in mine} | {".redundancy-report.json"}
+
+
+def test_a_page_name_taken_by_a_user_file_stops_the_report_before_it_writes(built: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("<p>my home page</p>")
+    result = CliRunner().invoke(app, ["report", str(built["root"] / "store"), "--out", str(out)])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "index.html exists and was not made by redundancy report" in text and "Traceback" not in text
+    assert (out / "index.html").read_text() == "<p>my home page</p>"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+
+
+def test_several_stores_get_a_page_each_failed_ones_last_and_a_linked_contents(built: dict[str, Any], tmp_path: Path) -> None:
+    from test_tui_support import pruning_result, write_index, write_run, write_study
+
+    folder = tmp_path / "stores"
+    shutil.copytree(built["store"].root, folder / "good")
+    bad = Store(folder / "another")  # sorts first, but has a failed stage: its page comes last
+    run_id = write_run(bad, "run", 0)
+    summary, curves, tensors = pruning_result(0)
+    study = write_study(bad, "pruning", run_id, "run", "pruning", summary, curves, tensors)
+    plan = [
+        {"id": run_id, "kind": "train", "run": "run", "name": "run", "point": {}},
+        {"id": study, "kind": "pruning", "run": "run", "name": "pruning", "point": {}},
+        {"id": "pruning-ffffffffffffffff", "kind": "pruning", "run": "run", "name": "late", "point": {}},
+    ]
+    write_index(bad, plan, failures=[{"stage_id": "pruning-ffffffffffffffff", "error": "out of memory"}])
+    out = tmp_path / "report"
+    report = build_report([folder], out)
+    assert [p.name for p in report.pages] == ["store-tiny.html", "store-sample.html"]
+    index = (out / "index.html").read_text()
+    assert "<img" not in index  # the index only links the stores' pages
+    links = re.findall(r'<a href="([^"]+)">', index)
+    assert links[0] == "store-tiny.html#Store_tiny" and links[-1].startswith("store-sample.html#")
+    for page in ("store-tiny.html", "store-sample.html"):
+        parser = _Links()
+        parser.feed((out / page).read_text())
+        targets = [v[1:] for _t, _a, v in parser.refs if v.startswith("#")]
+        assert targets and all(t in parser.ids for t in targets), page
+    tiny_page = (out / "store-tiny.html").read_text()
+    assert tiny_page.count("<img") == len(EXPECTED) and "Store sample" not in tiny_page
+    md = (out / "report.md").read_text()
+    assert md.index("## Store tiny") < md.index("## Store sample")
+    assert "- [Store tiny](#Store_tiny)" in md and '<a id="Store_tiny"></a>' in md
 
 
 GRID = """\

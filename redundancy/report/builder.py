@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from PIL import Image
 from redundancy.errors import RedundancyError
 from redundancy.present.text import clean
 from redundancy.report.figures import FIGURES
+from redundancy.report.manifest import check_free, finish, previous_files
 from redundancy.report.model import (
     Block,
     FigureBlock,
@@ -67,10 +67,14 @@ Item = RenderedFigure | TableBlock | NoteBlock
 
 @dataclass
 class Section:
+    """A heading and what follows it; ``page`` is the HTML file it goes on, ``anchor`` its id there."""
+
     title: str
     level: int
     intro: list[str] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
+    page: str = "index.html"
+    anchor: str = ""
 
 
 @dataclass
@@ -85,6 +89,12 @@ class Report:
     problems: list[str] = field(default_factory=list)
     index: Path | None = None
     markdown: Path | None = None
+    pages: list[Path] = field(default_factory=list)
+
+    @property
+    def store_pages(self) -> list[str]:
+        """The HTML files other than the index, in page order (empty: everything is on the index)."""
+        return list(dict.fromkeys(s.page for s in self.sections if s.page != "index.html"))
 
 
 def _slug(*parts: str) -> str:
@@ -133,14 +143,23 @@ def provenance_of(stage_id: str, attrs: dict[str, Any], run: StageRecord | None,
 
 
 class _Builder:
-    def __init__(self, out: Path, report: Report):
+    def __init__(self, out: Path, report: Report, previous: set[str]):
         self.out = out
         self.report = report
+        self.previous = previous
         self.slugs: set[str] = set()
+
+    def _taken(self, slug: str) -> bool:
+        """A figure name is taken by this report, or by a file in the folder the report did not make."""
+        if slug in self.slugs:
+            return True
+        return any(
+            (self.out / name).exists() and name not in self.previous for name in (f"{FIGURES_DIR}/{slug}.png", f"{FIGURES_DIR}/{slug}.svg")
+        )
 
     def unique(self, slug: str) -> str:
         candidate, n = slug, 2
-        while candidate in self.slugs:
+        while self._taken(candidate):
             candidate, n = f"{slug}-{n}", n + 1
         self.slugs.add(candidate)
         return candidate
@@ -227,31 +246,67 @@ def _status_table(doc: dict[str, Any]) -> TableBlock | None:
 
 
 def build_report(paths: Sequence[Path], out: Path) -> Report:
-    """Build the report for every store under ``paths`` into ``out`` (index.html, report.md, figures/).
+    """Build the report for every store under ``paths`` into ``out``: index.html, report.md, figures/,
+    one HTML page per store when there are several, and the manifest of those files.
 
-    Raises :class:`NoStores` when ``paths`` hold no store, naming the command that fills one.
+    Only files listed in ``out``'s previous manifest are replaced or removed (see
+    :mod:`redundancy.report.manifest`). Raises :class:`NoStores` when ``paths`` hold no store,
+    naming the command that fills one, and :class:`ReportFolderTaken` before writing anything
+    when a page's name is taken by a file the report did not make.
     """
     stores = [read_store(root) for root in find_stores(list(paths))]
     if not stores:
         where = ", ".join(str(p) for p in paths) or "(no path given)"
         raise NoStores(f"no store under {where}; nothing to report. Fill one with: {FILL_COMMAND}")
+    pages: dict[Path, str] = {}
+    if len(stores) > 1:
+        used: set[str] = {"index"}
+        for store in stores:
+            stem = base = "store-" + _slug(_spec_name(store))
+            n = 2
+            while stem in used:
+                stem, n = f"{base}-{n}", n + 1
+            used.add(stem)
+            pages[store.root] = f"{stem}.html"
     out.mkdir(parents=True, exist_ok=True)
-    figures_dir = out / FIGURES_DIR
-    if figures_dir.is_dir():
-        shutil.rmtree(figures_dir)  # figures of a previous report must not linger beside this one
-    figures_dir.mkdir()
+    previous = previous_files(out) if out.is_dir() else set()
+    check_free(out, ["index.html", "report.md", *pages.values()], previous)
+    (out / FIGURES_DIR).mkdir(exist_ok=True)
     report = Report(out=out, sources=[str(s.root) for s in stores], created=now_iso())
     for store in stores:
         report.problems.extend(store.problems())
-    builder = _Builder(out, report)
+    builder = _Builder(out, report, previous)
+    healthy: list[list[Section]] = []
+    failing: list[list[Section]] = []
     with report_style():
         for store in stores:
-            report.sections.extend(_store_sections(builder, store))
+            problems = len(report.problems)
+            sections, failed = _store_sections(builder, store)
+            for section in sections:
+                section.page = pages.get(store.root, "index.html")
+            # A store with failed stages or figures goes after the ones that are whole.
+            (failing if failed or store.problems() or len(report.problems) > problems else healthy).append(sections)
+    anchors: set[str] = set()
+    for sections in [*healthy, *failing]:
+        for section in sections:
+            section.anchor = base = _slug(section.title)
+            n = 2
+            while section.anchor in anchors:
+                section.anchor, n = f"{base}-{n}", n + 1
+            anchors.add(section.anchor)
+            report.sections.append(section)
     from redundancy.report.writer import write_html, write_markdown
 
-    report.index = write_html(report)
+    report.index, report.pages = write_html(report)
     report.markdown = write_markdown(report)
+    written = [f for fig in report.figures for f in (fig.png, fig.svg)]
+    written += [p.relative_to(out).as_posix() for p in (report.index, *report.pages, report.markdown)]
+    finish(out, written, previous)
     return report
+
+
+def _spec_name(store: StoreReading) -> str:
+    return store.spec_name or store.root.name
 
 
 def _grid_section(builder: _Builder, reading: StoreReading, doc: dict[str, Any], spec_name: str) -> Section | None:
@@ -270,7 +325,8 @@ def _grid_section(builder: _Builder, reading: StoreReading, doc: dict[str, Any],
     return section
 
 
-def _store_sections(builder: _Builder, reading: StoreReading) -> list[Section]:
+def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Section], bool]:
+    """The store's sections, and whether any of its planned stages failed."""
     doc = document(reading, curves=True)
     stages = {s.id: s for s in reading.stages}
     spec_name = reading.spec_name or reading.root.name
@@ -312,4 +368,5 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> list[Section]:
         view = StageView(info, study, run_info, provenance_of(info.id, info.attrs, run_info, spec_name), label)
         builder.draw(str(study["kind"]), view, _slug(spec_name, str(study.get("run")), str(study.get("name"))), section)
         sections.append(section)
-    return sections
+    failed = any(e.get("status") == "failed" for e in [*doc["runs"], *doc["studies"]])
+    return sections, failed

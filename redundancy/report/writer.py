@@ -1,6 +1,8 @@
-"""Write a built report as one self-contained HTML page and as Markdown for GitHub.
+"""Write a built report as self-contained HTML pages and as Markdown for GitHub.
 
-``index.html`` embeds every figure as a base64 PNG data URI and its style
+One store's report is one page, ``index.html``; several stores get one page
+each (``store-<spec>.html``), which ``index.html`` links from its table of
+contents, so no page carries every figure of every store. Each page embeds every figure as a base64 PNG data URI and its style
 sheet inline, with no script and no external reference, so the single file
 can be mailed, archived or opened offline and still shows everything; it also
 links each figure's PNG and SVG files beside it for use in a paper.
@@ -47,10 +49,6 @@ def _e(text: object) -> str:
     return html_text(text)
 
 
-def _anchor(section: Section, index: int) -> str:
-    return f"s{index}"
-
-
 def _figure_html(fig: RenderedFigure, out: Path) -> str:
     data = base64.b64encode((out / fig.png).read_bytes()).decode("ascii")
     prov = fig.provenance
@@ -83,39 +81,92 @@ def _item_html(item: Item, out: Path) -> str:
     raise TypeError(f"unknown report item {type(item).__name__}")
 
 
-def write_html(report: Report) -> Path:
-    parts = [
+def _document(title: str, body: list[str]) -> str:
+    head = [
         "<!doctype html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<link rel="icon" href="data:,">',  # no favicon request: the page needs nothing beside itself
-        "<title>redundancy report</title>",
+        f"<title>{_e(title)}</title>",
         f"<style>{CSS}</style>",
         "</head>",
         "<body><main>",
+    ]
+    return "\n".join([*head, *body, "</main></body></html>\n"])
+
+
+def _href(section: Section, here: str) -> str:
+    return f"#{section.anchor}" if section.page == here else f"{section.page}#{section.anchor}"
+
+
+def _toc(sections: list[Section], here: str) -> list[str]:
+    """A table of contents: stores (level 2) with their sections (level 3) nested under them."""
+    parts = ['<nav aria-label="contents"><ol>']
+    open_child = False
+    for section in sections:
+        link = f'<a href="{_e(_href(section, here))}">{_e(section.title)}</a>'
+        if section.level > 2:
+            if not open_child:
+                parts.append("<ol>")
+                open_child = True
+            parts.append(f"<li>{link}</li>")
+            continue
+        if open_child:
+            parts.append("</ol>")
+            open_child = False
+        parts.append(f"<li>{link}")
+    if open_child:
+        parts.append("</ol>")
+    parts.append("</ol></nav>")
+    return parts
+
+
+def _sections_html(sections: list[Section], out: Path) -> list[str]:
+    parts = []
+    for section in sections:
+        parts.append(f'<section id="{_e(section.anchor)}">')
+        parts.append(f"<h{section.level}>{_e(section.title)}</h{section.level}>")
+        parts.extend(f"<p>{_e(p)}</p>" for p in section.intro)
+        parts.extend(_item_html(item, out) for item in section.items)
+        parts.append("</section>")
+    return parts
+
+
+def write_html(report: Report) -> tuple[Path, list[Path]]:
+    """Write ``index.html`` and, when the report spans several stores, one page per store that the
+    index links; returns (index, store pages)."""
+    header = [
         "<h1>redundancy report</h1>",
         f'<p class="meta">Built {_e(report.created)} by redundancy {_e(__version__)} from '
         + ", ".join(f"<code>{_e(s)}</code>" for s in report.sources)
         + f"; {len(report.figures)} figures.</p>",
     ]
     if report.problems:
-        parts.append('<p class="note">' + "<br>".join(_e(p) for p in report.problems) + "</p>")
-    parts.append("<nav><ol>")
-    for i, section in enumerate(report.sections):
-        parts.append(f'<li><a href="#{_anchor(section, i)}">{_e(section.title)}</a></li>')
-    parts.append("</ol></nav>")
-    for i, section in enumerate(report.sections):
-        parts.append(f'<section id="{_anchor(section, i)}">')
-        parts.append(f"<h{section.level}>{_e(section.title)}</h{section.level}>")
-        parts.extend(f"<p>{_e(p)}</p>" for p in section.intro)
-        parts.extend(_item_html(item, report.out) for item in section.items)
-        parts.append("</section>")
-    parts.append("</main></body></html>\n")
-    path = report.out / "index.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+        header.append('<p class="note">' + "<br>".join(_e(p) for p in report.problems) + "</p>")
+    pages = report.store_pages
+    index = report.out / "index.html"
+    if not pages:
+        body = [*header, *_toc(report.sections, "index.html"), *_sections_html(report.sections, report.out)]
+        index.write_text(_document("redundancy report", body), encoding="utf-8")
+        return index, []
+    header.append(f"<p>One page per store ({len(pages)}); stores with failed stages or figures come last.</p>")
+    index.write_text(_document("redundancy report", [*header, *_toc(report.sections, "index.html")]), encoding="utf-8")
+    written = []
+    for page in pages:
+        sections = [s for s in report.sections if s.page == page]
+        title = sections[0].title
+        body = [
+            '<p class="meta"><a href="index.html">← all stores</a></p>',
+            f"<h1>{_e(title)}</h1>",
+            *_toc(sections, page),
+            *_sections_html(sections, report.out),
+        ]
+        path = report.out / page
+        path.write_text(_document(f"redundancy report: {title}", body), encoding="utf-8")
+        written.append(path)
+    return index, written
 
 
 def _md(text: object) -> str:
@@ -157,8 +208,11 @@ def write_markdown(report: Report) -> Path:
     ]
     for problem in report.problems:
         parts += ["", f"> {_md(problem)}"]
+    parts.append("")
     for section in report.sections:
-        parts += ["", "#" * section.level + " " + _md(section.title)]
+        parts.append("  " * (section.level - 2) + f"- [{_md(section.title)}](#{section.anchor})")
+    for section in report.sections:
+        parts += ["", f'<a id="{section.anchor}"></a>', "", "#" * section.level + " " + _md(section.title)]
         for p in section.intro:
             parts += ["", _md(p)]
         for item in section.items:
