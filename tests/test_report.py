@@ -467,3 +467,34 @@ def test_chromium_renders_the_report_without_console_errors(browser: DevTools, b
     assert all(complete and width > 200 and height > 150 for complete, width, height in images), images
     assert browser.evaluate(session, "document.title") == "redundancy report"
     assert browser.evaluate(session, "document.querySelectorAll('table').length") >= 5
+
+
+def test_the_report_modules_import_no_cycle() -> None:
+    """Module imports inside ``redundancy.report`` form no cycle (builder -> writer -> document, never back).
+
+    A registry package importing its own modules so they register (``figures/__init__``) is not an edge."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "redundancy" / "report"
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        name = "redundancy.report." + ".".join(path.relative_to(package).with_suffix("").parts)
+        name = name.removesuffix(".__init__")
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("redundancy.report"):
+                if node.module != name:
+                    deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("redundancy.report"))
+        graph[name] = deps
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for dep in graph.get(start, ()):
+            if dep == target or (dep not in seen and reaches(dep, target, seen | {dep})):
+                return True
+        return False
+
+    assert graph["redundancy.report.builder"] and graph["redundancy.report.writer"]
+    cycles = [m for m in graph if m != "redundancy.report" and reaches(m, m, set())]
+    assert not cycles, cycles

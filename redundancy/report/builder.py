@@ -13,7 +13,6 @@ import io
 import re
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from PIL import Image
 
 from redundancy.errors import RedundancyError
 from redundancy.present.text import clean
+from redundancy.report.document import RenderedFigure, Report, Section
 from redundancy.report.figures import FIGURES
 from redundancy.report.manifest import check_free, finish, previous_files
 from redundancy.report.model import (
@@ -37,6 +37,7 @@ from redundancy.report.model import (
     summary_tables,
 )
 from redundancy.report.style import GREY, PNG_DPI, report_style
+from redundancy.report.writer import write_html, write_markdown
 from redundancy.store import layout as L
 from redundancy.store import now_iso
 from redundancy.store.reader import StageRecord, StoreReading, document, find_stores, read_store
@@ -48,53 +49,6 @@ FILL_COMMAND = "make run  (or: redundancy run specs/quickstart.yaml)"
 
 class NoStores(RedundancyError):
     """Nothing to report: no store under the given paths."""
-
-
-@dataclass
-class RenderedFigure:
-    """A saved figure: files relative to the report folder, plus what the page shows around it."""
-
-    slug: str
-    title: str
-    caption: str
-    provenance: Provenance
-    png: str
-    svg: str
-
-
-Item = RenderedFigure | TableBlock | NoteBlock
-
-
-@dataclass
-class Section:
-    """A heading and what follows it; ``page`` is the HTML file it goes on, ``anchor`` its id there."""
-
-    title: str
-    level: int
-    intro: list[str] = field(default_factory=list)
-    items: list[Item] = field(default_factory=list)
-    page: str = "index.html"
-    anchor: str = ""
-
-
-@dataclass
-class Report:
-    """What was built: the sections in page order, the files written and any figure that failed."""
-
-    out: Path
-    sources: list[str]
-    created: str
-    sections: list[Section] = field(default_factory=list)
-    figures: list[RenderedFigure] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    index: Path | None = None
-    markdown: Path | None = None
-    pages: list[Path] = field(default_factory=list)
-
-    @property
-    def store_pages(self) -> list[str]:
-        """The HTML files other than the index, in page order (empty: everything is on the index)."""
-        return list(dict.fromkeys(s.page for s in self.sections if s.page != "index.html"))
 
 
 def _slug(*parts: str) -> str:
@@ -295,8 +249,6 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
                 section.anchor, n = f"{base}-{n}", n + 1
             anchors.add(section.anchor)
             report.sections.append(section)
-    from redundancy.report.writer import write_html, write_markdown
-
     report.index, report.pages = write_html(report)
     report.markdown = write_markdown(report)
     written = [f for fig in report.figures for f in (fig.png, fig.svg)]

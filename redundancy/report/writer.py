@@ -16,8 +16,8 @@ import base64
 from pathlib import Path
 
 from redundancy import __version__
-from redundancy.report.builder import Item, RenderedFigure, Report, Section
 from redundancy.present.text import html_text, markdown_text
+from redundancy.report.document import Item, RenderedFigure, Report, Section
 from redundancy.report.model import NoteBlock, TableBlock
 
 CSS = """
