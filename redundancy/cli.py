@@ -20,6 +20,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from redundancy.errors import Problem, RedundancyError, SpecError
+from redundancy.present.format import fmt
 from redundancy.present.text import clean
 
 DEBUG_HINT = "run with --debug for the traceback"
@@ -315,14 +316,6 @@ def _print_problems(problems: list[str]) -> None:
         raise typer.Exit(code=1)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)) and len(value) > 6:
-        return f"[{len(value)} values]"
-    return str(value)
-
-
 def _natural_width(label_width: int, columns: list[tuple[str, list[str]]]) -> int:
     """Width of a :func:`summary_table` whose columns are (header, cells): one space each side of a cell."""
     return label_width + 2 + sum(max([len(h), *map(len, cells)]) + 2 for h, cells in columns)
@@ -354,7 +347,7 @@ def summary_table(title: str, summary: dict[str, Any], width: int | None = None)
     table = Table(title=_t(title), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     if nested:
         cols = summary_columns(rows)
-        cells = {(k, c): _fmt(v.get(c, "")) for k, v in nested.items() for c in cols}
+        cells = {(k, c): fmt(v.get(c, "")) for k, v in nested.items() for c in cols}
         by_row = _natural_width(max(map(len, nested)), [(c, [cells[k, c] for k in nested]) for c in cols])
         by_col = _natural_width(max(map(len, cols)), [(k, [cells[k, c] for c in cols]) for k in nested])
         room = width or out.width
@@ -376,9 +369,9 @@ def summary_table(title: str, summary: dict[str, Any], width: int | None = None)
             table.add_column("", no_wrap=True)
             table.add_column("value", justify="right")
             for k, v in flat.items():
-                table.add_row(_t(k), _t(_fmt(v)))
+                table.add_row(_t(k), _t(fmt(v)))
         else:
-            table.caption = _t("; ".join(f"{k}: {_fmt(v)}" for k, v in flat.items()))
+            table.caption = _t("; ".join(f"{k}: {fmt(v)}" for k, v in flat.items()))
     return table
 
 
@@ -390,7 +383,7 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False) -> None:
         runs.add_column(col, no_wrap=col in ("model", "data"))
     for r in doc["runs"]:
         keys = ("name", L.A_MODEL, L.A_DATASET, L.A_SEED, "status", L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST)
-        runs.add_row(*(_t(_fmt(r.get(k, ""))) for k in keys))
+        runs.add_row(*(_t(fmt(r.get(k, ""))) for k in keys))
     out.print(runs)
     from redundancy.grid import grid_summary, grid_tables
 

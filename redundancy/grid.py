@@ -22,6 +22,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from redundancy.present.format import MISSING, mean_std
 from redundancy.present.text import clean
 from redundancy.store import layout as L
 
@@ -176,14 +177,9 @@ def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
 
 def format_cell(cell: dict[str, Any] | None) -> str:
     """``0.912 ± 0.004`` (mean ± std), the mean alone for one value; ``n/a`` when no value is a finite number."""
-    if not cell or cell["mean"] is None:
-        return "–" if not cell or not cell["missing"] else "n/a"
-    text = f"{cell['mean']:.4g}"
-    if cell["std"] is not None:
-        text += f" ± {cell['std']:.2g}"
-    if cell["missing"]:
-        text += f" ({cell['missing']} n/a)"
-    return text
+    if not cell:
+        return MISSING
+    return mean_std(cell["mean"], cell["std"], missing=cell["missing"])
 
 
 def _t(value: object) -> Text:

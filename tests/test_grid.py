@@ -124,7 +124,7 @@ def test_aggregate_and_cells() -> None:
     cell = aggregate([1.0, 3.0, None])
     assert cell["std"] == pytest.approx(math.sqrt(2)) and cell["missing"] == 1
     assert format_cell(cell) == "2 ± 1.4 (1 n/a)"
-    assert format_cell(aggregate([None])) == "n/a" and format_cell(None) == "–"
+    assert format_cell(aggregate([None])) == "n/a" and format_cell(None) == "—"
 
 
 def test_no_grid_is_one_group() -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 
 from redundancy.grid import format_cell, grid_summary
+from redundancy.present.format import label as readable
 from redundancy.report.model import Block, FigureBlock, TableBlock
 from redundancy.report.style import PALETTE, new_figure
 
@@ -73,8 +74,8 @@ def _figure(summary: dict[str, Any], t: dict[str, Any], axis: str, model: str, o
             ax.set_xscale("log")
         ax.set_xticks(values, [f"{v:g}" for v in values])  # ticks at the grid's own values, nowhere else
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel(axis)
-        ax.set_ylabel(metric, fontsize=7.5)
+        ax.set_xlabel(readable(axis.split(".")[-1]))
+        ax.set_ylabel(readable(metric), fontsize=7.5)
         if len(series) > 1:
             ax.legend(fontsize=7)
     for ax in axes[len(metrics):]:

@@ -9,7 +9,6 @@ and one registry line.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from redundancy.present.format import fmt
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.reader import StageRecord
@@ -142,23 +142,6 @@ FigureFn = Callable[[StageView], list[Block]]
 # --- helpers shared by the figure modules -------------------------------------------------------
 
 
-def fmt(value: Any) -> str:
-    """A table cell: 4 significant digits, ``—`` for missing, yes/no for booleans."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        if len(value) > 6:
-            return f"[{len(value)} values]"
-        return ", ".join(fmt(v) for v in value)
-    if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {fmt(v)}" for k, v in value.items())
-    return str(value)
 
 
 def summary_tables(summary: Mapping[str, Any], title: str, caption: str = "") -> list[TableBlock]:

@@ -23,38 +23,23 @@ import matplotlib
 from cycler import cycler
 from matplotlib.figure import Figure
 
-# Okabe & Ito (2008).
-BLACK = "#000000"
-ORANGE = "#E69F00"
-SKY_BLUE = "#56B4E9"
-GREEN = "#009E73"
-YELLOW = "#F0E442"
-BLUE = "#0072B2"
-VERMILLION = "#D55E00"
-PURPLE = "#CC79A7"
-GREY = "#6E6E6E"
+# The palette and role colours are shared with the TUI (redundancy.present.format).
+from redundancy.present.format import (
+    BLACK,
+    BLUE,
+    GREEN,
+    GREY,
+    ORANGE,
+    PALETTE,
+    PURPLE,
+    ROLE_COLOURS,
+    SKY_BLUE,
+    VERMILLION,
+    YELLOW,
+    colour,
+)
 
-PALETTE: tuple[str, ...] = (BLUE, VERMILLION, GREEN, ORANGE, PURPLE, SKY_BLUE, BLACK, YELLOW)
-
-# Fixed colours per role; anything unnamed gets the next palette colour in a stable order.
-ROLE_COLOURS: dict[str, str] = {
-    # pruning criteria
-    "magnitude": BLUE,
-    "frame_potential": VERMILLION,
-    "activation": GREEN,
-    "random": BLACK,
-    # subspace bases
-    "top": BLUE,
-    "bottom": VERMILLION,
-    # lottery: the ticket and its two controls
-    "ticket": BLUE,
-    "reinit": ORANGE,
-    "random_mask": PURPLE,
-    # data splits
-    "train": BLUE,
-    "validation": ORANGE,
-    "test": GREEN,
-}
+__all__ = ["BLACK", "BLUE", "GREEN", "GREY", "ORANGE", "PALETTE", "PURPLE", "ROLE_COLOURS", "SKY_BLUE", "VERMILLION", "YELLOW", "colour"]
 
 DIRECTION_STYLES: dict[str, str] = {"smallest": "-", "largest": "--"}
 DIRECTION_MARKERS: dict[str, str] = {"smallest": "o", "largest": "s"}
@@ -87,13 +72,6 @@ RC: dict[Any, Any] = {
     "figure.dpi": 100,
     "text.parse_math": False,  # labels carry store text: a "$" in a name is a dollar sign, never mathtext
 }
-
-
-def colour(role: str, fallback_index: int = 0) -> str:
-    """The colour of a named role, or a stable palette colour for an unnamed one."""
-    if role in ROLE_COLOURS:
-        return ROLE_COLOURS[role]
-    return PALETTE[(fallback_index + 3) % len(PALETTE)]
 
 
 @contextmanager

@@ -24,7 +24,8 @@ from redundancy.store import reader
 from redundancy.store.results import Results
 from redundancy.summary import summary_rows
 from redundancy.tui import source
-from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Provenance, Series, Table, TablePanel, fmt
+from redundancy.present.format import fmt
+from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Provenance, Series, Table, TablePanel
 from redundancy.tui.source import DatasetData, Listing, RunGroup, SourceError, StageEntry
 from redundancy.tui.views import training, view_for
 

@@ -8,7 +8,6 @@ by calling a function, and what is exported is exactly what is drawn.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -89,23 +88,3 @@ class Detail:
     provenance: Provenance | None = None
     export_dir: Path | None = None
     export_stem: str = "export"
-
-
-def fmt(value: Any) -> str:
-    """A cell value as short text: floats to 4 significant digits, long lists summarized."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if math.isnan(v):
-            return "nan"
-        return f"{v:.4g}"
-    if isinstance(value, (list, tuple)):
-        if len(value) > 6:
-            return f"[{len(value)} values]"
-        return "[" + ", ".join(fmt(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {fmt(v)}" for k, v in value.items()) + "}"
-    return str(value)

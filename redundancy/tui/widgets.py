@@ -27,14 +27,12 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual_plotext import PlotextPlot
 
+from redundancy.present.format import fmt, terminal_palette
 from redundancy.present.text import clean
-from redundancy.tui.model import PlotPanel, Table, fmt
+from redundancy.tui.model import PlotPanel, Table
 
-# Okabe–Ito colors: distinguishable for color-blind readers and on dark and light themes.
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
-    (0, 114, 178), (213, 94, 0), (204, 121, 167), (170, 170, 170),
-)
+# The report's Okabe–Ito colors in the same order, black shown as light grey on a terminal.
+PALETTE: tuple[tuple[int, int, int], ...] = terminal_palette()
 
 
 @dataclass

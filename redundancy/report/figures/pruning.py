@@ -11,20 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from redundancy.present.format import label as readable
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import DIRECTION_MARKERS, DIRECTION_STYLES, colour, new_figure, percent_axis
 from redundancy.store.results import Curve
 
-DIRECTION_WORDS = {"smallest": "smallest first", "largest": "largest first"}
-
-
 def _words(criterion: str, direction: str | None) -> str:
-    """Legend text of a criterion and direction: ``magnitude, smallest first``."""
-    words = criterion.replace("_", " ")
-    if direction:
-        words += f", {DIRECTION_WORDS.get(direction, direction)}"
-    return words
+    """Legend text of a criterion and direction: ``magnitude, smallest first`` (the shared label table)."""
+    return readable(f"{criterion}:{direction}" if direction else criterion)
 
 
 def _order(c: Curve) -> tuple[Any, ...]:

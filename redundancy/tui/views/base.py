@@ -17,7 +17,8 @@ from typing import Any
 from redundancy.store.reader import StageRecord
 from redundancy.store.results import Curve, Results
 from redundancy.summary import orient, summary_rows
-from redundancy.tui.model import Panel, PlotPanel, Series, Table, fmt
+from redundancy.present.format import fmt
+from redundancy.tui.model import Panel, PlotPanel, Series, Table
 
 
 @dataclass(frozen=True)
