@@ -85,6 +85,20 @@ def _main(
     """Declarative, reproducible studies of where redundancy lives in trained neural networks."""
     _state["debug"] = debug
 
+# Piped output is read by programs and people with wide editors: lay tables out this wide, so no
+# name is cut or wrapped to fit an 80-column terminal that is not there.
+PIPE_WIDTH = 10_000
+Width = Annotated[Optional[int], typer.Option("--width", min=20, help="lay tables out for N columns (default: the terminal's width; no limit when piped)")]
+
+
+def _console(width: int | None) -> Console:
+    """Where tables go: ``width`` columns when given, the terminal's width on a terminal, unlimited when piped."""
+    if width is not None:
+        return Console(width=width)
+    if out.is_terminal:
+        return out
+    return Console(width=PIPE_WIDTH)
+
 
 def _t(value: object, style: str = "") -> Text:
     """Store or spec text as a Rich ``Text``: never read as markup, control characters shown as escapes."""
@@ -282,6 +296,7 @@ def _store_paths(paths: list[Path] | None) -> list[Path]:
 @app.command("ls")
 def ls(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
+    width: Width = None,
 ) -> None:
     """List stores, their runs and studies, with status."""
     from redundancy.store import layout as L
@@ -293,7 +308,7 @@ def ls(
         raise typer.Exit(code=1)
     table = Table(title="stores")
     for col in ("store", "stage", "kind", "name", "status", "headline"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold", min_width=len(col))
     problems: list[str] = []
     for root in stores:
         reading = read_store(root)
@@ -304,7 +319,7 @@ def ls(
             status = f"{rec.status} (stale)" if rec.stale else rec.status
             table.add_row(*(_t(c) for c in (root, rec.id, rec.kind, name, status, headline)))
         problems += reading.problems()
-    out.print(table)
+    _console(width).print(table)
     _print_problems(problems)
 
 
@@ -335,7 +350,8 @@ def _shared_prefix(keys: list[str]) -> str:
 
 def summary_table(title: str, summary: dict[str, Any], width: int | None = None) -> Table:
     """A summary dict as a table: nested dicts become rows and their keys columns, or the
-    transpose when that is what fits the terminal (``width``) without cutting names."""
+    transpose when that is what fits ``width`` columns without cutting names. Names fold onto
+    a second line rather than end in an ellipsis; numbers never wrap."""
     from redundancy.summary import summary_columns, summary_rows
 
     rows, flat = summary_rows(summary)
@@ -350,24 +366,24 @@ def summary_table(title: str, summary: dict[str, Any], width: int | None = None)
         cells = {(k, c): fmt(v.get(c, "")) for k, v in nested.items() for c in cols}
         by_row = _natural_width(max(map(len, nested)), [(c, [cells[k, c] for k in nested]) for c in cols])
         by_col = _natural_width(max(map(len, cols)), [(k, [cells[k, c] for c in cols]) for k in nested])
-        room = width or out.width
+        room = width or PIPE_WIDTH
         transpose = (by_row > room and by_col < by_row) or (by_col <= room and len(cols) > 8 and len(cols) > len(nested))
         if transpose:  # many keys per row (e.g. per-layer metrics) read better down the page
-            table.add_column("", no_wrap=True)
+            table.add_column("", overflow="fold")
             for k in nested:
-                table.add_column(_t(k), justify="right")
+                table.add_column(_t(k), justify="right", overflow="fold")
             for c in cols:
                 table.add_row(_t(c), *(_t(cells[k, c]) for k in nested))
         else:
-            table.add_column("", no_wrap=True)
+            table.add_column("", overflow="fold")
             for c in cols:
-                table.add_column(_t(c), justify="right")
+                table.add_column(_t(c), justify="right", overflow="fold")
             for k in nested:
                 table.add_row(_t(k), *(_t(cells[k, c]) for c in cols))
     if flat:
         if not nested:
-            table.add_column("", no_wrap=True)
-            table.add_column("value", justify="right")
+            table.add_column("", overflow="fold")
+            table.add_column("value", justify="right", overflow="fold")
             for k, v in flat.items():
                 table.add_row(_t(k), _t(fmt(v)))
         else:
@@ -375,30 +391,37 @@ def summary_table(title: str, summary: dict[str, Any], width: int | None = None)
     return table
 
 
-def _print_summary(doc: dict[str, Any], *, studies: bool = False) -> None:
+def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Console | None = None) -> None:
     from redundancy.store import layout as L
 
+    console = console or _console(None)
+    room = None if console.width >= PIPE_WIDTH else console.width
     runs = Table(title=_t(f"runs in {doc['store']}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("run", "model", "data", "seed", "status", "iters", "best", "test acc", "acc@best"):
-        runs.add_column(col, no_wrap=col in ("model", "data"))
+        if col == "run":  # the run's name is what a reader looks for: it keeps up to 30 columns
+            runs.add_column(col, overflow="fold", min_width=min(30, max([3, *(len(str(r.get("name"))) for r in doc["runs"])])))
+        elif col in ("model", "data"):  # names fold onto a second line when the terminal is narrow
+            runs.add_column(col, overflow="fold", min_width=len(col))
+        else:
+            runs.add_column(col, no_wrap=True)
     for r in doc["runs"]:
         keys = ("name", L.A_MODEL, L.A_DATASET, L.A_SEED, "status", L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST)
         runs.add_row(*(_t(fmt(r.get(k, ""))) for k in keys))
-    out.print(runs)
+    console.print(runs)
     from redundancy.grid import grid_summary, grid_tables
 
     grid = grid_summary(doc)
     for st in doc["studies"]:
         if st.get("summary") and (studies or not grid["axes"]):  # a grid's studies are summarized by grid point below
-            out.print(summary_table(f"{st['kind']} {st['run']}/{st['name']}", st["summary"]))
+            console.print(summary_table(f"{st['kind']} {st['run']}/{st['name']}", st["summary"], room))
         elif st["status"] != "done":
-            out.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
+            console.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
     for table in grid_tables(grid) if grid["axes"] else []:
-        out.print(table)
+        console.print(table)
     stale = doc.get("stale") or []
     if stale:
-        out.print(_t(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
-                     + ", ".join(str(s["id"]) for s in stale)), soft_wrap=True)
+        console.print(_t(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
+                         + ", ".join(str(s["id"]) for s in stale)), soft_wrap=True)
 
 
 @app.command()
@@ -406,6 +429,7 @@ def show(
     store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     studies: Annotated[bool, typer.Option("--studies", help="for a grid, also print every study's own table")] = False,
+    width: Width = None,
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
     from redundancy.store import Store
@@ -423,7 +447,7 @@ def show(
         doc["grid"] = grid_summary(doc)
         sys.stdout.write(strict_json(doc, indent=1) + "\n")
     else:
-        _print_summary(doc, studies=studies)
+        _print_summary(doc, studies=studies, console=_console(width))
     _print_problems(doc["problems"])
 
 

@@ -204,19 +204,20 @@ def grid_tables(summary: dict[str, Any], *, max_columns: int = 8) -> list[Table]
         table = Table(title=title)
         rows = t["rows"]
         status = [f"{r['done']}/{r['done'] + r['failed'] + r['pending']}" + (f" ({r['failed']} failed)" if r["failed"] else "") for r in rows]
+        # Labels fold onto more lines when the terminal is narrow; a "mean ± std" cell never breaks.
         if len(t["metrics"]) > len(rows) or len(t["metrics"]) > max_columns:
-            table.add_column("")
+            table.add_column("", overflow="fold")
             for r in rows:
-                table.add_column(_t(_point_label(r["point"])), justify="right")
+                table.add_column(_t(_point_label(r["point"])), justify="right", no_wrap=True)
             table.add_row(Text("stages done"), *(Text(s) for s in status))
             for m in t["metrics"]:
                 table.add_row(_t(m), *(Text(format_cell(r["cells"].get(m))) for r in rows))
         else:
             for axis in summary["group_axes"]:
-                table.add_column(_t(axis))
-            table.add_column("done", justify="right")
+                table.add_column(_t(axis), overflow="fold")
+            table.add_column("done", justify="right", no_wrap=True)
             for m in t["metrics"]:
-                table.add_column(_t(m), justify="right")
+                table.add_column(_t(m), justify="right", no_wrap=True)
             for r, s in zip(rows, status):
                 table.add_row(
                     *(_t(r["point"].get(a)) for a in summary["group_axes"]),
