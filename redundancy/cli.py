@@ -489,6 +489,7 @@ def gc(
 def tui(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
     poll: Annotated[float, typer.Option(help="seconds between checks for new stages (0: never)")] = 1.0,
+    export_dir: Annotated[Optional[Path], typer.Option(help="folder for CSV exports (key e); default ~/redundancy-exports")] = None,
 ) -> None:
     """Browse stores in the terminal: tree, summary tables, plots, datasets, provenance, compare."""
     targets = _store_paths(paths)
@@ -497,7 +498,7 @@ def tui(
         raise typer.Exit(code=1)
     from redundancy.tui import run_tui  # Textual loads only for this command
 
-    run_tui(targets, poll=poll)
+    run_tui(targets, poll=poll, export_dir=export_dir)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ files of every kind, and store text that looks like Rich markup.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 import subprocess
@@ -27,8 +28,8 @@ from redundancy.tui import RedundancyApp
 from redundancy.tui import details as tui_details
 from redundancy.tui.model import HeatmapPanel, PlotPanel, TablePanel
 from redundancy.tui.source import list_store
-from redundancy.tui.widgets import StoreTree
-from test_tui_support import big_store, dynamics_result, lottery_result, pruning_result, run_async, sample_store, settle, subspace_result, write_index, write_run, write_study
+from redundancy.tui.tree import StoreTree
+from test_tui_support import big_store, dynamics_result, lottery_result, pruning_result, run_async, sample_store, screen_lines, settle, subspace_result, write_index, write_run, write_study
 
 SIZE = (100, 30)
 
@@ -179,7 +180,7 @@ async def test_a_run_shows_its_training_curves(sample: Path) -> None:
 
 
 KINDS = {
-    "pruning": (["criterion", "acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%", "auc"],
+    "pruning": (["criterion", "auc", "acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%"],
                 "test accuracy vs units removed",
                 ["magnitude:smallest", "magnitude:largest", "frame_potential:smallest", "frame_potential:largest", "random"]),
     "subspace": (["layer", "rank", "k_within_1pt", "k_within_5pt", "acc_k1", "acc_full"], "test accuracy vs k", ["top", "bottom", "random"]),
@@ -366,20 +367,31 @@ async def test_compare_two_pruning_studies_overlays_their_curves(sample: Path) -
         assert isinstance(accuracy, PlotPanel) and len(accuracy.series) == 10
 
 
-@run_async
-async def test_export_writes_table_and_curve_csv_next_to_the_store(sample: Path) -> None:
+def test_export_writes_table_and_curve_csv_to_the_export_folder_never_the_store(sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the default folder is ~/redundancy-exports
     listing = list_store(sample)
     entry = next(e for e in listing.entries() if e.study_kind == "pruning" and e.run == "seed0")
-    app = RedundancyApp([sample], poll=0)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await goto(pilot, tui_details.stage_key(sample, entry.id))
-        await pilot.press("e")
-        await settle(pilot)
-        status = static_text(app, "#status")
-    table_csv = sample.parent / "sample-seed0-pruning-table.csv"
-    curve_csv = sample.parent / "sample-seed0-pruning-test_accuracy_vs_units_removed_random_mean_std.csv"
-    assert status == f"exported: {table_csv}, {curve_csv}"
+    before = sorted(p for p in sample.parent.rglob("*") if p.is_file())
+
+    async def export_twice() -> list[str]:
+        app = RedundancyApp([sample], poll=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await goto(pilot, tui_details.stage_key(sample, entry.id))
+            shown = []
+            for _ in range(2):
+                await pilot.press("e")
+                await settle(pilot)
+                shown.append(static_text(app, "#status"))
+            return shown
+
+    first, second = asyncio.run(export_twice())
+    folder = tmp_path / "home" / "redundancy-exports"
+    table_csv = folder / "sample-seed0-pruning-table.csv"
+    curve_csv = folder / "sample-seed0-pruning-test_accuracy_vs_units_removed_random_mean_std.csv"
+    assert first == f"exported: {table_csv}, {curve_csv}"  # whole paths
+    assert second == f"exported: {folder / 'sample-seed0-pruning-table-2.csv'}, {folder / (curve_csv.stem + '-2.csv')}"  # never replaced
+    assert sorted(p for p in sample.parent.rglob("*") if p.is_file()) == before  # nothing written beside or inside the store
     summary, curves, _ = pruning_result(0)
     with table_csv.open() as f:
         rows = list(csv.reader(f))
@@ -645,3 +657,74 @@ def test_cli_tui_without_a_store_says_how_to_make_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["tui", str(tmp_path / "absent")])
     assert result.exit_code == 1
     assert "redundancy run specs/quickstart.yaml" in result.output
+
+
+# --- small terminals, frozen columns, compare ----------------------------------------------------------
+
+
+@run_async
+async def test_at_80x24_the_pruning_table_keeps_criterion_and_auc_in_view(sample: Path) -> None:
+    entry = next(e for e in list_store(sample).entries() if e.study_kind == "pruning" and e.run == "seed0")
+    app = RedundancyApp([sample], poll=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await goto(pilot, tui_details.stage_key(sample, entry.id))
+        header = next(line for line in screen_lines(app) if "criterion" in line)
+        assert "auc" in header and "acc@90%" not in header  # too narrow for every column
+        assert any("magnitude:smallest" in line and "0.7984" in line for line in screen_lines(app))
+        table = app.query_one("#table", DataTable)
+        table.focus()
+        table.scroll_to(x=table.max_scroll_x, animate=False)
+        await settle(pilot)
+        header = next(line for line in screen_lines(app) if "criterion" in line)
+        assert "auc" in header and "acc@90%" in header  # scrolled sideways, the first two columns stay
+        assert any("magnitude:smallest" in line and "0.7984" in line for line in screen_lines(app))
+
+
+@run_async
+async def test_compare_shows_differing_rows_and_both_items_at_120_columns(tmp_path: Path) -> None:
+    root = tmp_path / "wide"
+    sample_store(root, kinds=("pruning",))
+    long_source = "a data source described at great length: " + "x" * 150
+    for group in list_store(root).runs:
+        assert group.train is not None and group.train.path is not None
+        with h5py.File(group.train.path, "a") as f:
+            f.attrs["data_source"] = long_source
+    app = RedundancyApp([root], poll=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "space", "down", "space", "c")
+        await settle(pilot)
+        rows = {r[0]: r[1:] for r in table_rows(app)}
+        assert rows["test_accuracy"] == ["0.9", "0.88"] and "model" not in rows and "data_source" not in rows
+        assert any(label.endswith("row(s) the same in all") for label in rows), list(rows)
+        await pilot.press("a")
+        await settle(pilot)
+        rows = {r[0]: r[1:] for r in table_rows(app)}
+        assert rows["model"] == ["mlp", "mlp"] and rows["data_source"][0].endswith("…")
+        header = next(line for line in screen_lines(app) if "seed0" in line and "▕" in line and "seed1" in line.split("▕", 1)[1])
+        assert header.index("seed0") < header.rindex("seed1") <= 120
+        await pilot.press("a")
+        await settle(pilot)
+        assert "model" not in {r[0] for r in table_rows(app)}
+
+
+@run_async
+async def test_help_is_made_from_the_bindings(sample: Path) -> None:
+    from textual.binding import Binding
+
+    from redundancy.tui.widgets import HelpScreen, help_rows
+
+    bindings = [b for b in (*StoreTree.BINDINGS, *RedundancyApp.BINDINGS) if isinstance(b, Binding)]
+    rows = help_rows(bindings)
+    assert len(rows) == len(bindings) and all(what for _, what in rows)
+    assert ("c", RedundancyApp.BINDINGS[3].tooltip) in rows  # type: ignore[union-attr]
+    app = RedundancyApp([sample], poll=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen) and app.screen.rows == rows
+        shown = "\n".join(screen_lines(app))
+        for key, what in rows:
+            assert what[:30] in shown, what

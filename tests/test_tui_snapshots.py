@@ -47,11 +47,6 @@ def at_study(root: Path, kind: str, *keys: str) -> Callable[[Any], Awaitable[Non
     return run_before
 
 
-def test_pruning_at_80x24(snap_compare: SnapCompare, sample: Path) -> None:
-    """The pruning table (criteria × accuracy at fractions removed, AUC) and its curves at the smallest size."""
-    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=(80, 24), run_before=at_study(sample, "pruning"))
-
-
 @pytest.mark.parametrize("kind", ["pruning", "subspace", "lottery", "dynamics"])
 def test_study_view(snap_compare: SnapCompare, sample: Path, kind: str) -> None:
     """Each study kind's table and first plot at 100 × 30."""
@@ -86,3 +81,54 @@ def test_weight_matrix_heatmap(snap_compare: SnapCompare, sample: Path) -> None:
         await settle(pilot)
 
     assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=(100, 30), run_before=run_before)
+
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def marked_compare(root: Path, kind: str | None, *keys: str) -> Callable[[Any], Awaitable[None]]:
+    """A ``run_before`` that marks seed0's and seed1's runs (``kind`` None) or studies of ``kind``, then compares."""
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        app: RedundancyApp = pilot.app
+        listing = list_store(root)
+        if kind is None:
+            targets = [tui_details.run_key(root, label) for label in ("seed0", "seed1")]
+        else:
+            targets = [tui_details.stage_key(root, e.id) for e in listing.entries() if e.study_kind == kind]
+        for key in targets:
+            app._reveal(key)
+            await settle(pilot)
+            app.query_one("#tree").move_cursor(app.nodes[key])
+            await settle(pilot)
+            await pilot.press("space")
+        for key in ("c", *keys):
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_pruning_table(snap_compare: SnapCompare, sample: Path, size: tuple[int, int]) -> None:
+    """The pruning table: criterion and auc first, both frozen while the accuracies scroll."""
+    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=size, run_before=at_study(sample, "pruning"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compare_pruning_studies(snap_compare: SnapCompare, sample: Path, size: tuple[int, int]) -> None:
+    """Two pruning studies compared: only the rows that differ, the curves overlaid."""
+    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=size, run_before=marked_compare(sample, "pruning"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_grid_summary(snap_compare: SnapCompare, sample: Path, size: tuple[int, int]) -> None:
+    """The store node of a grid (two seeds): runs, and each study's headline numbers, mean ± std over seeds."""
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+
+    assert snap_compare(RedundancyApp([sample], poll=0), terminal_size=size, run_before=run_before)

@@ -338,3 +338,21 @@ async def settle(pilot: Any) -> None:
         await app.workers.wait_for_complete()
     await pilot.pause()
     await asyncio.sleep(0)
+
+
+def screen_lines(app: Any) -> list[str]:
+    """The app's screen as text lines, from its SVG screenshot (one <text> per run of a style)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for m in re.finditer(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
+        rows.setdefault(float(m.group(2)), []).append((float(m.group(1)), html.unescape(m.group(3)).replace("\xa0", " ")))
+    lines = []
+    for y in sorted(rows):
+        line = ""
+        for x, text in sorted(rows[y]):
+            line = line.ljust(int(round(x / 12.2))) + text
+        lines.append(line.rstrip())
+    return lines

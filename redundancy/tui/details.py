@@ -1,4 +1,8 @@
-"""What the right-hand pane shows for each kind of tree node, built off the UI thread.
+"""What the right-hand pane shows for a store, a run or a study, built off the UI thread.
+
+Node keys (one stable string per tree node) live here too; HDF5 groups and
+datasets are in :mod:`redundancy.tui.datasets`, comparisons in
+:mod:`redundancy.tui.compare`.
 
 Each ``*_detail`` function reads what it needs (attributes for stores, runs and
 studies; ``/metrics`` for a run's curves; one dataset for a preview) and returns
@@ -8,25 +12,21 @@ whose message says why, so a bad file never takes the app down.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from redundancy.grid import SEED_AXIS, format_cell, grid_axes, grid_summary
+from redundancy.present.format import fmt
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.results import Results
-from redundancy.summary import summary_rows
 from redundancy.tui import source
-from redundancy.present.format import fmt
-from redundancy.tui.model import Detail, HeatmapPanel, Panel, PlotPanel, Provenance, Series, Table, TablePanel
-from redundancy.tui.source import DatasetData, Listing, RunGroup, SourceError, StageEntry
+from redundancy.tui.model import Detail, Panel, Provenance, Table, TablePanel
+from redundancy.tui.source import Listing, RunGroup, SourceError, StageEntry
 from redundancy.tui.views import training, view_for
 
 PROVENANCE_KEYS = (
@@ -34,8 +34,6 @@ PROVENANCE_KEYS = (
     L.A_TORCH_VERSION, L.A_CUDA_VERSION, L.A_PYTHON_VERSION, L.A_DEVICE, L.A_HOST, L.A_CREATED, L.A_GIT_COMMIT,
     L.A_FORMAT_VERSION, L.A_DATASET, L.A_DATA_SOURCE, L.A_OFFLINE_SUBSET,
 )
-# At most this many rows and columns of a dataset go into its values table.
-VALUE_ROWS, VALUE_COLS = 500, 64
 
 
 # --- node keys: one stable string per tree node, shared by the tree, search and refresh ----------
@@ -173,7 +171,7 @@ def store_detail(listing: Listing) -> Detail:
         panels=grid_panels(doc) if doc is not None else [],
         message=message,
         provenance=prov,
-        export_dir=listing.root.parent,
+        exportable=True,
         export_stem=export_stem(listing.name),
     )
 
@@ -187,7 +185,7 @@ def _not_done(key: str, title: str, entry: StageEntry | None, listing: Listing) 
         message = f"{entry.id}: failed in the last run:\n{entry.error}"
     else:
         message = f"{entry.path.name if entry.path else entry.id}: {entry.error}"
-    return Detail(key=key, title=title, message=message, export_dir=listing.root.parent)
+    return Detail(key=key, title=title, message=message)
 
 
 def _running(listing: Listing, key: str, label: str, train: StageEntry) -> Detail | None:
@@ -229,7 +227,7 @@ def run_detail(listing: Listing, group: RunGroup) -> Detail:
         panels=panels,
         message=message,
         provenance=provenance(attrs, _config_yaml(attrs), "resolved run config"),
-        export_dir=listing.root.parent,
+        exportable=True,
         export_stem=export_stem(listing.name, group.label),
     )
 
@@ -286,303 +284,12 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
         panels=panels,
         message=message,
         provenance=provenance(data.attrs, _config_yaml(data.attrs), "resolved study config"),
-        export_dir=listing.root.parent,
+        exportable=True,
         export_stem=export_stem(listing.name, entry.run, entry.name),
     )
-
-
-# --- HDF5 groups and datasets -----------------------------------------------------------------------
-
-
-def group_detail(path: Path, name: str, export_dir: Path | None = None, root: Path | None = None) -> Detail:
-    """An HDF5 group: its members with shape and dtype, and its attributes."""
-    key = h5_key(path, name)
-    try:
-        members = source.list_group(path, name, root)
-        attrs = reader.group_attrs(path, name, root)
-    except SourceError as exc:
-        return Detail(key=key, title=f"{path.name}:{name}", message=str(exc))
-    rows = [[m.name, "group" if m.is_group else "dataset", f"{m.members} members" if m.is_group else "×".join(map(str, m.shape)) or "scalar", m.dtype] for m in members]
-    panels: list[Panel] = []
-    if attrs:
-        panels.append(TablePanel("attributes", Table(["attribute", "value"], [[k, _attr_text(v)] for k, v in attrs.items()])))
-    return Detail(
-        key=key,
-        title=f"{path.name}:{name}",
-        table=Table(["member", "type", "shape", "dtype"], rows),
-        panels=panels,
-        export_dir=export_dir or path.parent,
-        export_stem=export_stem(path.stem, name),
-    )
-
-
-def _attr_text(value: Any) -> str:
-    text = fmt(value)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """A dataset preview that applies to some datasets (h5web's idea): a table, plot or heatmap."""
-
-    name: str
-    applies: Callable[[DatasetData], bool]
-    build: Callable[[DatasetData], Panel]
-
-
-def _numeric(d: DatasetData) -> bool:
-    return d.values.dtype.kind in "biuf"
-
-
-def _values_panel(d: DatasetData) -> Panel:
-    v = d.values
-    if v.ndim == 0:
-        return TablePanel("value", Table(["value"], [[v.item()]]))
-    if v.ndim == 1:
-        title = "values" if v.shape[0] <= VALUE_ROWS else f"values (first {VALUE_ROWS} of {v.shape[0]})"
-        return TablePanel(title, Table(["index", "value"], [[i, x] for i, x in enumerate(v[:VALUE_ROWS].tolist())]))
-    block = v[:VALUE_ROWS, :VALUE_COLS]
-    return TablePanel(
-        f"values (first {block.shape[0]} × {block.shape[1]})",
-        Table(["row", *map(str, range(block.shape[1]))], [[i, *row] for i, row in enumerate(block.tolist())]),
-    )
-
-
-def _line_panel(d: DatasetData) -> Panel:
-    y = d.values.astype(float).tolist()
-    step = d.strided[0] if d.strided else 1
-    return PlotPanel("values vs index", "index", "value", [Series(d.name.rsplit("/", 1)[-1], [float(i * step) for i in range(len(y))], y)])
-
-
-def _as_matrix(d: DatasetData) -> np.ndarray:
-    v = d.values.astype(float)
-    return v if v.ndim == 2 else v.reshape(v.shape[0], -1)
-
-
-def _heatmap_panel(d: DatasetData) -> Panel:
-    m = _as_matrix(d)
-    title = "heatmap" if d.values.ndim == 2 else f"heatmap (one row per {d.shape[0]} outputs)"
-    return HeatmapPanel(f"{title}: rows × columns = {m.shape[0]} × {m.shape[1]}", m)
-
-
-def _histogram_panel(d: DatasetData) -> Panel:
-    v = d.values.astype(float).ravel()
-    v = v[np.isfinite(v)]
-    bins = int(min(50, max(5, np.sqrt(v.size))))
-    counts, edges = np.histogram(v, bins=bins) if v.size else (np.zeros(1), np.array([0.0, 1.0]))
-    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
-    return PlotPanel(f"histogram of {v.size} values", "value", "count", [Series("count", centres, counts.astype(float).tolist())], bars=True)
-
-
-VIEWERS: dict[str, Viewer] = {
-    "heatmap": Viewer("heatmap", lambda d: _numeric(d) and d.values.ndim >= 2 and min(d.values.shape) > 1, _heatmap_panel),
-    "histogram": Viewer("histogram", lambda d: _numeric(d) and d.values.size > 64, _histogram_panel),
-    "line": Viewer("line", lambda d: _numeric(d) and d.values.ndim == 1 and d.values.size > 1, _line_panel),
-    "values": Viewer("values", lambda d: d.values.ndim <= 2, _values_panel),
-}
-
-
-def viewer_order(d: DatasetData) -> list[str]:
-    """Which previews apply, the most telling first (a matrix's heatmap, a long vector's histogram)."""
-    if d.values.ndim >= 2:
-        order = ["heatmap", "values", "histogram"]
-    elif d.values.size > 1000:
-        order = ["histogram", "line", "values"]
-    else:
-        order = ["values", "line", "histogram"]
-    return [name for name in order if VIEWERS[name].applies(d)]
-
-
-def dataset_detail(path: Path, name: str, export_dir: Path | None = None, root: Path | None = None) -> Detail:
-    """A dataset: shape, dtype and attributes, and every preview that applies to it."""
-    key = h5_key(path, name)
-    try:
-        data = source.read_dataset(path, name, root=root)
-    except SourceError as exc:
-        return Detail(key=key, title=f"{path.name}:{name}", message=str(exc))
-    rows: list[list[Any]] = [
-        ["shape", " × ".join(map(str, data.shape)) or "scalar"],
-        ["dtype", data.dtype],
-        ["elements", int(np.prod(data.shape)) if data.shape else 1],
-    ]
-    if data.strided:
-        rows.append(["preview", f"every {' × '.join(map(str, data.strided))} element(s) per axis"])
-    if data.values.size and _numeric(data):
-        finite = data.values.astype(float)
-        rows += [["min", float(np.nanmin(finite))], ["max", float(np.nanmax(finite))], ["mean", float(np.nanmean(finite))]]
-    if data.compression:
-        rows.append(["compression", data.compression])
-    rows += [[f"attr {k}", _attr_text(v)] for k, v in data.attrs.items()]
-    return Detail(
-        key=key,
-        title=f"{path.name}:{data.name}",
-        table=Table(["", "value"], rows),
-        panels=[VIEWERS[n].build(data) for n in viewer_order(data)],
-        export_dir=export_dir or path.parent,
-        export_stem=export_stem(path.stem, data.name),
-    )
-
-
-def file_detail(path: Path) -> Detail:
-    """A lone HDF5 file named on the command line: its root group and attributes."""
-    detail = group_detail(path, "/")
-    try:
-        detail.provenance = provenance(source.stage_attrs(path))
-    except SourceError:
-        pass
-    return detail
 
 
 def problem_detail(path: Path, reason: str) -> Detail:
     return Detail(key=f"problem:{path}", title=str(path.name or path), message=f"{path}: {reason}")
 
 
-# --- compare ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Item:
-    """One marked run or study, resolved from the tree for a comparison."""
-
-    listing: Listing
-    group: RunGroup
-    entry: StageEntry | None = None  # None: the run itself
-
-    @property
-    def label(self) -> str:
-        base = self.group.label if self.entry is None else f"{self.group.label}/{self.entry.name}"
-        return base
-
-    @property
-    def kind(self) -> str:
-        return "run" if self.entry is None else self.entry.study_kind
-
-
-def _labels(items: Sequence[Item]) -> list[str]:
-    labels = [i.label for i in items]
-    if len(set(labels)) < len(labels) or len({i.listing.root for i in items}) > 1:
-        labels = [f"{i.listing.name}:{i.label}" for i in items]
-    return labels
-
-
-def _run_config(item: Item) -> dict[str, Any]:
-    train = item.group.train
-    if train is None or train.path is None or train.status != "done":
-        return {}
-    return reader.complete(train.record).config if train.record is not None else {}
-
-
-def differing(fields: Sequence[dict[str, Any]]) -> list[str]:
-    """Flattened field paths whose values are not the same in every item."""
-    keys: list[str] = []
-    for f in fields:
-        keys += [k for k in f if k not in keys]
-    missing = object()
-    return [k for k in keys if len({json.dumps(f.get(k, missing), sort_keys=True, default=str) for f in fields}) > 1]
-
-
-def compare_detail(items: Sequence[Item]) -> Detail:
-    """Marked runs or studies of one kind side by side: differing spec fields, summaries, overlaid curves."""
-    kinds = {i.kind for i in items}
-    if len(items) < 2 or len(kinds) != 1:
-        what = ", ".join(sorted(kinds)) or "nothing"
-        return Detail(
-            key="compare",
-            title="compare",
-            message=f"mark two or more runs, or studies of one kind, with space (marked: {len(items)}: {what})",
-        )
-    kind = kinds.pop()
-    labels = _labels(items)
-    specs: list[dict[str, Any]] = []
-    summaries: list[dict[str, Any]] = []
-    panel_sets: list[list[Panel]] = []
-    for item in items:
-        try:
-            run_fields = source.flatten(_run_config(item), "run" if item.entry else "")
-            if item.entry is None:
-                detail = run_detail(item.listing, item.group)
-                summary = {row[0]: row[1] for row in (detail.table.rows if detail.table else [])}
-                specs.append(run_fields)
-            else:
-                data = read_study(item.entry)
-                view = view_for(kind)
-                detail = Detail(key="", title="", table=view.table(data.summary), panels=view.panels(data.results))
-                rows, top = summary_rows(data.summary)
-                summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
-                summary.update(top)
-                study_fields = source.flatten(source.json_attr(data.attrs, L.A_CONFIG, {}) or {}, "study")
-                specs.append({**study_fields, **run_fields})
-        except SourceError as exc:
-            return Detail(key="compare", title="compare", message=f"{item.label}: {exc}")
-        summaries.append(summary)
-        panel_sets.append(detail.panels)
-    rows: list[list[Any]] = []
-    for field in differing(specs):
-        rows.append([f"spec {field}", *(spec.get(field) for spec in specs)])
-    if not rows:
-        rows.append(["spec", *(["same"] * len(items))])
-    keys: list[str] = []
-    for s in summaries:
-        keys += [k for k in s if k not in keys]
-    rows += [[k, *(s.get(k) for s in summaries)] for k in keys]
-    panels: list[Panel] = []
-    for panel in panel_sets[0]:
-        if not isinstance(panel, PlotPanel):
-            continue
-        lines: list[Series] = []
-        for label, others in zip(labels, panel_sets):
-            match = next((p for p in others if isinstance(p, PlotPanel) and p.title == panel.title), None)
-            if match is not None:
-                lines += [Series(f"{label}: {s.label}", s.x, s.y, s.std) for s in match.series]
-        panels.append(PlotPanel(panel.title, panel.xlabel, panel.ylabel, lines, panel.bars))
-    what = "runs" if kind == "run" else f"{kind} studies"
-    return Detail(
-        key="compare:" + "|".join(labels),
-        title=f"compare {len(items)} {what}: {', '.join(labels)}",
-        table=Table(["", *labels], rows, caption="spec rows: only the fields that differ"),
-        panels=panels,
-        export_dir=items[0].listing.root.parent,
-        export_stem=export_stem(items[0].listing.name, "compare", *(i.label for i in items)),
-    )
-
-
-# --- search ----------------------------------------------------------------------------------------
-
-
-def search_texts(listing: Listing) -> list[tuple[str, str]]:
-    """(node key, searchable text) for a store, its runs and studies: names and spec values."""
-    def spec_words(attrs: dict[str, Any]) -> str:
-        try:
-            config = source.json_attr(attrs, L.A_CONFIG, {}) or {}
-        except SourceError:
-            return ""
-        return " ".join(f"{k}={v}" for k, v in source.flatten(config).items())
-
-    out: list[tuple[str, str]] = []
-    try:
-        spec_text = str(index_attrs(listing).get(L.A_SPEC_TEXT, ""))
-    except SourceError:
-        spec_text = ""
-    out.append((store_key(listing.root), f"{listing.name} {listing.spec_name} {spec_text}"))
-    for group in listing.runs:
-        words = group.label
-        complete(group.train)
-        if group.train is not None and group.train.record is not None and group.train.status == "done":
-            attrs = group.train.record.attrs
-            words += f" {group.train.id} {attrs.get(L.A_MODEL, '')} {attrs.get(L.A_DATASET, '')} {spec_words(attrs)}"
-        out.append((run_key(listing.root, group.label), words))
-        for entry in group.studies:
-            words = f"{entry.name} {entry.study_kind} {entry.id} {entry.status}"
-            complete(entry)
-            if entry.record is not None and entry.status == "done":
-                words += " " + spec_words(entry.record.attrs)
-            out.append((stage_key(listing.root, entry.id), words))
-    return out
-
-
-def matches(texts: Sequence[tuple[str, str]], query: str) -> list[str]:
-    """Keys whose text holds every word of ``query`` (case-insensitive)."""
-    words = query.lower().split()
-    if not words:
-        return []
-    return [key for key, text in texts if all(w in text.lower() for w in words)]

@@ -1,4 +1,5 @@
-"""Export what is on screen to CSV, next to the store it came from.
+"""Export what is on screen to CSV, into a folder the user sees (``~/redundancy-exports`` unless
+``tui --export-dir`` names another), never inside a store.
 
 The table is written as shown (all its rows, not only those in view; a dataset's
 values table holds at most its first 500 rows and 64 columns, as its title says); a plot panel
@@ -52,19 +53,36 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60].rstrip("_") or "panel"
 
 
-def export_detail(detail: Detail, panel_index: int | None) -> list[Path]:
-    """Write the detail's table and its current panel; returns the files written."""
-    if detail.export_dir is None:
+DEFAULT_EXPORT_DIR = Path("~") / "redundancy-exports"
+
+
+def default_export_dir() -> Path:
+    return DEFAULT_EXPORT_DIR.expanduser()
+
+
+def _free(path: Path) -> Path:
+    """``path``, or ``name-2.csv``, ``name-3.csv`` ... when it exists: an export never replaces a file."""
+    candidate, n = path, 2
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
+    return candidate
+
+
+def export_detail(detail: Detail, panel_index: int | None, folder: Path) -> list[Path]:
+    """Write the detail's table and its current panel into ``folder`` (made when missing);
+    returns the files written, as absolute paths."""
+    if not detail.exportable:
         raise OSError("nothing to export here")
-    folder = detail.export_dir
+    folder = folder.expanduser().absolute()
+    folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if detail.table is not None:
-        path = folder / f"{detail.export_stem}-table.csv"
+        path = _free(folder / f"{detail.export_stem}-table.csv")
         _write_table(path, detail.table)
         written.append(path)
     if panel_index is not None and 0 <= panel_index < len(detail.panels):
         panel = detail.panels[panel_index]
-        path = folder / f"{detail.export_stem}-{_slug(panel.title)}.csv"
+        path = _free(folder / f"{detail.export_stem}-{_slug(panel.title)}.csv")
         _write_panel(path, panel)
         written.append(path)
     return written

@@ -9,7 +9,6 @@ by calling a function, and what is exported is exactly what is drawn.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
@@ -17,11 +16,17 @@ import numpy as np
 
 @dataclass
 class Table:
-    """Rows of cells under named columns; ``caption`` holds scalars that fit no column."""
+    """Rows of cells under named columns; ``caption`` holds scalars that fit no column.
+
+    ``headline`` names the column a reader looks at first (a pruning table's ``auc``): on screen it
+    follows the first column and both stay in view while the rest scroll sideways. ``max_width`` cuts
+    longer cells on screen (an export has them whole)."""
 
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
+    headline: str | None = None
+    max_width: int | None = None
 
 
 @dataclass
@@ -86,5 +91,5 @@ class Detail:
     panels: list[Panel] = field(default_factory=list)
     message: str = ""
     provenance: Provenance | None = None
-    export_dir: Path | None = None
+    exportable: bool = False
     export_stem: str = "export"

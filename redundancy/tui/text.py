@@ -41,7 +41,7 @@ def _table(table: Table | None) -> Table | None:
     if table is None:
         return None
     rows = [[line(c) if isinstance(c, str) else c for c in row] for row in table.rows]
-    return Table([line(c) for c in table.columns], rows, clean(table.caption))
+    return dataclasses.replace(table, columns=[line(c) for c in table.columns], rows=rows, caption=clean(table.caption))
 
 
 def _series(s: Series) -> Series:

@@ -1,4 +1,4 @@
-"""Widgets of the browser: the store tree, the plot with its legend, the heatmap, help.
+"""Widgets of the right-hand pane and help: the plot with its legend, the heatmap, tables, the help screen.
 
 Every piece of text that comes from a store (names, labels, spec values) is put
 on screen as a :class:`rich.text.Text`, never as a string, because Textual reads
@@ -9,8 +9,7 @@ those characters, not turn red.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,11 +19,9 @@ from rich.text import Text
 from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import DataTable, Static, Tree
-from textual.widgets.tree import TreeNode
+from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from redundancy.present.format import fmt, terminal_palette
@@ -33,69 +30,6 @@ from redundancy.tui.model import PlotPanel, Table
 
 # The report's Okabe–Ito colors in the same order, black shown as light grey on a terminal.
 PALETTE: tuple[tuple[int, int, int], ...] = terminal_palette()
-
-
-@dataclass
-class NodeRef:
-    """What a tree node stands for; ``key`` is stable across refreshes (see ``details.*_key``)."""
-
-    kind: str  # store | run | study | group | dataset | file | problem | info
-    key: str
-    root: Path | None = None  # the store this node belongs to
-    label: str = ""  # run label (run, study)
-    stage_id: str = ""
-    path: Path | None = None  # HDF5 file (study, group, dataset, file)
-    name: str = "/"  # path inside that file
-    reason: str = ""  # problem nodes
-    loaded: bool = False  # children of a lazy node are listed
-    mtime_ns: int = 0
-    title: Text | None = None  # the label without the compare mark
-
-    @property
-    def markable(self) -> bool:
-        return self.kind in ("run", "study")
-
-
-class StoreTree(Tree[NodeRef]):
-    """The tree of stores, runs, studies and datasets; space marks for compare."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "mark", "Mark", id="tree.mark"),
-        Binding("right", "open", "Open", show=False, id="tree.open"),
-        Binding("left", "close", "Close", show=False, id="tree.close"),
-    ]
-
-    def action_open(self) -> None:
-        """Right: open a closed node, or step onto the first child of an open one."""
-        node = self.cursor_node
-        if node is None:
-            return
-        if node.allow_expand and not node.is_expanded:
-            node.expand()
-        elif node.children:
-            self.move_cursor(node.children[0])
-
-    def action_close(self) -> None:
-        """Left: close an open node, or step onto the parent of a closed one."""
-        node = self.cursor_node
-        if node is None:
-            return
-        if node.is_expanded:
-            node.collapse()
-        elif node.parent is not None and not node.parent.is_root:
-            self.move_cursor(node.parent)
-
-    class MarkToggled(Message):
-        """Space pressed on a node: mark or unmark it for comparison."""
-
-        def __init__(self, node: TreeNode[NodeRef]) -> None:
-            super().__init__()
-            self.node = node
-
-    def action_mark(self) -> None:
-        node = self.cursor_node
-        if node is not None:
-            self.post_message(self.MarkToggled(node))
 
 
 def color_text(rgb: tuple[int, int, int]) -> Style:
@@ -249,55 +183,80 @@ def _is_number(cell: Any) -> bool:
     return isinstance(cell, (int, float, np.number)) and not isinstance(cell, bool)
 
 
+def _cell_text(cell: Any, max_width: int | None) -> str:
+    text = clean(fmt(cell), one_line=True)
+    if max_width is not None and len(text) > max_width:
+        return text[: max_width - 1] + "…"
+    return text
+
+
 def fill_table(widget: DataTable[Any], table: Table | None) -> None:
     """Put a :class:`Table` in a DataTable, every cell as literal text; columns holding only
-    numbers are right-aligned so digits line up."""
+    numbers are right-aligned so digits line up. The first column, and the headline column
+    moved right after it, stay in view while the others scroll sideways."""
     widget.clear(columns=True)
     widget.scroll_to(0, 0, animate=False)
     if table is None:
+        widget.fixed_columns = 0
         return
+    order = list(range(len(table.columns)))
+    if table.headline in table.columns[1:]:
+        h = table.columns.index(table.headline)
+        order = [0, h, *(i for i in order[1:] if i != h)]
+    widget.fixed_columns = min(len(order), 2 if table.headline in table.columns[1:] else 1)
     numeric = [
         all(_is_number(row[i]) or row[i] is None for row in table.rows if i < len(row)) and i > 0
         for i in range(len(table.columns))
     ]
-    for i, column in enumerate(table.columns):
-        widget.add_column(Text(clean(column, one_line=True), justify="right" if numeric[i] else "left"))
+    for i in order:
+        widget.add_column(Text(clean(table.columns[i], one_line=True), justify="right" if numeric[i] else "left"))
     for row in table.rows:
-        widget.add_row(*(Text(clean(fmt(cell), one_line=True), justify="right" if numeric[i] else "left") for i, cell in enumerate(row)))
+        cells = [row[i] if i < len(row) else None for i in order]
+        widget.add_row(*(
+            Text(_cell_text(cell, table.max_width if i else None), justify="right" if numeric[i] else "left")  # row labels stay whole
+            for i, cell in zip(order, cells)
+        ))
     # The table measures its new rows when idle; an auto-height table whose size changes then is
     # not always laid out again (it can stay 0 rows high), so ask for a layout after that.
     widget.call_after_refresh(widget.refresh, layout=True)
 
 
-HELP_KEYS: tuple[tuple[str, str], ...] = (
-    ("↑ ↓  ← →", "move in the tree; → or enter opens a node (datasets load when opened)"),
-    ("enter", "open or close the node; the right pane shows whatever the cursor is on"),
-    ("space", "mark or unmark a run or study for comparison"),
-    ("c", "compare the marked runs, or marked studies of one kind: differing spec fields, summaries side by side, curves overlaid"),
-    ("[  ]", "previous / next plot (or preview: heatmap, values, histogram)"),
-    ("v  p", "View tab (table and plot) / Provenance tab (spec, hashes, versions, device, data)"),
-    ("z", "zoom: hide the table so the plot gets the whole pane, and back"),
-    ("/", "search names and spec values; n / N jump to the next / previous match"),
-    ("e", "export the table and the shown curve to CSV next to the store (the path is shown)"),
-    ("r", "re-read the stores now (they are also polled while the app runs)"),
-    ("tab", "move focus between the tree, the table and the tabs"),
-    ("?", "this help"),
-    ("q", "quit"),
-)
+def _key_text(binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    names = {"question_mark": "?", "slash": "/", "space": "space", "left_square_bracket": "[", "right_square_bracket": "]", "escape": "escape"}
+    return " ".join(names.get(k, k) for k in binding.key.split(","))
+
+
+def help_rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+    """(keys, what they do) for every binding: its ``tooltip`` when it has one, else its description.
+    The help screen is made from the bindings themselves, so it cannot fall out of step with them."""
+    rows: list[tuple[str, str]] = []
+    for binding in bindings:
+        if not isinstance(binding, Binding):
+            continue
+        what = binding.tooltip or binding.description
+        if what:
+            rows.append((_key_text(binding), what))
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):
-    """Key bindings, with what each does."""
+    """Key bindings, with what each does, from the bindings of the app and the tree."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "dismiss", "Close", id="help.close"),
     ]
 
+    def __init__(self, bindings: Iterable[BindingType]) -> None:
+        super().__init__()
+        self.rows = help_rows(bindings)
+
     def compose(self) -> ComposeResult:
         table = RichTable(box=None, expand=True, show_header=False, padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(ratio=1)
-        for key, what in HELP_KEYS:
+        for key, what in self.rows:
             table.add_row(Text(key, style="bold"), Text(what))
         with Vertical(id="help"):
             yield Static(Text("redundancy tui — keys", style="bold"), id="help-title")

@@ -16,8 +16,11 @@ from redundancy.tui.views.base import StudyView, curve_panel, summary_table
 
 
 def table(summary: dict[str, Any]) -> Table:
-    """One row per criterion: accuracy at fixed fractions removed and the area under the curve."""
-    return summary_table(summary, "criterion")
+    """One row per criterion: accuracy at fixed fractions removed and the area under the curve,
+    the headline number, which stays in view beside the criterion in a narrow terminal."""
+    out = summary_table(summary, "criterion")
+    out.headline = "auc" if "auc" in out.columns[1:] else None
+    return out
 
 
 def label(curve: Curve, fields: list[str]) -> str:

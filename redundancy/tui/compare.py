@@ -1,0 +1,197 @@
+"""Compare marked runs, or marked studies of one kind: differing spec fields, summaries side by side, curves overlaid.
+
+By default the table shows only the rows whose values differ between the
+items (``a`` shows every row): what is the same in all of them is not what a
+comparison is for. Long cells are cut in the table (the CSV export has them whole).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import TabbedContent
+
+from redundancy.store import layout as L
+from redundancy.store import reader
+from redundancy.summary import summary_rows
+from redundancy.tui import source
+from redundancy.tui.details import export_stem, read_study, run_detail
+from redundancy.tui.model import Detail, Panel, PlotPanel, Series, Table
+from redundancy.tui.source import Listing, RunGroup, SourceError, StageEntry
+from redundancy.tui.tree import NodeRef, StoreTree
+from redundancy.tui.views import view_for
+
+# Compare cells are cut to this many characters on screen, so a long value (a data source, a path)
+# never pushes the next item's column out of a 120-column terminal.
+CELL_WIDTH = 28
+
+
+@dataclass
+class Item:
+    """One marked run or study, resolved from the tree for a comparison."""
+
+    listing: Listing
+    group: RunGroup
+    entry: StageEntry | None = None  # None: the run itself
+
+    @property
+    def label(self) -> str:
+        base = self.group.label if self.entry is None else f"{self.group.label}/{self.entry.name}"
+        return base
+
+    @property
+    def kind(self) -> str:
+        return "run" if self.entry is None else self.entry.study_kind
+
+
+def _labels(items: Sequence[Item]) -> list[str]:
+    labels = [i.label for i in items]
+    if len(set(labels)) < len(labels) or len({i.listing.root for i in items}) > 1:
+        labels = [f"{i.listing.name}:{i.label}" for i in items]
+    return labels
+
+
+def _run_config(item: Item) -> dict[str, Any]:
+    train = item.group.train
+    if train is None or train.path is None or train.status != "done":
+        return {}
+    return reader.complete(train.record).config if train.record is not None else {}
+
+
+def differing(fields: Sequence[dict[str, Any]]) -> list[str]:
+    """Flattened field paths whose values are not the same in every item."""
+    keys: list[str] = []
+    for f in fields:
+        keys += [k for k in f if k not in keys]
+    missing = object()
+    return [k for k in keys if len({json.dumps(f.get(k, missing), sort_keys=True, default=str) for f in fields}) > 1]
+
+
+def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
+    """Marked runs or studies of one kind side by side: differing spec fields, summaries, overlaid curves.
+
+    Only the rows whose values differ between the items, unless ``all_rows``."""
+    kinds = {i.kind for i in items}
+    if len(items) < 2 or len(kinds) != 1:
+        what = ", ".join(sorted(kinds)) or "nothing"
+        return Detail(
+            key="compare",
+            title="compare",
+            message=f"mark two or more runs, or studies of one kind, with space (marked: {len(items)}: {what})",
+        )
+    kind = kinds.pop()
+    labels = _labels(items)
+    specs: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    panel_sets: list[list[Panel]] = []
+    for item in items:
+        try:
+            run_fields = source.flatten(_run_config(item), "run" if item.entry else "")
+            if item.entry is None:
+                detail = run_detail(item.listing, item.group)
+                summary = {row[0]: row[1] for row in (detail.table.rows if detail.table else [])}
+                specs.append(run_fields)
+            else:
+                data = read_study(item.entry)
+                view = view_for(kind)
+                detail = Detail(key="", title="", table=view.table(data.summary), panels=view.panels(data.results))
+                rows, top = summary_rows(data.summary)
+                summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
+                summary.update(top)
+                study_fields = source.flatten(source.json_attr(data.attrs, L.A_CONFIG, {}) or {}, "study")
+                specs.append({**study_fields, **run_fields})
+        except SourceError as exc:
+            return Detail(key="compare", title="compare", message=f"{item.label}: {exc}")
+        summaries.append(summary)
+        panel_sets.append(detail.panels)
+    rows: list[list[Any]] = []
+    for field in differing(specs):
+        rows.append([f"spec {field}", *(spec.get(field) for spec in specs)])
+    if not rows:
+        rows.append(["spec", *(["same"] * len(items))])
+    keys: list[str] = []
+    for s in summaries:
+        keys += [k for k in s if k not in keys]
+    shown = keys if all_rows else differing(summaries)
+    rows += [[k, *(s.get(k) for s in summaries)] for k in shown]
+    if len(shown) < len(keys):
+        rows.append([f"{len(keys) - len(shown)} more row(s) the same in all", *([""] * len(items))])
+    panels: list[Panel] = []
+    for panel in panel_sets[0]:
+        if not isinstance(panel, PlotPanel):
+            continue
+        lines: list[Series] = []
+        for label, others in zip(labels, panel_sets):
+            match = next((p for p in others if isinstance(p, PlotPanel) and p.title == panel.title), None)
+            if match is not None:
+                lines += [Series(f"{label}: {s.label}", s.x, s.y, s.std) for s in match.series]
+        panels.append(PlotPanel(panel.title, panel.xlabel, panel.ylabel, lines, panel.bars))
+    what = "runs" if kind == "run" else f"{kind} studies"
+    return Detail(
+        key="compare:" + "|".join(labels),
+        title=f"compare {len(items)} {what}: {', '.join(labels)}",
+        table=Table(
+            ["", *labels], rows, max_width=CELL_WIDTH,
+            caption="spec rows: only the fields that differ; " + ("all summary rows (a: only those that differ)" if all_rows else "only summary rows that differ (a: all rows)"),
+        ),
+        panels=panels,
+        exportable=True,
+        export_stem=export_stem(items[0].listing.name, "compare", *(i.label for i in items)),
+    )
+
+
+class Marking:
+    """The app's marks and comparison: space marks a run or study, ``c`` compares, ``a`` shows every row.
+
+    A part of :class:`redundancy.tui.app.RedundancyApp`, which provides ``set_status``, ``_load``
+    and the tree's ``_marked_label``."""
+
+    marked: list[str]
+    nodes: dict[str, Any]
+    compare_all: bool = False
+    detail_ref: NodeRef | None
+    query_one: Any
+
+    def on_store_tree_mark_toggled(self, message: StoreTree.MarkToggled) -> None:
+        ref = message.node.data
+        if ref is None or not ref.markable:
+            self.set_status(Text("only runs and studies can be marked for comparison"))
+            return
+        if ref.key in self.marked:
+            self.marked.remove(ref.key)
+        else:
+            self.marked.append(ref.key)
+        message.node.set_label(self._marked_label(ref.key, ref.title or Text(ref.key)))
+        self.set_status(Text(f"{len(self.marked)} marked; c compares them"))
+
+    def action_compare(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "view"
+        self._load(NodeRef("compare", "compare"), keep_panel=False)
+
+    def action_compare_all(self) -> None:
+        """In a comparison, switch between the rows that differ and every row."""
+        if self.detail_ref is None or self.detail_ref.kind != "compare":
+            return
+        self.compare_all = not self.compare_all
+        self._load(self.detail_ref, keep_panel=True)
+
+    def marked_items(self, ref: NodeRef, listings: dict[Any, Listing]) -> list[Item]:
+        if ref.kind != "compare":
+            return []
+        items = []
+        for key in self.marked:
+            node = self.nodes.get(key)
+            data = node.data if node is not None else None
+            if data is None or data.root not in listings:
+                continue
+            listing = listings[data.root]
+            group = listing.group(data.label)
+            if group is None:
+                continue
+            entry = listing.entry(data.stage_id) if data.kind == "study" else None
+            items.append(Item(listing, group, entry))
+        return items
