@@ -463,6 +463,10 @@ def report(
         built = build_report(_store_paths(paths), out_dir)
     except RedundancyError as exc:
         raise _fail(exc) from None
+    except OSError as exc:  # a full disk, a read-only folder, --out naming a file
+        err.print(Text("error: ", style="bold red") + _t(f"cannot write the report to {out_dir}: {exc.strerror or exc}"
+                                                         + (f" ({exc.filename})" if exc.filename else "")))
+        raise typer.Exit(code=1) from None
     for problem in built.problems:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)))
     err.print(_t(f"{len(built.figures)} figures from {len(built.sources)} store(s) -> {built.index} and {built.markdown}"))

@@ -498,3 +498,13 @@ def test_the_report_modules_import_no_cycle() -> None:
     assert graph["redundancy.report.builder"] and graph["redundancy.report.writer"]
     cycles = [m for m in graph if m != "redundancy.report" and reaches(m, m, set())]
     assert not cycles, cycles
+
+
+def test_report_into_a_path_that_is_a_file_is_one_line_not_a_traceback(built: dict[str, Any], tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("a file, not a folder")
+    result = CliRunner().invoke(app, ["report", str(built["root"] / "store"), "--out", str(target)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # an exit, not an exception
+    text = " ".join(result.output.split())
+    assert "cannot write the report to" in text and "Traceback" not in text
+    assert target.read_text() == "a file, not a folder"
