@@ -483,10 +483,10 @@ def gc(
     from redundancy.store.writer import collect_stale
 
     try:
-        moved = collect_stale(Store(store), log=lambda message: err.print(Text(message), soft_wrap=True))
+        moved = collect_stale(Store(store), log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
     except RedundancyError as exc:
         raise _fail(exc) from None
-    err.print(Text(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
+    err.print(_t(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
 
 
 @app.command()
