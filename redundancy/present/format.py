@@ -107,36 +107,23 @@ def terminal_palette() -> tuple[tuple[int, int, int], ...]:
 
 
 # --- one label table ------------------------------------------------------------------------------
-# Readable names for the keys studies store (curve groups, summary metrics). A key not listed
-# is shown with underscores as spaces; compound keys are labelled part by part.
+# Readable names for the keys studies store (curve groups, summary metrics), where underscores
+# as spaces are not enough: a key not listed is shown that way; compound keys part by part.
 LABELS: dict[str, str] = {
     "auc": "AUC",
-    "accuracy": "accuracy",
     "test_accuracy": "test accuracy",
     "test_accuracy_at_best": "test accuracy at best",
     "val_accuracy": "validation accuracy",
-    "best_iteration": "best iteration",
     "best_val_loss": "best validation loss",
     "train_loss": "training loss",
     "val_loss": "validation loss",
-    "test_loss": "test loss",
-    "units_removed": "units removed",
-    "frame_potential": "frame potential",
     "k_within_1pt": "first evaluated k within 1 pt",
     "p_value": "p-value",
     "distance_end": "distance from init (end)",
     "fp_ratio_end": "frame potential ratio (end)",
     "alpha_end": "alpha (end)",
-    "ticket_accuracy": "ticket accuracy",
-    "dense_accuracy": "dense accuracy",
-    "first_round_below_dense": "first round below dense",
-    "random_mask": "random mask",
     "reinit": "re-initialized",
     "update": "update W − W₀",
-    "final": "final",
-    "best": "best",
-    "top": "top",
-    "bottom": "bottom",
 }
 DIRECTIONS: dict[str, str] = {"smallest": "smallest first", "largest": "largest first"}
 
