@@ -245,6 +245,7 @@ def test_several_stores_get_a_page_each_failed_ones_last_and_a_linked_contents(b
 
     folder = tmp_path / "stores"
     shutil.copytree(built["store"].root, folder / "good")
+    shutil.copytree(built["store"].root, folder / "good2")  # the same spec twice: told apart by folder
     bad = Store(folder / "another")  # sorts first, but has a failed stage: its page comes last
     run_id = write_run(bad, "run", 0)
     summary, curves, tensors = pruning_result(0)
@@ -257,12 +258,13 @@ def test_several_stores_get_a_page_each_failed_ones_last_and_a_linked_contents(b
     write_index(bad, plan, failures=[{"stage_id": "pruning-ffffffffffffffff", "error": "out of memory"}])
     out = tmp_path / "report"
     report = build_report([folder], out)
-    assert [p.name for p in report.pages] == ["store-tiny.html", "store-sample.html"]
+    assert [p.name for p in report.pages] == ["store-tiny.html", "store-tiny-2.html", "store-sample.html"]
     index = (out / "index.html").read_text()
     assert "<img" not in index  # the index only links the stores' pages
     links = re.findall(r'<a href="([^"]+)">', index)
-    assert links[0] == "store-tiny.html#Store_tiny" and links[-1].startswith("store-sample.html#")
-    for page in ("store-tiny.html", "store-sample.html"):
+    assert links[0] == "store-tiny.html#Store_tiny" and "store-tiny-2.html#Store_tiny-2" in links and links[-1].startswith("store-sample.html#")
+    assert f"Store tiny ({folder / 'good'})" in index and f"Store tiny ({folder / 'good2'})" in index
+    for page in ("store-tiny.html", "store-tiny-2.html", "store-sample.html"):
         parser = _Links()
         parser.feed((out / page).read_text())
         targets = [v[1:] for _t, _a, v in parser.refs if v.startswith("#")]
@@ -271,7 +273,7 @@ def test_several_stores_get_a_page_each_failed_ones_last_and_a_linked_contents(b
     assert tiny_page.count("<img") == len(EXPECTED) and "Store sample" not in tiny_page
     md = (out / "report.md").read_text()
     assert md.index("## Store tiny") < md.index("## Store sample")
-    assert "- [Store tiny](#Store_tiny)" in md and '<a id="Store_tiny"></a>' in md
+    assert re.search(r"- \[Store tiny \([^)]*good\)\]\(#(Store_tiny[^)]*)\)", md) and '<a id="Store_tiny' in md
 
 
 GRID = """\

@@ -249,6 +249,11 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
                 section.anchor, n = f"{base}-{n}", n + 1
             anchors.add(section.anchor)
             report.sections.append(section)
+    heads = [sections[0] for sections in [*healthy, *failing]]
+    shared = {h.title for h in heads if sum(other.title == h.title for other in heads) > 1}
+    for head in heads:  # two stores of one spec (copies, reruns): their folders tell them apart
+        if head.title in shared:
+            head.title = f"{head.title} ({head.folder})"
     report.index, report.pages = write_html(report)
     report.markdown = write_markdown(report)
     written = [f for fig in report.figures for f in (fig.png, fig.svg)]
@@ -282,7 +287,7 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Sect
     doc = document(reading, curves=True)
     stages = {s.id: s for s in reading.stages}
     spec_name = reading.spec_name or reading.root.name
-    head = Section(title=f"Store {spec_name}", level=2)
+    head = Section(title=f"Store {spec_name}", level=2, folder=str(reading.root))
     done_runs = [r for r in doc["runs"] if r.get("status") == "done"]
     done_studies = [s for s in doc["studies"] if s.get("status") == "done"]
     head.intro.append(

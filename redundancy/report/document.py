@@ -37,6 +37,7 @@ class Section:
     items: list[Item] = field(default_factory=list)
     page: str = "index.html"
     anchor: str = ""
+    folder: str = ""  # a store's head section: the store's folder
 
 
 @dataclass

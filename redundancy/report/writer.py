@@ -29,7 +29,9 @@ h1 { font-size: 1.7rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.35rem; border-bottom: 1px solid #ccc; padding-bottom: 0.2rem; margin-top: 2.5rem; }
 h3 { font-size: 1.1rem; margin-top: 2rem; }
 .meta, .prov { color: #555; font-size: 0.85rem; }
-nav ol { columns: 2; font-size: 0.9rem; }
+nav > ol { columns: 2; font-size: 0.9rem; }
+nav li { break-inside: avoid; }
+nav ol ol { padding-left: 1.2rem; }
 figure { margin: 1.5rem 0; break-inside: avoid; }
 figure img { max-width: 100%; height: auto; display: block; border: 1px solid #eee; }
 figcaption { font-size: 0.9rem; margin-top: 0.4rem; }
@@ -158,8 +160,8 @@ def write_html(report: Report) -> tuple[Path, list[Path]]:
         sections = [s for s in report.sections if s.page == page]
         title = sections[0].title
         body = [
-            '<p class="meta"><a href="index.html">← all stores</a></p>',
-            f"<h1>{_e(title)}</h1>",
+            "<h1>redundancy report</h1>",
+            f'<p class="meta"><a href="index.html">← all stores</a> · this page: {_e(title)}</p>',
             *_toc(sections, page),
             *_sections_html(sections, report.out),
         ]
