@@ -728,3 +728,10 @@ async def test_help_is_made_from_the_bindings(sample: Path) -> None:
         shown = "\n".join(screen_lines(app))
         for key, what in rows:
             assert what[:30] in shown, what
+
+
+def test_every_tui_module_stays_small() -> None:
+    """The browser is split by screen area; a module past 350 lines is doing two areas' work."""
+    package = Path(__file__).resolve().parents[1] / "redundancy" / "tui"
+    sizes = {p.relative_to(package).as_posix(): len(p.read_text(encoding="utf-8").splitlines()) for p in package.rglob("*.py")}
+    assert len(sizes) > 10 and not {name: n for name, n in sizes.items() if n > 350}
