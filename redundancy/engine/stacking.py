@@ -90,7 +90,7 @@ def stacking_support(data_cache: DataCache) -> Callable[[RunConfig], bool]:
     """
 
     def supported(run: RunConfig) -> bool:
-        if data_cache.device.type == "cpu":
+        if data_cache.device.type == "cpu" or run.train.from_checkpoints:  # imported runs are never stacked
             return False
         try:
             data = data_cache.get(run)
