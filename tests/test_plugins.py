@@ -413,3 +413,41 @@ def test_built_in_runs_have_no_plugin_in_their_identity(tmp_path: Path) -> None:
     text = spec_yaml(XORD_YAML, "  name: mlp", "  iterations: 20", "  - kind: pruning\n    layer: fc1")
     identity = make_plan(load_spec(write_spec(tmp_path, text))).runs[0].identity
     assert "plugin" not in identity["model"] and "plugin" not in identity["data"] and "checkpoint_sha256" not in identity["train"]
+
+
+def test_a_plain_sequential_with_convolutions_is_adapted_with_forward_order_names() -> None:
+    from redundancy.models import layer_infos
+    from redundancy.models.adapt import adapt
+    from redundancy.plugins import PluginError
+
+    torch.manual_seed(0)
+    seq = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 4 * 4, 10), nn.ReLU(), nn.Linear(10, 3),
+    )
+    net = adapt(seq, (1, 8, 8), "model plugin 'test'")
+    assert {n: (i.kind, i.units) for n, i in layer_infos(net).items()} == {"conv1": ("conv", 4), "conv2": ("conv", 6), "fc1": ("linear", 10), "fc2": ("linear", 3)}
+    assert net.foreign_names["0.weight"] == "blocks.conv1.layer.weight" and net.foreign_names["1.running_mean"] == "blocks.conv1.norm.running_mean"
+    x = torch.randn(5, 1, 8, 8)
+    seq.eval(), net.eval()
+    assert torch.equal(net(x), seq(x))
+
+    class Own(nn.Module):  # an adapter as a method of the module
+        def __init__(self) -> None:
+            super().__init__()
+            self.first, self.second = nn.Linear(4, 5), nn.Linear(5, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.second(torch.relu(self.first(x)))
+
+        def redundancy_layers(self) -> list:
+            from redundancy.models import Block
+
+            return [("a", Block(self.first)), ("b", Block(self.second, relu=False))]
+
+    own = adapt(Own(), (4,), "model plugin 'own'")
+    assert own.names == ["a", "b"] and own.foreign_names == {"first.weight": "blocks.a.layer.weight", "first.bias": "blocks.a.layer.bias", "second.weight": "blocks.b.layer.weight", "second.bias": "blocks.b.layer.bias"}
+    with pytest.raises(PluginError, match=r"layer 1 \(Tanh\) cannot be adapted"):
+        adapt(nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2)), (4,), "model plugin 'tanh'")
+    with pytest.raises(PluginError, match=r"layer 2 \(BatchNorm1d\) cannot be adapted"):
+        adapt(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.BatchNorm1d(5), nn.Linear(5, 2)), (4,), "model plugin 'order'")
