@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from redundancy.errors import RedundancyError
+from redundancy.models import full_param_name, param_layer, short_param_names
 from redundancy.spec.schema import ResolvedRun, ResolvedTrain
 
 
@@ -68,43 +69,22 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def _layer_of(name: str) -> str:
-    """``blocks.fc1.layer.weight`` -> ``fc1``; other names as they are."""
-    parts = name.split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "blocks" else name
-
-
-def _target(name: str, ours: Mapping[str, Any]) -> str:
-    """A ``keys:`` target in the model's full form (``fc1.weight`` -> ``blocks.fc1.layer.weight``)."""
-    if name in ours:
-        return name
-    layer, _, param = name.partition(".")
-    for candidate in (f"blocks.{layer}.layer.{param}", f"blocks.{layer}.{param}"):
-        if candidate in ours:
-            return candidate
-    return name
-
-
 def match_state(
     state: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor], keys: Mapping[str, str] | None, foreign: Mapping[str, str], file: str
 ) -> dict[str, torch.Tensor]:
     """``state`` renamed to the model's names and checked against ``model_state`` (names and shapes)."""
-    short = {}
-    for full in model_state:
-        parts = full.split(".")
-        if len(parts) == 4 and parts[0] == "blocks" and parts[2] == "layer":
-            short[f"{parts[1]}.{parts[3]}"] = full
+    short = short_param_names(model_state)
     keys = dict(keys or {})
-    bad_targets = sorted(t for t in keys.values() if _target(t, model_state) not in model_state)
+    bad_targets = sorted(t for t in keys.values() if full_param_name(t, model_state) not in model_state)
     if bad_targets:
-        layers = ", ".join(dict.fromkeys(_layer_of(k) for k in model_state))
+        layers = ", ".join(dict.fromkeys(param_layer(k) for k in model_state))
         raise CheckpointError(f"train.keys maps to {', '.join(map(repr, bad_targets))}, not parameters of the model (its layers: {layers})")
     out: dict[str, torch.Tensor] = {}
     source: dict[str, str] = {}
     unknown = []
     for name, value in state.items():
         if name in keys:
-            target = _target(keys[name], model_state)
+            target = full_param_name(keys[name], model_state)
         elif name in model_state:
             target = name
         elif name in foreign:
@@ -115,23 +95,23 @@ def match_state(
             unknown.append(name)
             continue
         if target in out:
-            raise CheckpointError(f"checkpoint {file}: {source[target]!r} and {name!r} both give {target} (layer {_layer_of(target)})")
+            raise CheckpointError(f"checkpoint {file}: {source[target]!r} and {name!r} both give {target} (layer {param_layer(target)})")
         out[target] = value
         source[target] = name
     if unknown:
-        layers = ", ".join(dict.fromkeys(_layer_of(k) for k in model_state))
+        layers = ", ".join(dict.fromkeys(param_layer(k) for k in model_state))
         shown = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise CheckpointError(f"checkpoint {file}: {shown} match no parameter of the model (its layers: {layers}); map them with train.keys")
     missing = [k for k in model_state if k not in out and not k.endswith("num_batches_tracked")]
     if missing:
         k = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise CheckpointError(f"checkpoint {file} gives no {k.split('.')[-1]} for layer {_layer_of(k)} ({k}){more}; map its name with train.keys")
+        raise CheckpointError(f"checkpoint {file} gives no {k.split('.')[-1]} for layer {param_layer(k)} ({k}){more}; map its name with train.keys")
     for k, value in out.items():
         want = model_state[k]
         if tuple(value.shape) != tuple(want.shape):
             raise CheckpointError(
-                f"checkpoint {file}: layer {_layer_of(k)} {k.split('.')[-1]} ({source[k]}) has shape {tuple(value.shape)}; the model's is {tuple(want.shape)}"
+                f"checkpoint {file}: layer {param_layer(k)} {k.split('.')[-1]} ({source[k]}) has shape {tuple(value.shape)}; the model's is {tuple(want.shape)}"
             )
     for k, want in model_state.items():
         if k not in out:

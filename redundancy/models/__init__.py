@@ -15,7 +15,7 @@ to evaluate the network from any block on without recomputing what is below.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any
 from dataclasses import dataclass, field
 
@@ -77,6 +77,33 @@ class Block(nn.Module):
 def param_name(layer: str, param: str = "weight") -> str:
     """A layer's parameter in a model's ``state_dict`` (and in a stored checkpoint): ``weight`` or ``bias``."""
     return f"blocks.{layer}.layer.{param}"
+
+
+def param_layer(name: str) -> str:
+    """The layer of a ``state_dict`` name (``blocks.fc1.layer.weight`` -> ``fc1``); other names as they are."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "blocks" else name
+
+
+def short_param_names(names: Iterable[str]) -> dict[str, str]:
+    """``<layer>.<param>`` -> the full name, for each layer parameter among ``names`` (``fc1.weight``)."""
+    out = {}
+    for full in names:
+        parts = full.split(".")
+        if len(parts) == 4 and parts[0] == "blocks" and parts[2] == "layer":
+            out[f"{parts[1]}.{parts[3]}"] = full
+    return out
+
+
+def full_param_name(name: str, names: Container[str]) -> str:
+    """A parameter written short (``fc1.weight``, ``fc1.norm.bias``) as its full ``state_dict`` name among ``names``."""
+    if name in names:
+        return name
+    layer, _, param = name.partition(".")
+    for candidate in (param_name(layer, param), f"blocks.{layer}.{param}"):
+        if candidate in names:
+            return candidate
+    return name
 
 
 def norm_prefix(layer: str) -> str:

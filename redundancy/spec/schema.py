@@ -104,7 +104,7 @@ class TrainConfig(Strict):
     )
     best_iteration: int | None = Field(None, ge=0, description="with from_checkpoints: the imported iteration studies may call best")
     keys: dict[str, str] | None = Field(
-        None, description="with from_checkpoints: parameter names in the files -> the model's (fc1.weight or blocks.fc1.layer.weight)"
+        None, description="with from_checkpoints: parameter names in the files -> the model's (fc1.weight, or the full state-dict name)"
     )
     checkpoint_sha256: dict[int, str] | None = Field(
         None, description="set by redundancy, not in specs: the SHA-256 of each from_checkpoints file (their identity)"
