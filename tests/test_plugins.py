@@ -28,7 +28,7 @@ from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig
 from redundancy.store import layout as L
 from redundancy.store import open_h5
-from redundancy.summary import store_document
+from redundancy.store.reader import read_document
 
 XORD = {"name": "xord", "input_dim": 3, "train_samples": 400, "test_samples": 200}
 
@@ -109,7 +109,7 @@ def test_imported_checkpoints_of_a_plain_sequential_are_studied_at_their_own_acc
     )
     plan, store, report = run_spec(tmp_path, text)
     assert not report.failed, report.failed
-    doc = store_document(store)
+    doc = read_document(store.root)
     (run,) = doc["runs"]
     assert run["test_accuracy"] == pytest.approx(trained_acc, abs=1e-12)
     pruning = next(s for s in doc["studies"] if s["kind"] == "pruning")
@@ -285,7 +285,7 @@ def test_import_path_plugins_train_and_study_with_identity_in_the_config(on_path
     assert config.model.plugin == f"mynets sha256:{digest}"
     assert config.data.plugin.startswith("mydata sha256:")
     assert plan.runs[0].identity["model"]["plugin"] == config.model.plugin  # in the identity
-    doc = store_document(store)
+    doc = read_document(store.root)
     assert doc["runs"][0]["test_accuracy"] > 0.5
     stored = store.stage(plan.runs[0].id).attrs
     assert "mynets sha256:" in stored["config"]
