@@ -41,7 +41,7 @@ from redundancy.fast.graph import CapturedStep
 from redundancy.fast.optim import Update
 from redundancy.fast.mlp import LinearStep, linear_chain
 from redundancy.fast.stacked import StackedNet, can_stack
-from redundancy.models import MODELS, LayeredNet, build_model
+from redundancy.models import LayeredNet, build_model, shape_model
 from redundancy.spec.schema import ModelConfig, ResolvedTrain, checkpoint_iterations
 
 METRICS = ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
@@ -349,8 +349,7 @@ def use_graph(train: ResolvedTrain, device: torch.device | str) -> bool:
 
 
 def _meta_model(model_cfg: ModelConfig, data: DataBundle) -> LayeredNet:
-    with torch.device("meta"):
-        return MODELS[model_cfg.name](model_cfg, tuple(data.input_shape), data.num_classes)
+    return shape_model(model_cfg, tuple(data.input_shape), data.num_classes)
 
 
 def stack_supported(model_cfg: ModelConfig, data: DataBundle) -> bool:

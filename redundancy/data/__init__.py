@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from redundancy import plugins
+from redundancy.plugins import Plugin
 from redundancy.spec.schema import DataConfig
 
 from .base import DataError, DataOptions, RawData, UnknownDataset, resolve_root, user_cache_dir
@@ -65,6 +67,7 @@ class DatasetEntry:
     sizes: Callable[[DataConfig], tuple[int, int]]
     generated: bool = False
     missing: Callable[[DataConfig, Path], str | None] = lambda cfg, root: None
+    plugin: Plugin | None = None  # set for datasets from entry points and import paths
 
     def __call__(self, cfg: DataConfig, opts: DataOptions) -> RawData:
         return self.load(cfg, opts)
@@ -151,13 +154,44 @@ def file_sha256(path: Path) -> str:
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
+def _plugin_entry(plugin: Plugin) -> DatasetEntry:
+    from .plugin import load_plugin
+
+    def loaded(cfg: DataConfig) -> Any:
+        return load_plugin(plugin, cfg, DataOptions(root=resolve_root(cfg.root)))
+
+    def shape(cfg: DataConfig) -> Shape:
+        out = loaded(cfg)
+        return tuple(out.input_shape), int(out.num_classes)
+
+    def sizes(cfg: DataConfig) -> tuple[int, int]:
+        out = loaded(cfg)
+        if isinstance(out, DataBundle):
+            return int(out.train_y.shape[0] + out.val_y.shape[0]), int(out.test_y.shape[0])
+        return int(out.train_y.shape[0]), int(out.test_y.shape[0])
+
+    return DatasetEntry(lambda cfg, opts: load_plugin(plugin, cfg, opts), shape, sizes, plugin=plugin)
+
+
+def get_dataset(name: str) -> DatasetEntry:
+    """The dataset ``name``: a built-in, an installed ``redundancy.datasets`` entry point, or ``module:function``.
+
+    :class:`UnknownDataset` lists the known names; :class:`~redundancy.plugins.PluginError`
+    says why a plugin cannot be imported.
+    """
+    entry = DATASETS.get(name)
+    if entry is not None:
+        return entry
+    try:
+        return _plugin_entry(plugins.resolve(plugins.DATASET_GROUP, name))
+    except KeyError:
+        known = ", ".join([*sorted(DATASETS), *plugins.entry_point_names(plugins.DATASET_GROUP)])
+        raise UnknownDataset(f"unknown dataset {name!r}; available: {known}, or an import path 'package.module:function'") from None
+
+
 def get_loader(name: str) -> Loader:
     """The loader registered as ``name``; :class:`UnknownDataset` lists the known names."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        known = ", ".join(sorted(DATASETS))
-        raise UnknownDataset(f"unknown dataset {name!r}; available: {known}") from None
+    return get_dataset(name)
 
 
 def validation_count(pool: int, validation: float) -> int:
@@ -215,6 +249,10 @@ def load_data(
     :class:`redundancy.errors.DataUnavailable` when files are missing and cannot be downloaded.
     """
     raw = get_loader(cfg.name)(cfg, DataOptions(root=resolve_root(cfg.root, data_root)))
+    if isinstance(raw, DataBundle):  # a plugin's own splits, used as they are
+        bundle = dataclasses.replace(raw, sha256={}, files=dict(raw.files))
+        bundle.sha256 = {name: tensor_sha256(getattr(bundle, name)) for name in _TENSOR_FIELDS}
+        return bundle.to(device)
     train, val = split_validation(int(raw.train_y.shape[0]), validation, cfg.data_seed)
     test = torch.arange(int(raw.test_y.shape[0]))
     if not raw.generated:  # synthetic loaders already generated exactly these sizes
@@ -247,6 +285,7 @@ __all__ = [
     "Loader",
     "RawData",
     "UnknownDataset",
+    "get_dataset",
     "get_loader",
     "load_data",
     "resolve_root",

@@ -34,6 +34,6 @@ def xord_sizes(cfg: DataConfig) -> tuple[int, int]:
 
 def data_shape(cfg: DataConfig) -> Shape:
     """``(input_shape, num_classes)`` of ``cfg``'s dataset, as :func:`load_data` will give them."""
-    from redundancy.data import DATASETS
+    from redundancy.data import get_dataset
 
-    return DATASETS[cfg.name].shape(cfg)
+    return get_dataset(cfg.name).shape(cfg)

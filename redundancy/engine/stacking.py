@@ -92,7 +92,7 @@ def stacking_support(device_type: str, data_cache: DataCache) -> Callable[[RunCo
     """
 
     def supported(run: RunConfig) -> bool:
-        if device_type == "cpu":
+        if device_type == "cpu" or run.train.from_checkpoints:  # imported runs are never stacked
             return False
         try:
             data = data_cache.get(run)

@@ -91,6 +91,10 @@ class DataCache:
 def execute_train(
     run: RunConfig, data: DataBundle, device: torch.device, callback: StepCallback | None = None, resume: Resume | None = None
 ) -> TrainResult:
+    if getattr(run.train, "from_checkpoints", None):  # weights trained elsewhere: import and evaluate them
+        from redundancy.checkpoints import import_checkpoints
+
+        return import_checkpoints(run, data, device)  # type: ignore[arg-type]
     return train_model(run.model, run.train, data, seed=run.seed, device=device, callback=callback, resume=resume)
 
 

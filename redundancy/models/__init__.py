@@ -15,14 +15,16 @@ to evaluate the network from any block on without recomputing what is below.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from redundancy import plugins
 from redundancy.errors import RedundancyError
+from redundancy.plugins import Plugin
 from redundancy.spec.schema import ModelConfig
 
 
@@ -75,6 +77,33 @@ class Block(nn.Module):
 def param_name(layer: str, param: str = "weight") -> str:
     """A layer's parameter in a model's ``state_dict`` (and in a stored checkpoint): ``weight`` or ``bias``."""
     return f"blocks.{layer}.layer.{param}"
+
+
+def param_layer(name: str) -> str:
+    """The layer of a ``state_dict`` name (``blocks.fc1.layer.weight`` -> ``fc1``); other names as they are."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "blocks" else name
+
+
+def short_param_names(names: Iterable[str]) -> dict[str, str]:
+    """``<layer>.<param>`` -> the full name, for each layer parameter among ``names`` (``fc1.weight``)."""
+    out = {}
+    for full in names:
+        parts = full.split(".")
+        if len(parts) == 4 and parts[0] == "blocks" and parts[2] == "layer":
+            out[f"{parts[1]}.{parts[3]}"] = full
+    return out
+
+
+def full_param_name(name: str, names: Container[str]) -> str:
+    """A parameter written short (``fc1.weight``, ``fc1.norm.bias``) as its full ``state_dict`` name among ``names``."""
+    if name in names:
+        return name
+    layer, _, param = name.partition(".")
+    for candidate in (param_name(layer, param), f"blocks.{layer}.{param}"):
+        if candidate in names:
+            return candidate
+    return name
 
 
 def norm_prefix(layer: str) -> str:
@@ -245,6 +274,7 @@ class ModelEntry:
     build: ModelBuilder
     train_defaults: dict[str, Any]  # TrainConfig fields a spec leaves out (optimizer, lr, ...)
     needs_images: bool = False  # the first block is a convolution: input must be (C, H, W)
+    plugin: Plugin | None = None  # set for models from entry points and import paths
 
     def __call__(self, cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
         return self.build(cfg, input_shape, num_classes)
@@ -267,10 +297,65 @@ MODELS: dict[str, ModelEntry] = {
 CONV_MODELS = {name for name, entry in MODELS.items() if entry.needs_images}
 
 
+@dataclass(frozen=True)
+class ModelRequest:
+    """What a model plugin's builder receives (its one argument).
+
+    ``input_shape`` is one sample's shape (``(784,)``, ``(1, 28, 28)``), ``num_classes`` the
+    number of logits to return, ``seed`` the run's seed (the global generator is also seeded
+    with it while the builder runs, so PyTorch's default initialization is reproducible),
+    ``width`` the spec's multiplier on hidden widths, ``bias`` whether layers carry a bias,
+    and ``options`` the spec's ``model.options`` (validated by the builder's ``options``
+    pydantic class when it declares one).
+    """
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+    seed: int
+    width: float = 1.0
+    bias: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _plugin_entry(plugin: Plugin) -> ModelEntry:
+    def build(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int, seed: int = 0) -> LayeredNet:
+        from redundancy.models.adapt import adapt
+
+        request = ModelRequest(tuple(input_shape), num_classes, seed, cfg.width, cfg.bias, dict(cfg.options))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = plugins.call(plugin, "model", request)
+            return adapt(out, tuple(input_shape), plugin.describe("model"))
+
+    defaults = getattr(plugin.function, "train_defaults", None)
+    merged = dict(_FC_SGD)
+    if isinstance(defaults, dict):
+        merged.update({k: v for k, v in defaults.items() if k in _FC_SGD})
+    return ModelEntry(build, merged, plugin=plugin)  # type: ignore[arg-type]
+
+
+def get_model(name: str) -> ModelEntry:
+    """The model ``name``: a built-in, an installed ``redundancy.models`` entry point, or ``module:function``.
+
+    Raises :class:`PluginError` for a plugin that cannot be imported and
+    :class:`RedundancyError` for an unknown name (listing the known ones).
+    """
+    entry = MODELS.get(name)
+    if entry is not None:
+        return entry
+    try:
+        return _plugin_entry(plugins.resolve(plugins.MODEL_GROUP, name))
+    except KeyError:
+        known = [*MODELS, *plugins.entry_point_names(plugins.MODEL_GROUP)]
+        raise RedundancyError(f"unknown model {name!r}; expected one of {', '.join(known)} or an import path 'package.module:function'") from None
+
+
 def train_defaults(name: str) -> dict[str, Any]:
     """The training defaults of model ``name`` (LeNet-300-100's for a name not registered)."""
-    entry = MODELS.get(name) or MODELS["lenet_300_100"]
-    return entry.train_defaults
+    try:
+        return get_model(name).train_defaults
+    except RedundancyError:
+        return MODELS["lenet_300_100"].train_defaults
 
 
 def _init(model: LayeredNet, how: str, generator: torch.Generator) -> None:
@@ -290,13 +375,13 @@ def _init(model: LayeredNet, how: str, generator: torch.Generator) -> None:
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int, seed: int) -> LayeredNet:
     """Build and initialize ``cfg.name``; the same seed gives bit-identical initial weights."""
-    try:
-        builder = MODELS[cfg.name]
-    except KeyError:
-        raise RedundancyError(f"unknown model {cfg.name!r}; expected one of {', '.join(MODELS)}") from None
-    if cfg.name in CONV_MODELS and len(input_shape) != 3:
-        raise RedundancyError(f"model {cfg.name!r} needs image data (C, H, W); the dataset gives shape {input_shape}")
-    model = builder(cfg, tuple(input_shape), num_classes)
+    entry = get_model(cfg.name)
+    if entry.plugin is not None:
+        model = entry.build(cfg, tuple(input_shape), num_classes, seed)  # type: ignore[call-arg]
+    else:
+        if entry.needs_images and len(input_shape) != 3:
+            raise RedundancyError(f"model {cfg.name!r} needs image data (C, H, W); the dataset gives shape {input_shape}")
+        model = entry(cfg, tuple(input_shape), num_classes)
     generator = torch.Generator().manual_seed(seed)
     _init(model, cfg.init, generator)
     return model
@@ -314,10 +399,18 @@ def layer_infos(model: LayeredNet) -> dict[str, LayerInfo]:
 
 
 def describe_layers(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> dict[str, LayerInfo]:
-    """Layer names and sizes for ``cfg`` without allocating weights (meta device)."""
+    """Layer names and sizes for ``cfg`` without allocating weights (meta device; a plugin's on the CPU,
+    where its adapter is checked against its own forward)."""
+    return layer_infos(shape_model(cfg, input_shape, num_classes))
+
+
+def shape_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> LayeredNet:
+    """The model with the right shapes but not its initial weights: on the meta device for a built-in."""
+    entry = get_model(cfg.name)
+    if entry.plugin is not None:
+        return entry.build(cfg, tuple(input_shape), num_classes, 0)  # type: ignore[call-arg]
     with torch.device("meta"):
-        model = MODELS[cfg.name](cfg, tuple(input_shape), num_classes)
-    return layer_infos(model)
+        return entry(cfg, tuple(input_shape), num_classes)
 
 
 def unit_vectors(weight: torch.Tensor) -> torch.Tensor:

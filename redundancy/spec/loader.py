@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from redundancy.errors import Problem, SpecError
+from redundancy.errors import Problem, RedundancyError, SpecError
 from redundancy.spec.schema import (
     EXECUTION_ONLY_TRAIN,
     ResolvedRun,
@@ -542,12 +542,150 @@ def _grid_size(data: dict[str, Any]) -> int:
     return size
 
 
-def _check_names(where: _Located, data: dict[str, Any], section: str, field_name: str, registry: Iterable[str], what: str) -> list[Problem]:
+class _Registry:
+    """A registry seen through its lookup: built-ins, installed entry points and import paths.
+
+    ``name in registry`` resolves plugins (importing their modules); iterating lists
+    the built-in and entry-point names, which is what "expected one of" shows.
+    """
+
+    def __init__(self, what: str, builtins: dict[str, Any], lookup: Any, group: str):
+        self.what = what
+        self.builtins = builtins
+        self.lookup = lookup
+        self.group = group
+
+    def __iter__(self) -> Any:
+        from redundancy.plugins import entry_point_names
+
+        return iter([*self.builtins, *(n for n in entry_point_names(self.group) if n not in self.builtins)])
+
+    def __getitem__(self, name: str) -> Any:
+        return self.lookup(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.problem(name) is None
+
+    def problem(self, name: str) -> str | None:
+        """Why ``name`` is not a usable model or dataset, or None."""
+        from redundancy.errors import RedundancyError
+        from redundancy.plugins import PluginError, is_import_path
+
+        if name in self.builtins:
+            return None
+        try:
+            self.lookup(name)
+        except PluginError as exc:
+            return str(exc)
+        except RedundancyError:
+            names = list(self)
+            hint = "" if is_import_path(name) else _did_you_mean(name, names)
+            return f"unknown {self.what} {name!r}{hint} (expected one of: {', '.join(names)}, or an import path 'package.module:function')"
+        return None
+
+
+def _registries() -> tuple[_Registry, _Registry]:
+    from redundancy.data import DATASETS, get_dataset
+    from redundancy.models import MODELS, get_model
+    from redundancy.plugins import DATASET_GROUP, MODEL_GROUP
+
+    return _Registry("dataset", DATASETS, get_dataset, DATASET_GROUP), _Registry("model", MODELS, get_model, MODEL_GROUP)
+
+
+def _check_names(where: _Located, data: dict[str, Any], section: str, field_name: str, registry: _Registry, what: str) -> list[Problem]:
     value = data.get(section, {}).get(field_name) if isinstance(data.get(section), dict) else None
-    names = list(registry)
-    if isinstance(value, str) and value not in names:
-        return [where.problem((section, field_name), f"unknown {what} {value!r}{_did_you_mean(value, names)} (expected one of: {', '.join(names)})")]
+    if isinstance(value, str):
+        why = registry.problem(value)
+        if why is not None:
+            return [where.problem((section, field_name), why)]
     return []
+
+
+#: Fields the loader fills in from plugins and files; a spec that writes them is wrong.
+_DERIVED = {("model", "plugin"): "the model plugin's version", ("data", "plugin"): "the dataset plugin's version", ("train", "checkpoint_sha256"): "the SHA-256 of the from_checkpoints files"}
+#: Study kinds that read the initialization (iteration 0) of the run.
+_NEEDS_INIT = {"subspace", "dynamics", "lottery", "unit_ticket"}
+#: Study kinds that train networks again (a pruning study does when it fine-tunes).
+_RETRAINS = {"lottery", "unit_ticket"}
+
+
+def _plugin_problems(where: _Located, data: dict[str, Any], registries: tuple[_Registry, _Registry]) -> list[Problem]:
+    """Fields only the loader sets, options of built-ins, options a plugin's schema refuses, imports without files."""
+    from redundancy.plugins import options_model
+
+    problems: list[Problem] = []
+    for (section, name), what in _DERIVED.items():
+        sec = data.get(section)
+        if isinstance(sec, dict) and name in sec:
+            problems.append(where.problem((section, name), f"{section}.{name} is set by redundancy ({what}); remove it from the spec", at_key=True))
+    for section, registry in zip(("data", "model"), registries):
+        sec = data.get(section)
+        if not isinstance(sec, dict) or not isinstance(sec.get("name", ""), str):
+            continue
+        name = sec.get("name") or ("mnist-5k" if section == "data" else "lenet_300_100")
+        options = sec.get("options")
+        if options is None or registry.problem(name) is not None:
+            continue
+        entry = registry[name]
+        if entry.plugin is None:
+            if options:
+                problems.append(where.problem((section, "options"), f"options are passed to {section} plugins; {registry.what} {name!r} is built in"))
+            continue
+        schema = options_model(entry.plugin)
+        if schema is not None and isinstance(options, dict):
+            try:
+                schema.model_validate(options)
+            except ValidationError as exc:
+                problems += pydantic_problems(where, exc, schema, (section, "options"))
+    train = data.get("train")
+    if isinstance(train, dict) and not train.get("from_checkpoints"):
+        for key in ("keys", "best_iteration"):
+            if train.get(key) is not None:
+                problems.append(where.problem(("train", key), f"train.{key} applies to imported runs; set train.from_checkpoints too", at_key=True))
+    return problems
+
+
+def _uses_best(value: Any, loc: Loc = ()) -> list[Loc]:
+    """Field paths in a study config (dumped) whose value is the checkpoint name ``best``."""
+    if isinstance(value, str):
+        return [loc] if value == "best" else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _uses_best(v, loc + (k,))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _uses_best(v, loc + (i,))]
+    return []
+
+
+def _import_checks(run: ResolvedRun, studies: list[tuple[int, StudyConfig]], shape: Any, classes: int) -> list[tuple[list[Loc], str]]:
+    """Problems of a run that imports its checkpoints: files, keys and shapes, best and init references."""
+    from redundancy.checkpoints import check_files
+
+    out: list[tuple[list[Loc], str]] = []
+    files = run.train.from_checkpoints or {}
+    for it, message in check_files(run, tuple(shape), classes):
+        out.append(([("train", "from_checkpoints", it), ("train", "from_checkpoints")], message))
+    best = run.train.best_iteration
+    if best is not None and best not in files:
+        out.append(([("train", "best_iteration")], f"best_iteration {best} is not an imported iteration (from_checkpoints has {sorted(files)})"))
+    for i, study in studies:
+        if best is None:
+            for sub in _uses_best(study.model_dump(mode="json", exclude={"name"})):
+                out.append(([("studies", i) + sub, ("studies", i)], f"{study.kind} uses checkpoint 'best', but the run imports its checkpoints without train.best_iteration; set it, or name final or an iteration (pruning's checkpoint is best unless set)"))
+        if study.kind in _NEEDS_INIT and 0 not in files:
+            out.append(([("studies", i, "kind"), ("studies", i)], f"{study.kind} needs the initialization, iteration 0; train.from_checkpoints has no file for it (it has {sorted(files)})"))
+    return out
+
+
+def _retrain_note(run: ResolvedRun, studies: list[tuple[int, StudyConfig]], given: set[str]) -> str | None:
+    """What the studies that train again use for training, and which values are the model's defaults."""
+    kinds = [s.kind for _, s in studies if s.kind in _RETRAINS or getattr(s, "finetune", None) is not None]
+    if not kinds:
+        return None
+    fields = ("optimizer", "lr", "momentum", "batch_size", "iterations", "lr_milestones")
+    values = ", ".join(f"{f} {getattr(run.train, f)}" for f in fields)
+    defaults = [f for f in fields if f not in given]
+    note = f" (model {run.model.name!r} defaults: {', '.join(defaults)})" if defaults else ""
+    return f"the run imports its checkpoints; studies that train again ({', '.join(dict.fromkeys(kinds))}) train with {values}{note}"
 
 
 def _studies(where: _Located, data: dict[str, Any], kinds: dict[str, Any]) -> tuple[list[tuple[int, StudyConfig]], list[Problem]]:
@@ -598,7 +736,11 @@ def _run_checks(run: ResolvedRun, datasets: dict[str, Any], models: dict[str, An
                 out.append(([(section, "name"), (section,)], f"unknown {'dataset' if section == 'data' else 'model'} {name!r} (expected one of: {', '.join(registry)})"))
         return out
     entry = datasets[run.data.name]
-    pool, test = entry.sizes(run.data)
+    try:
+        pool, test = entry.sizes(run.data)
+        shape, _ = entry.shape(run.data)
+    except RedundancyError as exc:  # a dataset plugin that fails or returns the wrong thing
+        return [([("data", "name"), ("data",)], str(exc))]
     try:
         held = validation_count(pool, run.train.validation)
     except Exception as exc:  # DataError: a split that does not fit the pool
@@ -610,8 +752,7 @@ def _run_checks(run: ResolvedRun, datasets: dict[str, Any], models: dict[str, An
         out.append(([("data", "test_samples"), ("data",)], f"{run.data.name} has {test} test samples; found test_samples {run.data.test_samples}"))
     if run.model.widths is not None and run.model.name != "mlp":
         out.append(([("model", "widths"), ("model",)], f"'widths' applies to model 'mlp' only; found model {run.model.name!r}"))
-    shape, _ = entry.shape(run.data)
-    if models[run.model.name].needs_images and len(shape) != 3:
+    if models[run.model.name].plugin is None and models[run.model.name].needs_images and len(shape) != 3:
         out.append(([("model", "name"), ("data", "name")], f"model {run.model.name!r} needs image data (C, H, W); dataset {run.data.name!r} gives shape {tuple(shape)}"))
     return out
 
@@ -649,10 +790,9 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
         raise SpecError(_sorted(problems + [where.problem(loc, f"the grid has {size:,} points; at most {MAX_GRID_POINTS:,} runs per spec (split it into several specs)")]))
 
     # Past the bounds: the registries (and torch with them) may load now.
-    from redundancy.data import DATASETS
-    from redundancy.models import MODELS
     from redundancy.studies import STUDIES
 
+    DATASETS, MODELS = _registries()
     spec: Spec | None = None
     try:
         spec = Spec.model_validate({k: v for k, v in data.items() if k != "studies"})
@@ -667,8 +807,10 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
     for axis, registry, what in (("data.name", DATASETS, "dataset"), ("model.name", MODELS, "model")):
         values = raw_grid.get(axis)
         for i, value in enumerate(values if isinstance(values, list) else []):
-            if isinstance(value, str) and value not in registry:
-                problems.append(where.problem(("grid", axis, i), f"unknown {what} {value!r}{_did_you_mean(value, registry)} (expected one of: {', '.join(registry)})"))
+            why = registry.problem(value) if isinstance(value, str) else None
+            if why is not None:
+                problems.append(where.problem(("grid", axis, i), why))
+    problems += _plugin_problems(where, data, (DATASETS, MODELS))
     if spec is not None and spec.executor:
         problems += _executor_problems(where, spec.executor)
     if problems or spec is None:
@@ -687,11 +829,10 @@ def _executor_problems(where: _Located, section: dict[str, Any]) -> list[Problem
 
 def resolve(spec: Spec, text: str = "", file: str = "<spec>") -> ResolvedSpec:
     """Resolve an already validated :class:`Spec` (built in code, not read from a file)."""
-    from redundancy.data import DATASETS
-    from redundancy.models import MODELS
     from redundancy.studies import STUDIES
 
-    return _resolve(spec, _Located(file, None), text, file, [], list(enumerate(spec.studies)), STUDIES, DATASETS, MODELS)
+    datasets, models = _registries()
+    return _resolve(spec, _Located(file, None), text, file, [], list(enumerate(spec.studies)), STUDIES, datasets, models)
 
 
 def _resolve(
@@ -719,6 +860,8 @@ def _resolve(
         located.setdefault(key, p)
         problems.setdefault(key, []).append(run_label(point))
 
+    spec_dir = Path(file).parent
+    derived: dict[str, list[tuple[list[Loc], str]]] = {}  # shared -> problems found deriving plugin and file identities
     layer_cache: dict[str, dict[str, Any] | Exception] = {}
     templates: dict[str, tuple[ResolvedRun, str]] = {}  # grid values but the seed -> (run, its config but the seed)
     checked: dict[str, tuple[list[tuple[list[Loc], str]], Any, list[int]]] = {}  # shared -> (problems, layers, checkpoints)
@@ -736,9 +879,11 @@ def _resolve(
             values = {k: copy.deepcopy(v) for k, v in base.items()}
             for path, value in rest.items():
                 _set_path(values, path, value)
+            pre = _derive(values, spec_dir, datasets, models)
             run0 = RunConfig.model_validate(values)
             template = ResolvedRun(seed=run0.seed, data=run0.data, model=run0.model, train=resolve_train(run0.train, run0.model))
             templates[values_key] = (template, template.model_dump_json(exclude={"seed": True, "train": EXECUTION_ONLY_TRAIN}))
+            derived[templates[values_key][1]] = pre
         template, shared = templates[values_key]
         seed = point.get("seed", template.seed)
         if type(seed) is not int:  # e.g. 1.0 from YAML: the int the schema makes of it
@@ -752,7 +897,9 @@ def _resolve(
         firsts[number] = point
 
         if shared not in checked:
-            found = _run_checks(run, datasets, models)
+            found = list(derived.get(shared, []))
+            if not found:
+                found = _run_checks(run, datasets, models)
             layers: Any = None
             checkpoints: list[int] = []
             if not found:
@@ -766,7 +913,9 @@ def _resolve(
                 layers = layer_cache[model_key]
                 if isinstance(layers, Exception):
                     found.append(([("model",)], f"model {run.model.name!r} cannot be built for dataset {run.data.name!r}: {layers}"))
-                else:
+                elif run.train.from_checkpoints:
+                    found += _import_checks(run, studies, shape, classes)
+                if not found:
                     checkpoints = checkpoint_iterations(run.train)
                     info = SpecInfo(run, layers, checkpoints)
                     for i, study in studies:
@@ -795,8 +944,53 @@ def _resolve(
         loc = ("grid",) if spec.grid else ("seeds",)
         label = run_label(firsts[numbers[0]])
         warnings.append(where.problem(loc, f"grid points {', '.join(map(str, numbers))} ({label}) are the same run; it is trained once"))
+    given = set(spec.train.model_fields_set)
+    notes: dict[str, GridPoint] = {}
+    for gp in points:
+        if gp.run.train.from_checkpoints:
+            notes.setdefault(gp.shared, gp)
+    for gp in notes.values():
+        note = _retrain_note(gp.run, studies, given)
+        if note is not None:
+            warnings.append(where.problem(("train", "from_checkpoints"), note))
     override_text = "".join(f"\n# --set {o.text}" for o in overrides)
     return ResolvedSpec(spec, text + override_text if overrides else text, file, points, tuple(o.text for o in overrides), warnings, where)
+
+
+def _derive(values: dict[str, Any], spec_dir: Path, datasets: Any, models: Any) -> list[tuple[list[Loc], str]]:
+    """Fill what the loader derives into a run's raw ``values``: plugin identities, the checkpoint
+    files' absolute paths (relative ones are relative to the spec's folder) and their SHA-256."""
+    from redundancy.checkpoints import file_digests
+
+    problems: list[tuple[list[Loc], str]] = []
+    for section, registry in (("data", datasets), ("model", models)):
+        sec = values.get(section)
+        if isinstance(sec, dict):
+            sec["plugin"] = None
+            name = sec.get("name")
+            if isinstance(name, str) and registry.problem(name) is None and registry[name].plugin is not None:
+                sec["plugin"] = registry[name].plugin.identity
+    train = values.get("train")
+    files = train.get("from_checkpoints") if isinstance(train, dict) else None
+    if isinstance(train, dict):
+        train["checkpoint_sha256"] = None
+    if isinstance(files, dict) and files:
+        resolved: dict[Any, str] = {}
+        for it, path in files.items():
+            if not isinstance(path, str):
+                continue  # the schema reports it
+            p = Path(path).expanduser()
+            p = p if p.is_absolute() else (spec_dir / p)
+            if not p.is_file():
+                problems.append(([("train", "from_checkpoints", it), ("train", "from_checkpoints")], f"no checkpoint file {path!r} (looked for {p})"))
+            resolved[it] = str(p.resolve()) if p.exists() else str(p)
+        train["from_checkpoints"] = resolved
+        if not problems:
+            try:
+                train["checkpoint_sha256"] = file_digests({int(it): p for it, p in resolved.items()})
+            except (OSError, ValueError) as exc:
+                problems.append(([("train", "from_checkpoints")], f"cannot read the checkpoint files: {exc}"))
+    return problems
 
 
 def _product(axes: list[list[Any]]) -> Iterable[tuple[Any, ...]]:

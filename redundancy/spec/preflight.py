@@ -63,7 +63,7 @@ def device_memory(device: str = "auto") -> tuple[str, int | None]:
 
 def preflight(resolved: ResolvedSpec, *, device: str = "auto", data_root: str | None = None) -> list[Problem]:
     """Data that cannot be loaded here and runs that would not fit this machine's ``device``, each with its fix."""
-    from redundancy.data import DATASETS, resolve_root
+    from redundancy.data import get_dataset, resolve_root
 
     problems: list[Problem] = []
     seen_data: dict[tuple[str, str | None, bool], Any] = {}
@@ -74,7 +74,7 @@ def preflight(resolved: ResolvedSpec, *, device: str = "auto", data_root: str | 
         key = (data.name, data.root, data.download)
         if key not in seen_data:
             root = resolve_root(data.root, data_root)
-            seen_data[key] = DATASETS[data.name].missing(data, root)
+            seen_data[key] = get_dataset(data.name).missing(data, root)
             if seen_data[key]:
                 problems.append(resolved.problem(point, [("data", "name"), ("data",)], seen_data[key]))
         if total is None:
@@ -82,7 +82,7 @@ def preflight(resolved: ResolvedSpec, *, device: str = "auto", data_root: str | 
         if point.shared in seen_model:  # memory does not depend on the seed
             continue
         seen_model.add(point.shared)
-        shape, _ = DATASETS[data.name].shape(data)
+        shape, _ = get_dataset(data.name).shape(data)
         need = run_bytes(point, tuple(shape))
         if need > total:
             locs = [("model", "width"), ("model",)]  # the width's line when the spec sets it, else the model's

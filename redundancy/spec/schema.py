@@ -33,7 +33,8 @@ NAME_MAX = 100
 #: Most log-spaced checkpoints ``log:N`` may ask for (each keeps a copy of the weights).
 LOG_CHECKPOINTS_MAX = 10_000
 #: Training fields that change how a run executes, not what it computes: not part of its identity.
-EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size", "resume_every"}
+#: ``from_checkpoints`` holds file paths: the files' SHA-256 (``checkpoint_sha256``) is the identity instead.
+EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size", "resume_every", "from_checkpoints"}
 #: Names that become folder names: letters, digits, ``_ . -``, not starting with a dot.
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -50,6 +51,8 @@ class DataConfig(Strict):
     teacher_width: int = Field(4, ge=1, description="teacher-student: hidden units of the teacher")
     noise: float = Field(0.0, ge=0.0, description="teacher-student: std of Gaussian label noise added to the teacher's logits")
     data_seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the dataset itself (teacher weights, splits, synthetic samples)")
+    options: dict[str, Any] = Field(default_factory=dict, description="dataset plugins only: fields passed to the loader")
+    plugin: str | None = Field(None, description="set by redundancy, not in specs: the dataset plugin's distribution and version, or its source's SHA-256")
 
 
 class ModelConfig(Strict):
@@ -62,6 +65,8 @@ class ModelConfig(Strict):
         "glorot_normal", description="weight initialization (the seed uses Gaussian Glorot)"
     )
     bias: bool = Field(True, description="layers carry a bias")
+    options: dict[str, Any] = Field(default_factory=dict, description="model plugins only: fields passed to the builder")
+    plugin: str | None = Field(None, description="set by redundancy, not in specs: the model plugin's distribution and version, or its source's SHA-256")
 
 
 class TrainConfig(Strict):
@@ -92,6 +97,29 @@ class TrainConfig(Strict):
     resume_every: int | None = Field(
         None, ge=1, description="iterations between stored resume states of a training stage (default 10000; also at every checkpoint)"
     )
+
+    from_checkpoints: dict[int, str] | None = Field(
+        None,
+        description="iteration -> state-dict file (PyTorch or safetensors, relative to the spec): import these weights instead of training; the largest iteration is final",
+    )
+    best_iteration: int | None = Field(None, ge=0, description="with from_checkpoints: the imported iteration studies may call best")
+    keys: dict[str, str] | None = Field(
+        None, description="with from_checkpoints: parameter names in the files -> the model's (fc1.weight, or the full state-dict name)"
+    )
+    checkpoint_sha256: dict[int, str] | None = Field(
+        None, description="set by redundancy, not in specs: the SHA-256 of each from_checkpoints file (their identity)"
+    )
+
+    @field_validator("from_checkpoints", mode="after")
+    @classmethod
+    def _imported(cls, v: Any) -> Any:
+        if v is not None:
+            if not v:
+                raise ValueError("from_checkpoints needs at least one iteration: file entry")
+            bad = [i for i in v if i < 0]
+            if bad:
+                raise ValueError(f"checkpoint iterations must be >= 0, found {bad}")
+        return v
 
     @field_validator("graph", "stack", mode="before")
     @classmethod
@@ -169,11 +197,14 @@ def resolve_train(train: TrainConfig, model: ModelConfig) -> ResolvedTrain:
 
 
 def checkpoint_iterations(train: ResolvedTrain) -> list[int]:
-    """Iterations at which weights are kept (besides the best one, known only after training).
+    """Iterations at which weights are kept (besides the best one, known only after training);
+    for an imported run, the iterations of its files.
 
     ``log:N`` keeps ``round(T ** (j / (N - 1)))`` for j < N: O(N) work whatever the number of
     iterations T (N is at most :data:`LOG_CHECKPOINTS_MAX`), and never more than T + 1 points.
     """
+    if train.from_checkpoints:
+        return sorted(train.from_checkpoints)
     total = train.iterations
     points = {0, total}
     spec = train.checkpoints

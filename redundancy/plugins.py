@@ -1,0 +1,204 @@
+"""Models and datasets from outside the project: entry points and import paths.
+
+A spec names a model or dataset either by a built-in name (``lenet_300_100``,
+``mnist-5k``), by the name of an installed entry point (groups
+``redundancy.models`` and ``redundancy.datasets``, declared in the plugin
+package's ``pyproject.toml``), or by an import path ``package.module:attribute``.
+Built-in names win over entry points; a name with a colon is always an import
+path. Resolving a plugin imports its module, so it happens only where a spec is
+validated or run, never where a store is read: readers take model and dataset
+names from store text as plain strings.
+
+A plugin's identity is what makes two runs with the same spec text different
+computations: the distribution name and version that installed the module
+(``mypkg 1.2.0``), or, for a module no distribution installed, the SHA-256 of the
+module's source file (``mypkg.nets sha256:…``). The loader writes it into the
+run's config (``model.plugin`` / ``data.plugin``), so it is in the stage
+identity and in the stored config; built-ins leave the field empty and their
+identities do not change.
+
+Every call into plugin code goes through :func:`call`, which turns any exception
+into a :class:`PluginError` naming the plugin: a stage that fails in a plugin
+fails as that stage, with one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata as metadata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from redundancy.errors import RedundancyError
+
+MODEL_GROUP = "redundancy.models"
+DATASET_GROUP = "redundancy.datasets"
+
+
+class PluginError(RedundancyError):
+    """A plugin that cannot be found, imported or called, or that failed or returned the wrong thing."""
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A resolved plugin: what the spec named, the callable, and its identity."""
+
+    name: str  # as written in the spec: an entry point name or ``module:attribute``
+    target: str  # ``module:attribute``
+    function: Callable[..., Any]
+    identity: str  # ``dist version`` or ``module sha256:hex``
+
+    def describe(self, what: str) -> str:
+        return f"{what} plugin {self.name!r} ({self.identity})"
+
+
+def is_import_path(name: str) -> bool:
+    return ":" in name
+
+
+def _entry_points(group: str) -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=group):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def entry_point_names(group: str) -> list[str]:
+    """Names of the installed entry points of ``group`` (nothing is imported)."""
+    try:
+        return sorted(_entry_points(group))
+    except Exception:  # a broken distribution's metadata must not break listing names
+        return []
+
+
+def _source_sha256(module: Any) -> str | None:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    try:
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _distribution_of(module_name: str) -> tuple[str, str] | None:
+    """(distribution, version) that installed the top-level package of ``module_name``, if any."""
+    top = module_name.split(".")[0]
+    try:
+        dists = metadata.packages_distributions().get(top, [])
+    except Exception:
+        return None
+    for dist in dists:
+        try:
+            return dist, metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def module_identity(module_name: str, module: Any) -> str:
+    """``dist version`` of the distribution that installed ``module``, else ``module sha256:hex`` of its source."""
+    dist = _distribution_of(module_name)
+    if dist is not None:
+        return f"{dist[0]} {dist[1]}"
+    digest = _source_sha256(module)
+    if digest is None:
+        raise PluginError(f"module {module_name!r} has no source file to identify it by; install it as a distribution")
+    return f"{module_name} sha256:{digest}"
+
+
+def _import(target: str, what: str, name: str) -> tuple[Any, Callable[..., Any]]:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise PluginError(f"{what} {name!r}: an import path is 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise PluginError(f"{what} {name!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise PluginError(f"{what} {name!r}: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise PluginError(f"{what} {name!r}: {target} is a {type(obj).__name__}, not a callable")
+    return module, obj
+
+
+@lru_cache(maxsize=None)
+def _resolve(group: str, name: str) -> Plugin:
+    what = "model" if group == MODEL_GROUP else "dataset"
+    if is_import_path(name):
+        module, function = _import(name, what, name)
+        return Plugin(name, name, function, module_identity(name.partition(":")[0], module))
+    try:
+        ep = _entry_points(group).get(name)
+    except Exception as exc:
+        raise PluginError(f"cannot list the installed {what} plugins: {exc}") from None
+    if ep is None:
+        raise KeyError(name)
+    module, function = _import(ep.value, what, name)
+    dist = getattr(ep, "dist", None)
+    if dist is not None and getattr(dist, "name", None):
+        identity = f"{dist.name} {dist.version}"
+    else:
+        identity = module_identity(ep.value.partition(":")[0], module)
+    return Plugin(name, ep.value, function, identity)
+
+
+def resolve(group: str, name: str) -> Plugin:
+    """The plugin ``name`` of ``group``; :class:`KeyError` when it is neither an entry point nor an import path,
+    :class:`PluginError` when it is one but cannot be imported or is not callable."""
+    return _resolve(group, name)
+
+
+def forget() -> None:
+    """Drop resolved plugins (after installing or editing one in the same process, as tests do)."""
+    _resolve.cache_clear()
+    importlib.invalidate_caches()
+    metadata_cache = getattr(metadata, "_cache_clear", None)  # not public; present in some versions
+    if callable(metadata_cache):
+        metadata_cache()
+
+
+def call(plugin: Plugin, what: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``plugin`` with any exception inside it reported as one :class:`PluginError` naming it."""
+    try:
+        return plugin.function(*args, **kwargs)
+    except RedundancyError as exc:
+        raise PluginError(f"{plugin.describe(what)} failed: {exc}") from None
+    except Exception as exc:
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})"
+        raise PluginError(f"{plugin.describe(what)} failed: {type(exc).__name__}: {exc}{where}") from None
+
+
+def options_model(plugin: Plugin) -> type | None:
+    """The pydantic class a plugin declares for its ``options`` (attribute ``options``), if any."""
+    from pydantic import BaseModel
+
+    declared = getattr(plugin.function, "options", None)
+    return declared if isinstance(declared, type) and issubclass(declared, BaseModel) else None
+
+
+__all__ = [
+    "DATASET_GROUP",
+    "MODEL_GROUP",
+    "Plugin",
+    "PluginError",
+    "call",
+    "entry_point_names",
+    "forget",
+    "is_import_path",
+    "module_identity",
+    "options_model",
+    "resolve",
+]
