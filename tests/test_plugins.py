@@ -387,7 +387,7 @@ def test_a_plugin_error_at_run_time_is_the_stages_failure(on_path: Path, tmp_pat
     from redundancy.engine import run_plan
     from redundancy.store import Store
 
-    report = run_plan(plan, Store(tmp_path / "store"), device=torch.device("cpu"), quiet=True)
+    report = run_plan(plan, Store(tmp_path / "store"), device=torch.device("cpu"))
     failures = {f.stage_id: f.error for f in report.failed}
     assert "dataset plugin 'mydata:load' (mydata sha256:" in failures[plan.runs[0].id]
     assert "failed: OSError: the data server is down" in failures[plan.runs[0].id]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from redundancy.grid import SEED_AXIS, format_cell, grid_axes, grid_summary
@@ -200,7 +201,7 @@ def _running(listing: Listing, key: str, label: str, train: StageEntry) -> Detai
         f"(process {progress.get('pid')} on {progress.get('host')}, updated {progress.get('updated')}; "
         "a killed run leaves this until the next run)"
     )
-    return Detail(key=key, title=f"run {label} · training", panels=list(training.panels(metrics)), message=message, export_dir=listing.root.parent)
+    return Detail(key=key, title=f"run {label} · training", panels=list(training.panels(metrics)), message=message, exportable=True)
 
 
 def run_detail(listing: Listing, group: RunGroup) -> Detail:
