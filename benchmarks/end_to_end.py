@@ -48,7 +48,7 @@ studies: {studies}
 def pruning_study() -> tuple[list[dict[str, Any]], str]:
     """The pruning study with every criterion (both directions where it has them), if the study kind exists."""
     try:
-        from redundancy.studies.pruning import CRITERIA
+        from redundancy.studies.pruning.study import CRITERIA
     except ImportError:
         return [], "no pruning study kind in this checkout"
     criteria: list[str] = []

@@ -7,7 +7,7 @@ as the seed's MNIST test set has 10,000).
 
 - textbook: per k rebuild W_k = Z + U_k U_kᵀ (W − Z), deep-copy the network with
   it and evaluate the whole network in batches of 1,000;
-- engine: :func:`redundancy.studies.subspace_eval.projected_sweep` (layers below
+- engine: :func:`redundancy.studies.subspace.sweep.projected_sweep` (layers below
   fc1 once per batch, one rank-1 update of fc1's pre-activation per k, then fc2
   and fc3).
 
@@ -27,8 +27,8 @@ import torch
 from redundancy.data import load_data
 from redundancy.models import LayeredNet, build_model
 from redundancy.spec.schema import DataConfig, ModelConfig, TrainConfig, resolve_train
-from redundancy.studies.subspace_eval import SweepResult, projected_sweep, rebuilt_sweep
-from redundancy.studies.subspace_math import as_matrix, left_singular, ordered_basis
+from redundancy.studies.subspace.sweep import SweepResult, projected_sweep, rebuilt_sweep
+from redundancy.studies.subspace.linalg import as_matrix, left_singular, ordered_basis
 from redundancy.train import train_model
 
 LAYER = "fc1"

@@ -9,8 +9,9 @@ reader's ``document`` dict (JSON attributes, no tensors), so it is as fast as
 
 Headline numbers are picked from each study's ``summary`` generically: nested
 dicts are flattened to ``a/b/c`` paths and a path is a headline when it
-contains one of the kind's tokens (:data:`HEADLINE_TOKENS`, a plain dict a new
-study kind may extend). A kind with no matching key shows all of its numbers.
+contains one of the tokens the kind's registry entry names
+(:func:`redundancy.studies.headline_tokens`; the registry imports no study's
+code). A kind with no matching key shows all of its numbers.
 """
 
 from __future__ import annotations
@@ -25,15 +26,9 @@ from rich.text import Text
 from redundancy.present.format import MISSING, mean_std
 from redundancy.present.text import clean
 from redundancy.store import layout as L
+from redundancy.studies import headline_tokens
 
 SEED_AXIS = "seed"
-
-#: Substrings that mark a summary key as a headline number, per study kind ("*" for any kind).
-HEADLINE_TOKENS: dict[str, tuple[str, ...]] = {
-    "*": ("auc", "area_under", "k_within_1", "distance", "p_value"),
-    "dynamics": ("distance_end", "fp_ratio_end", "alpha_end"),
-    "lottery": ("p_value", "ticket_accuracy", "dense_accuracy", "first_round_below_dense"),
-}
 
 #: Attributes of a train stage summarized like a study's headline numbers.
 TRAIN_METRICS = (L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST, L.A_BEST_ITERATION)
@@ -67,7 +62,7 @@ def flatten_numbers(summary: Any, prefix: str = "") -> dict[str, float | None]:
 def headline_numbers(kind: str, summary: dict[str, Any]) -> dict[str, float | None]:
     """The headline subset of ``summary``'s numbers for a study of ``kind``."""
     flat = flatten_numbers(summary)
-    tokens = HEADLINE_TOKENS.get(kind, ()) + HEADLINE_TOKENS["*"]
+    tokens = headline_tokens(kind)
     picked = {k: v for k, v in flat.items() if any(t in k.lower() for t in tokens)}
     return picked or flat
 

@@ -15,9 +15,9 @@ from redundancy.cli import app
 from redundancy.engine.plan import canonical_study
 from redundancy.models import build_model
 from redundancy.spec.schema import ModelConfig
-from redundancy.studies.alignment_math import alignment, alignment_along, input_rows, second_moment
-from redundancy.studies.subspace import SubspaceConfig, layer_input_moment
-from redundancy.studies.subspace_math import left_singular, ordered_basis, projected_weight
+from redundancy.studies.subspace.alignment import alignment, alignment_along, input_rows, second_moment
+from redundancy.studies.subspace.study import SubspaceConfig, layer_input_moment
+from redundancy.studies.subspace.linalg import left_singular, ordered_basis, projected_weight
 from redundancy.store.reader import read_document
 from tiny import run_spec, tiny_text
 

@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from redundancy.studies.concentration import (
+from redundancy.studies.lottery.concentration import (
     chi2_sf,
     chi2_statistic,
     concentration,

@@ -22,8 +22,8 @@ from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import ModelConfig, TrainConfig, resolve_train
 from redundancy.store import Store
 from redundancy.studies.base import StudyContext
-from redundancy.studies.lottery import (
-    LOTTERY,
+from redundancy.studies.lottery.study import (
+    KIND as LOTTERY,
     LotteryConfig,
     effective_train,
     first_drop_round,

@@ -23,7 +23,7 @@ from redundancy.models import LayeredNet, build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
 from redundancy.studies import RunArtifacts, StudyContext
-from redundancy.studies.pruning import (
+from redundancy.studies.pruning.study import (
     CRITERIA,
     PruningConfig,
     curve_panels,
@@ -33,8 +33,8 @@ from redundancy.studies.pruning import (
     run,
     summary_row,
 )
-from redundancy.studies.pruning_engine import removal_sweep, single_unit_removal, textbook_removal
-from redundancy.studies.pruning_orders import (
+from redundancy.studies.pruning.engine import removal_sweep, single_unit_removal, textbook_removal
+from redundancy.studies.pruning.orders import (
     TIE_RTOL,
     frame_potential_along,
     greedy_frame_potential_order,

@@ -18,8 +18,8 @@ from redundancy.models import build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
 from redundancy.studies import RunArtifacts, StudyContext
-from redundancy.studies.pruning import FinetuneConfig, PruningConfig, finetune_pruned, finetune_train, kendall_tau, ranking, run
-from redundancy.studies.structural import (
+from redundancy.studies.pruning.study import FinetuneConfig, PruningConfig, finetune_pruned, finetune_train, kendall_tau, ranking, run
+from redundancy.studies.pruning.structural import (
     hidden_widths,
     kept_after,
     layer_costs,

@@ -17,9 +17,9 @@ from redundancy.errors import SpecError
 from redundancy.models import LayeredNet, build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import ModelConfig
-from redundancy.studies.subspace import evaluated_ks
-from redundancy.studies.subspace_eval import projected_sweep, rebuilt_sweep
-from redundancy.studies.subspace_math import (
+from redundancy.studies.subspace.study import evaluated_ks
+from redundancy.studies.subspace.sweep import projected_sweep, rebuilt_sweep
+from redundancy.studies.subspace.linalg import (
     as_matrix,
     first_within,
     left_singular,

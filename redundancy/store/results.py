@@ -4,8 +4,10 @@ The schema is ``docs/results.md``'s. A :class:`Results` holds :class:`Row`
 records (the summary), :class:`Curve` records (the curves) and top-level
 scalars; every record carries a ``key`` of named fields (layer, checkpoint,
 criterion, direction, basis ...), so no consumer parses ``"fc1@best"`` back.
-Each kind declares its key fields in :data:`KINDS` (a plain dict a new kind
-adds one :class:`KindSchema` to).
+Each built-in kind declares its key fields and its decoder in a
+:class:`KindSchema` in its own package (``redundancy/studies/<kind>/results.py``),
+found through the study registry (:func:`kind_schema`); this module holds the
+types, the encoding and the generic decoder every other kind gets.
 
 :func:`decode` is the one place stored text becomes these types: from a
 stage's ``results`` attribute when it has one, else from the version-0.1
@@ -145,11 +147,11 @@ def from_plain(obj: Any) -> Results:
 # --- decoding version-0.1 summaries and curves -------------------------------------------------------
 
 
-def _is_list(v: Any) -> bool:
+def is_list(v: Any) -> bool:
     return isinstance(v, list)
 
 
-def _numbers(v: Any) -> bool:
+def numbers(v: Any) -> bool:
     return isinstance(v, list) and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v)
 
 
@@ -176,235 +178,6 @@ def split_criterion(text: str) -> tuple[str, str | None]:
     return name, (direction if colon else None)
 
 
-# pruning
-
-
-PRUNING_KEY = ("layer", "checkpoint", "iteration", "criterion", "direction", "units")
-
-
-def _pruning_curve(key: Key, raw: Mapping[str, Any]) -> Curve:
-    series: dict[str, list[Any]] = {}
-    seeds: dict[str, list[list[Any]]] = {}
-    units = key.get("units")
-    for name, values in raw.items():
-        if name == "seeds" and isinstance(values, list):
-            seeds["accuracy"] = values
-        elif name == "std" and _is_list(values):
-            series["accuracy_std"] = values
-        elif _is_list(values):
-            series[name] = values
-    removed = series.get("units_removed")
-    if removed is not None and isinstance(units, int) and units > 0 and "fraction_removed" not in series:
-        series["fraction_removed"] = [None if u is None else u / units for u in removed]
-    return Curve(key, "units_removed", series, seeds)
-
-
-def _is_pruning_panel(tree: Any) -> bool:
-    return isinstance(tree, Mapping) and any(isinstance(v, Mapping) and "units_removed" in v for v in tree.values())
-
-
-def decode_pruning(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
-    panels: list[tuple[str, Any, Mapping[str, Any]]] = []  # (layer, checkpoint, panel)
-    one_panel = _is_pruning_panel(curves)
-    if one_panel:
-        panels.append((str(config.get("layer", "")), checkpoint_ref(config.get("checkpoint", "")), curves))
-    elif isinstance(curves, Mapping):
-        for lc, panel in curves.items():
-            if _is_pruning_panel(panel):
-                layer, ref = split_layer_checkpoint(str(lc))
-                panels.append((layer, ref, panel))
-    out_curves: list[Curve] = []
-    keys: dict[tuple[str, Any, str, str | None], Key] = {}
-    for layer, ref, panel in panels:
-        for name, raw in panel.items():
-            if not isinstance(raw, Mapping):
-                continue
-            criterion, direction = split_criterion(str(name))
-            units = raw.get("units") if isinstance(raw.get("units"), int) else None
-            key = {"layer": layer, "checkpoint": ref, "iteration": None, "criterion": criterion, "direction": direction, "units": units}
-            keys[(layer, ref, criterion, direction)] = key
-            out_curves.append(_pruning_curve(key, raw))
-    rows: list[Row] = []
-    scalars: dict[str, Any] = {}
-    if isinstance(summary, Mapping):
-        unpruned = summary.get("accuracy_unpruned") if one_panel else None
-        if one_panel and panels:
-            layer0, ref0 = panels[0][0], panels[0][1]
-        for name, values in summary.items():
-            if not isinstance(values, Mapping):
-                if not one_panel or name not in ("layer", "checkpoint", "units", "accuracy_unpruned"):
-                    scalars[str(name)] = values
-                continue
-            text = str(name)
-            if one_panel:
-                layer, ref, crit = layer0, ref0, text
-            else:
-                lc, _, crit = text.partition(" ")
-                layer, ref = split_layer_checkpoint(lc)
-            criterion, direction = split_criterion(crit)
-            key = dict(keys.get((layer, ref, criterion, direction)) or
-                       {"layer": layer, "checkpoint": ref, "iteration": None, "criterion": criterion, "direction": direction, "units": None})
-            vals = dict(values)
-            if unpruned is not None and "accuracy_unpruned" not in vals:
-                vals["accuracy_unpruned"] = unpruned
-            rows.append(Row(key, vals))
-    return Results("pruning", rows, out_curves, scalars)
-
-
-def _with_iterations(results: Results, tensor: Callable[[str], Any]) -> Results:
-    """``iteration`` of each (layer, checkpoint) from the study's ``<layer>@<checkpoint>/iteration`` tensor."""
-    found: dict[tuple[Any, Any], Any] = {}
-
-    def fill(key: Key) -> Key:
-        if key.get("iteration") is not None or key.get("layer") is None:
-            return key
-        lc = (key["layer"], key.get("checkpoint"))
-        if lc not in found:
-            value = tensor(f"{lc[0]}@{lc[1]}/iteration")
-            found[lc] = int(value) if value is not None and getattr(value, "ndim", 0) == 0 else None
-        return key if found[lc] is None else {**key, "iteration": found[lc]}
-
-    return Results(
-        results.kind,
-        [Row(fill(r.key), r.values) for r in results.summary],
-        [Curve(fill(c.key), c.x, c.series, c.seeds) for c in results.curves],
-        results.scalars,
-        results.schema,
-    )
-
-
-# subspace
-
-
-SUBSPACE_KEY = ("layer", "checkpoint", "iteration", "target", "basis", "rank")
-BASES = ("top", "bottom", "random")
-
-
-def split_subspace_row(text: str) -> tuple[str, Any, str | None]:
-    """``("fc1", "final", "update")`` from ``"fc1@final:update"``."""
-    lc, colon, target = text.rpartition(":")
-    if not colon:
-        lc, target = text, None
-    layer, ref = split_layer_checkpoint(lc)
-    return layer, ref, target
-
-
-def decode_subspace(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
-    out_curves: list[Curve] = []
-    extra: dict[tuple[str, Any, str | None], dict[str, Any]] = {}
-    if isinstance(curves, Mapping):
-        for row_key, row in curves.items():
-            if not isinstance(row, Mapping):
-                continue
-            layer, ref, target = split_subspace_row(str(row_key))
-            rank = row.get("rank") if isinstance(row.get("rank"), int) else None
-            base = {"layer": layer, "checkpoint": ref, "iteration": None, "target": target}
-            extra[(layer, ref, target)] = {k: row[k] for k in ("accuracy_full", "accuracy_reset") if k in row}
-            for basis, raw in row.items():
-                if basis in ("singular_values", "accuracy_full", "accuracy_reset", "rank") or not isinstance(raw, Mapping):
-                    continue
-                series = {k: v for k, v in raw.items() if _is_list(v) and k not in ("seeds", "std")}
-                if _is_list(raw.get("std")):
-                    series["accuracy_std"] = raw["std"]
-                seeds = {"accuracy": raw["seeds"]} if _is_list(raw.get("seeds")) else {}
-                out_curves.append(Curve({**base, "basis": basis, "rank": rank}, "k", series, seeds))
-            sv = row.get("singular_values")
-            if _numbers(sv):
-                out_curves.append(Curve({**base, "basis": None, "rank": rank}, "index",
-                                        {"index": list(range(1, len(sv) + 1)), "singular_value": sv}))
-    rows: list[Row] = []
-    scalars: dict[str, Any] = {}
-    if isinstance(summary, Mapping):
-        for name, values in summary.items():
-            if not isinstance(values, Mapping):
-                scalars[str(name)] = values
-                continue
-            row_key, slash, basis = str(name).rpartition("/")
-            if not slash:
-                row_key, basis = str(name), None
-            layer, ref, target = split_subspace_row(row_key)
-            vals = dict(values)
-            rank = vals.pop("rank", None)
-            rows.append(Row({"layer": layer, "checkpoint": ref, "iteration": None, "target": target, "basis": basis, "rank": rank}, vals))
-    return Results("subspace", rows, out_curves, scalars)
-
-
-# lottery
-
-
-LOTTERY_KEY = ("variant", "layer", "direction")
-LOTTERY_VARIANTS = ("ticket", "reinit", "random_mask")
-
-
-def decode_lottery(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
-    out_curves: list[Curve] = []
-    if isinstance(curves, Mapping):
-        rounds = curves.get("rounds") if _is_list(curves.get("rounds")) else None
-        for variant in LOTTERY_VARIANTS:
-            raw = curves if variant == "ticket" else curves.get(variant)
-            if not isinstance(raw, Mapping) or not _is_list(raw.get("accuracy")):
-                continue
-            n = len(raw["accuracy"])
-            series: dict[str, list[Any]] = {"round": list(rounds) if rounds is not None else list(range(n))}
-            if _is_list(curves.get("sparsity")):
-                series["sparsity"] = curves["sparsity"]
-            for k in ("accuracy", "early_stop_accuracy", "early_stop_iteration"):
-                if _is_list(raw.get(k)):
-                    series[k] = raw[k]
-            out_curves.append(Curve({"variant": variant, "layer": None, "direction": None}, "round", series))
-        per_layer = curves.get("sparsity_per_layer") if isinstance(curves.get("sparsity_per_layer"), Mapping) else {}
-        concentration = curves.get("concentration") if isinstance(curves.get("concentration"), Mapping) else {}
-        for layer, stats in concentration.items():
-            if not isinstance(stats, Mapping):
-                continue
-            for direction, raw in (("incoming", stats), ("outgoing", stats.get("outgoing"))):
-                if not isinstance(raw, Mapping):
-                    continue
-                series = {k: v for k, v in raw.items() if _is_list(v)}
-                n = max((len(v) for v in series.values()), default=0)
-                series = {"round": list(rounds) if rounds is not None else list(range(n)), **series}
-                if direction == "incoming":
-                    if _is_list(per_layer.get(layer)):
-                        series["sparsity"] = per_layer[layer]
-                    spear = stats.get("spearman")
-                    if isinstance(spear, Mapping):
-                        series.update({f"spearman_{k}": v for k, v in spear.items() if _is_list(v)})
-                out_curves.append(Curve({"variant": None, "layer": str(layer), "direction": direction}, "round", series))
-    rows: list[Row] = []
-    scalars: dict[str, Any] = {}
-    if isinstance(summary, Mapping):
-        for name, values in summary.items():
-            if isinstance(values, Mapping):
-                rows.append(Row({"variant": None, "layer": str(name), "direction": "incoming"}, dict(values)))
-            elif name == "pruned %" or str(name).endswith(" acc %"):
-                continue  # display strings of 0.1; the curves hold the numbers
-            else:
-                scalars[str(name)] = values
-    return Results("lottery", rows, out_curves, scalars)
-
-
-# dynamics
-
-
-DYNAMICS_KEY = ("layer",)
-
-
-def decode_dynamics(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
-    out_curves = []
-    if isinstance(curves, Mapping):
-        for layer, raw in curves.items():
-            if isinstance(raw, Mapping) and _is_list(raw.get("iteration")):
-                out_curves.append(Curve({"layer": str(layer)}, "iteration", {k: v for k, v in raw.items() if _is_list(v)}))
-    rows, scalars = [], {}
-    if isinstance(summary, Mapping):
-        for name, values in summary.items():
-            if isinstance(values, Mapping):
-                rows.append(Row({"layer": str(name)}, dict(values)))
-            else:
-                scalars[str(name)] = values
-    return Results("dynamics", rows, out_curves, scalars)
-
-
 # any other kind
 
 
@@ -414,8 +187,8 @@ X_CANDIDATES = ("iteration", "units_removed", "k", "rounds", "round", "step", "x
 def _generic_curves(tree: Any, path: tuple[str, ...], out: list[Curve]) -> None:
     if not isinstance(tree, Mapping):
         return
-    lists = {str(k): v for k, v in tree.items() if _is_list(v)}
-    x = next((c for c in X_CANDIDATES if _numbers(lists.get(c))), None)
+    lists = {str(k): v for k, v in tree.items() if is_list(v)}
+    x = next((c for c in X_CANDIDATES if numbers(lists.get(c))), None)
     if x is not None:
         out.append(Curve({"path": "/".join(path) or None}, x, lists))
     elif path == () and lists:
@@ -448,17 +221,20 @@ def decode_generic(kind: str, summary: Any, curves: Any) -> Results:
     return Results(kind, rows, out_curves, scalars)
 
 
-KINDS: dict[str, KindSchema] = {
-    "pruning": KindSchema("pruning", PRUNING_KEY, decode_pruning, _with_iterations),
-    "subspace": KindSchema("subspace", SUBSPACE_KEY, decode_subspace),
-    "lottery": KindSchema("lottery", LOTTERY_KEY, decode_lottery),
-    "dynamics": KindSchema("dynamics", DYNAMICS_KEY, decode_dynamics),
-}
+def kind_schema(kind: str) -> KindSchema | None:
+    """The schema a built-in study kind declares in its package (``redundancy/studies/<kind>/results.py``).
+
+    The study registry names it by string; its module is plain Python, so a
+    reader that decodes a stage imports neither torch nor a study's compute.
+    """
+    from redundancy.studies import result_schema
+
+    return result_schema(kind)
 
 
 def key_fields(kind: str) -> tuple[str, ...]:
     """The key fields of a kind's records (``("path",)`` for a kind without a schema)."""
-    schema = KINDS.get(kind)
+    schema = kind_schema(kind)
     return schema.key_fields if schema is not None else ("path",)
 
 
@@ -471,7 +247,7 @@ def decode(
     they omit taken from the stage's tensors when ``tensor`` (name -> array or None) is given."""
     if results is not None:
         return from_plain(results)
-    schema = KINDS.get(kind)
+    schema = kind_schema(kind)
     if schema is None:
         return decode_generic(kind, summary, curves)
     out = schema.decode_v01(summary, curves, config or {})

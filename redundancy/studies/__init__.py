@@ -1,19 +1,114 @@
-"""Registry of study kinds: name -> :class:`StudyKind` (a plain dict).
+"""Registry of study kinds: one line per kind, naming its modules by string.
 
-A new kind is one module that defines its config, its compute and optionally
-its checks, and one line below that registers it.
+A study kind is a package under ``redundancy/studies/<kind>/``: its config, its
+pure math, its compute (``study.py``, a :class:`~redundancy.studies.base.StudyKind`)
+and its typed result schema (``results.py``, a
+:class:`~redundancy.store.results.KindSchema`). :data:`BUILTIN` below names
+them as ``"module:attribute"`` strings, so importing this registry imports
+nothing of a kind: the readers (``show``, the TUI, the report) load a kind's
+``results`` module, which needs neither torch nor numpy, and only a run loads
+its compute.
+
+A kind from outside the project is a plugin (:mod:`redundancy.studies.plugins`):
+an installed entry point of group ``redundancy.studies`` or an import path
+written in a spec (``kind: "mypkg.studies:entry"``). Plugins are resolved where a
+spec is validated or run, never from store text.
 """
 
 from __future__ import annotations
 
-from redundancy.studies.base import RunArtifacts, StudyContext, StudyKind, StudyResult
+import importlib
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-STUDIES: dict[str, StudyKind] = {}
+if TYPE_CHECKING:
+    from redundancy.store.results import KindSchema
+    from redundancy.studies.base import StudyKind
+
+#: Substrings that mark any kind's summary number as a headline of a grid table.
+HEADLINE_ANY: tuple[str, ...] = ("auc", "area_under", "k_within_1", "distance", "p_value")
 
 
-def register(kind: StudyKind) -> StudyKind:
-    STUDIES[kind.name] = kind
-    return kind
+@dataclass(frozen=True)
+class Entry:
+    """A study kind as the registry knows it, before anything of it is imported.
+
+    ``compute`` and ``results`` are ``"module:attribute"``: the :class:`StudyKind`
+    (imports torch) and the :class:`KindSchema` (plain Python). ``headline`` are
+    substrings of the summary paths a grid table shows for this kind (besides
+    :data:`HEADLINE_ANY`); a kind with no match shows every number.
+    """
+
+    name: str
+    compute: str
+    results: str | None = None
+    headline: tuple[str, ...] = ()
+
+
+def _pkg(kind: str, headline: tuple[str, ...] = ()) -> Entry:
+    return Entry(kind, f"redundancy.studies.{kind}.study:KIND", f"redundancy.studies.{kind}.results:SCHEMA", headline)
+
+
+#: The built-in kinds, in the order ``validate`` lists them. A new kind is its package and one line here.
+BUILTIN: dict[str, Entry] = {
+    "subspace": _pkg("subspace"),
+    "lottery": _pkg("lottery", ("p_value", "ticket_accuracy", "dense_accuracy", "first_round_below_dense")),
+    "dynamics": _pkg("dynamics", ("distance_end", "fp_ratio_end", "alpha_end")),
+    "pruning": _pkg("pruning"),
+    "unit_ticket": _pkg("unit_ticket"),
+}
+
+
+def load(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names."""
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class _Kinds(MutableMapping[str, "StudyKind"]):
+    """Name -> :class:`StudyKind`, loading a built-in's compute the first time it is asked for.
+
+    Iterating lists names without importing anything. Tests and plugins may add
+    kinds (``STUDIES[name] = kind``) and remove them again.
+    """
+
+    def __init__(self, entries: dict[str, Entry]):
+        self._entries = entries
+        self._loaded: dict[str, StudyKind] = {}
+        self._extra: dict[str, StudyKind] = {}
+
+    def __getitem__(self, name: str) -> StudyKind:
+        if name in self._extra:
+            return self._extra[name]
+        if name not in self._loaded:
+            entry = self._entries[name]  # KeyError for an unknown kind
+            self._loaded[name] = load(entry.compute)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, kind: StudyKind) -> None:
+        if name in self._entries:
+            raise ValueError(f"study kind {name!r} is built in; a plugin needs another name")
+        self._extra[name] = kind
+
+    def __delitem__(self, name: str) -> None:
+        del self._extra[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._entries
+        yield from (n for n in self._extra if n not in self._entries)
+
+    def __len__(self) -> int:
+        return len(set(self._entries) | set(self._extra))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries or name in self._extra
+
+
+STUDIES: _Kinds = _Kinds(BUILTIN)
 
 
 def get(name: str) -> StudyKind:
@@ -23,11 +118,54 @@ def get(name: str) -> StudyKind:
         raise KeyError(f"unknown study kind {name!r}; expected one of {', '.join(STUDIES)}") from None
 
 
+def register(kind: StudyKind) -> StudyKind:
+    """Add a kind defined in code (tests, notebooks) under its name."""
+    STUDIES[kind.name] = kind
+    return kind
 
-__all__ = ["STUDIES", "RunArtifacts", "StudyContext", "StudyKind", "StudyResult", "get", "register"]
 
-from redundancy.studies import subspace  # noqa: E402,F401
-from redundancy.studies import lottery  # noqa: E402,F401
-from redundancy.studies import dynamics  # noqa: E402,F401
-from redundancy.studies import pruning  # noqa: E402,F401
-from redundancy.studies import unit_ticket  # noqa: E402,F401
+def result_schema(kind: str) -> KindSchema | None:
+    """The typed result schema of a built-in kind (plain Python, no torch), else None.
+
+    Only built-in kinds: a kind named in store text is data, and readers never
+    import code because a store names it.
+    """
+    entry = BUILTIN.get(kind)
+    if entry is None or entry.results is None:
+        return None
+    return load(entry.results)
+
+
+def headline_tokens(kind: str) -> tuple[str, ...]:
+    """Substrings marking a summary path as a headline number of ``kind`` in a grid table."""
+    entry = BUILTIN.get(kind)
+    return (entry.headline if entry is not None else ()) + HEADLINE_ANY
+
+
+_BASE = ("RunArtifacts", "StudyContext", "StudyKind", "StudyResult")
+
+
+def __getattr__(name: str) -> Any:
+    # The compute-side types import torch: loaded when first asked for, never by a reader.
+    if name in _BASE:
+        from redundancy.studies import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'redundancy.studies' has no attribute {name!r}")
+
+
+__all__ = [
+    "BUILTIN",
+    "HEADLINE_ANY",
+    "STUDIES",
+    "Entry",
+    "RunArtifacts",
+    "StudyContext",
+    "StudyKind",
+    "StudyResult",
+    "get",
+    "headline_tokens",
+    "load",
+    "register",
+    "result_schema",
+]

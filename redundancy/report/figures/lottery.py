@@ -9,7 +9,7 @@ weights spread uniformly over a layer's nodes, as the hypothesis implies?):
    incoming weights, at the last round (read from the masks the study
    stores), against the hypergeometric law k_i follows if the survivors were
    spread uniformly over the layer (the study's own
-   :func:`~redundancy.studies.concentration.hypergeom_pmf`);
+   :func:`~redundancy.studies.lottery.concentration.hypergeom_pmf`);
 3. the concentration statistics per round (index of dispersion, Gini
    coefficient, conditional survival, empty units), each beside its null value.
 """
@@ -26,7 +26,7 @@ from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
 from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, new_figure, percent_axis, plain_ticks
 from redundancy.store.results import Results
-from redundancy.studies.concentration import hypergeom_pmf, unit_counts
+from redundancy.studies.lottery.concentration import hypergeom_pmf, unit_counts
 
 ARMS = (("ticket", "winning ticket (rewound)"), ("reinit", "control: same mask, re-initialized"), ("random_mask", "control: random mask, original init"))
 

@@ -1,6 +1,6 @@
 """Test accuracy and loss of a network whose layer is projected to rank k, for many k.
 
-Two ways to get the same numbers (notation of :mod:`redundancy.studies.subspace_math`):
+Two ways to get the same numbers (notation of :mod:`redundancy.studies.subspace.linalg`):
 
 - :func:`rebuilt_sweep`, the textbook loop: for each k form W_k = Z + B_k B_kᵀ Δ,
   put it in a copy of the network and evaluate the whole network. It is the
@@ -16,7 +16,7 @@ Two ways to get the same numbers (notation of :mod:`redundancy.studies.subspace_
   between two listed ranks, rank-(k − k')) update plus the layers above.
 
 At k = 0 and when k reaches the basis' width (where B_k B_kᵀ Δ = Δ exactly, see
-:func:`redundancy.studies.subspace_math.ordered_basis`) the engine uses the
+:func:`redundancy.studies.subspace.linalg.ordered_basis`) the engine uses the
 layer's own weights Z and W, so those two points equal the reset and the
 trained networks bit for bit rather than up to float32 rounding.
 """
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from redundancy.models import LayeredNet
-from redundancy.studies.subspace_math import projected_weight
+from redundancy.studies.subspace.linalg import projected_weight
 from redundancy.train import evaluate
 
 # Per batch the engine holds the layer's input, a, p and the layers above for

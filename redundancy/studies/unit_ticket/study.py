@@ -66,14 +66,13 @@ import torch
 from pydantic import Field, field_validator
 
 from redundancy.spec.schema import StudyConfig, TrainConfig
-from redundancy.studies import StudyKind, register
-from redundancy.studies.base import StudyContext, StudyResult
-from redundancy.studies.concentration import unit_counts
-from redundancy.studies.lottery import LotteryConfig, derived_seed, param_masks, prune_round, pruning_groups, weight_name
-from redundancy.studies.pruning import mean_abs_activation
-from redundancy.studies.pruning_orders import greedy_frame_potential_order
-from redundancy.studies.structural import FULLY_CONNECTED, hidden_widths, narrow_model_config, shrink_state
-from redundancy.studies.unit_ticket_math import keep_count, paired_t_test, random_units, top_units
+from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.lottery.concentration import unit_counts
+from redundancy.studies.lottery.study import LotteryConfig, derived_seed, param_masks, prune_round, pruning_groups, weight_name
+from redundancy.studies.pruning.study import mean_abs_activation
+from redundancy.studies.pruning.orders import greedy_frame_potential_order
+from redundancy.studies.pruning.structural import FULLY_CONNECTED, hidden_widths, narrow_model_config, shrink_state
+from redundancy.studies.unit_ticket.stats import keep_count, paired_t_test, random_units, top_units
 
 Selector = Literal["ticket_counts", "magnitude_final", "magnitude_init", "frame_potential", "activation", "random"]
 Init = Literal["original", "reinit"]
@@ -306,12 +305,10 @@ def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
     return result
 
 
-register(
-    StudyKind(
-        name="unit_ticket",
-        config=UnitTicketConfig,
-        run=run,
-        check=check,
-        description="train the network of a fraction of units chosen by a selector, from their own or a fresh init",
-    )
+KIND = StudyKind(
+    name="unit_ticket",
+    config=UnitTicketConfig,
+    run=run,
+    check=check,
+    description="train the network of a fraction of units chosen by a selector, from their own or a fresh init",
 )

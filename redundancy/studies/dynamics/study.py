@@ -51,9 +51,8 @@ from pydantic import Field, field_validator
 
 from redundancy.models import LayeredNet, param_name
 from redundancy.spec.schema import StudyConfig
-from redundancy.studies import register
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
-from redundancy.studies.dynamics_measures import (
+from redundancy.studies.dynamics.measures import (
     angles_to_closest_centre,
     compare_widths,
     correlated_pairs_from_moments,
@@ -69,7 +68,7 @@ from redundancy.studies.dynamics_measures import (
     spike_threshold,
     stable_rank,
 )
-from redundancy.studies.pruning_engine import single_unit_removal
+from redundancy.studies.pruning.engine import single_unit_removal
 from redundancy.train import evaluate
 
 METRICS = ("frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory")
@@ -366,12 +365,12 @@ def _layer_summary(v: dict[str, list[Any]], clusters: int | None, alpha_status: 
     return out
 
 
-KIND = register(StudyKind(
+KIND = StudyKind(
     name="dynamics",
     config=DynamicsConfig,
     run=run,
     check=check,
     description="how redundancy forms during training: FP, distance from init, spectrum, clustering, repeated/removable units",
-))
+)
 
 __all__ = ["KIND", "DynamicsConfig", "METRICS", "activation_moments", "compare_widths", "check", "run"]

@@ -51,7 +51,7 @@ accuracy, loss, frame_potential (levels,)}``; for a stochastic criterion
 Retraining (seed §2.3: pruning the largest components "can lead to better
 test accuracy after re-training"). ``finetune: {iterations, lr, levels}``
 takes, at each listed fraction of units removed, every criterion's pruned
-network built structurally smaller (:mod:`redundancy.studies.structural`:
+network built structurally smaller (:mod:`redundancy.studies.pruning.structural`:
 the layer's rows and the next layer's matching inputs removed) and trains all
 its parameters for ``iterations`` steps with the run's optimizer, batch size
 and seed (same batches for every criterion). Each curve gains
@@ -67,9 +67,9 @@ input's forward pass) to every curve, ``<lc>/params`` and ``<lc>/flops``
 tensors, and ``summary["costs"]``. Both are off by default, so earlier stage ids
 stay valid.
 
-The sweep runs on :mod:`redundancy.studies.pruning_engine` (layers below the
+The sweep runs on :mod:`redundancy.studies.pruning.engine` (layers below the
 pruned one evaluated once); orders come from
-:mod:`redundancy.studies.pruning_orders`.
+:mod:`redundancy.studies.pruning.orders`.
 """
 
 from __future__ import annotations
@@ -88,10 +88,9 @@ from redundancy.data.base import seed_words
 from redundancy.measures import as_matrix
 from redundancy.models import LayeredNet, param_name
 from redundancy.spec.schema import ResolvedTrain, Strict, StudyConfig, TrainConfig
-from redundancy.studies import StudyKind, register
-from redundancy.studies.base import StudyContext, StudyResult
-from redundancy.studies.pruning_engine import removal_sweep
-from redundancy.studies.structural import (
+from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.pruning.engine import removal_sweep
+from redundancy.studies.pruning.structural import (
     FULLY_CONNECTED,
     hidden_widths,
     kept_after,
@@ -101,7 +100,7 @@ from redundancy.studies.structural import (
     shrink_state,
     total_cost,
 )
-from redundancy.studies.pruning_orders import (
+from redundancy.studies.pruning.orders import (
     Direction,
     frame_potential_along,
     greedy_frame_potential_order,
@@ -559,12 +558,10 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
     return result
 
 
-register(
-    StudyKind(
-        name="pruning",
-        config=PruningConfig,
-        run=run,
-        check=check,
-        description="accuracy as units of a layer are removed by magnitude, frame potential or at random",
-    )
+KIND = StudyKind(
+    name="pruning",
+    config=PruningConfig,
+    run=run,
+    check=check,
+    description="accuracy as units of a layer are removed by magnitude, frame potential or at random",
 )

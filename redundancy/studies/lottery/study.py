@@ -48,9 +48,8 @@ from pydantic import Field, field_validator
 from redundancy.measures import as_matrix, fp_contributions
 from redundancy.models import param_name
 from redundancy.spec.schema import ModelConfig, ResolvedTrain, StudyConfig, TrainConfig, resolve_train
-from redundancy.studies import register
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
-from redundancy.studies.concentration import Concentration, concentration, outgoing_counts, spearman, unit_counts
+from redundancy.studies.lottery.concentration import Concentration, concentration, outgoing_counts, spearman, unit_counts
 from redundancy.train import TrainResult
 
 Control = Literal["reinit", "random_mask"]
@@ -593,18 +592,16 @@ def check(config: LotteryConfig, info: Any) -> list[tuple[Sequence[str | int], s
     return problems
 
 
-LOTTERY = register(
-    StudyKind(
-        "lottery",
-        LotteryConfig,
-        run,
-        check,
-        description="winning tickets by iterative magnitude pruning; do their weights concentrate on few units?",
-    )
+KIND = StudyKind(
+    "lottery",
+    LotteryConfig,
+    run,
+    check,
+    description="winning tickets by iterative magnitude pruning; do their weights concentrate on few units?",
 )
 
 __all__ = [
-    "LOTTERY",
+    "KIND",
     "LotteryConfig",
     "check",
     "effective_train",

@@ -14,7 +14,7 @@ second-moment matrix C = XᵀX, ‖R Xᵀ‖²_F = tr(R C Rᵀ) and ‖X‖²_F 
 only C (m × m) is ever needed.
 
 Along an ordered orthonormal basis B ∈ R^{n×c} whose span holds every column
-of Δ (:mod:`redundancy.studies.subspace_math`), with μ_i = b_iᵀ Δ the kept part
+of Δ (:mod:`redundancy.studies.subspace.linalg`), with μ_i = b_iᵀ Δ the kept part
 P_k = B_k B_kᵀ Δ and the residual R_k = Δ − P_k have
 
     ‖P_k‖²_F = Σ_{i≤k} ‖μ_i‖²,     ‖P_k Xᵀ‖²_F = Σ_{i≤k} μ_i C μ_iᵀ,

@@ -13,8 +13,8 @@ with every other layer (and this layer's bias) unchanged, and records test
 accuracy and loss, the spectral and Frobenius norms of the removed residual and
 the fraction of ‖W − Z‖²_F kept. ``basis: bottom`` (trailing singular vectors
 first) and ``basis: random`` (random nested subspaces, ``seeds`` of them) are
-the controls. The math is in :mod:`redundancy.studies.subspace_math`, the fast
-evaluation in :mod:`redundancy.studies.subspace_eval`.
+the controls. The math is in :mod:`redundancy.studies.subspace.linalg`, the fast
+evaluation in :mod:`redundancy.studies.subspace.sweep`.
 
 Evaluated ranks: ``ks`` (``all`` = 0..rank, rank = min(units, fan-in)), plus
 0, 1, 10, 16 and the rank whenever they are at most the rank, because the
@@ -45,7 +45,7 @@ none), and accuracies (fractions; the mean over seeds for ``random``).
 
 ``alignment: true`` adds, per basis curve, ``rho_kept``, ``rho_residual``
 (ρ of P_k = B_k B_kᵀ Δ and of R_k = Δ − P_k, see
-:mod:`redundancy.studies.alignment_math`; null where the part is zero) and
+:mod:`redundancy.studies.subspace.alignment`; null where the part is zero) and
 ``residual_share`` (‖R_k Xᵀ‖_F / ‖Δ Xᵀ‖_F), each the mean over seeds for
 ``random``; per row ``rho_target`` (ρ of Δ: W − Z, or W for ``weights``) and,
 for ``update``, ``rho_init`` (ρ of Z); and summary columns
@@ -61,7 +61,7 @@ Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint
 ``<lc>/<target>/<basis>/{accuracy, loss, residual_spectral_norm,
 residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
 ``random``, whose ``basis_seed`` (seeds,) holds the seed of each random basis
-(:func:`~redundancy.studies.subspace_math.random_orthonormal`); with
+(:func:`~redundancy.studies.subspace.linalg.random_orthonormal`); with
 ``alignment``, also ``.../<basis>/{rho_kept, rho_residual, residual_share}``
 (same shapes) and ``<lc>/alignment/rho_{update,weights,init}``.
 """
@@ -78,11 +78,10 @@ from pydantic import Field
 
 from redundancy.models import param_name
 from redundancy.spec.schema import StudyConfig
-from redundancy.studies import StudyKind, register
-from redundancy.studies.base import StudyContext, StudyResult
-from redundancy.studies.alignment_math import alignment_along, alignment_from_moment, input_rows
-from redundancy.studies.subspace_eval import projected_sweep
-from redundancy.studies.subspace_math import (
+from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.subspace.alignment import alignment_along, alignment_from_moment, input_rows
+from redundancy.studies.subspace.sweep import projected_sweep
+from redundancy.studies.subspace.linalg import (
     Basis,
     as_matrix,
     first_within,
@@ -348,12 +347,10 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
     return result
 
 
-register(
-    StudyKind(
-        name="subspace",
-        config=SubspaceConfig,
-        run=run,
-        check=check,
-        description="accuracy when a layer's update W − Z is projected onto k singular directions",
-    )
+KIND = StudyKind(
+    name="subspace",
+    config=SubspaceConfig,
+    run=run,
+    check=check,
+    description="accuracy when a layer's update W − Z is projected onto k singular directions",
 )

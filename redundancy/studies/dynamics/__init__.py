@@ -1,0 +1,1 @@
+"""The dynamics study kind: see ``study.py`` (config and compute) and ``results.py`` (typed results)."""

@@ -1,0 +1,110 @@
+"""The pruning study's typed results: one curve per (layer, checkpoint, criterion, direction).
+
+Decodes the 0.1 summary (``"fc1@best magnitude:smallest"``) and curves into
+records keyed by named fields; ``iteration`` is filled from the stage's
+``<layer>@<checkpoint>/iteration`` tensors when the text omits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from redundancy.store.results import Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, numbers, split_criterion, split_layer_checkpoint
+
+
+PRUNING_KEY = ("layer", "checkpoint", "iteration", "criterion", "direction", "units")
+
+
+def _pruning_curve(key: Key, raw: Mapping[str, Any]) -> Curve:
+    series: dict[str, list[Any]] = {}
+    seeds: dict[str, list[list[Any]]] = {}
+    units = key.get("units")
+    for name, values in raw.items():
+        if name == "seeds" and isinstance(values, list):
+            seeds["accuracy"] = values
+        elif name == "std" and is_list(values):
+            series["accuracy_std"] = values
+        elif is_list(values):
+            series[name] = values
+    removed = series.get("units_removed")
+    if removed is not None and isinstance(units, int) and units > 0 and "fraction_removed" not in series:
+        series["fraction_removed"] = [None if u is None else u / units for u in removed]
+    return Curve(key, "units_removed", series, seeds)
+
+
+def _is_pruning_panel(tree: Any) -> bool:
+    return isinstance(tree, Mapping) and any(isinstance(v, Mapping) and "units_removed" in v for v in tree.values())
+
+
+def decode_pruning(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
+    panels: list[tuple[str, Any, Mapping[str, Any]]] = []  # (layer, checkpoint, panel)
+    one_panel = _is_pruning_panel(curves)
+    if one_panel:
+        panels.append((str(config.get("layer", "")), checkpoint_ref(config.get("checkpoint", "")), curves))
+    elif isinstance(curves, Mapping):
+        for lc, panel in curves.items():
+            if _is_pruning_panel(panel):
+                layer, ref = split_layer_checkpoint(str(lc))
+                panels.append((layer, ref, panel))
+    out_curves: list[Curve] = []
+    keys: dict[tuple[str, Any, str, str | None], Key] = {}
+    for layer, ref, panel in panels:
+        for name, raw in panel.items():
+            if not isinstance(raw, Mapping):
+                continue
+            criterion, direction = split_criterion(str(name))
+            units = raw.get("units") if isinstance(raw.get("units"), int) else None
+            key = {"layer": layer, "checkpoint": ref, "iteration": None, "criterion": criterion, "direction": direction, "units": units}
+            keys[(layer, ref, criterion, direction)] = key
+            out_curves.append(_pruning_curve(key, raw))
+    rows: list[Row] = []
+    scalars: dict[str, Any] = {}
+    if isinstance(summary, Mapping):
+        unpruned = summary.get("accuracy_unpruned") if one_panel else None
+        if one_panel and panels:
+            layer0, ref0 = panels[0][0], panels[0][1]
+        for name, values in summary.items():
+            if not isinstance(values, Mapping):
+                if not one_panel or name not in ("layer", "checkpoint", "units", "accuracy_unpruned"):
+                    scalars[str(name)] = values
+                continue
+            text = str(name)
+            if one_panel:
+                layer, ref, crit = layer0, ref0, text
+            else:
+                lc, _, crit = text.partition(" ")
+                layer, ref = split_layer_checkpoint(lc)
+            criterion, direction = split_criterion(crit)
+            key = dict(keys.get((layer, ref, criterion, direction)) or
+                       {"layer": layer, "checkpoint": ref, "iteration": None, "criterion": criterion, "direction": direction, "units": None})
+            vals = dict(values)
+            if unpruned is not None and "accuracy_unpruned" not in vals:
+                vals["accuracy_unpruned"] = unpruned
+            rows.append(Row(key, vals))
+    return Results("pruning", rows, out_curves, scalars)
+
+
+def _with_iterations(results: Results, tensor: Callable[[str], Any]) -> Results:
+    """``iteration`` of each (layer, checkpoint) from the study's ``<layer>@<checkpoint>/iteration`` tensor."""
+    found: dict[tuple[Any, Any], Any] = {}
+
+    def fill(key: Key) -> Key:
+        if key.get("iteration") is not None or key.get("layer") is None:
+            return key
+        lc = (key["layer"], key.get("checkpoint"))
+        if lc not in found:
+            value = tensor(f"{lc[0]}@{lc[1]}/iteration")
+            found[lc] = int(value) if value is not None and getattr(value, "ndim", 0) == 0 else None
+        return key if found[lc] is None else {**key, "iteration": found[lc]}
+
+    return Results(
+        results.kind,
+        [Row(fill(r.key), r.values) for r in results.summary],
+        [Curve(fill(c.key), c.x, c.series, c.seeds) for c in results.curves],
+        results.scalars,
+        results.schema,
+    )
+
+
+SCHEMA = KindSchema("pruning", PRUNING_KEY, decode_pruning, _with_iterations)

@@ -1,0 +1,64 @@
+"""The subspace study's typed results: curves over k per (layer, checkpoint, target, basis), and singular values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from redundancy.store.results import Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, numbers, split_criterion, split_layer_checkpoint
+
+
+SUBSPACE_KEY = ("layer", "checkpoint", "iteration", "target", "basis", "rank")
+BASES = ("top", "bottom", "random")
+
+
+def split_subspace_row(text: str) -> tuple[str, Any, str | None]:
+    """``("fc1", "final", "update")`` from ``"fc1@final:update"``."""
+    lc, colon, target = text.rpartition(":")
+    if not colon:
+        lc, target = text, None
+    layer, ref = split_layer_checkpoint(lc)
+    return layer, ref, target
+
+
+def decode_subspace(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
+    out_curves: list[Curve] = []
+    extra: dict[tuple[str, Any, str | None], dict[str, Any]] = {}
+    if isinstance(curves, Mapping):
+        for row_key, row in curves.items():
+            if not isinstance(row, Mapping):
+                continue
+            layer, ref, target = split_subspace_row(str(row_key))
+            rank = row.get("rank") if isinstance(row.get("rank"), int) else None
+            base = {"layer": layer, "checkpoint": ref, "iteration": None, "target": target}
+            extra[(layer, ref, target)] = {k: row[k] for k in ("accuracy_full", "accuracy_reset") if k in row}
+            for basis, raw in row.items():
+                if basis in ("singular_values", "accuracy_full", "accuracy_reset", "rank") or not isinstance(raw, Mapping):
+                    continue
+                series = {k: v for k, v in raw.items() if is_list(v) and k not in ("seeds", "std")}
+                if is_list(raw.get("std")):
+                    series["accuracy_std"] = raw["std"]
+                seeds = {"accuracy": raw["seeds"]} if is_list(raw.get("seeds")) else {}
+                out_curves.append(Curve({**base, "basis": basis, "rank": rank}, "k", series, seeds))
+            sv = row.get("singular_values")
+            if numbers(sv):
+                out_curves.append(Curve({**base, "basis": None, "rank": rank}, "index",
+                                        {"index": list(range(1, len(sv) + 1)), "singular_value": sv}))
+    rows: list[Row] = []
+    scalars: dict[str, Any] = {}
+    if isinstance(summary, Mapping):
+        for name, values in summary.items():
+            if not isinstance(values, Mapping):
+                scalars[str(name)] = values
+                continue
+            row_key, slash, basis = str(name).rpartition("/")
+            if not slash:
+                row_key, basis = str(name), None
+            layer, ref, target = split_subspace_row(row_key)
+            vals = dict(values)
+            rank = vals.pop("rank", None)
+            rows.append(Row({"layer": layer, "checkpoint": ref, "iteration": None, "target": target, "basis": basis, "rank": rank}, vals))
+    return Results("subspace", rows, out_curves, scalars)
+
+
+SCHEMA = KindSchema("subspace", SUBSPACE_KEY, decode_subspace)
