@@ -28,7 +28,8 @@ from redundancy.data import load_data
 from redundancy.models import LayeredNet, build_model
 from redundancy.spec.schema import DataConfig, ModelConfig, TrainConfig, resolve_train
 from redundancy.studies.subspace.sweep import SweepResult, projected_sweep, rebuilt_sweep
-from redundancy.studies.subspace.linalg import as_matrix, left_singular, ordered_basis
+from redundancy.studies.common.weights import as_matrix64 as as_matrix
+from redundancy.studies.subspace.linalg import left_singular, ordered_basis
 from redundancy.train import train_model
 
 LAYER = "fc1"

@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import torch
 
-EPS = 1e-12
-
-
-def as_matrix(weight: torch.Tensor) -> torch.Tensor:
-    """W as (n units, m inputs): rows of a Linear weight, flattened filters of a Conv."""
-    return weight.reshape(weight.shape[0], -1)
-
-
-def normalize_rows(w: torch.Tensor) -> torch.Tensor:
-    """Ŵ: each row divided by its ℓ2 norm (a zero row stays zero)."""
-    w = as_matrix(w)
-    return w / w.norm(dim=1, keepdim=True).clamp_min(EPS)
+from redundancy.studies.common.weights import as_matrix, normalize_rows
 
 
 def gram(w_hat: torch.Tensor) -> torch.Tensor:

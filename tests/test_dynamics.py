@@ -296,8 +296,8 @@ def test_metrics_subset_computes_only_those(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "study, path, words",
     [
-        ("layers: [fc9]", "studies[0].layers[0]", "no layer 'fc9'"),
-        ("checkpoints: [7]", "studies[0].checkpoints[0]", "not a stored checkpoint"),
+        ("layers: [fc9]", "studies[0].layers[0]", "unknown layer 'fc9'"),
+        ("checkpoints: [7]", "studies[0].checkpoints[0]", "keeps no checkpoint at iteration 7"),
         ("metrics: [spectrum, spectra]", "studies[0].metrics[1]", "spectrum"),
         ("clusters: 0", "studies[0].clusters", "greater than or equal to 1"),
         ("correlation_threshold: 1.5", "studies[0].correlation_threshold", "less than 1"),

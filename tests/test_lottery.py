@@ -285,7 +285,7 @@ def test_cli_runs_the_study_and_shows_its_table(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "study,path,words",
     [
-        ("    layers: [fc1, fc9]\n", "studies[0].layers[1]", ["no layer 'fc9'", "fc1, fc2, fc3"]),
+        ("    layers: [fc1, fc9]\n", "studies[0].layers[1]", ["unknown layer 'fc9'", "fc1, fc2, fc3"]),
         ("    rewind: 50\n", "studies[0].rewind", ["before the end of training", "50 iterations"]),
         ("    rewind: -1\n", "studies[0].rewind", ["'init' or an iteration"]),
         ("    rounds: 40\n", "studies[0].rounds", ["keeps no weight", "fc1 (96 weights)", "at most 23 rounds"]),

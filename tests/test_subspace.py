@@ -19,8 +19,8 @@ from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import ModelConfig
 from redundancy.studies.subspace.study import evaluated_ks
 from redundancy.studies.subspace.sweep import projected_sweep, rebuilt_sweep
+from redundancy.studies.common.weights import as_matrix64 as as_matrix
 from redundancy.studies.subspace.linalg import (
-    as_matrix,
     first_within,
     left_singular,
     ordered_basis,

@@ -24,7 +24,7 @@ from redundancy.engine.threads import compute_library
 from redundancy.spec.schema import RunConfig, StudyConfig
 from redundancy.store import layout as L
 from redundancy.store import now_iso
-from redundancy.studies import STUDIES, RunArtifacts, StudyContext, StudyResult
+from redundancy.studies import RunArtifacts, StudyContext, StudyResult, kind_of, plugin_of
 from redundancy.studies.base import ProgressFn
 from redundancy.train import Resume, StepCallback, TrainResult, train_model
 
@@ -104,7 +104,18 @@ def execute_study(
     ctx = StudyContext(run=run, data=data, device=device)
     if progress is not None:
         ctx.progress = progress
-    return STUDIES[study.kind].run(study, ctx)
+    plugin = plugin_of(study)
+    if plugin is None:
+        return kind_of(study).run(study, ctx)
+    from redundancy.studies.plugins import PluginError, call
+
+    result = call(plugin, "run", plugin.kind.run, study, ctx)
+    if not isinstance(result, StudyResult):
+        raise PluginError(f"{plugin.describe()} returned a {type(result).__name__}, not a StudyResult")
+    schema = plugin.kind.results
+    if schema is not None and result.results is None:
+        result.results = call(plugin, "its result schema", schema.decode_v01, result.summary, result.curves, study.model_dump(mode="json"))
+    return result
 
 
 @dataclass

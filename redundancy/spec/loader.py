@@ -705,9 +705,31 @@ def _studies(where: _Located, data: dict[str, Any], kinds: dict[str, Any]) -> tu
         if kind is None:
             problems.append(where.problem(loc, f"required field 'kind' is missing (expected one of: {', '.join(kinds)})"))
             continue
+        for field_name in ("plugin", "plugin_identity"):
+            if field_name in item:
+                problems.append(where.problem(loc + (field_name,), f"'{field_name}' is set by the loader from 'kind'; remove it"))
+        if isinstance(kind, str) and kind not in kinds:
+            from redundancy.studies import plugins
+
+            try:
+                plugin = plugins.resolve(kind)
+            except KeyError:
+                pass
+            except plugins.PluginError as exc:
+                problems.append(where.problem(loc + ("kind",), str(exc)))
+                continue
+            else:
+                config_cls = plugin.kind.config
+                try:
+                    config = config_cls.model_validate({**item, "kind": plugin.kind.name})
+                    studies.append((i, config.model_copy(update={"plugin": kind, "plugin_identity": plugin.identity})))
+                except ValidationError as exc:
+                    problems += pydantic_problems(where, exc, config_cls, loc)
+                continue
         if not isinstance(kind, str) or kind not in kinds:
-            hint = _did_you_mean(kind, kinds) if isinstance(kind, str) else ""
-            problems.append(where.problem(loc + ("kind",), f"unknown study kind {_short(kind)}{hint} (expected one of: {', '.join(kinds)})"))
+            known = [*kinds, *plugins_installed()]
+            hint = _did_you_mean(kind, known) if isinstance(kind, str) else ""
+            problems.append(where.problem(loc + ("kind",), f"unknown study kind {_short(kind)}{hint} (expected one of: {', '.join(known)}, or an import path 'package.module:attribute')"))
             continue
         config_cls = kinds[kind].config
         try:
@@ -718,6 +740,31 @@ def _studies(where: _Located, data: dict[str, Any], kinds: dict[str, Any]) -> tu
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(where.problem(("studies",), f"two studies are named {dup!r}; names must be unique"))
     return studies, problems
+
+
+def plugins_installed() -> list[str]:
+    """Names of the installed study kind entry points (their code is not imported)."""
+    from redundancy.studies.plugins import entry_point_names
+
+    return entry_point_names()
+
+
+def _study_checks(study: StudyConfig, info: SpecInfo, kinds: Any) -> list[tuple[Sequence[str | int], str]]:
+    """A study's semantic checks: its kind's ``check``; a plugin's, with a failure inside it named as the plugin's."""
+    from redundancy.studies import plugin_of
+
+    plugin = plugin_of(study)
+    if plugin is None:
+        check = kinds[study.kind].check
+        return list(check(study, info)) if check is not None else []
+    if plugin.kind.check is None:
+        return []
+    from redundancy.studies.plugins import PluginError, call
+
+    try:
+        return list(call(plugin, "check", plugin.kind.check, study, info))
+    except PluginError as exc:
+        return [((), str(exc))]
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
@@ -919,8 +966,7 @@ def _resolve(
                     checkpoints = checkpoint_iterations(run.train)
                     info = SpecInfo(run, layers, checkpoints)
                     for i, study in studies:
-                        check = kinds[study.kind].check
-                        for sub, message in (check(study, info) if check is not None else []):
+                        for sub, message in _study_checks(study, info, kinds):
                             found.append(([("studies", i) + tuple(sub)], message))
             checked[shared] = (found, layers, checkpoints)
         found, layers, checkpoints = checked[shared]

@@ -160,6 +160,11 @@ class StudyConfig(Strict):
     name: str | None = Field(
         None, max_length=NAME_MAX, pattern=SAFE_NAME, description="label of this study in the store (default: kind and index)"
     )
+    #: Set by the loader for a plugin kind (never in a spec): the kind as the spec names it
+    #: (an entry point or ``module:attribute``) and the plugin's identity (``dist version`` or
+    #: ``module sha256:…``). Both are in the stage identity; built-in kinds leave them empty.
+    plugin: str | None = Field(None, description="set by the loader: the plugin kind as the spec names it")
+    plugin_identity: str | None = Field(None, description="set by the loader: the plugin's distribution and version, or its source's SHA-256")
 
 
 class ResolvedTrain(TrainConfig):

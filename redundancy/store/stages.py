@@ -18,6 +18,7 @@ import torch
 from redundancy.spec.schema import RunConfig
 from redundancy.store import layout as L
 from redundancy.store.files import StageInfo, Store, to_json
+from redundancy.store.results import to_plain
 from redundancy.studies.base import RunArtifacts, StudyResult
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def study_attrs(stage: StudyStage, result: StudyResult, prov: dict[str, Any], sp
         L.A_IDENTITY: to_json(stage.identity),
         L.A_SUMMARY: to_json(result.summary),
         L.A_CURVES: to_json(result.curves),
+        **({L.A_RESULTS: to_json(to_plain(result.results))} if result.results is not None else {}),
         **{L.result_attr(k): v for k, v in result.attrs.items()},
         **prov,
     }

@@ -124,6 +124,22 @@ def register(kind: StudyKind) -> StudyKind:
     return kind
 
 
+def plugin_of(config: Any) -> Any:
+    """The :class:`~redundancy.studies.plugins.StudyPlugin` a study config was resolved to, or None for a built-in."""
+    name = getattr(config, "plugin", None)
+    if not name:
+        return None
+    from redundancy.studies.plugins import resolve
+
+    return resolve(name)
+
+
+def kind_of(config: Any) -> StudyKind:
+    """The kind that runs ``config``: the plugin the loader resolved, else the registered kind."""
+    plugin = plugin_of(config)
+    return plugin.kind if plugin is not None else STUDIES[config.kind]
+
+
 def result_schema(kind: str) -> KindSchema | None:
     """The typed result schema of a built-in kind (plain Python, no torch), else None.
 
@@ -165,7 +181,9 @@ __all__ = [
     "StudyResult",
     "get",
     "headline_tokens",
+    "kind_of",
     "load",
+    "plugin_of",
     "register",
     "result_schema",
 ]

@@ -35,12 +35,17 @@ if TYPE_CHECKING:
 
 @dataclass
 class StudyResult:
-    """A study's output: tensors to store (``"a/b/c"`` paths), a summary and curves (JSON-able)."""
+    """A study's output: tensors to store (``"a/b/c"`` paths), a summary and curves (JSON-able).
+
+    ``results`` is the typed form (:class:`~redundancy.store.results.Results`) when the kind's
+    schema is not one the readers know (a plugin's); it is stored beside summary and curves.
+    """
 
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, Any] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
+    results: Any = None
 
 
 @dataclass
@@ -157,3 +162,6 @@ class StudyKind:
     run: RunFn
     check: CheckFn | None = None
     description: str = ""
+    #: A plugin's :class:`~redundancy.store.results.KindSchema`: its stages then carry typed results
+    #: that readers decode without importing the plugin (built-in kinds declare theirs in the registry).
+    results: Any = None

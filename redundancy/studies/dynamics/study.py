@@ -49,9 +49,12 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from redundancy.models import LayeredNet, param_name
+from redundancy.models import LayeredNet
 from redundancy.spec.schema import StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.common.checks import check_checkpoints, check_layers
+from redundancy.studies.common.refs import CheckpointRef
+from redundancy.studies.common.weights import layer_weight
 from redundancy.studies.dynamics.measures import (
     angles_to_closest_centre,
     compare_widths,
@@ -73,7 +76,6 @@ from redundancy.train import evaluate
 
 METRICS = ("frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory")
 Metric = Literal["frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory"]
-CheckpointRef = int | Literal["best", "final"]
 
 # Inputs per forward pass when collecting activation moments on the probe.
 PROBE_BATCH = 250
@@ -111,17 +113,7 @@ class DynamicsConfig(StudyConfig):
 def check(config: DynamicsConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
     """Layers must exist; fixed checkpoint iterations must be ones the run stores."""
     problems: list[tuple[Sequence[str | int], str]] = []
-    for i, name in enumerate(config.layers or []):
-        if name not in info.layers:
-            problems.append((("layers", i), f"no layer {name!r} in model {info.run.model.name!r}; layers: {', '.join(info.layers)}"))
-    if config.layers and len(set(config.layers)) != len(config.layers):
-        problems.append((("layers",), "a layer is listed twice"))
-    for i, ref in enumerate(config.checkpoints or []):
-        if isinstance(ref, int) and ref not in info.checkpoints:
-            problems.append(
-                (("checkpoints", i), f"iteration {ref} is not a stored checkpoint of this run; stored: {info.checkpoints} (add it to train.checkpoints)")
-            )
-    return problems
+    return check_layers(config.layers, "layers", info) + check_checkpoints(config.checkpoints, "checkpoints", info)
 
 
 def _iterations(config: DynamicsConfig, ctx: StudyContext) -> list[int]:
@@ -135,7 +127,7 @@ def _iterations(config: DynamicsConfig, ctx: StudyContext) -> list[int]:
 
 def _weight(state: dict[str, torch.Tensor], layer: str) -> np.ndarray:
     """The layer's stored weight as a NumPy view (no copy: checkpoints are CPU tensors)."""
-    return state[param_name(layer)].detach().cpu().numpy()
+    return layer_weight(state, layer).detach().cpu().numpy()
 
 
 @torch.no_grad()

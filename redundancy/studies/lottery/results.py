@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, numbers, split_criterion, split_layer_checkpoint
+from redundancy.store.results import Curve, KindSchema, Results, Row, is_list
 
 
 LOTTERY_KEY = ("variant", "layer", "direction")

@@ -45,10 +45,13 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from redundancy.measures import as_matrix, fp_contributions
+from redundancy.measures import fp_contributions
 from redundancy.models import param_name
 from redundancy.spec.schema import ModelConfig, ResolvedTrain, StudyConfig, TrainConfig, resolve_train
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.common.checks import check_layers
+from redundancy.studies.common.seeds import derived_seed
+from redundancy.studies.common.weights import as_matrix64
 from redundancy.studies.lottery.concentration import Concentration, concentration, outgoing_counts, spearman, unit_counts
 from redundancy.train import TrainResult
 
@@ -225,12 +228,6 @@ def random_masks_like(masks: dict[str, torch.Tensor], seed: int) -> dict[str, to
     return out
 
 
-def derived_seed(seed: int, round_: int, stream: int, extra: int = 0) -> int:
-    """A 31-bit seed for one (run seed, round, purpose) from NumPy's SeedSequence."""
-    words = [seed & (2**63 - 1), round_, stream, extra]
-    return int(np.random.SeedSequence(words).generate_state(1)[0] & 0x7FFFFFFF)
-
-
 def weight_name(layer: str) -> str:
     return param_name(layer)
 
@@ -305,7 +302,7 @@ def param_masks(masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _unit_scores(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's ‖w_i‖ and frame-potential contribution c_i = Σ_j ⟨ŵ_i, ŵ_j⟩²."""
-    w = as_matrix(weight).double()
+    w = as_matrix64(weight)
     return w.norm(dim=1).numpy(), fp_contributions(w).numpy()
 
 
@@ -562,11 +559,7 @@ def check(config: LotteryConfig, info: Any) -> list[tuple[Sequence[str | int], s
     """Layers must exist, rewinding must fall inside training, and every group must keep a weight to the last round."""
     problems: list[tuple[Sequence[str | int], str]] = []
     names = list(info.layers)
-    for i, name in enumerate(config.layers or []):
-        if name not in info.layers:
-            problems.append((("layers", i), f"no layer {name!r} in model {info.run.model.name!r}; layers: {', '.join(names)}"))
-    if config.layers and len(set(config.layers)) != len(config.layers):
-        problems.append((("layers",), "a layer is listed twice"))
+    problems += check_layers(config.layers, "layers", info)
     if config.train is not None and "validation" in config.train.model_fields_set:
         if config.train.validation != info.run.train.validation:
             problems.append(

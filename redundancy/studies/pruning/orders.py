@@ -16,7 +16,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from redundancy.measures import as_matrix, gram, normalize_rows
+from redundancy.measures import gram
+from redundancy.studies.common.weights import as_matrix64, normalize_rows
 
 Direction = Literal["smallest", "largest"]
 
@@ -54,7 +55,7 @@ def greedy_frame_potential_order(weight: torch.Tensor, direction: Direction = "s
     recomputation of all contributions. Ties: see :data:`TIE_RTOL`.
     Computed in float64; returns the order as an int64 tensor (n,).
     """
-    w_hat = normalize_rows(as_matrix(weight).detach().cpu().double())
+    w_hat = normalize_rows(as_matrix64(weight))
     sq = gram(w_hat).pow(2).numpy()  # X_ij²
     c = sq.sum(axis=1)
     n = c.shape[0]
@@ -74,7 +75,7 @@ def frame_potential_along(weight: torch.Tensor, order: torch.Tensor) -> torch.Te
     Removing r takes away its row and column of X: FP ← FP − 2 c_r(R) + X_rr²,
     then c_i ← c_i − X_ir². O(n) per removal after the one Gram matrix.
     """
-    w_hat = normalize_rows(as_matrix(weight).detach().cpu().double())
+    w_hat = normalize_rows(as_matrix64(weight))
     sq = gram(w_hat).pow(2).numpy()
     c = sq.sum(axis=1)
     fp = float(c.sum())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from redundancy.store.results import Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, numbers, split_criterion, split_layer_checkpoint
+from redundancy.store.results import Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, split_criterion, split_layer_checkpoint
 
 
 PRUNING_KEY = ("layer", "checkpoint", "iteration", "criterion", "direction", "units")

@@ -84,11 +84,13 @@ import numpy as np
 import torch
 from pydantic import AfterValidator, Field, field_validator
 
-from redundancy.data.base import seed_words
-from redundancy.measures import as_matrix
 from redundancy.models import LayeredNet, param_name
 from redundancy.spec.schema import ResolvedTrain, Strict, StudyConfig, TrainConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.common.checks import check_checkpoints, check_layers
+from redundancy.studies.common.refs import CheckpointRef, listed, loc
+from redundancy.studies.common.seeds import seed_words
+from redundancy.studies.common.weights import unit_matrix
 from redundancy.studies.pruning.engine import removal_sweep
 from redundancy.studies.pruning.structural import (
     FULLY_CONNECTED,
@@ -233,7 +235,6 @@ def _canonical_criterion(text: str) -> str:
 
 
 CriterionRef = Annotated[str, AfterValidator(_canonical_criterion)]
-CheckpointRef = Literal["final", "best"] | Annotated[int, Field(ge=0)]
 DEFAULT_CRITERIA = [
     "magnitude:smallest",
     "magnitude:largest",
@@ -288,16 +289,6 @@ class PruningConfig(StudyConfig):
         return value
 
 
-def _listed(value: Any) -> list[Any]:
-    """A field that takes one value or a list, as a list without repeats (order kept)."""
-    items = value if isinstance(value, list) else [value]
-    return list(dict.fromkeys(items))
-
-
-def _loc(value: Any, field: str, index: int) -> tuple[str | int, ...]:
-    return (field, index) if isinstance(value, list) else (field,)
-
-
 def removal_levels(n_units: int, max_fraction: float, step: int) -> list[int]:
     """Units removed at each evaluation: 0, step, 2·step, ... up to K = ⌊max_fraction·n⌋, K included."""
     k_max = int(math.floor(max_fraction * n_units + 1e-9))
@@ -309,13 +300,9 @@ def removal_levels(n_units: int, max_fraction: float, step: int) -> list[int]:
 
 def check(config: PruningConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
     """Layers exist, checkpoints are kept by the run, and max_fraction removes at least one unit."""
-    problems: list[tuple[Sequence[str | int], str]] = []
-    known = list(info.layers)
-    for i, name in enumerate(config.layer if isinstance(config.layer, list) else [config.layer]):
+    problems = check_layers(config.layer, "layer", info) + check_checkpoints(config.checkpoint, "checkpoint", info)
+    for name in listed(config.layer):
         if name not in info.layers:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append((_loc(config.layer, "layer", i), f"unknown layer {name!r}{hint} (this model has: {', '.join(known)})"))
             continue
         units = info.layers[name].units
         if math.floor(config.max_fraction * units + 1e-9) < 1:
@@ -328,14 +315,9 @@ def check(config: PruningConfig, info: Any) -> list[tuple[Sequence[str | int], s
             problems.append((("finetune",), f"fine-tuning trains the structurally smaller network, which exists for {', '.join(FULLY_CONNECTED)}; this spec's model is {model!r}"))
         for i, name in enumerate(config.layer if isinstance(config.layer, list) else [config.layer]):
             if name in info.layers and info.layers[name].is_output:
-                problems.append((_loc(config.layer, "layer", i), f"{name} is the output layer: its units are the classes, so the network cannot be made smaller; drop finetune or prune a hidden layer"))
+                problems.append((loc(config.layer, "layer", i), f"{name} is the output layer: its units are the classes, so the network cannot be made smaller; drop finetune or prune a hidden layer"))
             elif name in info.layers and any(int(round(f * info.layers[name].units)) >= info.layers[name].units for f in config.finetune.levels):
                 problems.append((("finetune", "levels"), f"a level removes every unit of {name} ({info.layers[name].units} units); use fractions below {1 - 0.5 / info.layers[name].units:.4g}"))
-    for i, ref in enumerate(config.checkpoint if isinstance(config.checkpoint, list) else [config.checkpoint]):
-        if isinstance(ref, int) and ref not in info.checkpoints:
-            problems.append(
-                (_loc(config.checkpoint, "checkpoint", i), f"the run keeps no checkpoint at iteration {ref} (it keeps {info.checkpoints}, plus best); add it to train.checkpoints or use final/best")
-            )
     return problems
 
 
@@ -432,7 +414,7 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
     data = ctx.data
     x, y = (data.test_x, data.test_y) if config.split == "test" else (data.val_x, data.val_y)
     train_x = data.train_x[: config.activation_samples]
-    layers, checkpoints = _listed(config.layer), _listed(config.checkpoint)
+    layers, checkpoints = listed(config.layer), listed(config.checkpoint)
     several = len(layers) * len(checkpoints) > 1
     result = StudyResult()
     total, done = len(layers) * len(checkpoints), 0
@@ -447,7 +429,7 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
             inp = CriterionInput(
                 model=model,
                 layer=layer,
-                weight=as_matrix(state[param_name(layer)]).double(),
+                weight=unit_matrix(state, layer),
                 bias=None if bias is None else bias.double(),
                 train_x=train_x,
                 include_bias=config.include_bias,

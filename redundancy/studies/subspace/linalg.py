@@ -27,11 +27,6 @@ import torch
 Basis = Literal["top", "bottom", "random"]
 
 
-def as_matrix(weight: torch.Tensor) -> torch.Tensor:
-    """W as (n units, m inputs) in float64: rows of a Linear weight, flattened filters of a Conv."""
-    return weight.detach().reshape(weight.shape[0], -1).to("cpu", torch.float64)
-
-
 def left_singular(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(U, σ) of the reduced SVD Δ = U Σ Vᵀ: U is n × r with r = min(n, m), σ descending."""
     u, s, _ = torch.linalg.svd(delta, full_matrices=False)

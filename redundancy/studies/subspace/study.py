@@ -68,7 +68,6 @@ residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -79,11 +78,13 @@ from pydantic import Field
 from redundancy.models import param_name
 from redundancy.spec.schema import StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.common.checks import check_layers, missing_checkpoint
+from redundancy.studies.common.refs import CheckpointRef, listed, loc
+from redundancy.studies.common.weights import as_matrix64
 from redundancy.studies.subspace.alignment import alignment_along, alignment_from_moment, input_rows
 from redundancy.studies.subspace.sweep import projected_sweep
 from redundancy.studies.subspace.linalg import (
     Basis,
-    as_matrix,
     first_within,
     left_singular,
     ResidualNorms,
@@ -97,7 +98,6 @@ if TYPE_CHECKING:
     from redundancy.spec.loader import SpecInfo
 
 Target = Literal["update", "weights"]
-CheckpointRef = Literal["final", "best"] | Annotated[int, Field(ge=0)]
 SUMMARY_KS = (1, 10, 16)
 ALIGNMENT_K = 16  # the summary's alignment columns are the residual's after this many directions
 
@@ -131,16 +131,6 @@ class SubspaceConfig(StudyConfig):
     )
 
 
-def _listed(value: Any) -> list[Any]:
-    """A field that takes one value or a list, as a list without repeats (order kept)."""
-    items = value if isinstance(value, list) else [value]
-    return list(dict.fromkeys(items))
-
-
-def _loc(config_value: Any, field: str, index: int) -> tuple[str | int, ...]:
-    return (field, index) if isinstance(config_value, list) else (field,)
-
-
 def layer_rank(info: LayerInfo) -> int:
     """The largest rank a layer's weight matrix can have: min(units, fan-in)."""
     return int(min(info.units, info.fan_in))
@@ -156,24 +146,15 @@ def evaluated_ks(ks: Literal["all"] | list[int], rank: int) -> list[int]:
 def check(config: SubspaceConfig, info: SpecInfo) -> list[tuple[Sequence[str | int], str]]:
     """Layers exist, checkpoints are kept by the run, no k above a layer's rank."""
     problems: list[tuple[Sequence[str | int], str]] = []
-    known = list(info.layers)
-    layers = []
-    for i, name in enumerate(config.layer if isinstance(config.layer, list) else [config.layer]):
-        if name not in info.layers:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append((_loc(config.layer, "layer", i), f"unknown layer {name!r}{hint} (this model has: {', '.join(known)})"))
-        else:
-            layers.append(info.layers[name])
-    targets = _listed(config.target)
+    problems += check_layers(config.layer, "layer", info)
+    layers = [info.layers[name] for name in listed(config.layer) if name in info.layers]
+    targets = listed(config.target)
     for i, ref in enumerate(config.checkpoint if isinstance(config.checkpoint, list) else [config.checkpoint]):
         if isinstance(ref, int):
             if ref == 0 and "update" in targets:
-                problems.append((_loc(config.checkpoint, "checkpoint", i), "iteration 0 is the initialization Z itself, so W − Z = 0 there; use a later checkpoint"))
+                problems.append((loc(config.checkpoint, "checkpoint", i), "iteration 0 is the initialization Z itself, so W − Z = 0 there; use a later checkpoint"))
             elif ref not in info.checkpoints:
-                problems.append(
-                    (_loc(config.checkpoint, "checkpoint", i), f"the run keeps no checkpoint at iteration {ref} (it keeps {info.checkpoints}, plus best); add it to train.checkpoints or use final/best")
-                )
+                problems.append((loc(config.checkpoint, "checkpoint", i), missing_checkpoint(ref, info)))
     if isinstance(config.ks, list):
         for j, k in enumerate(config.ks):
             for layer in layers:
@@ -263,8 +244,8 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
     data = ctx.data
     x, y = (data.test_x, data.test_y) if config.split == "test" else (data.val_x, data.val_y)
     batch = ctx.run.config.train.eval_batch_size
-    layers, checkpoints = _listed(config.layer), _listed(config.checkpoint)
-    targets, bases = _listed(config.target), _listed(config.basis)
+    layers, checkpoints = listed(config.layer), listed(config.checkpoint)
+    targets, bases = listed(config.target), listed(config.basis)
     init = ctx.state("init")
     result = StudyResult()
     total = len(layers) * len(checkpoints) * len(targets)
@@ -276,7 +257,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
         for name in layers:
             key = param_name(name)
             w, z = state[key], init[key]
-            w64, z64 = as_matrix(w), as_matrix(z)
+            w64, z64 = as_matrix64(w), as_matrix64(z)
             lc = f"{name}@{ref}"
             moment = None
             if config.alignment:
@@ -300,7 +281,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 row = f"{lc}:{target}"
                 ctx.progress(done / total, f"{row}: SVD and sweep over {len(ks)} ranks")
                 start = z if target == "update" else torch.zeros_like(z)
-                delta = w64 - as_matrix(start)
+                delta = w64 - as_matrix64(start)
                 u, _ = left_singular(delta)
                 plan: list[tuple[str, int, torch.Tensor]] = []
                 for basis in bases:

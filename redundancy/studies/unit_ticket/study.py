@@ -57,7 +57,6 @@ selectors repeat their row), ``ticket_counts/<layer>`` (n,) and ``dense/accuracy
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -67,8 +66,11 @@ from pydantic import Field, field_validator
 
 from redundancy.spec.schema import StudyConfig, TrainConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
+from redundancy.studies.common.checks import check_checkpoints, check_layers
+from redundancy.studies.common.refs import CheckpointRef
+from redundancy.studies.common.seeds import derived_seed
 from redundancy.studies.lottery.concentration import unit_counts
-from redundancy.studies.lottery.study import LotteryConfig, derived_seed, param_masks, prune_round, pruning_groups, weight_name
+from redundancy.studies.lottery.study import LotteryConfig, param_masks, prune_round, pruning_groups, weight_name
 from redundancy.studies.pruning.study import mean_abs_activation
 from redundancy.studies.pruning.orders import greedy_frame_potential_order
 from redundancy.studies.pruning.structural import FULLY_CONNECTED, hidden_widths, narrow_model_config, shrink_state
@@ -79,9 +81,8 @@ Init = Literal["original", "reinit"]
 SELECTORS: tuple[str, ...] = ("ticket_counts", "magnitude_final", "magnitude_init", "frame_potential", "activation", "random")
 # Selectors that read the trained network, and so take ``selected_at``.
 AT_CHECKPOINT = {"magnitude_final", "frame_potential", "activation"}
-CheckpointRef = Literal["final", "best"] | Annotated[int, Field(ge=0)]
 REFERENCE = "random:reinit"
-# Streams of the seeded draws (see lottery.derived_seed), so they never share random numbers.
+# Streams of the seeded draws (see common.seeds.derived_seed), so they never share random numbers.
 _BATCHES, _RANDOM = 11, 12
 
 
@@ -122,17 +123,8 @@ def check(config: UnitTicketConfig, info: Any) -> list[tuple[Sequence[str | int]
     model = info.run.model.name
     if model not in FULLY_CONNECTED:
         problems.append((("kind",), f"unit_ticket trains structurally smaller networks, which exist for {', '.join(FULLY_CONNECTED)}; this spec's model is {model!r}"))
-    hidden = [n for n, layer in info.layers.items() if not layer.is_output]
-    for i, name in enumerate(config.layers or []):
-        if name not in info.layers:
-            close = difflib.get_close_matches(name, list(info.layers), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append((("layers", i), f"unknown layer {name!r}{hint} (hidden layers: {', '.join(hidden)})"))
-        elif info.layers[name].is_output:
-            problems.append((("layers", i), f"{name} is the output layer: its units are the classes (hidden layers: {', '.join(hidden)})"))
-    for i, ref in enumerate(config.selected_at):
-        if isinstance(ref, int) and ref not in info.checkpoints:
-            problems.append((("selected_at", i), f"the run keeps no checkpoint at iteration {ref} (it keeps {info.checkpoints}, plus best); add it to train.checkpoints"))
+    problems += check_layers(config.layers, "layers", info, hidden=True)
+    problems += check_checkpoints(config.selected_at, "selected_at", info)
     if "random" not in config.selectors or "reinit" not in config.inits:
         problems.append((("selectors",), "the summary compares every arm with random:reinit; list random among the selectors and reinit among the inits"))
     return problems
