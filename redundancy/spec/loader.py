@@ -176,7 +176,7 @@ def pydantic_problems(
         kind = e["type"]
         if kind == "extra_forbidden":
             owner = _model_at(model, loc)
-            options = list(owner.model_fields) if owner else []
+            options = [f for f, info in owner.model_fields.items() if not (isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("loader"))] if owner else []
             key = str(loc[-1])
             msg = f"unknown field {key!r}{_did_you_mean(key, options)}"
             if options:

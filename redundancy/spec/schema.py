@@ -163,8 +163,10 @@ class StudyConfig(Strict):
     #: Set by the loader for a plugin kind (never in a spec): the kind as the spec names it
     #: (an entry point or ``module:attribute``) and the plugin's identity (``dist version`` or
     #: ``module sha256:…``). Both are in the stage identity; built-in kinds leave them empty.
-    plugin: str | None = Field(None, description="set by the loader: the plugin kind as the spec names it")
-    plugin_identity: str | None = Field(None, description="set by the loader: the plugin's distribution and version, or its source's SHA-256")
+    plugin: str | None = Field(None, description="set by the loader: the plugin kind as the spec names it", json_schema_extra={"loader": True})
+    plugin_identity: str | None = Field(
+        None, description="set by the loader: the plugin's distribution and version, or its source's SHA-256", json_schema_extra={"loader": True}
+    )
 
 
 class ResolvedTrain(TrainConfig):

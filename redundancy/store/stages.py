@@ -78,7 +78,7 @@ def study_attrs(stage: StudyStage, result: StudyResult, prov: dict[str, Any], sp
         L.A_STUDY: stage.name,
         L.A_RUN: stage.run.label,
         L.A_RUN_STAGE_ID: stage.run.id,
-        L.A_CONFIG: to_json(stage.config.model_dump(mode="json")),
+        L.A_CONFIG: to_json(stage.config.model_dump(mode="json", exclude=None if stage.config.plugin else {"plugin", "plugin_identity"})),
         L.A_IDENTITY: to_json(stage.identity),
         L.A_SUMMARY: to_json(result.summary),
         L.A_CURVES: to_json(result.curves),
