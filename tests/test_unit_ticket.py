@@ -28,6 +28,7 @@ from redundancy.studies.unit_ticket.stats import (
     top_units,
 )
 from redundancy.store.reader import read_document
+from redundancy.store.results import decode
 from tiny import run_spec, tiny_text, write_spec
 
 
@@ -135,6 +136,12 @@ def test_unit_ticket_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "random:reinit" in shown.output and "keep 25%" in shown.output
     doc = json.loads(CliRunner().invoke(app, ["show", "store/ut", "--json"]).stdout)
     assert doc["studies"][0]["curves"]["random:reinit"]["keep_fraction"] == [0.5, 0.25]
+    typed = decode("unit_ticket", summary, curves)
+    arm = typed.select(arm="activation@40:reinit")[0]
+    assert (arm.key["selector"], arm.key["selected_at"], arm.key["init"], arm.x) == ("activation", 40, "reinit", "keep_fraction")
+    assert arm.xs == [0.5, 0.25] and len(arm.seeds["accuracy"]) == 2 and len(arm.series["accuracy_std"]) == 2
+    assert len(typed.curves) == len(curves) - 1 and typed.scalars["dense_accuracy"] == curves["dense"]["accuracy"]
+    assert typed.rows(keep="keep 50%")[0].values["best"] == row["best"]
 
 
 def test_original_init_is_the_kept_units_own_weights() -> None:

@@ -1,7 +1,10 @@
-"""The unit-ticket study's typed results: its summary tables and curves keyed by their path.
+"""The unit-ticket study's typed results: accuracy against the fraction of units kept, per arm.
 
-Its 0.1 summary is a tree of tables (per arm, per fraction); the generic
-decoder keys each by its path, which is what this kind's records carry.
+An arm is a selector (read at a checkpoint for the selectors that read the
+trained network) and an init; its 0.1 curve is keyed ``"<selector>[@<checkpoint>]:<init>"``.
+Curves have ``x = keep_fraction``; summary rows are either an arm's accuracy per
+fraction (``arm`` set) or one fraction's comparison of the best arm with the
+``random:reinit`` reference (``keep`` set, e.g. ``"keep 50%"``).
 """
 
 from __future__ import annotations
@@ -9,13 +12,50 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import KindSchema, Results, decode_generic
+from redundancy.store.results import Curve, KindSchema, Results, Row, checkpoint_ref, is_list, numbers
 
-UNIT_TICKET_KEY = ("path",)
+UNIT_TICKET_KEY = ("arm", "selector", "selected_at", "init", "keep")
+
+
+def _arm_key(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    label, _, init = name.rpartition(":")
+    selector, at, ref = label.partition("@")
+    raw = raw or {}
+    selected_at = raw.get("selected_at", checkpoint_ref(ref) if at else None)
+    return {"arm": name, "selector": raw.get("selector", selector), "selected_at": selected_at, "init": raw.get("init", init), "keep": None}
 
 
 def decode_unit_ticket(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
-    return decode_generic("unit_ticket", summary, curves)
+    out_curves: list[Curve] = []
+    arms: dict[str, Mapping[str, Any]] = {}
+    scalars: dict[str, Any] = {}
+    if isinstance(curves, Mapping):
+        for name, raw in curves.items():
+            if name == "dense" and isinstance(raw, Mapping):  # the run's own network, for reference
+                scalars.update({f"dense_{k}": v for k, v in raw.items() if not isinstance(v, (list, Mapping))})
+                continue
+            if not isinstance(raw, Mapping) or not numbers(raw.get("keep_fraction")):
+                continue
+            arms[str(name)] = raw
+            series = {"keep_fraction": raw["keep_fraction"]}
+            for k in ("accuracy", "early_stop_accuracy", "params"):
+                if numbers(raw.get(k)):
+                    series[k] = raw[k]
+            for k, target in (("std", "accuracy_std"), ("early_stop_std", "early_stop_accuracy_std")):
+                if numbers(raw.get(k)):
+                    series[target] = raw[k]
+            seeds = {"accuracy": raw["seeds"]} if is_list(raw.get("seeds")) else {}
+            out_curves.append(Curve(_arm_key(str(name), raw), "keep_fraction", series, seeds))
+    rows: list[Row] = []
+    if isinstance(summary, Mapping):
+        for name, values in summary.items():
+            if not isinstance(values, Mapping):
+                scalars[str(name)] = values
+            elif str(name).startswith("keep "):
+                rows.append(Row({"arm": None, "selector": None, "selected_at": None, "init": None, "keep": str(name)}, dict(values)))
+            else:
+                rows.append(Row(_arm_key(str(name), arms.get(str(name))), dict(values)))
+    return Results("unit_ticket", rows, out_curves, scalars)
 
 
 SCHEMA = KindSchema("unit_ticket", UNIT_TICKET_KEY, decode_unit_ticket)
