@@ -24,7 +24,7 @@ from PIL import Image
 from redundancy.errors import RedundancyError
 from redundancy.present.text import clean
 from redundancy.report.document import RenderedFigure, Report, Section
-from redundancy.report.figures import FIGURES
+from redundancy.report.figures import figure_for
 from redundancy.report.manifest import check_free, finish, previous_files
 from redundancy.report.model import (
     Block,
@@ -34,7 +34,6 @@ from redundancy.report.model import (
     StageView,
     TableBlock,
     fmt,
-    summary_tables,
 )
 from redundancy.report.style import GREY, PNG_DPI, report_style
 from redundancy.report.writer import write_html, write_markdown
@@ -141,20 +140,16 @@ class _Builder:
 
     def draw(self, kind: str, view: StageView, stem: str, section: Section) -> None:
         """Call the kind's figure function; a failure becomes a visible note and a problem, not a crash."""
-        fn = FIGURES.get(kind)
-        if fn is None:
-            section.items.append(NoteBlock(f"No figure is registered for study kind {kind!r}; its summary follows."))
-            blocks: list[Block] = list(summary_tables(view.summary, f"{kind} summary: {view.label}")) if view.summary else []
-        else:
-            try:
-                blocks = fn(view)
-            except Exception as exc:  # a figure bug must not hide every other figure
-                where = f"{kind} {view.label} ({view.info.id})"
-                last = traceback.extract_tb(exc.__traceback__)[-1]
-                message = f"figures for {where} failed: {type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})"
-                self.report.problems.append(message)
-                section.items.append(NoteBlock(message))
-                return
+        fn = figure_for(kind)  # a kind without its own figures gets the generic ones
+        try:
+            blocks = fn(view)
+        except Exception as exc:  # a figure bug must not hide every other figure
+            where = f"{kind} {view.label} ({view.info.id})"
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            message = f"figures for {where} failed: {type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})"
+            self.report.problems.append(message)
+            section.items.append(NoteBlock(message))
+            return
         self.place(blocks, stem, view.provenance, section)
 
     def place(self, blocks: list[Block], stem: str, prov: Provenance, section: Section) -> None:
