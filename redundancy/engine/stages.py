@@ -107,14 +107,20 @@ def execute_study(
     plugin = plugin_of(study)
     if plugin is None:
         return kind_of(study).run(study, ctx)
+    from redundancy.store.results import Results
     from redundancy.studies.plugins import PluginError, call
 
+    if study.plugin_identity is not None and plugin.identity != study.plugin_identity:
+        # e.g. a worker with another version installed than where the spec was resolved
+        raise PluginError(f"{plugin.describe()} is not the one the spec was resolved with ({study.plugin_identity}); install the same version")
     result = call(plugin, "run", plugin.kind.run, study, ctx)
     if not isinstance(result, StudyResult):
         raise PluginError(f"{plugin.describe()} returned a {type(result).__name__}, not a StudyResult")
     schema = plugin.kind.results
     if schema is not None and result.results is None:
         result.results = call(plugin, "its result schema", schema.decode_v01, result.summary, result.curves, study.model_dump(mode="json"))
+    if result.results is not None and not isinstance(result.results, Results):
+        raise PluginError(f"{plugin.describe()}: its typed results are a {type(result.results).__name__}, not a redundancy.store.results.Results")
     return result
 
 

@@ -138,6 +138,10 @@ def as_kind(obj: Any, name: str) -> StudyKind:
     if short in BUILTIN:
         raise PluginError(f"study kind {name!r}: its name {short!r} is a built-in kind's; choose another")
     results = getattr(obj, "results", None)
+    from redundancy.store.results import KindSchema
+
+    if results is not None and not isinstance(results, KindSchema):
+        raise PluginError(f"study kind {name!r}: its 'results' must be a redundancy.store.results.KindSchema; found {type(results).__name__}")
     return StudyKind(short, config, run, check, str(getattr(obj, "description", "") or ""), results)
 
 
