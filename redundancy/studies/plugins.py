@@ -15,7 +15,9 @@ the study's config (``plugin`` and ``plugin_identity``), so both are in the
 stored config and in the stage identity; built-in kinds leave them empty and
 their identities do not change. The identity is the distribution name and
 version that installed the module (``mypkg 1.2.0``), or for a module no
-distribution installed, the SHA-256 of its source file. The stage id starts
+distribution installed, the SHA-256 of its source file, as for model and
+dataset plugins (:mod:`redundancy.plugins`, whose error class and identity this
+module shares). The stage id starts
 with the plugin's short ``name``, as a built-in's starts with its kind.
 
 Resolving a plugin imports it, so it happens only where a spec is validated or
@@ -26,7 +28,6 @@ into one :class:`PluginError` naming the plugin, reported as that stage's failur
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata as metadata
 import re
@@ -35,17 +36,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from redundancy import plugins as _plugins
 from redundancy.errors import RedundancyError
+from redundancy.plugins import PluginError, is_import_path, module_identity
 
 if TYPE_CHECKING:
     from redundancy.studies.base import StudyKind
 
 GROUP = "redundancy.studies"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-
-class PluginError(RedundancyError):
-    """A study plugin that cannot be found, imported or called, or that failed inside."""
 
 
 @dataclass(frozen=True)
@@ -60,45 +59,9 @@ class StudyPlugin:
         return f"study plugin {self.spec_name!r} ({self.identity})"
 
 
-def is_import_path(name: str) -> bool:
-    return ":" in name
-
-
 def entry_point_names() -> list[str]:
     """Names of the installed study entry points (nothing is imported)."""
-    try:
-        return sorted({ep.name for ep in metadata.entry_points(group=GROUP)})
-    except Exception:  # a broken distribution's metadata must not break listing names
-        return []
-
-
-def _distribution(module_name: str) -> str | None:
-    top = module_name.split(".")[0]
-    try:
-        dists = metadata.packages_distributions().get(top, [])
-    except Exception:
-        return None
-    for dist in dists:
-        try:
-            return f"{dist} {metadata.version(dist)}"
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def module_identity(module_name: str, module: Any) -> str:
-    """``dist version`` of the distribution that installed ``module``, else ``module sha256:hex`` of its source."""
-    found = _distribution(module_name)
-    if found is not None:
-        return found
-    file = getattr(module, "__file__", None)
-    try:
-        digest = hashlib.sha256(Path(file).read_bytes()).hexdigest() if file else None
-    except OSError:
-        digest = None
-    if digest is None:
-        raise PluginError(f"module {module_name!r} has no source file to identify it by; install it as a distribution")
-    return f"{module_name} sha256:{digest}"
+    return _plugins.entry_point_names(GROUP)
 
 
 def _import(target: str, name: str) -> tuple[Any, Any]:
@@ -168,7 +131,7 @@ def resolve(name: str) -> StudyPlugin:
 def forget() -> None:
     """Drop resolved plugins (after installing or editing one in the same process, as tests do)."""
     resolve.cache_clear()
-    importlib.invalidate_caches()
+    _plugins.forget()
 
 
 def call(plugin: StudyPlugin, what: str, function: Any, *args: Any) -> Any:
