@@ -20,15 +20,19 @@ from redundancy.engine import make_plan
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
 from redundancy.studies import plugins
+from test_kinds import TUI
 from tiny import tiny_text, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "plugin"
 
 
+def _env(*path: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in [ROOT, *path]), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+
+
 def cli(*args: str, cwd: Path, path: list[Path] = ()) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in [ROOT, *path]), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "redundancy", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "redundancy", *args], cwd=cwd, env=_env(*path), capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -66,6 +70,31 @@ def test_the_example_runs_and_show_lists_both_studies(tmp_path: Path) -> None:
     assert config["plugin_identity"].startswith("redundancy_example.coherence sha256:")
     assert "plugin" not in kinds["pruning"]["config"]  # built-ins store no plugin fields
     assert 0 <= kinds["coherence"]["summary"]["coherence_mean_final"] <= kinds["coherence"]["summary"]["coherence_max_final"] <= 1
+    assert doc["runs"][0]["model"] == "redundancy_example.nets:build"  # the plugin model
+    report = cli("report", "store/plugin-example", "--out", "report", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
+    assert any("-coherence-" in f for f in figures) and any("-pruning-" in f for f in figures), figures
+    (tmp_path / "tui.py").write_text(TUI, encoding="utf-8")
+    tui = subprocess.run([sys.executable, "tui.py", str(tmp_path / "store" / "plugin-example")], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert tui.returncode == 0, tui.stderr
+    seen = json.loads(tui.stdout.strip().splitlines()[-1])
+    assert set(seen) == {"coherence", "pruning"} and all(v["panels"] for v in seen.values())
+
+
+def test_the_example_imports_a_network_trained_elsewhere(tmp_path: Path) -> None:
+    for name in ("spec_import.yaml", "train_elsewhere.py"):
+        shutil.copy(EXAMPLE / name, tmp_path / name)
+    trained = subprocess.run([sys.executable, "train_elsewhere.py"], cwd=tmp_path, env=_env(EXAMPLE), capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    accuracy = float(trained.stdout.split("test accuracy ")[1].split(";")[0])
+    done = cli("run", "spec_import.yaml", "--device", "cpu", "--quiet", cwd=tmp_path, path=[EXAMPLE])
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(cli("show", "store/plugin-import", "--json", cwd=tmp_path).stdout)
+    assert doc["runs"][0]["test_accuracy"] == pytest.approx(accuracy, abs=1e-4)  # the script prints 4 digits
+    studies = {s["kind"]: s for s in doc["studies"]}
+    assert set(studies) == {"coherence", "pruning"} and all(s["status"] == "done" for s in studies.values())
+    assert studies["pruning"]["summary"]["accuracy_unpruned"] == doc["runs"][0]["test_accuracy"]
 
 
 def test_a_plugin_s_typed_results_are_read_without_its_code(tmp_path: Path, on_path) -> None:

@@ -20,7 +20,12 @@ def build(request):
     options = Options.model_validate(request.options or {})
     hidden = max(1, int(round(options.hidden * request.width)))
     inputs = math.prod(request.input_shape)
-    return nn.Sequential(nn.Flatten(), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, request.num_classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(inputs, hidden, bias=request.bias),
+        nn.ReLU(),
+        nn.Linear(hidden, request.num_classes, bias=request.bias),
+    )
 
 
 build.options = Options
