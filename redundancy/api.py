@@ -90,7 +90,8 @@ class StoreSet:
     def curves(self, kind: str) -> pd.DataFrame:
         """Every curve point of the done studies of ``kind``, tidy: one row per (curve, series, point).
 
-        Columns: store, run, study, id, the grid axes, the kind's key fields (layer, checkpoint,
+        Columns: store, run, study, id, stale (a study left by an earlier version of the spec: filter
+        on it to keep the current plan's curves), the grid axes, the kind's key fields (layer, checkpoint,
         criterion ... see ``docs/results.md``), ``curve_x`` (the x axis's name), ``x``, ``series``, ``y``.
         """
         import pandas as pd
@@ -104,13 +105,13 @@ class StoreSet:
                     results = RD.study_results(rec)
                 except RD.ReadError:
                     continue
-                base = {"store": r.name, "run": rec.run, "study": rec.name, "id": rec.id, **_axes(rec.grid_point)}
+                base = {"store": r.name, "run": rec.run, "study": rec.name, "id": rec.id, "stale": rec.stale, **_axes(rec.grid_point)}
                 for c in results.curves:
                     xs = c.xs
                     for name, ys in c.ys().items():
                         for i, y in enumerate(ys):
                             rows.append({**base, **c.key, "curve_x": c.x, "x": xs[i] if i < len(xs) else None, "series": name, "y": y})
-        front = ["store", "run", "study", "id"]
+        front = ["store", "run", "study", "id", "stale"]
         back = ["curve_x", "x", "series", "y"]
         middle = [c for c in _columns(rows, front) if c not in back]
         for f in key_fields(kind):

@@ -382,6 +382,9 @@ def test_stages_of_an_earlier_spec_are_listed_apart_as_stale(tmp_path: Path) -> 
     assert printed.exit_code == 0 and "2 stale stage(s)" in printed.output
     s = redundancy.open_store(store.root)
     assert sorted(s.runs["stale"]) == [False, True] and sorted(s.studies["stale"]) == [False, True]
+    curves = s.curves("pruning")  # both studies' points, told apart: the current plan's are not stale
+    current = {i for i in s.studies.loc[~s.studies["stale"], "id"]}
+    assert set(curves.loc[~curves["stale"], "id"]) == current and set(curves.loc[curves["stale"], "id"]) & old
 
 
 def test_a_stages_folder_linked_out_of_the_store_is_not_listed(made: dict[str, Path], tmp_path: Path) -> None:
