@@ -16,16 +16,13 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from redundancy.grid import format_cell, grid_summary
+from redundancy.grid import grid_summary
+from redundancy.present.tables import grid_table_data, point_label
 from redundancy.present.format import label as readable
 from redundancy.report.model import Block, FigureBlock, TableBlock
 from redundancy.report.style import PALETTE, new_figure
 
 MAX_PANELS = 6  # headline numbers drawn per study; the table beneath has them all
-
-
-def _point_label(point: dict[str, Any]) -> str:
-    return ", ".join(f"{axis.split('.')[-1]}={value}" for axis, value in point.items()) or "all runs"
 
 
 def _numeric_axis(summary: dict[str, Any]) -> str | None:
@@ -36,17 +33,6 @@ def _numeric_axis(summary: dict[str, Any]) -> str | None:
     return None
 
 
-def _table(summary: dict[str, Any], t: dict[str, Any], over: str) -> TableBlock:
-    columns = [axis.split(".")[-1] for axis in summary["group_axes"]] + ["stages done"] + list(t["metrics"])
-    rows = []
-    for r in t["rows"]:
-        total = r["done"] + r["failed"] + r["pending"]
-        done = f"{r['done']}/{total}" + (f" ({r['failed']} failed)" if r["failed"] else "")
-        rows.append([str(r["point"].get(a)) for a in summary["group_axes"]] + [done] + [format_cell(r["cells"].get(m)) for m in t["metrics"]])
-    kind = f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else ""
-    return TableBlock(title=f"Grid: {t['study']}{kind}{over}", columns=columns, rows=rows)
-
-
 def _figure(summary: dict[str, Any], t: dict[str, Any], axis: str, model: str, over: str) -> FigureBlock | None:
     metrics = [m for m in t["metrics"] if any((r["cells"].get(m) or {}).get("mean") is not None for r in t["rows"])][:MAX_PANELS]
     if not metrics:
@@ -54,7 +40,7 @@ def _figure(summary: dict[str, Any], t: dict[str, Any], axis: str, model: str, o
     others = [a for a in summary["group_axes"] if a != axis]
     series: dict[str, list[dict[str, Any]]] = {}
     for r in t["rows"]:
-        key = _point_label({a: r["point"].get(a) for a in others}) if others else ""
+        key = point_label({a: r["point"].get(a) for a in others}) if others else ""
         series.setdefault(key, []).append(r)
     ncols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
@@ -99,6 +85,7 @@ def grid_blocks(doc: dict[str, Any], model: str) -> list[Block]:
     over = f", mean ± std over {len(seeds)} seeds" if seeds else ""
     axis = _numeric_axis(summary)
     blocks: list[Block] = []
+    tables = iter(grid_table_data(summary, transpose=False, prefix="Grid: "))
     for t in summary["tables"]:
         if not t["rows"]:
             continue
@@ -106,5 +93,7 @@ def grid_blocks(doc: dict[str, Any], model: str) -> list[Block]:
             fig = _figure(summary, t, axis, model, over)
             if fig is not None:
                 blocks.append(fig)
-        blocks.append(_table(summary, t, over))
+        data = next(tables)
+        columns = [c.split(".")[-1] for c in data.columns[: len(summary["group_axes"])]] + ["stages done", *data.columns[len(summary["group_axes"]) + 1:]]
+        blocks.append(TableBlock(title=data.title, columns=columns, rows=data.rows))
     return blocks

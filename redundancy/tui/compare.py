@@ -17,7 +17,7 @@ from textual.widgets import TabbedContent
 
 from redundancy.store import layout as L
 from redundancy.store import reader
-from redundancy.summary import summary_rows
+from redundancy.present.tables import summary_rows
 from redundancy.tui import source
 from redundancy.tui.details import export_stem, read_study, run_detail
 from redundancy.tui.model import Detail, Panel, PlotPanel, Series, Table

@@ -20,13 +20,16 @@ class Table:
 
     ``headline`` names the column a reader looks at first (a pruning table's ``auc``): on screen it
     follows the first column and both stay in view while the rest scroll sideways. ``max_width`` cuts
-    longer cells on screen (an export has them whole)."""
+    longer cells on screen (an export has them whole). ``more`` holds further tables of the same
+    summary whose rows have other columns (a unit-ticket study's per-fraction comparisons after its
+    per-arm rows): the pane shows them as table panels."""
 
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
     headline: str | None = None
     max_width: int | None = None
+    more: list["TablePanel"] = field(default_factory=list)
 
 
 @dataclass
