@@ -46,7 +46,8 @@ class Series:
 class PlotPanel:
     """A line plot (or, with ``bars``, a histogram) of several series on shared axes; ``logx``
     draws x on a log(1 + x) scale, for axes such as log-spaced checkpoints or ranks k where
-    the first few values matter most."""
+    the first few values matter most. ``logy_ok`` marks a y axis (a loss) that the log-axis key
+    may draw on a log scale."""
 
     title: str
     xlabel: str
@@ -54,6 +55,7 @@ class PlotPanel:
     series: list[Series]
     bars: bool = False
     logx: bool = False
+    logy_ok: bool = False
 
 
 @dataclass

@@ -41,6 +41,7 @@ def panels(results: Results) -> list[Panel]:
     ):
         panel = curve_panel(results.curves, title, ykey, "units removed", ylabel, label=label)
         if panel is not None:
+            panel.logy_ok = ykey == "loss"
             out.append(panel)
     return out
 

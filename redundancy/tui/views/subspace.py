@@ -35,6 +35,7 @@ def panels(results: Results) -> list[Panel]:
             # The learned update's signal sits in the first few directions (16 of 1024 in
             # Nagarajan & Kolter): a log axis gives them room when k runs into the hundreds.
             panel.logx = max(max(s.x) for s in panel.series) >= 64
+            panel.logy_ok = ykey == "loss"
             out.append(panel)
     spectra = [c for c in results.curves if c.key.get("basis") is None and "singular_value" in c.series]
     fields = varying(spectra)
