@@ -29,6 +29,10 @@ def panels(results: Results) -> list[Panel]:
         ("energy_kept", "fraction of ‖W − Z‖²_F kept", "energy kept"),
         ("residual_spectral_norm", "spectral norm of the removed residual", "‖residual‖₂"),
         ("loss", "test loss vs k", "loss"),
+        # opt-in alignment (issue: the removed part of W − Z is poorly aligned with the data, ρ ≈ 1 is isotropic)
+        ("rho_residual", "alignment ρ of the removed residual with the layer's inputs (1 = isotropic)", "ρ(residual)"),
+        ("rho_kept", "alignment ρ of the kept part with the layer's inputs (1 = isotropic)", "ρ(kept)"),
+        ("residual_share", "residual's share of the change in pre-activations, ‖R Xᵀ‖ / ‖ΔW Xᵀ‖", "share"),
     ):
         panel = curve_panel(bases, title, ykey, "k", ylabel)
         if panel is not None:
