@@ -331,64 +331,33 @@ def _print_problems(problems: list[str]) -> None:
         raise typer.Exit(code=1)
 
 
-def _natural_width(label_width: int, columns: list[tuple[str, list[str]]]) -> int:
-    """Width of a :func:`summary_table` whose columns are (header, cells): one space each side of a cell."""
-    return label_width + 2 + sum(max([len(h), *map(len, cells)]) + 2 for h, cells in columns)
-
-
-def _shared_prefix(keys: list[str]) -> str:
-    """The longest prefix of every key that ends at a separator (``/``, ``:``, ``@``, space)."""
-    if len(keys) < 2:
-        return ""
-    prefix = keys[0]
-    for k in keys[1:]:
-        while not k.startswith(prefix):
-            prefix = prefix[:-1]
-    cut = max(prefix.rfind(sep) for sep in "/:@ ")
-    return prefix[: cut + 1] if cut >= 0 else ""
-
-
-def summary_table(title: str, summary: dict[str, Any], width: int | None = None) -> Table:
-    """A summary dict as a table: nested dicts become rows and their keys columns, or the
-    transpose when that is what fits ``width`` columns without cutting names. Names fold onto
-    a second line rather than end in an ellipsis; numbers never wrap."""
-    from redundancy.summary import summary_columns, summary_rows
-
-    rows, flat = summary_rows(summary)
-    nested = dict(rows)
-    prefix = _shared_prefix(list(nested))
-    if prefix:  # e.g. "fc1@final:update/top", ".../bottom": say the shared part once, in the title
-        nested = {k[len(prefix):]: v for k, v in nested.items()}
-        title = f"{title} — {prefix.rstrip('/:@ ')}"
-    table = Table(title=_t(title), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    if nested:
-        cols = summary_columns(rows)
-        cells = {(k, c): fmt(v.get(c, "")) for k, v in nested.items() for c in cols}
-        by_row = _natural_width(max(map(len, nested)), [(c, [cells[k, c] for k in nested]) for c in cols])
-        by_col = _natural_width(max(map(len, cols)), [(k, [cells[k, c] for c in cols]) for k in nested])
-        room = width or PIPE_WIDTH
-        transpose = (by_row > room and by_col < by_row) or (by_col <= room and len(cols) > 8 and len(cols) > len(nested))
-        if transpose:  # many keys per row (e.g. per-layer metrics) read better down the page
-            table.add_column("", overflow="fold")
-            for k in nested:
-                table.add_column(_t(k), justify="right", overflow="fold")
-            for c in cols:
-                table.add_row(_t(c), *(_t(cells[k, c]) for k in nested))
+def rich_table(data: Any, *, fold_numbers: bool = True) -> Table:
+    """A :class:`redundancy.present.tables.TableData` as a Rich table: names fold onto a second line
+    rather than end in an ellipsis; a ``mean ± std`` cell never breaks (``fold_numbers=False``, a
+    grid's table, which keeps its frame)."""
+    frame = dict(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True) if fold_numbers else {}
+    table = Table(title=_t(data.title) if data.title else None, **frame)
+    for i, col in enumerate(data.columns):
+        if i == 0:
+            table.add_column(_t(col), overflow="fold")
+        elif fold_numbers:
+            table.add_column(_t(col), justify="right", overflow="fold")
         else:
-            table.add_column("", overflow="fold")
-            for c in cols:
-                table.add_column(_t(c), justify="right", overflow="fold")
-            for k in nested:
-                table.add_row(_t(k), *(_t(cells[k, c]) for c in cols))
-    if flat:
-        if not nested:
-            table.add_column("", overflow="fold")
-            table.add_column("value", justify="right", overflow="fold")
-            for k, v in flat.items():
-                table.add_row(_t(k), _t(fmt(v)))
-        else:
-            table.caption = _t("; ".join(f"{k}: {fmt(v)}" for k, v in flat.items()))
+            table.add_column(_t(col), justify="right", no_wrap=True)
+    for row in data.rows:
+        table.add_row(*(_t(fmt(cell)) for cell in row))
+    if data.caption:
+        table.caption = _t(data.caption)
     return table
+
+
+def summary_tables(title: str, summary: dict[str, Any], width: int | None = None) -> list[Table]:
+    """A summary dict as tables (:func:`redundancy.present.tables.summary_tables`): nested dicts
+    become rows and their keys columns, or the transpose when that is what fits ``width`` columns
+    without cutting names; rows of another shape make a table of their own."""
+    from redundancy.present.tables import summary_tables as build
+
+    return [rich_table(t) for t in build(summary, title, width=width or PIPE_WIDTH, fold_prefix=True)]
 
 
 def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Console | None = None) -> None:
@@ -408,16 +377,18 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Conso
         keys = ("name", L.A_MODEL, L.A_DATASET, L.A_SEED, "status", L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST)
         runs.add_row(*(_t(fmt(r.get(k, ""))) for k in keys))
     console.print(runs)
-    from redundancy.grid import grid_summary, grid_tables
+    from redundancy.grid import grid_summary
+    from redundancy.present.tables import grid_table_data
 
     grid = grid_summary(doc)
     for st in doc["studies"]:
         if st.get("summary") and (studies or not grid["axes"]):  # a grid's studies are summarized by grid point below
-            console.print(summary_table(f"{st['kind']} {st['run']}/{st['name']}", st["summary"], room))
+            for table in summary_tables(f"{st['kind']} {st['run']}/{st['name']}", st["summary"], room):
+                console.print(table)
         elif st["status"] != "done":
             console.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
-    for table in grid_tables(grid) if grid["axes"] else []:
-        console.print(table)
+    for data in grid_table_data(grid) if grid["axes"] else []:
+        console.print(rich_table(data, fold_numbers=False))
     stale = doc.get("stale") or []
     if stale:
         console.print(_t(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "

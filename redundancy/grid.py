@@ -5,7 +5,8 @@ answers are about trends along the axes (does the distance from init shrink
 with width?), so this module lines up every stage's ``summary`` by grid point:
 the seed axis is averaged over, every other axis is a row. It reads only the
 reader's ``document`` dict (JSON attributes, no tensors), so it is as fast as
-``show`` and usable by the TUI and the report as plain data.
+``show`` and usable by the TUI and the report as plain data; the tables they
+show are built from it once, by :func:`redundancy.present.tables.grid_table_data`.
 
 Headline numbers are picked from each study's ``summary`` generically: nested
 dicts are flattened to ``a/b/c`` paths and a path is a headline when it
@@ -20,15 +21,11 @@ import json
 import math
 from typing import Any
 
-from rich.table import Table
-from rich.text import Text
-
-from redundancy.present.format import MISSING, mean_std
-from redundancy.present.text import clean
+from redundancy.present.tables import SEED_AXIS
+from redundancy.present.tables import grid_cell as format_cell  # noqa: F401  (the cell text of every grid table)
 from redundancy.store import layout as L
 from redundancy.studies import headline_tokens
 
-SEED_AXIS = "seed"
 
 #: Attributes of a train stage summarized like a study's headline numbers.
 TRAIN_METRICS = (L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST, L.A_BEST_ITERATION)
@@ -165,59 +162,3 @@ def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
             rows.append({"point": g, "done": r["done"], "failed": r["failed"], "pending": r["pending"], "cells": cells})
         out_tables.append({"study": t["study"], "kind": t["kind"], "metrics": list(t["metrics"]), "rows": rows})
     return {"axes": axes, "seed_axis": seed_axis, "group_axes": group_axes, "groups": groups, "tables": out_tables}
-
-
-# --- text rendering (show) --------------------------------------------------------------------
-
-
-def format_cell(cell: dict[str, Any] | None) -> str:
-    """``0.912 ± 0.004`` (mean ± std), the mean alone for one value; ``n/a`` when no value is a finite number."""
-    if not cell:
-        return MISSING
-    return mean_std(cell["mean"], cell["std"], missing=cell["missing"])
-
-
-def _t(value: object) -> Text:
-    return Text(clean(value, one_line=True))
-
-
-def _point_label(point: dict[str, Any]) -> str:
-    return ", ".join(f"{axis.split('.')[-1]}={value}" for axis, value in point.items()) or "all runs"
-
-
-def grid_tables(summary: dict[str, Any], *, max_columns: int = 8) -> list[Table]:
-    """One rich table per study: a row per grid point and a column per headline number, transposed
-    (a column per grid point) when there are more numbers than points, which keeps a width sweep
-    readable in a terminal."""
-    seeds = summary["axes"].get(SEED_AXIS) if summary["seed_axis"] else None
-    over = f", mean ± std over {len(seeds)} seeds" if seeds else ""
-    tables = []
-    for t in summary["tables"]:
-        if not t["rows"]:
-            continue
-        title = _t(f"grid: {t['study']}" + (f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else "") + over)
-        table = Table(title=title)
-        rows = t["rows"]
-        status = [f"{r['done']}/{r['done'] + r['failed'] + r['pending']}" + (f" ({r['failed']} failed)" if r["failed"] else "") for r in rows]
-        # Labels fold onto more lines when the terminal is narrow; a "mean ± std" cell never breaks.
-        if len(t["metrics"]) > len(rows) or len(t["metrics"]) > max_columns:
-            table.add_column("", overflow="fold")
-            for r in rows:
-                table.add_column(_t(_point_label(r["point"])), justify="right", no_wrap=True)
-            table.add_row(Text("stages done"), *(Text(s) for s in status))
-            for m in t["metrics"]:
-                table.add_row(_t(m), *(Text(format_cell(r["cells"].get(m))) for r in rows))
-        else:
-            for axis in summary["group_axes"]:
-                table.add_column(_t(axis), overflow="fold")
-            table.add_column("done", justify="right", no_wrap=True)
-            for m in t["metrics"]:
-                table.add_column(_t(m), justify="right", no_wrap=True)
-            for r, s in zip(rows, status):
-                table.add_row(
-                    *(_t(r["point"].get(a)) for a in summary["group_axes"]),
-                    Text(s),
-                    *(Text(format_cell(r["cells"].get(m))) for m in t["metrics"]),
-                )
-        tables.append(table)
-    return tables

@@ -34,12 +34,19 @@ def test_one_formatter_for_every_medium() -> None:
 
 def test_the_cli_tui_and_report_use_the_one_formatter_and_palette() -> None:
     import redundancy.cli as cli
+    import redundancy.present.tables as tables
     import redundancy.report.model as report_model
     import redundancy.report.style as style
     import redundancy.tui.views.base as views
     import redundancy.tui.widgets as widgets
 
-    assert cli.fmt is fmt and report_model.fmt is fmt and views.fmt is fmt
+    assert cli.fmt is fmt and report_model.fmt is fmt and tables.fmt is fmt
+    # one summary-to-table builder and one grid-table builder behind show, the TUI and the report
+    assert views.summary_tables is tables.summary_tables and report_model.build_summary_tables is tables.summary_tables
+    import redundancy.report.grid as report_grid
+    import redundancy.tui.details as details
+
+    assert report_grid.grid_table_data is tables.grid_table_data and details.grid_table_data is tables.grid_table_data
     assert style.PALETTE is PALETTE and widgets.PALETTE == terminal_palette() and len(widgets.PALETTE) == len(PALETTE)
 
 

@@ -510,3 +510,26 @@ def test_report_into_a_path_that_is_a_file_is_one_line_not_a_traceback(built: di
     text = " ".join(result.output.split())
     assert "cannot write the report to" in text and "Traceback" not in text
     assert target.read_text() == "a file, not a folder"
+
+
+def test_grid_figures_overlay_criteria_with_random_and_say_what_the_error_bars_are() -> None:
+    from redundancy.report.grid import _figure
+
+    def cell(v: float) -> dict[str, Any]:
+        return {"mean": v, "std": 0.01, "n": 3, "missing": 0, "values": [v] * 3}
+
+    metrics = ["magnitude:smallest/auc", "random/auc", "frame_potential:largest/auc", "fc1@final:update/top/k_within_1pt"]
+    rows = [{"point": {"model.width": w}, "done": 3, "failed": 0, "pending": 0, "cells": {m: cell(0.5 + 0.1 * w) for m in metrics}}
+            for w in (0.5, 1, 2)]
+    summary = {"axes": {"model.width": [0.5, 1, 2], "seed": [0, 1, 2]}, "seed_axis": "seed", "group_axes": ["model.width"],
+               "groups": [], "tables": []}
+    t = {"study": "pruning", "kind": "pruning", "metrics": metrics, "rows": rows}
+    block = _figure(summary, t, "model.width", "mlp", ", mean ± std over 3 seeds")
+    assert block is not None and "standard deviation over 3 seeds" in block.caption
+    auc, k = [ax for ax in block.figure.axes if ax.get_visible()]
+    legend = [text.get_text() for text in auc.get_legend().get_texts()]
+    assert legend == ["magnitude, smallest first", "random", "frame potential, largest first"]  # one panel, random among them
+    assert auc.get_ylabel() == "AUC\n(mean ± std over 3 seeds)"
+    assert k.get_ylabel().startswith("fc1 at final · update W − W₀ · top · first evaluated k") and "snaps" in k.get_title()
+    for ax in (auc, k):  # no raw stored key on an axis
+        assert "/" not in ax.get_ylabel() and "_" not in ax.get_ylabel()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from redundancy.summary import MAX_COLUMNS, orient, summary_columns, summary_rows
+from redundancy.present.tables import MAX_COLUMNS, orient, summary_columns, summary_rows
 
 
 def brute_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -102,6 +102,27 @@ def test_orient_transposes_only_wide_grids_with_fewer_rows_than_columns() -> Non
 
 
 def test_summary_module_needs_no_rendering_library() -> None:
-    code = "import sys, redundancy.summary; print(sorted({'textual', 'matplotlib', 'rich'} & {m.split('.')[0] for m in sys.modules}))"
+    code = "import sys, redundancy.present.tables; print(sorted({'textual', 'matplotlib', 'rich'} & {m.split('.')[0] for m in sys.modules}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_rows_of_two_shapes_make_two_tables_and_a_width_picks_the_orientation() -> None:
+    from redundancy.present.tables import summary_tables
+
+    # a unit-ticket summary: per-arm rows, then per-keep-fraction comparisons with other keys
+    summary = {
+        "arms": {"random:reinit": {"accuracy": 0.9, "accuracy_std": 0.01}, "magnitude_final:original": {"accuracy": 0.95, "accuracy_std": None}},
+        "keep 0.5": {"best": "magnitude_final:original", "margin": 0.05, "p_value": 0.01},
+        "keep 0.25": {"best": "random:reinit", "margin": 0.0, "p_value": 0.9},
+        "dense_accuracy": 0.97,
+    }
+    arms, keeps = summary_tables(summary, "unit_ticket", fold_prefix=True)
+    assert arms.columns == ["", "accuracy", "accuracy_std"] and arms.title == "unit_ticket — arms"
+    assert arms.rows == [["random:reinit", 0.9, 0.01], ["magnitude_final:original", 0.95, None]]
+    assert arms.caption == "dense_accuracy: 0.97" and keeps.caption == ""
+    assert keeps.columns == ["", "best", "margin", "p_value"] and keeps.title == "unit_ticket — keep" and [r[0] for r in keeps.rows] == ["0.5", "0.25"]
+    (narrow,) = summary_tables({"fc1": {f"metric_{i}": i for i in range(4)}, "fc2": {f"metric_{i}": i for i in range(4)}}, width=30)
+    assert narrow.transposed and narrow.columns == ["", "fc1", "fc2"]
+    (wide,) = summary_tables({"fc1": {f"metric_{i}": i for i in range(4)}, "fc2": {f"metric_{i}": i for i in range(4)}}, width=200)
+    assert not wide.transposed and wide.columns[0] == ""

@@ -510,6 +510,8 @@ async def test_live_refresh_shows_stages_as_a_run_writes_them(tmp_path: Path) ->
         write_index(store, plan, failed)
         await until(lambda: labels(app)[:1] == ["live  1 run · 0 studies · 2 pending · 1 bad"])
         assert labels(app)[:2] == ["live  1 run · 0 studies · 2 pending · 1 bad", "run"]
+        # the status line follows the store as it appears, not the "no store" it started with
+        assert static_text(app, "#status").startswith("1 store · 1 run, 0 studies done · 2 pending · polled")
         assert app.detail is not None and app.detail.title == "store live (spec sample)"  # the problem node it showed is gone
         await goto(pilot, tui_details.stage_key(root, "pruning-00000000000000aa"))
         assert labels(app)[1:5] == ["run", "pruning  pending", "lottery  pending", "dynamics  failed"]
@@ -526,6 +528,7 @@ async def test_live_refresh_shows_stages_as_a_run_writes_them(tmp_path: Path) ->
         write_index(store, plan, failed)
         await until(lambda: app.detail is not None and app.detail.table is not None and labels(app)[1:4] == ["run", "pruning", "lottery"])
         assert labels(app)[:5] == ["live  1 run · 2 studies · 1 bad", "run", "pruning", "lottery", "dynamics  failed"]
+        assert static_text(app, "#status").startswith("1 store · 1 run, 2 studies done · polled")
         assert static_text(app, "#title") == "pruning run/pruning"
         assert table_columns(app)[0] == "criterion"
 

@@ -61,7 +61,7 @@ def _write_png(fig: Figure, path: Path) -> None:
     """Save as an 8-bit palette PNG: line plots use few colours, so this is about a third of the RGBA
     file with no visible change, which keeps the self-contained page and the committed figures small."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": "redundancy report"})
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": "redundancy report"})  # no label clipped
     buffer.seek(0)
     with Image.open(buffer) as image:
         palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
@@ -133,7 +133,7 @@ class _Builder:
         # The first save laid the figure out; the SVG reuses those positions (figure fractions, the
         # same at any dpi) instead of solving the constrained layout again.
         fig.set_layout_engine("none")
-        fig.savefig(self.out / svg, format="svg", metadata={"Date": None})  # no date: same store, same SVG
+        fig.savefig(self.out / svg, format="svg", bbox_inches="tight", metadata={"Date": None})  # no date: same store, same SVG
         rendered = RenderedFigure(slug, block.title, block.caption, prov, png, svg)
         self.report.figures.append(rendered)
         return rendered

@@ -16,16 +16,14 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from redundancy.grid import format_cell, grid_summary
+from redundancy.grid import grid_summary
+from redundancy.present.tables import grid_table_data, point_label
+from redundancy.present.format import GREY, colour
 from redundancy.present.format import label as readable
 from redundancy.report.model import Block, FigureBlock, TableBlock
 from redundancy.report.style import PALETTE, new_figure
 
 MAX_PANELS = 6  # headline numbers drawn per study; the table beneath has them all
-
-
-def _point_label(point: dict[str, Any]) -> str:
-    return ", ".join(f"{axis.split('.')[-1]}={value}" for axis, value in point.items()) or "all runs"
 
 
 def _numeric_axis(summary: dict[str, Any]) -> str | None:
@@ -36,56 +34,76 @@ def _numeric_axis(summary: dict[str, Any]) -> str | None:
     return None
 
 
-def _table(summary: dict[str, Any], t: dict[str, Any], over: str) -> TableBlock:
-    columns = [axis.split(".")[-1] for axis in summary["group_axes"]] + ["stages done"] + list(t["metrics"])
-    rows = []
-    for r in t["rows"]:
-        total = r["done"] + r["failed"] + r["pending"]
-        done = f"{r['done']}/{total}" + (f" ({r['failed']} failed)" if r["failed"] else "")
-        rows.append([str(r["point"].get(a)) for a in summary["group_axes"]] + [done] + [format_cell(r["cells"].get(m)) for m in t["metrics"]])
-    kind = f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else ""
-    return TableBlock(title=f"Grid: {t['study']}{kind}{over}", columns=columns, rows=rows)
+# A baseline drawn in every panel it belongs to, so each criterion is read against it (pruning's random order).
+BASELINES = ("random",)
+SNAPPED = ("k_within",)  # metrics that take the first evaluated k, not an exact k: drawn as steps
+
+
+def _panels(t: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(statistic, [(series label, metric)]): metrics ``<criterion>/<stat>`` that share a statistic
+    share one panel, a line per criterion, with the baseline among them; others get a panel each."""
+    metrics = [m for m in t["metrics"] if any((r["cells"].get(m) or {}).get("mean") is not None for r in t["rows"])]
+    by_stat: dict[str, list[tuple[str, str]]] = {}
+    for m in metrics:
+        head, sep, stat = m.rpartition("/")
+        by_stat.setdefault(stat if sep else m, []).append((head, m))
+    shared = t["kind"] != "train" and any(len(v) > 1 for v in by_stat.values())
+    if shared:
+        return [(stat, members) for stat, members in by_stat.items()]
+    return [(m, [("", m)]) for m in metrics]
 
 
 def _figure(summary: dict[str, Any], t: dict[str, Any], axis: str, model: str, over: str) -> FigureBlock | None:
-    metrics = [m for m in t["metrics"] if any((r["cells"].get(m) or {}).get("mean") is not None for r in t["rows"])][:MAX_PANELS]
-    if not metrics:
+    panels = _panels(t)[:MAX_PANELS]
+    if not panels:
         return None
     others = [a for a in summary["group_axes"] if a != axis]
     series: dict[str, list[dict[str, Any]]] = {}
     for r in t["rows"]:
-        key = _point_label({a: r["point"].get(a) for a in others}) if others else ""
+        key = point_label({a: r["point"].get(a) for a in others}) if others else ""
         series.setdefault(key, []).append(r)
-    ncols = min(3, len(metrics))
-    nrows = math.ceil(len(metrics) / ncols)
-    fig, axes = new_figure(ncols, nrows, height=2.4 * nrows + 0.6)
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = new_figure(ncols, nrows, height=2.6 * nrows + 0.9)
     values = [float(v) for v in summary["axes"][axis]]
     log_x = min(values) > 0 and max(values) / min(values) >= 4  # a width sweep 0.25..4 reads best in ratios
-    for ax, metric in zip(axes, metrics):
-        for i, (label, rows) in enumerate(series.items()):
+    seeds = summary["axes"].get(summary["seed_axis"]) if summary["seed_axis"] else None
+    spread = f"mean ± std over {len(seeds)} seeds" if seeds and len(seeds) > 1 else "one seed, no error bar"
+    for ax, (stat, members) in zip(axes, panels):
+        lines = [(f"{readable(head)}" + (f", {label}" if label else ""), m, head, label) for head, m in members for label in series]
+        for i, (name, metric, head, label) in enumerate(lines):
+            rows = series[label]
             x = np.array([float(r["point"][axis]) for r in rows])
             cells = [r["cells"].get(metric) or {} for r in rows]
             y = np.array([np.nan if c.get("mean") is None else c["mean"] for c in cells], dtype=float)
             err = np.array([np.nan if c.get("std") is None else c["std"] for c in cells], dtype=float)
             order = np.argsort(x)
-            ax.errorbar(x[order], y[order], yerr=np.nan_to_num(err[order]), marker="o", color=PALETTE[i % len(PALETTE)],
-                        label=label or None)
+            base = head.split(":")[0] in BASELINES
+            ax.errorbar(x[order], y[order], yerr=np.nan_to_num(err[order]), marker="s" if base else "o",
+                        color=colour(head.split(":")[0], i) if head else PALETTE[i % len(PALETTE)],
+                        linestyle="--" if base else "-", drawstyle="steps-mid" if any(k in stat for k in SNAPPED) else "default",
+                        capsize=2, label=name or None)
         if log_x:
             ax.set_xscale("log")
         ax.set_xticks(values, [f"{v:g}" for v in values])  # ticks at the grid's own values, nowhere else
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(readable(axis.split(".")[-1]))
-        ax.set_ylabel(readable(metric), fontsize=7.5)
-        if len(series) > 1:
-            ax.legend(fontsize=7)
-    for ax in axes[len(metrics):]:
+        what = readable(stat) if len(members) > 1 or not members[0][0] else readable(members[0][1])
+        ax.set_ylabel(f"{what}\n({spread})", fontsize=7.5)
+        if any(k in stat for k in SNAPPED):
+            ax.set_title("first evaluated k: snaps to the requested ks", fontsize=7, color=GREY)
+        if len(lines) > 1:
+            ax.legend(fontsize=6.5, loc="best")
+    for ax in axes[len(panels):]:
         ax.set_visible(False)
     what = "training runs" if t["kind"] == "train" else t["study"]
     title = f"Grid: {what} of {model} against {axis}"
     fig.suptitle(title)
+    bars = f"error bars are the standard deviation over {len(seeds)} seeds" if seeds and len(seeds) > 1 else "one seed, so no error bars"
     caption = (
-        f"Headline numbers of {t['study']} at each value of {axis}{over}; error bars are the standard deviation "
-        "over seeds (none with a single seed). The table beneath has every number."
+        f"Headline numbers of {t['study']} at each value of {axis}{over}; {bars}. Criteria of one statistic share "
+        "a panel with the random baseline (dashed). First-evaluated-k numbers take the first k the study evaluated "
+        "that meets the threshold, so they move in steps. The table beneath has every number."
     )
     return FigureBlock(key=f"grid-{t['study']}", title=title, figure=fig, caption=caption)
 
@@ -99,6 +117,7 @@ def grid_blocks(doc: dict[str, Any], model: str) -> list[Block]:
     over = f", mean ± std over {len(seeds)} seeds" if seeds else ""
     axis = _numeric_axis(summary)
     blocks: list[Block] = []
+    tables = iter(grid_table_data(summary, transpose=False, prefix="Grid: "))
     for t in summary["tables"]:
         if not t["rows"]:
             continue
@@ -106,5 +125,7 @@ def grid_blocks(doc: dict[str, Any], model: str) -> list[Block]:
             fig = _figure(summary, t, axis, model, over)
             if fig is not None:
                 blocks.append(fig)
-        blocks.append(_table(summary, t, over))
+        data = next(tables)
+        columns = [c.split(".")[-1] for c in data.columns[: len(summary["group_axes"])]] + ["stages done", *data.columns[len(summary["group_axes"]) + 1:]]
+        blocks.append(TableBlock(title=data.title, columns=columns, rows=data.rows))
     return blocks

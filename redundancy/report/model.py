@@ -17,11 +17,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from redundancy.present.format import fmt
+from redundancy.present.tables import summary_rows
+from redundancy.present.tables import summary_tables as build_summary_tables
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.reader import StageRecord
 from redundancy.store.results import Results
-from redundancy.summary import orient, summary_rows
 
 
 @dataclass(frozen=True)
@@ -145,32 +146,17 @@ FigureFn = Callable[[StageView], list[Block]]
 
 
 def summary_tables(summary: Mapping[str, Any], title: str, caption: str = "") -> list[TableBlock]:
-    """A study's summary (nested JSON) as tables a reader can scan.
-
-    A dict whose values are all scalars is a *row* (its key path is the row
-    label, its keys the columns, see :func:`redundancy.summary.summary_rows`);
-    rows sharing the same columns form one table, transposed when wide.
-    Top-level scalars form a two-column name/value table.
-    """
+    """A study's summary (nested JSON) as tables a reader can scan, laid out by
+    :func:`redundancy.present.tables.summary_tables` (rows sharing the same columns form one
+    table, transposed when wide); top-level scalars form a two-column name/value table.
+    ``caption`` explains the first table once, not every part of it."""
     rows, flat = summary_rows(summary)
-    tables: list[TableBlock] = []
-    by_columns: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
-    for label, leaves in rows:
-        by_columns.setdefault(tuple(leaves), []).append((label, leaves))
-    for columns, members in by_columns.items():
-        _, header, lines = orient(members, list(columns))
-        tables.append(
-            TableBlock(
-                title=title,
-                columns=["", *header],
-                rows=[[label, *map(fmt, cells)] for label, *cells in lines],
-                caption=caption,
-            )
-        )
+    nested = {k: v for k, v in summary.items() if isinstance(v, Mapping)}
+    tables = [TableBlock(title=t.title, columns=t.columns, rows=[[label, *map(fmt, cells)] for label, *cells in t.rows]) for t in build_summary_tables(nested, title)]
     if flat:
         tables.append(TableBlock(title=title, columns=["", "value"], rows=[[k, fmt(v)] for k, v in flat.items()]))
-    for later in tables[1:]:
-        later.caption = ""  # the caption explains the table it follows once, not every part of it
+    if tables:
+        tables[0].caption = caption
     return tables
 
 

@@ -42,6 +42,8 @@ from redundancy.tui.tree import NodeRef, StoreTree, TreeSync
 from redundancy.tui.widgets import CurvePlot, Heatmap, HelpScreen
 
 DEFAULT_POLL_SECONDS = 1.0
+MIN_TREE = 12  # columns the tree keeps when narrowed
+MIN_PANE = 30  # columns the detail pane keeps when the tree is widened
 
 
 class Rescanned(Message):
@@ -73,6 +75,9 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
         Binding("p", "tab('provenance')", "Prov.", id="tab.provenance", tooltip="Provenance tab: spec, hashes, versions, device, data"),
         Binding("v", "tab('view')", "View", show=False, id="tab.view", tooltip="View tab: table and plot"),
         Binding("z", "zoom", "Zoom plot", show=False, id="zoom", tooltip="zoom: hide the table so the plot gets the whole pane, and back"),
+        Binding("l", "log_y", "Log loss", show=False, id="plot.log", tooltip="loss axes on a log scale, and back"),
+        Binding("less_than_sign", "tree_width(-4)", "Narrow tree", show=False, id="tree.narrower", key_display="<", tooltip="narrow the tree by 4 columns"),
+        Binding("greater_than_sign", "tree_width(4)", "Widen tree", show=False, id="tree.wider", key_display=">", tooltip="widen the tree by 4 columns"),
         Binding("n", "next_match(1)", "Next match", show=False, id="search.next", tooltip="next search match"),
         Binding("N", "next_match(-1)", "Previous match", show=False, id="search.previous", tooltip="previous search match"),
         Binding("r", "rescan", "Refresh", show=False, id="refresh", tooltip="re-read the stores now (they are also polled while the app runs)"),
@@ -95,6 +100,8 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
         self.matches: list[str] = []
         self.match_index = -1
         self.status_text = Text("")
+        self.status_is_summary = False  # the status line shows the store counts, kept current by each scan
+        self.log_y = False
         self.scanning = False
         self.loaded = False
 
@@ -169,9 +176,10 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
         first = not self.loaded
         self.loaded = True
         tree = self.query_one(StoreTree)
+        if first or self.status_is_summary:  # live while a run writes: a store appears, stages finish
+            self.set_status(self._summary_status(), summary=True)
         if first:
             tree.cursor_line = 0
-            self.set_status(self._summary_status())
         elif self.detail_ref is not None and self.detail_ref.kind != "compare" and self.detail_ref.key not in self.nodes:
             # The node on show is gone (a problem path that became a store, a removed stage):
             # show whatever the cursor is on once the tree has its new lines.
@@ -193,13 +201,29 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen([*StoreTree.BINDINGS, *self.BINDINGS]))
 
+    def action_tree_width(self, step: int) -> None:
+        """Widen or narrow the tree, leaving the pane at least :data:`MIN_PANE` columns."""
+        tree = self.query_one(StoreTree)
+        width = max(MIN_TREE, min(tree.outer_size.width + step, self.size.width - MIN_PANE))
+        tree.styles.min_width = MIN_TREE
+        tree.styles.max_width = width  # the stylesheet's bounds give way to the chosen width
+        tree.styles.width = width
+        self.set_status(Text(f"tree: {width} columns (< narrower, > wider)"))
+
+    def action_log_y(self) -> None:
+        """Draw loss axes on a log scale, or back on a linear one."""
+        self.log_y = not self.log_y
+        self.set_status(Text(f"loss axes: {'log' if self.log_y else 'linear'} scale (l toggles)"))
+        self._draw_panel()
+
     def action_rescan(self) -> None:
         if not self.scanning:
             self.scan(forced=True)
             self.set_status(Text("re-reading stores…"))
 
     # --- status line -----------------------------------------------------------------------------------
-    def set_status(self, text: Text) -> None:
+    def set_status(self, text: Text, *, summary: bool = False) -> None:
+        self.status_is_summary = summary
         self.status_text = safe_text(text)
         self.query_one("#status", Static).update(self.status_text)
 
@@ -207,6 +231,12 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
         n = sum(1 for s in self.sources if s.kind == "store")
         bad = sum(1 for s in self.sources if s.kind == "problem")
         text = Text(f"{n} store{'s' * (n != 1)}")
+        counts = [listing.counts() for listing in self.listings.values()]
+        runs, studies, running = (sum(c.get(k, 0) for c in counts) for k in ("runs", "studies", "pending"))
+        if n:
+            text.append(f" · {runs} run{'s' * (runs != 1)}, {studies} stud{'ies' if studies != 1 else 'y'} done")
+        if running:
+            text.append(f" · {running} pending")
         if bad:
             text.append(f" · {bad} path{'s' * (bad != 1)} without a store", style="red")
         if self.poll > 0:

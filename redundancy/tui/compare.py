@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.text import Text
@@ -17,9 +17,11 @@ from textual.widgets import TabbedContent
 
 from redundancy.store import layout as L
 from redundancy.store import reader
-from redundancy.summary import summary_rows
+from redundancy.store.results import Results
+from redundancy.present.tables import summary_rows
 from redundancy.tui import source
 from redundancy.tui.details import export_stem, read_study, run_detail
+from redundancy.tui.nodes import StudyNode, node_kind
 from redundancy.tui.model import Detail, Panel, PlotPanel, Series, Table
 from redundancy.tui.source import Listing, RunGroup, SourceError, StageEntry
 from redundancy.tui.tree import NodeRef, StoreTree
@@ -71,6 +73,43 @@ def differing(fields: Sequence[dict[str, Any]]) -> list[str]:
     return [k for k in keys if len({json.dumps(f.get(k, missing), sort_keys=True, default=str) for f in fields}) > 1]
 
 
+# An absolute x axis and the stored series that measures it relative to the item's size, with their
+# labels: studies of networks of different widths are compared against the fraction of units removed,
+# not the count (removing 50 units of 100 and of 400 are not the same step).
+RELATIVE_AXES: dict[str, tuple[str, str, str]] = {
+    "units_removed": ("fraction_removed", "fraction of units removed", "units removed"),
+}
+
+
+def _sizes(results: Results, x: str, fraction: str) -> set[int]:
+    """The sizes (x / fraction) of every curve of ``results`` that stores both series."""
+    sizes = set()
+    for c in results.curves:
+        if c.x != x:
+            continue
+        for a, f in zip(c.series.get(x) or [], c.series.get(fraction) or []):
+            if isinstance(a, (int, float)) and isinstance(f, (int, float)) and f > 0:
+                sizes.add(round(a / f))
+                break
+    return sizes
+
+
+def relative_axis(results: Sequence[Results]) -> tuple[str, str, str] | None:
+    """(series, label, absolute x) to draw the compared curves against when the items differ in
+    size (a pruning study of a wider network): their relative axis; None when sizes agree."""
+    for x, (fraction, label, _) in RELATIVE_AXES.items():
+        sizes = [_sizes(r, x, fraction) for r in results]
+        if all(sizes) and len({frozenset(s) for s in sizes}) > 1:
+            return fraction, label, x
+    return None
+
+
+def with_x(results: Results, x: str) -> Results:
+    """``results`` with every curve that stores series ``x`` drawn against it."""
+    curves = [replace(c, x=x) if x in c.series else c for c in results.curves]
+    return replace(results, curves=curves)
+
+
 def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
     """Marked runs or studies of one kind side by side: differing spec fields, summaries, overlaid curves.
 
@@ -88,6 +127,7 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
     specs: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     panel_sets: list[list[Panel]] = []
+    study_results: list[Results] = []
     for item in items:
         try:
             run_fields = source.flatten(_run_config(item), "run" if item.entry else "")
@@ -98,7 +138,8 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
             else:
                 data = read_study(item.entry)
                 view = view_for(kind)
-                detail = Detail(key="", title="", table=view.table(data.summary), panels=view.panels(data.results))
+                detail = Detail(key="", title="", table=view.table(data.summary), panels=[])
+                study_results.append(data.results)
                 rows, top = summary_rows(data.summary)
                 summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
                 summary.update(top)
@@ -108,6 +149,10 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
             return Detail(key="compare", title="compare", message=f"{item.label}: {exc}")
         summaries.append(summary)
         panel_sets.append(detail.panels)
+    relative = relative_axis(study_results) if study_results else None
+    if study_results:
+        view = view_for(kind)
+        panel_sets = [view.panels(with_x(r, relative[0]) if relative else r) for r in study_results]
     rows: list[list[Any]] = []
     for field in differing(specs):
         rows.append([f"spec {field}", *(spec.get(field) for spec in specs)])
@@ -129,7 +174,8 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
             match = next((p for p in others if isinstance(p, PlotPanel) and p.title == panel.title), None)
             if match is not None:
                 lines += [Series(f"{label}: {s.label}", s.x, s.y, s.std) for s in match.series]
-        panels.append(PlotPanel(panel.title, panel.xlabel, panel.ylabel, lines, panel.bars))
+        xlabel = relative[1] if relative and panel.xlabel == RELATIVE_AXES[relative[2]][2] else panel.xlabel
+        panels.append(PlotPanel(panel.title, xlabel, panel.ylabel, lines, panel.bars, logy_ok=panel.logy_ok))
     what = "runs" if kind == "run" else f"{kind} studies"
     return Detail(
         key="compare:" + "|".join(labels),
@@ -192,6 +238,6 @@ class Marking:
             group = listing.group(data.label)
             if group is None:
                 continue
-            entry = listing.entry(data.stage_id) if data.kind == "study" else None
+            entry = listing.entry(data.stage_id) if node_kind(data.kind) is StudyNode else None
             items.append(Item(listing, group, entry))
         return items

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from redundancy.grid import SEED_AXIS, format_cell, grid_axes, grid_summary
+from redundancy.grid import grid_axes, grid_summary
+from redundancy.present.tables import grid_table_data
 from redundancy.present.format import fmt
 from redundancy.store import layout as L
 from redundancy.store import reader
@@ -106,26 +107,10 @@ def index_attrs(listing: Listing) -> dict[str, Any]:
 
 def grid_panels(doc: dict[str, Any]) -> list[Panel]:
     """Each study's headline numbers by grid point, mean ± std over seeds, one table per study:
-    :func:`redundancy.grid.grid_summary` of ``doc`` (the reader's ``document``), the lines ``show`` prints."""
+    :func:`redundancy.grid.grid_summary` of ``doc`` (the reader's ``document``), the tables ``show`` prints."""
     summary = grid_summary(doc)
-    axes = summary["group_axes"]
-    seeds = summary["axes"].get(SEED_AXIS) if summary["seed_axis"] else None
-    over = f", mean ± std over {len(seeds)} seeds" if seeds else ""
-    panels: list[Panel] = []
-    for t in summary["tables"]:
-        if not t["rows"]:
-            continue
-        done = [f"{r['done']}/{r['done'] + r['failed'] + r['pending']}" for r in t["rows"]]
-        cells = [[format_cell(r["cells"].get(m)) for m in t["metrics"]] for r in t["rows"]]
-        if len(t["metrics"]) > len(t["rows"]):  # a column per grid point reads better in a narrow pane
-            points = [", ".join(f"{a.split('.')[-1]}={r['point'].get(a)}" for a in axes) or "all runs" for r in t["rows"]]
-            table = Table(["", *points], [["done", *done], *([m, *(c[i] for c in cells)] for i, m in enumerate(t["metrics"]))])
-        else:
-            rows = [[*(r["point"].get(a) for a in axes), d, *c] for r, d, c in zip(t["rows"], done, cells)]
-            table = Table([*axes, "done", *t["metrics"]], rows)
-        kind = f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else ""
-        panels.append(TablePanel(f"grid: {t['study']}{kind}{over}", table))
-    return panels
+    # a column per grid point when there are more numbers than points: it reads better in a narrow pane
+    return [TablePanel(t.title, Table(t.columns, t.rows)) for t in grid_table_data(summary, max_columns=10**6)]
 
 
 def store_detail(listing: Listing) -> Detail:
@@ -267,7 +252,7 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
     table: Table | None
     try:
         table = view.table(data.summary)
-        panels = view.panels(data.results)
+        panels = [*table.more, *view.panels(data.results)]
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         table, panels = None, []
         message = f"the {entry.study_kind} view cannot read these curves ({type(exc).__name__}: {exc})"

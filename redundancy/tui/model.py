@@ -20,13 +20,16 @@ class Table:
 
     ``headline`` names the column a reader looks at first (a pruning table's ``auc``): on screen it
     follows the first column and both stay in view while the rest scroll sideways. ``max_width`` cuts
-    longer cells on screen (an export has them whole)."""
+    longer cells on screen (an export has them whole). ``more`` holds further tables of the same
+    summary whose rows have other columns (a unit-ticket study's per-fraction comparisons after its
+    per-arm rows): the pane shows them as table panels."""
 
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
     headline: str | None = None
     max_width: int | None = None
+    more: list["TablePanel"] = field(default_factory=list)
 
 
 @dataclass
@@ -43,7 +46,8 @@ class Series:
 class PlotPanel:
     """A line plot (or, with ``bars``, a histogram) of several series on shared axes; ``logx``
     draws x on a log(1 + x) scale, for axes such as log-spaced checkpoints or ranks k where
-    the first few values matter most."""
+    the first few values matter most. ``logy_ok`` marks a y axis (a loss) that the log-axis key
+    may draw on a log scale."""
 
     title: str
     xlabel: str
@@ -51,6 +55,7 @@ class PlotPanel:
     series: list[Series]
     bars: bool = False
     logx: bool = False
+    logy_ok: bool = False
 
 
 @dataclass

@@ -20,9 +20,10 @@ from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
 from redundancy.present.text import clean
-from redundancy.tui import compare, datasets, details
+from redundancy.tui import compare
 from redundancy.tui.export import export_detail
 from redundancy.tui.model import Detail, HeatmapPanel, PlotPanel, TablePanel
+from redundancy.tui.nodes import node_kind
 from redundancy.tui.source import Listing
 from redundancy.tui.text import clean_detail
 from redundancy.tui.tree import NodeRef, StoreTree
@@ -40,6 +41,7 @@ class DetailPane:
     listings: dict[Path, Listing]
     export_dir: Path
     compare_all: bool
+    log_y: bool = False
     query_one: Any
 
     # --- the right-hand pane ---------------------------------------------------------------------------
@@ -100,7 +102,7 @@ class DetailPane:
         head.append(panel.title)
         caption.update(head)
         if isinstance(panel, PlotPanel):
-            self.query_one("#plot", CurvePlot).show_panel(panel)
+            self.query_one("#plot", CurvePlot).show_panel(panel, logy=self.log_y)
             area.current = "plot"
             legend_widget.update(legend(panel))
             # Past a handful of series (unit trajectories) a legend is noise; the caption says what they are.
@@ -164,28 +166,5 @@ class DetailPane:
 
 
 def build_detail(ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], *, all_rows: bool = False) -> Detail:
-    """The detail for one node, read in a worker thread from the current listings."""
-    if ref.kind == "compare":
-        return compare.compare_detail(items, all_rows=all_rows)
-    if ref.kind == "problem":
-        return details.problem_detail(ref.path or Path("?"), ref.reason)
-    if ref.kind in ("group", "file", "dataset") and ref.path is None:
-        return Detail(key=ref.key, title=ref.key, message="no file for this node")
-    listing = listings.get(ref.root) if ref.root is not None else None
-    if ref.kind == "store" and listing is not None:
-        return details.store_detail(listing)
-    if ref.kind == "run" and listing is not None:
-        group = listing.group(ref.label)
-        if group is not None:
-            return details.run_detail(listing, group)
-    if ref.kind == "study" and listing is not None:
-        entry = listing.entry(ref.stage_id)
-        if entry is not None:
-            return details.study_detail(listing, entry)
-    if ref.kind == "file" and ref.path is not None:
-        return datasets.file_detail(ref.path)
-    if ref.kind == "group" and ref.path is not None:
-        return datasets.group_detail(ref.path, ref.name, ref.root)
-    if ref.kind == "dataset" and ref.path is not None:
-        return datasets.dataset_detail(ref.path, ref.name, ref.root)
-    return Detail(key=ref.key, title=ref.key, message="this node is gone from the store (it was re-read)")
+    """The detail for one node, read in a worker thread from the current listings (its kind says what to read)."""
+    return node_kind(ref.kind).detail(ref, listings, items, all_rows)

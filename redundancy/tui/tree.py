@@ -20,6 +20,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from redundancy.tui import details, source
+from redundancy.tui.nodes import RunNode, node_kind
 from redundancy.tui.source import Listing, Source
 from redundancy.tui.text import safe_text
 
@@ -42,7 +43,7 @@ class NodeRef:
 
     @property
     def markable(self) -> bool:
-        return self.kind in ("run", "study")
+        return node_kind(self.kind).markable
 
 
 class StoreTree(Tree[NodeRef]):
@@ -186,7 +187,7 @@ class TreeSync:
                     if node.is_expanded:
                         self._expand_lazy(node)
                 ref.title = label
-                if ref.kind == "run" and node.children and ref.root in self.listings:
+                if node_kind(ref.kind) is RunNode and node.children and ref.root in self.listings:
                     self._sync(node, self._run_children(self.listings[ref.root], ref.label))
                 continue
             ref.title = label
@@ -213,9 +214,9 @@ class TreeSync:
         ref = node.data
         if ref is None:
             return
-        if ref.kind == "run" and ref.root in self.listings and not node.children:
+        if node_kind(ref.kind) is RunNode and ref.root in self.listings and not node.children:
             self._sync(node, self._run_children(self.listings[ref.root], ref.label))
-        elif ref.kind in ("study", "group", "file") and not ref.loaded:
+        elif node_kind(ref.kind).lazy and not ref.loaded:
             self._expand_lazy(node)
 
     def _expand_lazy(self, node: TreeNode[NodeRef]) -> None:

@@ -41,6 +41,21 @@ def log_axis(xs: list[float]) -> list[float]:
     return [math.log10(1 + x) if x > -1 else math.nan for x in xs]
 
 
+def log10_values(ys: list[float]) -> list[float]:
+    """log10(y), NaN where y is not positive (left out of the plot)."""
+    return [math.log10(y) if y > 0 else math.nan for y in ys]
+
+
+def decade_ticks(ys: list[float]) -> tuple[list[float], list[str]]:
+    """Tick positions (log10) and labels for the decades that ``ys`` span, at least two."""
+    positive = [y for y in ys if y > 0 and math.isfinite(y)]
+    if not positive:
+        return [0.0], ["1"]
+    lo, hi = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
+    exps = list(range(lo, max(hi, lo + 1) + 1))
+    return [float(e) for e in exps], [f"{10.0**e:g}" for e in exps]
+
+
 def _finite(x: list[float], y: list[float]) -> tuple[list[float], list[float]]:
     pairs = [(a, b) for a, b in zip(x, y) if math.isfinite(a) and math.isfinite(b)]
     return [a for a, _ in pairs], [b for _, b in pairs]
@@ -54,27 +69,33 @@ class CurvePlot(PlotextPlot):
     """A plotext plot of one :class:`PlotPanel`; the legend is drawn below it, not over the data."""
 
     panel: PlotPanel | None = None
+    logy = False  # the panel's y axis is drawn on a log scale
 
     def render(self) -> RenderResult:
         # Axis labels depend on the size at drawing time: in a small plot they would take a data row.
         if self.panel is not None:
             big = self.size.height >= SMALL_PLOT
             self.plt.xlabel(self.panel.xlabel + (" (log scale)" if self.panel.logx else "") if big else "")
-            self.plt.ylabel(self.panel.ylabel if big else "")
+            self.plt.ylabel(self.panel.ylabel + (" (log scale)" if self.logy else "") if big else "")
         return super().render()
 
-    def show_panel(self, panel: PlotPanel) -> None:
+    def show_panel(self, panel: PlotPanel, *, logy: bool = False) -> None:
+        """Draw ``panel``; ``logy`` draws its y axis on a log scale when the panel allows it (a loss)."""
         plt = self.plt
         plt.clear_figure()  # the panel's title is in the caption line above, not repeated here
         self.panel = panel
+        self.logy = logy and panel.logy_ok
         scale = log_axis if panel.logx else (lambda xs: xs)
+        yscale = log10_values if self.logy else (lambda ys: ys)
         if panel.logx:
             top = max((max(s.x) for s in panel.series if s.x), default=1.0)
             ticks = [0.0] + [10.0**e for e in range(int(math.log10(max(top, 1.0))) + 1)]
             plt.xticks(log_axis(ticks), [f"{t:g}" for t in ticks])
+        if self.logy:
+            plt.yticks(*decade_ticks([v for s in panel.series for v in s.y]))
         for i, s in enumerate(panel.series):
             color = PALETTE[i % len(PALETTE)]
-            x, y = _finite(scale(s.x), s.y)
+            x, y = _finite(scale(s.x), yscale(s.y))
             if not x:
                 continue
             if panel.bars:
@@ -85,7 +106,7 @@ class CurvePlot(PlotextPlot):
                 upper = [a + b for a, b in zip(s.y, s.std)]
                 lower = [a - b for a, b in zip(s.y, s.std)]
                 for band in (upper, lower):
-                    bx, by = _finite(scale(s.x), band)
+                    bx, by = _finite(scale(s.x), yscale(band))
                     plt.plot(bx, by, color=color, marker="·")
             plt.plot(x, y, color=color, marker="braille")
         self.refresh()

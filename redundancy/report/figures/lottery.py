@@ -91,7 +91,7 @@ def accuracy_figure(view: StageView) -> FigureBlock | None:
             dense = _arm(arms, "ticket", "accuracy")
             if dense.size:
                 ax.axhline(float(dense[0]), color=GREY, linestyle=":", linewidth=1.0, label=f"dense ({float(dense[0]):.1%})")
-            ax.legend(loc="lower left")
+            ax.legend(loc="best")  # wherever it covers no curve
     title = f"Lottery tickets of {view.provenance.model}: accuracy per pruning round"
     fig.suptitle(title)
     caption = (
@@ -126,7 +126,7 @@ def distribution_figure(view: StageView, layer: str, rnd: int, mask: np.ndarray,
     ax.set_xlabel(f"surviving incoming weights per unit, k_i (of m = {m})")
     ax.set_ylabel("number of units")
     handles, labels = ax.get_legend_handles_labels()  # lines come before bars; the ticket reads first
-    ax.legend(handles[::-1], labels[::-1], loc="upper right")
+    ax.legend(handles[::-1], labels[::-1], loc="best")  # wherever it covers no curve
     density = survivors / (n * m)
     title = f"Lottery ticket of {view.provenance.model}: survivors per unit in {layer}"
     ax.set_title(title)

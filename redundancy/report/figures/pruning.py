@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from redundancy.present.format import label as readable
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
@@ -50,6 +52,34 @@ def _draw(ax: Any, curves: list[Curve]) -> None:
             )
 
 
+def _draw_finetuned(ax: Any, curves: list[Curve], n: int | None) -> None:
+    """Opt-in fine-tuning: accuracy at each fine-tuned level before (hollow) and after (filled) retraining,
+    with parameters of the smaller network on the top axis when stored."""
+    for i, curve in enumerate(sorted(curves, key=_order)):
+        criterion, direction = str(curve.key.get("criterion")), curve.key.get("direction")
+        x = as_floats(curve.series.get("finetune_units_removed"))
+        after = as_floats(curve.series.get("finetuned_accuracy"))
+        before = as_floats(curve.series.get("pruned_accuracy"))
+        col, style = colour(criterion, i), DIRECTION_STYLES.get(direction, "-")
+        m = min(len(x), len(after))
+        ax.plot(x[:m], after[:m], color=col, linestyle=style, marker="o", label=_words(criterion, direction))
+        if len(before) >= m and m:
+            ax.plot(x[:m], before[:m], color=col, linestyle="none", marker="o", markerfacecolor="none", alpha=0.7)
+    ax.set_xlabel("units removed" + (f" (of {n})" if n else "") + "; hollow: before fine-tuning")
+    ax.set_ylabel("test accuracy after fine-tuning")
+    percent_axis(ax)
+    ax.set_ylim(bottom=0.0)
+    ax.set_title("after fine-tuning the smaller network", fontsize=8)
+    ax.legend(loc="best", fontsize=7)
+    first = next((c for c in curves if "params" in c.series and "units_removed" in c.series), None)
+    if first is not None:
+        removed, params = as_floats(first.series["units_removed"]), as_floats(first.series["params"])
+        if len(removed) == len(params) and len(removed) > 1 and np.all(np.diff(removed) > 0):
+            top = ax.secondary_xaxis("top", functions=(
+                lambda u, r=removed, p=params: np.interp(u, r, p) / 1e3, lambda k, r=removed, p=params: np.interp(-k * 1e3, -p, r)))
+            top.set_xlabel("parameters of the smaller network (thousands)", fontsize=7)
+
+
 @register("pruning")
 def pruning_figures(view: StageView) -> list[Block]:
     results = view.results
@@ -67,8 +97,12 @@ def pruning_figures(view: StageView) -> list[Block]:
         if checkpoint is not None and checkpoint != "":
             state = f"checkpoint {checkpoint}" + (f" (iteration {iteration})" if iteration is not None and checkpoint != iteration else "")
             where += f" at {state}"
-        fig, (ax,) = new_figure(1, height=3.9)
+        tuned = [c for c in curves if "finetuned_accuracy" in c.series]
+        fig, axes = new_figure(2 if tuned else 1, height=3.9)
+        ax = axes[0]
         _draw(ax, curves)
+        if tuned:
+            _draw_finetuned(axes[1], tuned, n)
         xlabel = f"units removed from {layer}" if layer else "units removed"
         ax.set_xlabel(xlabel + (f" (of {n})" if n else ""))
         ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
@@ -84,6 +118,8 @@ def pruning_figures(view: StageView) -> list[Block]:
             "Accuracy after removing units one criterion at a time (greedy, no retraining). Solid lines remove the "
             "smallest scores first, dashed lines the largest; the random baseline is the mean over its seeds with "
             "error bars of one standard deviation (the seed's Figure 2)."
+            + (" Right: the structurally smaller network of each criterion fine-tuned at the listed levels "
+               "(filled) against the same network before fine-tuning (hollow)." if tuned else "")
         )
         key = "_".join(str(p) for p in (layer, checkpoint) if p not in (None, "")) or "layer"
         blocks.append(FigureBlock(key=key, title=title, figure=fig, caption=caption))

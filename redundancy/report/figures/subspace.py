@@ -64,6 +64,26 @@ def _draw_accuracy(ax: Any, curves: list[Curve], target: str, reference: float |
         ax.set_xlabel("k, directions of W − Z kept (log scale; 0 = layer reset to Z)")
 
 
+def _draw_alignment(ax: Any, curves: list[Curve], target: str) -> None:
+    """Opt-in alignment: ρ of the removed residual (solid) and of the kept part (dashed) with the layer's
+    inputs against k, per basis; ρ = 1 is an isotropic matrix of the same norm."""
+    for i, curve in enumerate(curves):
+        basis = str(curve.key["basis"])
+        k = as_floats(curve.series.get("k"))
+        for field, style, what in (("rho_residual", "-", "residual"), ("rho_kept", "--", "kept")):
+            y = as_floats(curve.series.get(field))
+            if len(y) == len(k) and len(k):
+                ax.plot(k, y, color=colour(basis, i), linestyle=style, label=f"{BASIS_WORDS.get(basis, basis)}, {what}")
+    ax.axhline(1.0, color=GREY, linestyle=":", linewidth=1.0, label="isotropic (ρ = 1)")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
+    plain_ticks(ax, "x")
+    ax.set_xlabel("k, directions kept (log scale)")
+    ax.set_ylabel("alignment ρ with the layer's inputs")
+    ax.set_title("alignment with the data", fontsize=8)
+    ax.legend(loc="best", fontsize=6.5)
+
+
 @register("subspace")
 def subspace_figures(view: StageView) -> list[Block]:
     results = view.results
@@ -79,7 +99,10 @@ def subspace_figures(view: StageView) -> list[Block]:
         rows = results.rows(layer=layer, checkpoint=checkpoint, target=target)
         full = next((r.values["acc_full"] for r in rows if isinstance(r.values.get("acc_full"), (int, float))), None)
         spectra = _spectra(view, layer, checkpoint, target, curves)
-        fig, axes = new_figure(2 if spectra else 1, height=3.6)
+        aligned = [c for c in curves if c.key.get("basis") is not None and "rho_residual" in c.series]
+        fig, axes = new_figure((2 if spectra else 1) + bool(aligned), height=3.6)
+        if aligned:
+            _draw_alignment(axes[-1], aligned, target)
         acc_ax = axes[0]
         _draw_accuracy(acc_ax, curves, target, None if full is None else float(full))
         acc_ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
@@ -112,6 +135,9 @@ def subspace_figures(view: StageView) -> list[Block]:
              "Left: accuracy when the layer's update W − Z is projected onto k directions, Z + U_k U_kᵀ (W − Z), ")
             + "every other layer unchanged; top and bottom are the leading and trailing left-singular vectors, "
             "random a random k-dimensional subspace (mean ± std over seeds). Right: singular values in decreasing order."
+            + (" Last panel: ρ(R) = m‖R Xᵀ‖²_F / (‖R‖²_F ‖X‖²_F) of the removed residual (solid) and the kept part "
+               "(dashed) with the layer's evaluation inputs X (m the fan-in); 1 is an isotropic matrix of the same norm."
+               if aligned else "")
         )
         key = "_".join(str(p) for p in (layer, checkpoint, target) if p is not None)
         blocks.append(FigureBlock(key=key, title=title, figure=fig, caption=caption))

@@ -16,9 +16,8 @@ from typing import Any
 
 from redundancy.store.reader import StageRecord
 from redundancy.store.results import Curve, Results
-from redundancy.summary import orient, summary_rows
-from redundancy.present.format import fmt
-from redundancy.tui.model import Panel, PlotPanel, Series, Table
+from redundancy.present.tables import summary_tables
+from redundancy.tui.model import Panel, PlotPanel, Series, Table, TablePanel
 
 
 @dataclass(frozen=True)
@@ -104,15 +103,17 @@ def spans_decades(lines: list[Series]) -> bool:
 
 
 def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
-    """A summary dict as a table: nested dicts become rows, their keys columns (transposed when
-    wide, see :func:`redundancy.summary.orient`); top-level scalars become the caption (or the
-    whole table, as key/value rows, when nothing nests)."""
-    rows, top = summary_rows(summary)
-    if not rows:
-        return Table(["", "value"], [[k, v] for k, v in top.items()])
-    caption = "; ".join(f"{k}: {fmt(v)}" for k, v in top.items())
-    transposed, header, lines = orient(rows)
-    return Table(["" if transposed else row_title, *header], lines, caption)
+    """A summary dict as a table (:func:`redundancy.present.tables.summary_tables`): nested dicts
+    become rows, their keys columns (transposed when wide); top-level scalars become the caption
+    (or the whole table, as key/value rows, when nothing nests). Rows of another shape come in
+    ``more``, a table each."""
+    tables = summary_tables(summary, row_title=row_title)
+    if not tables:
+        return Table(["", "value"], [])
+    first, *rest = tables
+    out = Table(first.columns, first.rows, first.caption)
+    out.more = [TablePanel(t.title or "summary", Table(t.columns, t.rows, t.caption)) for t in rest]
+    return out
 
 
 def generic_panels(results: Results) -> list[Panel]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from redundancy.store.results import Curve, Results
-from redundancy.tui.model import Panel, Table
-from redundancy.tui.views.base import StudyView, curve_panel, summary_table
+from redundancy.tui.model import Panel, PlotPanel, Table
+from redundancy.tui.views.base import StudyView, curve_panel, line, numbers, summary_table, varying
 
 
 def table(summary: dict[str, Any]) -> Table:
@@ -41,7 +41,21 @@ def panels(results: Results) -> list[Panel]:
     ):
         panel = curve_panel(results.curves, title, ykey, "units removed", ylabel, label=label)
         if panel is not None:
+            panel.logy_ok = ykey == "loss"
             out.append(panel)
+    # opt-in fine-tuning: accuracy of each criterion's smaller network after retraining, at its own levels
+    tuned = [c for c in results.curves if numbers(c.series.get("finetuned_accuracy")) is not None]
+    fields = varying(tuned)
+    lines = [s for c in tuned if (s := line(label(c, fields) or "finetuned", c, "finetuned_accuracy", x="finetune_units_removed",
+                                                std="finetuned_std")) is not None]
+    if lines:
+        out.append(PlotPanel("test accuracy after fine-tuning vs units removed", "units removed", "accuracy", lines))
+    # parameters and FLOPs of the structurally smaller network depend only on how many units are gone
+    for ykey, title in (("params", "parameters of the smaller network"), ("flops", "FLOPs of the smaller network (one input)")):
+        first = next((c for c in results.curves if numbers(c.series.get(ykey)) is not None), None)
+        cost = line(ykey, first, ykey) if first is not None else None
+        if cost is not None:
+            out.append(PlotPanel(f"{title} vs units removed", "units removed", ykey, [cost]))
     return out
 
 

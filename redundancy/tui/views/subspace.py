@@ -29,12 +29,17 @@ def panels(results: Results) -> list[Panel]:
         ("energy_kept", "fraction of ‖W − Z‖²_F kept", "energy kept"),
         ("residual_spectral_norm", "spectral norm of the removed residual", "‖residual‖₂"),
         ("loss", "test loss vs k", "loss"),
+        # opt-in alignment (issue: the removed part of W − Z is poorly aligned with the data, ρ ≈ 1 is isotropic)
+        ("rho_residual", "alignment ρ of the removed residual with the layer's inputs (1 = isotropic)", "ρ(residual)"),
+        ("rho_kept", "alignment ρ of the kept part with the layer's inputs (1 = isotropic)", "ρ(kept)"),
+        ("residual_share", "residual's share of the change in pre-activations, ‖R Xᵀ‖ / ‖ΔW Xᵀ‖", "share"),
     ):
         panel = curve_panel(bases, title, ykey, "k", ylabel)
         if panel is not None:
             # The learned update's signal sits in the first few directions (16 of 1024 in
             # Nagarajan & Kolter): a log axis gives them room when k runs into the hundreds.
             panel.logx = max(max(s.x) for s in panel.series) >= 64
+            panel.logy_ok = ykey == "loss"
             out.append(panel)
     spectra = [c for c in results.curves if c.key.get("basis") is None and "singular_value" in c.series]
     fields = varying(spectra)

@@ -40,5 +40,5 @@ def panels(metrics: dict[str, np.ndarray]) -> list[Panel]:
                 n = min(len(x), len(y))
                 lines.append(Series(key, x[:n], y[:n]))
         if lines:
-            out.append(PlotPanel(f"{what} vs iteration", "iteration", what, lines))
+            out.append(PlotPanel(f"{what} vs iteration", "iteration", what, lines, logy_ok=what == "loss"))
     return out
