@@ -253,6 +253,11 @@ def test_dynamics_study_end_to_end_with_a_width_grid(tmp_path: Path) -> None:
         assert fc2["clusters"] == 2  # two output units: K-Means cannot use 4 clusters
         assert fc2["distance_grew"] is True
         assert {"fp_grew", "spikes_grew", "clustering_grew"} <= set(fc2)
+        # repeated pairs grow as n²: the fraction of the layer's n(n-1)/2 pairs compares widths
+        fc1 = st["summary"]["fc1"]
+        n = fc1["units"]
+        assert fc1["repeated_fraction_end"] == fc1["repeated_end"] / (n * (n - 1) / 2)
+        assert 0 <= fc1["repeated_fraction_end"] <= 1 and fc2["units"] == 2
     # tensors in the stage file
     st = studies[0]
     with open_h5(store.stage_path(st["id"])) as f:
@@ -268,6 +273,7 @@ def test_dynamics_study_end_to_end_with_a_width_grid(tmp_path: Path) -> None:
     widths = compare_widths(doc["studies"])
     assert widths["widths"] == [0.5, 1.0] and set(widths["layers"]) == {"fc1", "fc2"}
     assert len(widths["layers"]["fc1"]["distance_from_init"]) == 2
+    assert len(widths["layers"]["fc1"]["repeated_fraction"]) == 2
     # `show` prints the grid's table; `show --json` carries the curves
     result = CliRunner().invoke(app, ["show", str(store.root)])
     assert result.exit_code == 0 and "fc1" in result.output
@@ -286,7 +292,7 @@ def test_metrics_subset_computes_only_those(tmp_path: Path) -> None:
     assert set(st["curves"]) == {"fc1"}
     assert set(st["curves"]["fc1"]) == {"iteration", "distance_from_init", "relative_distance", "stable_rank", "alpha", "spikes"}
     assert st["curves"]["fc1"]["iteration"] == [0, 60]  # the initialization is always measured
-    assert set(st["summary"]["fc1"]) == {"distance_end", "rel_distance_end", "distance_grew", "spikes_start", "spikes_end",
+    assert set(st["summary"]["fc1"]) == {"units", "distance_end", "rel_distance_end", "distance_grew", "spikes_start", "spikes_end",
                                          "spikes_grew", "stable_rank_end", "alpha_end", "alpha_status"}
     # `show` prints one row per summary key and one column per layer
     result = CliRunner().invoke(app, ["show", str(store.root)])

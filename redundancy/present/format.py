@@ -122,6 +122,8 @@ LABELS: dict[str, str] = {
     "distance_end": "distance from init (end)",
     "fp_ratio_end": "frame potential ratio (end)",
     "alpha_end": "alpha (end)",
+    "repeated_end": "repeated pairs (end)",
+    "repeated_fraction_end": "repeated pairs, fraction of all pairs (end)",
     "reinit": "re-initialized",
     "update": "update W − W₀",
 }

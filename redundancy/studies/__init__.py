@@ -54,7 +54,7 @@ def _pkg(kind: str, headline: tuple[str, ...] = ()) -> Entry:
 BUILTIN: dict[str, Entry] = {
     "subspace": _pkg("subspace"),
     "lottery": _pkg("lottery", ("p_value", "ticket_accuracy", "dense_accuracy", "first_round_below_dense")),
-    "dynamics": _pkg("dynamics", ("distance_end", "fp_ratio_end", "alpha_end")),
+    "dynamics": _pkg("dynamics", ("distance_end", "fp_ratio_end", "alpha_end", "repeated_fraction_end")),
     "pruning": _pkg("pruning"),
     "unit_ticket": _pkg("unit_ticket"),
 }

@@ -29,6 +29,7 @@ METRICS: dict[str, str] = {
     "alpha": "power-law tail exponent α",
     "mean_angle_to_centre": "mean angle to centre (°)",
     "repeated_pairs": "repeated unit pairs",
+    "repeated_fraction": "repeated pairs (fraction of all pairs)",
     "removable_units": "removable units",
 }
 

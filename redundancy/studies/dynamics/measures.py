@@ -429,6 +429,7 @@ WIDTH_METRICS = {
     "spikes": "spikes_end",
     "mean_angle_to_centre": "angle_end",
     "repeated_pairs": "repeated_end",
+    "repeated_fraction": "repeated_fraction_end",
     "removable_units": "removable_end",
 }
 

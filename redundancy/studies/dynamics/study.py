@@ -277,7 +277,10 @@ def run(config: DynamicsConfig, ctx: StudyContext) -> StudyResult:
             if key in v:
                 curve[key] = [float(x) if isinstance(x, float) else int(x) for x in v[key]]
         curves[name] = curve
-        summary[name] = _layer_summary(v, clusters_used.get(name), alpha_status.get(name))
+        units = int(layer_weight(ctx.state(iterations[-1]), name).shape[0])
+        summary[name] = {"units": units, **_layer_summary(v, clusters_used.get(name), alpha_status.get(name))}
+        if "repeated_end" in summary[name] and units > 1:  # pairs grow as n², so widths compare by the fraction
+            summary[name]["repeated_fraction_end"] = summary[name]["repeated_end"] / (units * (units - 1) / 2)
     return StudyResult(tensors=tensors, summary=summary, curves=curves, attrs={"alpha_status": alpha_status})
 
 
