@@ -227,7 +227,10 @@ def drive(
     if executor.prefetch_data:
         prefetch = DataCache(torch.device("cpu"), data_root)
         for job in train_jobs:
-            prefetch.get(job.train[0].config)
+            try:
+                prefetch.get(job.train[0].config)
+            except Exception:  # noqa: BLE001 - the job meets the same problem when it loads its data, and fails with it as its stage's failure
+                pass
         del prefetch  # only the download into the shared data folder was wanted
 
     failed_runs: set[str] = set()
