@@ -50,17 +50,13 @@ def _send(conn: Connection, value: Any) -> None:
     conn.send_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _recv(conn: Connection) -> Any:
-    return pickle.loads(conn.recv_bytes())
-
-
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies; leave at once if it already has."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no C library to ask: the driver's daemon flag still stops workers at its exit
+        except (OSError, AttributeError):  # no C library to ask: a worker still ends at its next event, on the closed socket
             pass
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(0)
@@ -82,15 +78,16 @@ def serve(fd: int, parent: int) -> None:
 
     while True:
         try:
-            message = _recv(conn)
+            data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        if message is None:
-            return
-        job, shared = message
         try:
+            message = pickle.loads(data)
+            if message is None:
+                return
+            job, shared = message
             reply: tuple[str, Any] = ("done", run_job(job, shared, emit=emit, caches=caches))
-        except Exception as exc:  # run_job reports its stages' failures itself; this is outside them
+        except Exception as exc:  # a job that cannot be read here; run_job reports its stages' own failures itself
             reply = ("crashed", error_text(exc))
         try:
             _send(conn, reply)
@@ -193,10 +190,14 @@ class WorkerPool:
             try:
                 if not worker.conn.poll():
                     return
-                kind, value = _recv(worker.conn)
+                data = worker.conn.recv_bytes()
             except (ConnectionError, EOFError, OSError):
                 self._lose(worker)
                 return
+            try:
+                kind, value = pickle.loads(data)
+            except Exception as exc:  # a message this process cannot rebuild (a class it cannot import)
+                kind, value = "crashed", f"its result cannot be read here: {error_text(exc)}"
             if kind == "event":
                 self.emit(value)
             elif worker.handle is not None:
