@@ -164,7 +164,8 @@ def run(
     cpus_per_stage: Annotated[Optional[float], typer.Option(help="ray/slurm: CPU cores per stage")] = None,
     partition: Annotated[Optional[str], typer.Option(help="slurm: partition")] = None,
     time_limit: Annotated[Optional[str], typer.Option(help="slurm: time limit per stage, minutes or HH:MM:SS")] = None,
-    max_retries: Annotated[Optional[int], typer.Option(help="ray/slurm: re-runs of a stage whose worker died (default 3)")] = None,
+    max_retries: Annotated[Optional[int], typer.Option(help="re-runs of a stage whose worker died (default 3 on ray/slurm, 1 with local workers)")] = None,
+    workers: Annotated[Optional[str], typer.Option(help="local: worker processes running stages side by side, N or auto (default: one per core for a grid on the CPU)")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="exit with code 3 if another run writes the store, instead of waiting")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="move the existing store aside to <store>.replaced-<time> and start anew")] = False,
 ) -> None:
@@ -192,7 +193,7 @@ def run(
         targets[root] = resolved.file
         options = resolve_options(
             spec_executor_options(spec.executor), kind=executor, address=address, gpus_per_stage=gpus_per_stage,
-            cpus_per_stage=cpus_per_stage, partition=partition, time_limit=time_limit, max_retries=max_retries,
+            cpus_per_stage=cpus_per_stage, partition=partition, time_limit=time_limit, max_retries=max_retries, workers=workers,
         )
         if options.kind == "local" and not dry_run:  # remote workers bring their own data and memory
             problems += preflight(resolved, device=device, data_root=data_root)

@@ -55,7 +55,7 @@ from redundancy.engine.events import (
     StageStarted,
     ignore,
 )
-from redundancy.engine.executors import Executor, LocalExecutor, make_executor
+from redundancy.engine.executors import Executor, LocalExecutor, LocalOptions, make_executor
 from redundancy.engine.executors.base import ExecutorOptions
 from redundancy.engine.jobs import Stage, StageCrashed, StageJob, StageLost, StageOutcome, error_text, stage_label, stage_point
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
@@ -181,12 +181,6 @@ def drive(
     for stage in every:
         if stage.id in cached:
             report.cached.append(stage.id)
-    emit(RunStarted(len(every), len(every) - len(cached), executor.describe()))
-    for stage in every:
-        if stage.id in cached:
-            emit(StageCached(stage.id, stage_label(stage)))
-        else:
-            emit(StageQueued(stage.id, stage_label(stage), stage_point(stage)))
 
     supported = stacking or stacking_support(device_type, DataCache(torch.device("cpu"), data_root))
     chain = executor.chain_studies
@@ -222,10 +216,21 @@ def drive(
         chained = [s for stage in todo for s in pending_studies(stage.id)] if chain else []
         train_jobs.append(make_job(group, chained, keep))
 
+    executor.prepare([*train_jobs, *study_jobs], device_type)
+    emit(RunStarted(len(every), len(every) - len(cached), executor.describe()))
+    for stage in every:
+        if stage.id in cached:
+            emit(StageCached(stage.id, stage_label(stage)))
+        else:
+            emit(StageQueued(stage.id, stage_label(stage), stage_point(stage)))
+
     if executor.prefetch_data:
         prefetch = DataCache(torch.device("cpu"), data_root)
         for job in train_jobs:
-            prefetch.get(job.train[0].config)
+            try:
+                prefetch.get(job.train[0].config)
+            except Exception:  # noqa: BLE001 - the job meets the same problem when it loads its data, and fails with it as its stage's failure
+                pass
         del prefetch  # only the download into the shared data folder was wanted
 
     failed_runs: set[str] = set()
@@ -359,9 +364,18 @@ def run_plan(
     data_root: str | None = None,
     on_event: EventFn | None = None,
     stacking: Callable[[RunConfig], bool] | None = None,
+    workers: int | str = 1,
 ) -> RunReport:
-    """Run ``plan`` in this process (the ``local`` executor); see :func:`drive`."""
-    return drive(plan, store, LocalExecutor(spec_name=plan.spec.name), device=device, force=force, data_root=data_root, on_event=on_event, stacking=stacking)
+    """Run ``plan`` on this machine (the ``local`` executor), by default in this process; see :func:`drive`.
+
+    ``workers`` above 1 (or ``"auto"``) runs independent jobs side by side in
+    that many worker processes; the stored results are the same.
+    """
+    executor = LocalExecutor(LocalOptions(workers=workers), spec_name=plan.spec.name)
+    try:
+        return drive(plan, store, executor, device=device, force=force, data_root=data_root, on_event=on_event, stacking=stacking)
+    finally:
+        executor.close()
 
 
 def run_with_executor(

@@ -13,8 +13,9 @@ was quiet, beside a busy single-threaded process or beside another two-thread
 PyTorch training; PyTorch's default took 3.8 s quiet, 11 s beside the busy
 process and 55–79 s beside the other training (OpenMP threads spin waiting for
 each other when one of them is descheduled). A grid gets its cores back by
-running independent stages side by side, one thread each (Ray and SLURM do;
-``benchmarks/contention.py`` measures it for two local processes).
+running independent stages side by side, one thread each (the local
+executor's ``workers``, Ray and SLURM do; ``benchmarks/contention.py`` measures
+it against one stage at a time).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class Executor(ABC):
     #: The executor's options model.
     Options: ClassVar[type[ExecutorOptions]] = ExecutorOptions
     #: True when the driver must re-submit a lost job itself (Ray retries on its own).
-    retries_in_driver: ClassVar[bool] = False
+    retries_in_driver: bool = False
     #: True when a run's studies ride in the same job as its training (jobs are expensive to start).
     chain_studies: ClassVar[bool] = False
     #: True when jobs run in the driver's process and report their own start, steps and resume as events.
@@ -82,6 +82,9 @@ class Executor(ABC):
             return torch.device(device).type
         except RuntimeError:
             raise RedundancyError(f"--device {device!r} is not a device (expected auto, cpu, cuda or cuda:N)") from None
+
+    def prepare(self, jobs: Sequence[StageJob], device_type: str) -> None:
+        """Told once before the first submit: the jobs that can start now, and the device type stages compute on."""
 
     def capacity(self) -> int | None:
         """How many jobs may be in flight at once; None for no limit (the cluster queues them)."""

@@ -1,0 +1,251 @@
+"""Worker processes of the ``local`` executor: independent jobs side by side, one thread each.
+
+A worker is a fresh Python process (started, never forked: the driver's
+threads and libraries stay its own, and the driver's main script is not run
+again in it) that receives jobs over its own socket, runs each with
+:func:`~redundancy.engine.jobs.run_job` and sends back, over the same socket,
+the job's start, step and resume events while it runs and its outcomes at the
+end. Each worker keeps its own data cache across its jobs.
+
+A socket per worker, not one shared queue, so that a worker killed in the
+middle of a message damages nothing but its own socket: the driver reads
+end-of-file there, and the job it was running is lost (retried or failed by the
+driver), while the other workers go on. On Linux a worker asks the kernel to
+kill it when the driver dies, so a killed run leaves nothing computing. Workers
+ignore Ctrl-C (the terminal sends it to the whole process group): the driver
+stops them itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from redundancy.engine.events import EventFn
+from redundancy.engine.jobs import StageCrashed, StageJob, StageLost, StageOutcome, error_text
+from redundancy.errors import RedundancyError
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+JOIN_S = 5.0
+"""How long :meth:`WorkerPool.close` waits for idle workers to leave before killing them."""
+
+# A worker's command: the driver's import path first, then serve on the socket it inherited.
+BOOT = "import sys; sys.path[:0] = sys.argv[3:]; from redundancy.engine.executors.workers import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
+
+
+def _send(conn: Connection, value: Any) -> None:
+    """Send ``value`` pickled plainly: tensors travel as their bytes (multiprocessing's own pickler
+    would pass them as shared memory, which needs a handshake two unrelated processes cannot make)."""
+    conn.send_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies; leave at once if it already has."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no C library to ask: a worker still ends at its next event, on the closed socket
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def serve(fd: int, parent: int) -> None:
+    """A worker's life: run the jobs that arrive on socket ``fd`` until it closes or says stop (None)."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(fd)
+    from redundancy.engine.jobs import run_job
+    from redundancy.engine.threads import DEFAULT_THREADS, set_threads
+
+    set_threads(DEFAULT_THREADS)  # every stage sets its own count; nothing computes with the default of one per core
+    caches: dict[str, Any] = {}
+
+    def emit(event: Any) -> None:
+        _send(conn, ("event", event))
+
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            message = pickle.loads(data)
+            if message is None:
+                return
+            job, shared = message
+            reply: tuple[str, Any] = ("done", run_job(job, shared, emit=emit, caches=caches))
+        except Exception as exc:  # a job that cannot be read here; run_job reports its stages' own failures itself
+            reply = ("crashed", error_text(exc))
+        try:
+            _send(conn, reply)
+        except (BrokenPipeError, EOFError, OSError):
+            return
+        except Exception as exc:  # an outcome that does not pickle
+            _send(conn, ("crashed", f"its result cannot be sent back: {error_text(exc)}"))
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    conn: Connection
+    handle: Any = None  # the job it runs, None while idle
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def death(self) -> str:
+        """How the worker ended, once its socket closed."""
+        try:
+            code = self.process.wait(timeout=JOIN_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return "closed its socket and was killed"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with code {code}"
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.conn.close()
+
+
+class WorkerPool:
+    """Up to ``size`` worker processes; jobs go to idle ones, and finished or lost jobs come back from :meth:`wait`."""
+
+    def __init__(self, size: int, emit: EventFn):
+        self.size = size
+        self.emit = emit
+        self._workers: list[_Worker] = []
+        self._finished: dict[Any, list[StageOutcome] | Exception] = {}
+
+    def pids(self) -> list[int]:
+        """The process ids of the live workers."""
+        return [w.pid for w in self._workers]
+
+    def start(self, count: int) -> None:
+        """Start workers until ``count`` (at most the pool's size) are alive: they import while the driver prepares."""
+        while len(self._workers) < min(count, self.size):
+            self._spawn()
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *sys.path]
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # ignored from the worker's first instant
+        try:
+            process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            ours.close()
+            raise RedundancyError(f"cannot start a worker process: {exc}; run with workers: 1") from None
+        finally:
+            theirs.close()
+            if main:
+                signal.signal(signal.SIGINT, before)
+        worker = _Worker(process, Connection(ours.detach()))
+        self._workers.append(worker)
+        return worker
+
+    def submit(self, handle: Any, job: StageJob, shared: Any) -> None:
+        worker = next((w for w in self._workers if w.handle is None), None)
+        if worker is None:
+            if len(self._workers) >= self.size:
+                raise RuntimeError("more jobs submitted than the pool has workers")
+            worker = self._spawn()
+        worker.handle = handle
+        try:
+            _send(worker.conn, (job, shared))
+        except (BrokenPipeError, ConnectionError, EOFError, OSError):
+            self._lose(worker)
+
+    def _lose(self, worker: _Worker) -> None:
+        """``worker`` died: its job is lost, and it leaves the pool (a later job starts a new one)."""
+        death = worker.death()
+        if worker.handle is not None:
+            self._finished[worker.handle] = StageLost(f"its worker process {worker.pid} died ({death})")
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def _read(self, worker: _Worker) -> None:
+        """Take in everything ``worker`` has sent: forward its events, keep its job's outcomes."""
+        while True:
+            try:
+                if not worker.conn.poll():
+                    return
+                data = worker.conn.recv_bytes()
+            except (ConnectionError, EOFError, OSError):
+                self._lose(worker)
+                return
+            try:
+                kind, value = pickle.loads(data)
+            except Exception as exc:  # a message this process cannot rebuild (a class it cannot import)
+                kind, value = "crashed", f"its result cannot be read here: {error_text(exc)}"
+            if kind == "event":
+                self.emit(value)
+            elif worker.handle is not None:
+                self._finished[worker.handle] = value if kind == "done" else StageCrashed(value)
+                worker.handle = None
+
+    def wait(self, handles: Sequence[Any], timeout: float) -> list[Any]:
+        """The handles among ``handles`` that finished (or were lost), waiting at most ``timeout`` s for one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = [h for h in handles if h in self._finished]
+            left = deadline - time.monotonic()
+            busy = [w for w in self._workers if w.handle is not None]
+            if done or left <= 0 or not busy:
+                return done
+            ready = wait([w.conn for w in busy], timeout=left)
+            for worker in busy:
+                if worker.conn in ready:
+                    self._read(worker)
+
+    def result(self, handle: Any) -> list[StageOutcome]:
+        value = self._finished.pop(handle)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def cancel(self, handles: Sequence[Any]) -> None:
+        """Kill the workers running ``handles``: their jobs' results will not be collected."""
+        for worker in [w for w in self._workers if w.handle is not None and w.handle in handles]:
+            worker.stop()
+            self._workers.remove(worker)
+
+    def close(self) -> None:
+        """Stop every worker: idle ones leave when told, busy or deaf ones are killed."""
+        for worker in self._workers:
+            try:
+                if worker.handle is None:
+                    _send(worker.conn, None)
+                else:
+                    worker.process.kill()
+            except (BrokenPipeError, ConnectionError, EOFError, OSError):
+                pass
+        deadline = time.monotonic() + JOIN_S
+        for worker in self._workers:
+            try:
+                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+            worker.conn.close()
+        self._workers.clear()
