@@ -111,10 +111,11 @@ def module_identity(module_name: str, module: Any) -> str:
     return f"{module_name} sha256:{digest}"
 
 
-def _import(target: str, what: str, name: str) -> tuple[Any, Callable[..., Any]]:
+def import_target(target: str, what: str, name: str) -> tuple[Any, Any]:
+    """The module and the object an import path ``package.module:attribute`` names; one-line errors."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
-        raise PluginError(f"{what} {name!r}: an import path is 'package.module:function'")
+        raise PluginError(f"{what} {name!r}: an import path is 'package.module:attribute'")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
@@ -124,6 +125,11 @@ def _import(target: str, what: str, name: str) -> tuple[Any, Callable[..., Any]]
         if not hasattr(obj, part):
             raise PluginError(f"{what} {name!r}: module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
+    return module, obj
+
+
+def _import(target: str, what: str, name: str) -> tuple[Any, Callable[..., Any]]:
+    module, obj = import_target(target, what, name)
     if not callable(obj):
         raise PluginError(f"{what} {name!r}: {target} is a {type(obj).__name__}, not a callable")
     return module, obj

@@ -28,7 +28,6 @@ into one :class:`PluginError` naming the plugin, reported as that stage's failur
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as metadata
 import re
 from dataclasses import dataclass
@@ -65,19 +64,7 @@ def entry_point_names() -> list[str]:
 
 
 def _import(target: str, name: str) -> tuple[Any, Any]:
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise PluginError(f"study kind {name!r}: an import path is 'package.module:attribute'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise PluginError(f"study kind {name!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise PluginError(f"study kind {name!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return module, obj
+    return _plugins.import_target(target, "study kind", name)
 
 
 def as_kind(obj: Any, name: str) -> StudyKind:
