@@ -20,6 +20,8 @@ from pathlib import Path
 import h5py
 from golden_quickstart import headline
 
+import redundancy
+
 FROZEN = Path(__file__).parent / "frozen"
 
 
@@ -49,3 +51,10 @@ def test_quickstart_headline_numbers_are_golden(tmp_path: Path):
             assert math.isclose(now[name], value, abs_tol=0.01), f"{name}: {now[name]} far from golden {value}"
         else:
             assert math.isclose(now[name], value, rel_tol=0.05), f"{name}: {now[name]} far from golden {value}"
+    # the Python API reads the same store: one run, the three studies, tidy curves, tensors
+    s = redundancy.open_store(store)
+    assert list(s.runs["status"]) == ["done"] and s.runs.loc[0, "test_accuracy"] == now["test_accuracy"]
+    assert sorted(s.studies["kind"]) == ["dynamics", "pruning", "subspace"] and (s.studies["status"] == "done").all()
+    pruning = s.curves("pruning")
+    assert {"criterion", "direction", "x", "y"} <= set(pruning.columns) and len(pruning) > 1000
+    assert s.tensor("run", "test_accuracy").ndim == 1
