@@ -34,7 +34,9 @@ def _same_machine_type(store: Path, measured: dict[str, object]) -> bool:
 def test_quickstart_headline_numbers_are_golden(tmp_path: Path):
     golden = json.loads((FROZEN / "quickstart_golden.json").read_text())
     store = tmp_path / "quickstart"
-    env = {**os.environ, "COLUMNS": "200"}
+    # no thread variables: the engine alone must hold torch and NumPy's BLAS to the policy's one thread
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env["COLUMNS"] = "200"
     cmd = [sys.executable, "-m", "redundancy", "run", str(FROZEN / "specs" / "quickstart.yaml"), "--store", str(store), "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]

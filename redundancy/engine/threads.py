@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from redundancy.spec.schema import RunConfig
 from redundancy.store import layout as L
@@ -54,11 +55,17 @@ def set_threads(threads: int) -> None:
 
 @contextmanager
 def using_threads(threads: int) -> Iterator[None]:
-    """Compute with ``threads`` threads inside the block, and with the previous count after it."""
+    """Compute with ``threads`` threads inside the block, and with the previous count after it.
+
+    NumPy's BLAS (the studies' float64 statistics) is held to the same count: it
+    starts one thread per core of its own, and a sum split over two threads
+    rounds differently from one over a single thread.
+    """
     before = torch.get_num_threads()
     set_threads(threads)
     try:
-        yield
+        with threadpool_limits(limits=max(1, int(threads))):
+            yield
     finally:
         torch.set_num_threads(before)
 
