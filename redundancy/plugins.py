@@ -178,13 +178,15 @@ def call(plugin: Plugin, what: str, *args: Any, **kwargs: Any) -> Any:
     except RedundancyError as exc:
         raise PluginError(f"{plugin.describe(what)} failed: {exc}") from None
     except Exception as exc:
-        where = ""
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        if tb is not None:
-            where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})"
-        raise PluginError(f"{plugin.describe(what)} failed: {type(exc).__name__}: {exc}{where}") from None
+        raise PluginError(f"{plugin.describe(what)} failed: {type(exc).__name__}: {exc}{raised_at(exc)}") from None
+
+
+def raised_at(exc: BaseException) -> str:
+    """`` (at file.py:line)`` of the innermost frame ``exc`` was raised in, for a one-line message; "" if unknown."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb is not None else ""
 
 
 def options_model(plugin: Plugin) -> type | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from redundancy.engine.stages import DataCache, execute_study, execute_train, pr
 from redundancy.engine.stacking import execute_train_group
 from redundancy.engine.threads import stage_threads, using_threads
 from redundancy.errors import RedundancyError
+from redundancy.plugins import raised_at
 from redundancy.store import Store, now_iso
 from redundancy.store.stages import artifacts_from, study_attrs, study_tensors, train_attrs, train_tensors
 from redundancy.studies import RunArtifacts
@@ -123,9 +123,7 @@ def error_text(exc: BaseException) -> str:
     """An exception as one line: the message for the errors a stage reports, type and place for the rest."""
     if isinstance(exc, (RedundancyError, KeyError, ValueError)):
         return str(exc) or type(exc).__name__
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f"{type(exc).__name__}: {exc}{raised_at(exc)}"
 
 
 # One data cache per worker process: Ray reuses workers, so each loads a dataset once.

@@ -32,7 +32,6 @@ import importlib.metadata as metadata
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from redundancy import plugins as _plugins
@@ -126,14 +125,8 @@ def call(plugin: StudyPlugin, what: str, function: Any, *args: Any) -> Any:
     try:
         return function(*args)
     except Exception as exc:
-        where = ""
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        if tb is not None:
-            where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})"
         message = str(exc) if isinstance(exc, RedundancyError) else f"{type(exc).__name__}: {exc}"
-        raise PluginError(f"{plugin.describe()} failed in {what}: {message}{where}") from None
+        raise PluginError(f"{plugin.describe()} failed in {what}: {message}{_plugins.raised_at(exc)}") from None
 
 
 __all__ = ["GROUP", "PluginError", "StudyPlugin", "as_kind", "call", "entry_point_names", "forget", "is_import_path", "module_identity", "resolve"]
