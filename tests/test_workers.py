@@ -19,7 +19,9 @@ from redundancy.cli import app
 from redundancy.engine import drive, make_plan, run_plan
 from redundancy.engine import events as ev
 from redundancy.engine.executors import LocalExecutor, LocalOptions, resolve_options, spec_executor_options
+from redundancy.engine.executors import local
 from redundancy.engine.executors.local import usable_cores, worker_count
+from redundancy.engine.jobs import StageJob
 from redundancy.errors import RedundancyError, SpecError
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store
@@ -161,7 +163,7 @@ def test_a_killed_run_leaves_no_worker_and_the_next_run_completes(tmp_path: Path
     assert sorted(store.stage_ids()) == sorted(r.id for r in plan.runs) and not store.progress_ids()
 
 
-def test_workers_option_flag_and_auto() -> None:
+def test_workers_option_flag_and_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_options(LocalOptions(), workers="3") == LocalOptions(workers=3)
     assert resolve_options(spec_executor_options({"kind": "local", "workers": "auto"})).workers == "auto"  # type: ignore[attr-defined]
     assert resolve_options(spec_executor_options({"workers": 2})).workers == 2  # type: ignore[attr-defined]
@@ -175,6 +177,26 @@ def test_workers_option_flag_and_auto() -> None:
     # auto: one per usable core for two or more jobs on the CPU; one job, or a GPU, runs in the driver's process
     assert worker_count("auto", "cpu", 2) == usable_cores() == len(os.sched_getaffinity(0))
     assert worker_count("auto", "cpu", 1) == 1 and worker_count("auto", "cuda", 8) == 1 and worker_count(3, "cpu", 1) == 3
+    # auto never oversubscribes: as many workers as the cores hold at the spec's threads a job
+    monkeypatch.setattr(local, "usable_cores", lambda: 8)
+    assert [worker_count("auto", "cpu", 4, threads) for threads in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    assert worker_count(3, "cpu", 4, 8) == 3  # a number is the user's to choose
+
+
+def test_auto_workers_hold_the_specs_thread_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid whose spec sets ``train.threads: 2`` gets half as many auto workers as one that does not."""
+    plain = plan_in(tmp_path / "plain", GRID)
+    wide = make_plan(load_spec(write_spec(tmp_path / "plain", GRID), ["train.threads=2"]))
+    assert {StageJob((r,)).threads for r in plain.runs} == {1} and {StageJob((r,)).threads for r in wide.runs} == {2}
+    assert {StageJob((), (s,)).threads for s in wide.studies} == {2}
+    monkeypatch.setattr(local, "usable_cores", lambda: 2)
+    for plan, workers in ((plain, 2), (wide, 1)):
+        executor = LocalExecutor(LocalOptions(workers="auto"))
+        try:
+            executor.prepare([StageJob((r,)) for r in plan.runs], "cpu")
+            assert executor.workers == workers and len(executor.pids()) == (workers if workers > 1 else 0)
+        finally:
+            executor.close()
 
 
 def test_cli_rejects_a_bad_workers_flag_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,6 +90,12 @@ class StageJob:
         return f"{stage_label(stages[0])}{more}"
 
     @property
+    def threads(self) -> int:
+        """The most CPU threads any of the job's stages computes with (each stage's count comes from its spec)."""
+        runs = [s.config for s in self.train] + [s.run.config for s in self.studies]
+        return max((stage_threads(run) for run in runs), default=1)
+
+    @property
     def name(self) -> str:
         """A worker's title while it runs the job: ``redundancy <first stage id> <label>``."""
         first = self.stages[0]
