@@ -19,8 +19,8 @@ from redundancy.cli import app
 from redundancy.engine import drive, make_plan, run_plan
 from redundancy.engine import events as ev
 from redundancy.engine.executors import LocalExecutor, LocalOptions, resolve_options, spec_executor_options
-from redundancy.engine.executors import local
-from redundancy.engine.executors.local import usable_cores, worker_count
+from redundancy.engine import spawn
+from redundancy.engine.spawn import usable_cores, worker_count
 from redundancy.engine.jobs import StageJob
 from redundancy.errors import RedundancyError, SpecError
 from redundancy.spec.loader import load_spec
@@ -57,7 +57,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Store:
     return store
 
 
-def test_two_workers_store_the_same_bits_and_forward_progress(reference: Store, tmp_path: Path) -> None:
+#: How a worker starts: a copy of the driver (one-thread jobs on Linux), or a fresh Python (``engine/spawn.py``).
+STARTS = ["fork", "exec"]
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_two_workers_store_the_same_bits_and_forward_progress(reference: Store, tmp_path: Path, start: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDUNDANCY_WORKER_START", start)
     store = Store(tmp_path / "store")
     seen: list[ev.Event] = []
     report = run_plan(plan_in(tmp_path, GRID), store, device="cpu", on_event=seen.append, workers=2)
@@ -133,7 +139,9 @@ def _cli(folder: Path, *args: str) -> subprocess.Popen[str]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their driver through Linux's prctl")
-def test_a_killed_run_leaves_no_worker_and_the_next_run_completes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", STARTS)
+def test_a_killed_run_leaves_no_worker_and_the_next_run_completes(tmp_path: Path, start: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDUNDANCY_WORKER_START", start)
     plan = plan_in(tmp_path, LONG)
     store = Store(tmp_path / "store" / "long")
     proc = _cli(tmp_path, "--workers", "2")
@@ -178,9 +186,55 @@ def test_workers_option_flag_and_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_count("auto", "cpu", 2) == usable_cores() == len(os.sched_getaffinity(0))
     assert worker_count("auto", "cpu", 1) == 1 and worker_count("auto", "cuda", 8) == 1 and worker_count(3, "cpu", 1) == 3
     # auto never oversubscribes: as many workers as the cores hold at the spec's threads a job
-    monkeypatch.setattr(local, "usable_cores", lambda: 8)
+    monkeypatch.setattr(spawn, "usable_cores", lambda: 8)
     assert [worker_count("auto", "cpu", 4, threads) for threads in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     assert worker_count(3, "cpu", 4, 8) == 3  # a number is the user's to choose
+
+
+def _open_files(pid: int) -> list[str]:
+    """What process ``pid``'s file descriptors point at (those that close while being read are left out)."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return targets
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers start as copies of the driver on Linux only")
+def test_a_forked_worker_keeps_none_of_the_drivers_files(tmp_path: Path) -> None:
+    """A copy of the driver closes what it inherited (the store's lock, open files, the other workers' sockets):
+    a held copy of the lock would keep the store locked, and of a socket would hide a worker's death."""
+    plan = plan_in(tmp_path, GRID)
+    held = tmp_path / "held.lock"
+    executor = LocalExecutor(LocalOptions(workers=2), spec_name=plan.spec.name)
+    with held.open("w"):
+        try:
+            executor.prepare([StageJob((r,)) for r in plan.runs], "cpu")
+            assert executor._pool is not None and executor._pool.fork
+            pids = executor.pids()
+            assert len(pids) == 2
+            for pid in pids:
+                deadline = time.monotonic() + 30
+                while True:  # the copy closes what it inherited first thing, a moment after the fork
+                    targets = _open_files(pid)
+                    if str(held) not in targets or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+                assert str(held) not in targets
+                assert sum(t.startswith("socket:") for t in targets) == 1, targets  # its own, none of its sibling's
+        finally:
+            executor.close()
+    assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text() for pid in pids)
+
+
+def test_workers_start_fresh_for_jobs_of_more_than_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenMP's thread team does not survive a fork: a copy that computes with two threads can hang."""
+    assert spawn.can_fork(1) == sys.platform.startswith("linux")
+    assert not spawn.can_fork(2)
+    monkeypatch.setenv("REDUNDANCY_WORKER_START", "exec")
+    assert not spawn.can_fork(1)
 
 
 def test_auto_workers_hold_the_specs_thread_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,7 +243,7 @@ def test_auto_workers_hold_the_specs_thread_count(tmp_path: Path, monkeypatch: p
     wide = make_plan(load_spec(write_spec(tmp_path / "plain", GRID), ["train.threads=2"]))
     assert {StageJob((r,)).threads for r in plain.runs} == {1} and {StageJob((r,)).threads for r in wide.runs} == {2}
     assert {StageJob((), (s,)).threads for s in wide.studies} == {2}
-    monkeypatch.setattr(local, "usable_cores", lambda: 2)
+    monkeypatch.setattr(spawn, "usable_cores", lambda: 2)
     for plan, workers in ((plain, 2), (wide, 1)):
         executor = LocalExecutor(LocalOptions(workers="auto"))
         try:

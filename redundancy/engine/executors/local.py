@@ -18,7 +18,6 @@ again up to ``max_retries`` times and then reports as that job's failure.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -27,6 +26,7 @@ from pydantic import Field, field_validator
 from redundancy.engine.executors.base import Executor, ExecutorOptions
 from redundancy.engine.executors.workers import WorkerPool
 from redundancy.engine.jobs import StageJob, StageOutcome, run_job
+from redundancy.engine.spawn import worker_count
 from redundancy.engine.stages import DataCache, resolve_device
 
 
@@ -45,29 +45,6 @@ class LocalOptions(ExecutorOptions):
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             return value
         raise ValueError("expected a number of worker processes (1 or more) or 'auto'")
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity, which a cluster's allocation narrows)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # no affinity on this platform
-        return max(1, os.cpu_count() or 1)
-
-
-def worker_count(workers: int | str, device_type: str, jobs: int, threads: int = 1) -> int:
-    """How many processes run jobs: ``workers`` when a number; for ``auto``, as many as the usable
-    cores hold at ``threads`` threads a job (the spec's ``train.threads``, one unless set) when the
-    device is the CPU and at least two jobs can start at once (a grid), else 1.
-
-    Two two-thread workers on two cores would spin-wait for each other's descheduled threads
-    (a 4-seed quickstart grid took 294 s instead of 14 s), so ``auto`` never oversubscribes.
-    """
-    if workers != "auto":
-        return int(workers)
-    if device_type != "cpu" or jobs < 2:
-        return 1
-    return max(1, usable_cores() // max(1, threads))
 
 
 class LocalExecutor(Executor):
@@ -96,7 +73,7 @@ class LocalExecutor(Executor):
         if self.workers > 1:
             self.prefetch_data = True  # before the workers ask for the data, so that downloads never race
             self.retries_in_driver = True
-            self._pool = WorkerPool(self.workers, lambda event: self.emit(event))
+            self._pool = WorkerPool(self.workers, lambda event: self.emit(event), threads=threads)
             self._pool.start(len(jobs))  # they import while the driver loads the data
 
     def capacity(self) -> int | None:

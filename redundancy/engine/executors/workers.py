@@ -1,8 +1,8 @@
 """Worker processes of the ``local`` executor: independent jobs side by side, one thread each.
 
-A worker is a fresh Python process (started, never forked: the driver's
-threads and libraries stay its own, and the driver's main script is not run
-again in it) that receives jobs over its own socket, runs each with
+A worker is a process of its own (a copy of the driver when its jobs compute
+with one thread, else a fresh Python: :mod:`redundancy.engine.spawn` says
+why) that receives jobs over its own socket, runs each with
 :func:`~redundancy.engine.jobs.run_job` and sends back, over the same socket,
 the job's start, step and resume events while it runs and its outcomes at the
 end. Each worker keeps its own data cache across its jobs.
@@ -22,10 +22,8 @@ import ctypes
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,14 +32,12 @@ from typing import Any
 
 from redundancy.engine.events import EventFn
 from redundancy.engine.jobs import StageCrashed, StageJob, StageLost, StageOutcome, error_text
+from redundancy.engine.spawn import Process, can_fork, start_worker
 from redundancy.errors import RedundancyError
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 JOIN_S = 5.0
 """How long :meth:`WorkerPool.close` waits for idle workers to leave before killing them."""
-
-# A worker's command: the driver's import path first, then serve on the socket it inherited.
-BOOT = "import sys; sys.path[:0] = sys.argv[3:]; from redundancy.engine.executors.workers import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
 
 
 def _send(conn: Connection, value: Any) -> None:
@@ -99,7 +95,7 @@ def serve(fd: int, parent: int) -> None:
 
 @dataclass
 class _Worker:
-    process: subprocess.Popen[bytes]
+    process: Process
     conn: Connection
     handle: Any = None  # the job it runs, None while idle
 
@@ -131,8 +127,9 @@ class _Worker:
 class WorkerPool:
     """Up to ``size`` worker processes; jobs go to idle ones, and finished or lost jobs come back from :meth:`wait`."""
 
-    def __init__(self, size: int, emit: EventFn):
+    def __init__(self, size: int, emit: EventFn, *, threads: int = 1):
         self.size = size
+        self.fork = can_fork(threads)  # a copy of this process when its jobs compute with one thread (see engine/spawn.py)
         self.emit = emit
         self._workers: list[_Worker] = []
         self._finished: dict[Any, list[StageOutcome] | Exception] = {}
@@ -142,25 +139,16 @@ class WorkerPool:
         return [w.pid for w in self._workers]
 
     def start(self, count: int) -> None:
-        """Start workers until ``count`` (at most the pool's size) are alive: they import while the driver prepares."""
+        """Start workers until ``count`` (at most the pool's size) are alive: fresh ones import while the driver prepares."""
         while len(self._workers) < min(count, self.size):
             self._spawn()
 
     def _spawn(self) -> _Worker:
-        ours, theirs = socket.socketpair()
-        command = [sys.executable, "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *sys.path]
-        main = threading.current_thread() is threading.main_thread()
-        before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # ignored from the worker's first instant
         try:
-            process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            started = start_worker(fork=self.fork)
         except OSError as exc:
-            ours.close()
             raise RedundancyError(f"cannot start a worker process: {exc}; run with workers: 1") from None
-        finally:
-            theirs.close()
-            if main:
-                signal.signal(signal.SIGINT, before)
-        worker = _Worker(process, Connection(ours.detach()))
+        worker = _Worker(*started)
         self._workers.append(worker)
         return worker
 

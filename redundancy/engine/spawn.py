@@ -1,0 +1,161 @@
+"""How many worker processes the local executor runs, and how one starts.
+
+A worker starts as a copy of the driver (``fork``) when its jobs compute with
+one thread, else as a fresh Python (``exec``). A fresh Python imports PyTorch
+before it can take a job: about 1.5 s of a core per worker, which on a 2-core
+machine made a 4-seed quickstart grid no faster than one stage at a time with
+two threads. A copy starts in milliseconds, with the driver's imports.
+
+Why only for one thread: OpenMP's thread team does not survive ``fork``. A
+child that computes with two threads after its parent computed with two hangs
+for ever (measured with PyTorch's GNU OpenMP); with one thread it never starts
+a team and computes normally. The child keeps nothing else of the driver: it
+closes every inherited file (the store's lock, open HDF5 files, the other
+workers' sockets) but its own socket and standard streams, takes fresh
+standard stream objects (another thread may have held their locks at the
+instant of the copy), and leaves with ``os._exit`` so that none of the
+driver's exit handlers run in it. Either way a stage's result is the same:
+it computes with its spec's thread count in a process of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+# A fresh worker's command: the driver's import path first, then serve on the socket it inherited.
+BOOT = "import sys; sys.path[:0] = sys.argv[3:]; from redundancy.engine.executors.workers import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, which a cluster's allocation narrows)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(workers: int | str, device_type: str, jobs: int, threads: int = 1) -> int:
+    """How many processes run jobs: ``workers`` when a number; for ``auto``, as many as the usable
+    cores hold at ``threads`` threads a job (the spec's ``train.threads``, one unless set) when the
+    device is the CPU and at least two jobs can start at once (a grid), else 1.
+
+    Two two-thread workers on two cores would spin-wait for each other's descheduled threads
+    (a 4-seed quickstart grid took 294 s instead of 22 s), so ``auto`` never oversubscribes.
+    """
+    if workers != "auto":
+        return int(workers)
+    if device_type != "cpu" or jobs < 2:
+        return 1
+    return max(1, usable_cores() // max(1, threads))
+
+
+class Process(Protocol):
+    """What the pool needs of a worker process: :class:`subprocess.Popen` or :class:`Forked`."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+class Forked:
+    """A forked child of this process, with the part of :class:`subprocess.Popen`'s interface the pool uses."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.0005
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def can_fork(threads: int) -> bool:
+    """Whether workers whose jobs compute with ``threads`` threads may start as copies of this process."""
+    return threads == 1 and hasattr(os, "fork") and sys.platform.startswith("linux") and os.environ.get("REDUNDANCY_WORKER_START") != "exec"
+
+
+def start_worker(*, fork: bool) -> tuple[Process, Connection]:
+    """Start one worker process on a socket of its own; :class:`OSError` if the system refuses."""
+    ours, theirs = socket.socketpair()
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # ignored from the worker's first instant
+    try:
+        process: Any
+        if fork:
+            process = Forked(_fork(theirs.fileno(), ours.fileno()))
+        else:
+            command = [sys.executable, "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *sys.path]
+            process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+    except OSError:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+        if main:
+            signal.signal(signal.SIGINT, before)
+    return process, Connection(ours.detach())
+
+
+def _fork(fd: int, drop: int) -> int:
+    """Fork a worker serving on ``fd``; in the parent, return its pid. The child never returns."""
+    parent = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12 warns of threads; the child uses none of theirs (see above)
+        pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.close(drop)
+        keep = sorted({0, 1, 2, fd})
+        for low, high in zip(keep, [*keep[1:], os.sysconf("SC_OPEN_MAX")]):
+            if high > low + 1:  # an empty range would close everything: Python passes [low, high - 1] to close_range(2)
+                os.closerange(low + 1, high)
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - the worker's for its life
+        sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        from redundancy.engine.executors.workers import serve
+
+        serve(fd, parent)
+        code = 0
+    except BaseException:  # noqa: BLE001 - nothing of the driver's may run in the child, not even its exception handlers
+        pass
+    finally:
+        os._exit(code)
