@@ -230,9 +230,9 @@ def test_a_forked_worker_keeps_none_of_the_drivers_files(tmp_path: Path) -> None
 
 
 def test_workers_start_fresh_for_jobs_of_more_than_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """OpenMP's thread team does not survive a fork: a copy that computes with two threads can hang."""
+    """OpenMP's thread team does not survive a fork (a copy that computes with two threads can hang), nor does CUDA."""
     assert spawn.can_fork(1) == sys.platform.startswith("linux")
-    assert not spawn.can_fork(2)
+    assert not spawn.can_fork(2) and not spawn.can_fork(1, "cuda")
     monkeypatch.setenv("REDUNDANCY_WORKER_START", "exec")
     assert not spawn.can_fork(1)
 

@@ -1,7 +1,7 @@
 """How many worker processes the local executor runs, and how one starts.
 
-A worker starts as a copy of the driver (``fork``) when its jobs compute with
-one thread, else as a fresh Python (``exec``). A fresh Python imports PyTorch
+A worker starts as a copy of the driver (``fork``) when its jobs compute on the
+CPU with one thread, else as a fresh Python (``exec``). A fresh Python imports PyTorch
 before it can take a job: about 1.5 s of a core per worker, which on a 2-core
 machine made a 4-seed quickstart grid no faster than one stage at a time with
 two threads. A copy starts in milliseconds, with the driver's imports.
@@ -9,7 +9,8 @@ two threads. A copy starts in milliseconds, with the driver's imports.
 Why only for one thread: OpenMP's thread team does not survive ``fork``. A
 child that computes with two threads after its parent computed with two hangs
 for ever (measured with PyTorch's GNU OpenMP); with one thread it never starts
-a team and computes normally. The child keeps nothing else of the driver: it
+a team and computes normally. CUDA cannot be used in a copy of a process that
+has asked for a device, hence the CPU only. The child keeps nothing else of the driver: it
 closes every inherited file (the store's lock, open HDF5 files, the other
 workers' sockets) but its own socket and standard streams, takes fresh
 standard stream objects (another thread may have held their locks at the
@@ -103,9 +104,13 @@ class Forked:
                 pass
 
 
-def can_fork(threads: int) -> bool:
-    """Whether workers whose jobs compute with ``threads`` threads may start as copies of this process."""
-    return threads == 1 and hasattr(os, "fork") and sys.platform.startswith("linux") and os.environ.get("REDUNDANCY_WORKER_START") != "exec"
+def can_fork(threads: int, device_type: str = "cpu") -> bool:
+    """Whether workers whose jobs compute with ``threads`` threads on ``device_type`` may start as copies of
+    this process (CUDA, once this process has asked for a device, cannot be used in a copy of it)."""
+    return (
+        threads == 1 and device_type == "cpu" and hasattr(os, "fork") and sys.platform.startswith("linux")
+        and os.environ.get("REDUNDANCY_WORKER_START") != "exec"
+    )
 
 
 def start_worker(*, fork: bool) -> tuple[Process, Connection]:

@@ -73,7 +73,7 @@ class LocalExecutor(Executor):
         if self.workers > 1:
             self.prefetch_data = True  # before the workers ask for the data, so that downloads never race
             self.retries_in_driver = True
-            self._pool = WorkerPool(self.workers, lambda event: self.emit(event), threads=threads)
+            self._pool = WorkerPool(self.workers, lambda event: self.emit(event), threads=threads, device_type=device_type)
             self._pool.start(len(jobs))  # they import while the driver loads the data
 
     def capacity(self) -> int | None:

@@ -127,9 +127,9 @@ class _Worker:
 class WorkerPool:
     """Up to ``size`` worker processes; jobs go to idle ones, and finished or lost jobs come back from :meth:`wait`."""
 
-    def __init__(self, size: int, emit: EventFn, *, threads: int = 1):
+    def __init__(self, size: int, emit: EventFn, *, threads: int = 1, device_type: str = "cpu"):
         self.size = size
-        self.fork = can_fork(threads)  # a copy of this process when its jobs compute with one thread (see engine/spawn.py)
+        self.fork = can_fork(threads, device_type)  # a copy of this process for one-thread jobs on the CPU (see engine/spawn.py)
         self.emit = emit
         self._workers: list[_Worker] = []
         self._finished: dict[Any, list[StageOutcome] | Exception] = {}
