@@ -15,13 +15,16 @@ Figures are built with :class:`matplotlib.figure.Figure` directly, not through
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import matplotlib
 from cycler import cycler
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 # The palette and role colours are shared with the TUI (redundancy.present.format).
 from redundancy.present.format import (
@@ -81,11 +84,86 @@ def report_style() -> Iterator[None]:
         yield
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = WIDTH_IN, height: float = HEIGHT_IN) -> tuple[Figure, list[Any]]:
-    """A constrained-layout figure with an ``nrows`` × ``ncols`` grid of axes, returned row by row."""
+# Legends sit outside the plot area, in a row of their own under the axes: a legend inside the axes
+# (even at loc="best") covers data as soon as the curves fill the panel, as they do on full-size stores.
+# The row is a near-zero-height axes without frame or ticks; the legend hangs from its top edge and
+# the constrained layout makes room for it as for any axes decoration, so it can never overlap
+# the axes, tick labels or axis labels above it, and panels in one row stay aligned.
+SLOT_RATIO = 1e-3  # height of a legend row relative to a row of axes (the legend itself adds the rest)
+LEGEND_ROW_EM = 1.7  # height of one legend entry in font sizes (text plus label spacing)
+_SLOTS: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()  # data axes -> the axes its legend goes in
+_GROWN: WeakKeyDictionary[Any, dict[int, float]] = WeakKeyDictionary()  # figure -> legend row -> inches added
+
+
+def new_figure(
+    ncols: int = 1, nrows: int = 1, *, width: float = WIDTH_IN, height: float = HEIGHT_IN, legends: str = "none",
+) -> tuple[Figure, list[Any]]:
+    """A constrained-layout figure with an ``nrows`` × ``ncols`` grid of axes, returned row by row.
+
+    ``legends="each"`` adds a legend row under every row of axes, one slot per panel;
+    ``legends="shared"`` adds one legend row under the whole grid, spanning every column.
+    :func:`legend_below` fills a panel's slot.
+    """
     fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, list(axes.ravel())
+    if legends == "none":
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        return fig, list(axes.ravel())
+    if legends == "each":
+        gs = fig.add_gridspec(2 * nrows, ncols, height_ratios=[1.0, SLOT_RATIO] * nrows)
+        cells = [(fig.add_subplot(gs[2 * r, c]), gs[2 * r + 1, c]) for r in range(nrows) for c in range(ncols)]
+        out = []
+        for ax, spec in cells:
+            _SLOTS[ax] = _slot(fig, spec)
+            out.append(ax)
+        return fig, out
+    if legends == "shared":
+        gs = fig.add_gridspec(nrows + 1, ncols, height_ratios=[1.0] * nrows + [SLOT_RATIO])
+        out = [fig.add_subplot(gs[r, c]) for r in range(nrows) for c in range(ncols)]
+        slot = _slot(fig, gs[nrows, :])
+        for ax in out:
+            _SLOTS[ax] = slot
+        return fig, out
+    raise ValueError(f"legends must be 'none', 'each' or 'shared', not {legends!r}")
+
+
+def _slot(fig: Figure, spec: Any) -> Any:
+    slot = fig.add_subplot(spec, label="legend")
+    slot.set_axis_off()
+    slot.set_navigate(False)
+    return slot
+
+
+def legend_below(ax: Any, handles: list[Any] | None = None, labels: list[str] | None = None, *, ncols: int = 1,
+                 fontsize: float | None = None, **kwargs: Any) -> Any:
+    """The legend of ``ax`` (or of ``handles``/``labels``) in its slot under the axes, never over the data.
+
+    The figure grows by the legend's height, so the axes keep their size. Returns the legend,
+    or None when there is nothing to show.
+    """
+    slot = _SLOTS[ax]
+    if handles is None or labels is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    size = FontProperties(size=fontsize if fontsize is not None else matplotlib.rcParams["legend.fontsize"]).get_size_in_points()
+    ncols = max(1, min(ncols, len(handles)))
+    legend = slot.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), borderaxespad=0.0,
+                         ncols=ncols, fontsize=size, **kwargs)
+    rows = math.ceil(len(handles) / ncols) + (1 if kwargs.get("title") else 0)
+    fig = slot.figure
+    grown = _GROWN.setdefault(fig, {})
+    row = slot.get_subplotspec().rowspan.start
+    need = rows * LEGEND_ROW_EM * size / 72.0
+    if need > grown.get(row, 0.0):  # the legends of one row share its height: grow by the tallest
+        fig.set_figheight(fig.get_figheight() + need - grown.get(row, 0.0))
+        grown[row] = need
+    return legend
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters (at spaces where it can), for axis labels
+    that must fit under a narrow panel whatever names a store gives them."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)) or text
 
 
 def percent_axis(ax: Any, axis: str = "y") -> None:

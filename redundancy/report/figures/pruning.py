@@ -16,7 +16,7 @@ import numpy as np
 from redundancy.present.format import label as readable
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
-from redundancy.report.style import DIRECTION_MARKERS, DIRECTION_STYLES, colour, new_figure, percent_axis
+from redundancy.report.style import DIRECTION_MARKERS, DIRECTION_STYLES, colour, legend_below, new_figure, percent_axis, wrap
 from redundancy.store.results import Curve
 
 def _words(criterion: str, direction: str | None) -> str:
@@ -65,12 +65,11 @@ def _draw_finetuned(ax: Any, curves: list[Curve], n: int | None) -> None:
         ax.plot(x[:m], after[:m], color=col, linestyle=style, marker="o", label=_words(criterion, direction))
         if len(before) >= m and m:
             ax.plot(x[:m], before[:m], color=col, linestyle="none", marker="o", markerfacecolor="none", alpha=0.7)
-    ax.set_xlabel("units removed" + (f" (of {n})" if n else "") + "; hollow: before fine-tuning")
+    ax.set_xlabel("units removed" + (f" (of {n})" if n else "") + "\nhollow: before fine-tuning")
     ax.set_ylabel("test accuracy after fine-tuning")
     percent_axis(ax)
     ax.set_ylim(bottom=0.0)
     ax.set_title("after fine-tuning the smaller network", fontsize=8)
-    ax.legend(loc="best", fontsize=7)
     first = next((c for c in curves if "params" in c.series and "units_removed" in c.series), None)
     if first is not None:
         removed, params = as_floats(first.series["units_removed"]), as_floats(first.series["params"])
@@ -98,20 +97,21 @@ def pruning_figures(view: StageView) -> list[Block]:
             state = f"checkpoint {checkpoint}" + (f" (iteration {iteration})" if iteration is not None and checkpoint != iteration else "")
             where += f" at {state}"
         tuned = [c for c in curves if "finetuned_accuracy" in c.series]
-        fig, axes = new_figure(2 if tuned else 1, height=3.9)
+        # One legend under the panels: the fine-tuned panel draws the same criteria in the same colours and styles.
+        fig, axes = new_figure(2 if tuned else 1, height=3.9, legends="shared")
         ax = axes[0]
         _draw(ax, curves)
         if tuned:
             _draw_finetuned(axes[1], tuned, n)
         xlabel = f"units removed from {layer}" if layer else "units removed"
-        ax.set_xlabel(xlabel + (f" (of {n})" if n else ""))
+        ax.set_xlabel(wrap(xlabel + (f" (of {n})" if n else ""), 40 if tuned else 80))
         ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
         percent_axis(ax)
         ax.set_ylim(bottom=0.0)
         if n:
             top = ax.secondary_xaxis("top", functions=(lambda u, n=n: 100.0 * u / n, lambda p, n=n: p * n / 100.0))
             top.set_xlabel("units removed (% of the layer)")
-        ax.legend(loc="lower left", title=state or None, title_fontsize=8)
+        legend_below(ax, ncols=2, title=state or None, title_fontsize=8)
         fig.suptitle(f"Pruning {layer or 'a layer'} of {view.provenance.model} without retraining")
         title = f"Pruning {where} of {view.provenance.model} without retraining"
         caption = (
@@ -119,7 +119,7 @@ def pruning_figures(view: StageView) -> list[Block]:
             "smallest scores first, dashed lines the largest; the random baseline is the mean over its seeds with "
             "error bars of one standard deviation (the seed's Figure 2)."
             + (" Right: the structurally smaller network of each criterion fine-tuned at the listed levels "
-               "(filled) against the same network before fine-tuning (hollow)." if tuned else "")
+               "(filled) against the same network before fine-tuning (hollow), in the colours and line styles of the left panel." if tuned else "")
         )
         key = "_".join(str(p) for p in (layer, checkpoint) if p not in (None, "")) or "layer"
         blocks.append(FigureBlock(key=key, title=title, figure=fig, caption=caption))

@@ -15,10 +15,10 @@ import numpy as np
 
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
-from redundancy.report.style import BLACK, GREY, VERMILLION, colour, new_figure, percent_axis, plain_ticks
+from redundancy.report.style import BLACK, GREY, VERMILLION, colour, legend_below, new_figure, percent_axis, plain_ticks
 from redundancy.store.results import Curve
 
-# Short legend labels (the caption spells them out), so the legend finds a free corner of the panel.
+# Short legend labels (the caption spells them out), so the legends under the panels stay narrow.
 BASIS_WORDS = {"top": "top k", "bottom": "bottom k", "random": "random k"}
 SPECTRUM_WORDS = {"update": "W − Z (update)", "weights": "W (trained weights)", "delta": "W − Z (update)"}
 
@@ -58,10 +58,11 @@ def _draw_accuracy(ax: Any, curves: list[Curve], target: str, reference: float |
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)
     plain_ticks(ax, "x")
+    # Two short lines: three panels share the figure's width, and a label wider than its panel runs into the next.
     if target == "weights":
-        ax.set_xlabel("k, directions of W kept (log scale; 0 = layer zeroed)")
+        ax.set_xlabel("k, directions of W kept\n(log scale; 0 = layer zeroed)", fontsize=8)
     else:
-        ax.set_xlabel("k, directions of W − Z kept (log scale; 0 = layer reset to Z)")
+        ax.set_xlabel("k, directions of W − Z kept\n(log scale; 0 = layer reset to Z)", fontsize=8)
 
 
 def _draw_alignment(ax: Any, curves: list[Curve], target: str) -> None:
@@ -78,10 +79,10 @@ def _draw_alignment(ax: Any, curves: list[Curve], target: str) -> None:
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)
     plain_ticks(ax, "x")
-    ax.set_xlabel("k, directions kept (log scale)")
+    ax.set_xlabel("k, directions kept\n(log scale)", fontsize=8)
     ax.set_ylabel("alignment ρ with the layer's inputs")
-    ax.set_title("alignment with the data", fontsize=8)
-    ax.legend(loc="best", fontsize=6.5)
+    ax.set_title("alignment with the data", fontsize=9)
+    legend_below(ax, fontsize=6.5)
 
 
 @register("subspace")
@@ -100,7 +101,7 @@ def subspace_figures(view: StageView) -> list[Block]:
         full = next((r.values["acc_full"] for r in rows if isinstance(r.values.get("acc_full"), (int, float))), None)
         spectra = _spectra(view, layer, checkpoint, target, curves)
         aligned = [c for c in curves if c.key.get("basis") is not None and "rho_residual" in c.series]
-        fig, axes = new_figure((2 if spectra else 1) + bool(aligned), height=3.6)
+        fig, axes = new_figure((2 if spectra else 1) + bool(aligned), height=3.6, legends="each")
         if aligned:
             _draw_alignment(axes[-1], aligned, target)
         acc_ax = axes[0]
@@ -108,8 +109,8 @@ def subspace_figures(view: StageView) -> list[Block]:
         acc_ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
         percent_axis(acc_ax)
         # Below the axes: the curves fill the panel wherever k runs, so no inside corner stays free.
-        acc_ax.legend(loc="best", fontsize=7)
-        acc_ax.set_title("accuracy after projection")
+        legend_below(acc_ax, fontsize=7)
+        acc_ax.set_title("accuracy after projection", fontsize=9)
         if spectra:
             spec_ax = axes[1]
             for (label, values), col, ls in zip(spectra.items(), (VERMILLION, BLACK, GREY), ("-", "--", ":")):
@@ -120,12 +121,12 @@ def subspace_figures(view: StageView) -> list[Block]:
             if max(len(v) for v in spectra.values()) > 30:
                 spec_ax.set_xscale("log")
                 plain_ticks(spec_ax, "x")
-                spec_ax.set_xlabel("index i of singular value (log scale)")
+                spec_ax.set_xlabel("index i of singular value\n(log scale)", fontsize=8)
             else:
-                spec_ax.set_xlabel("index i of singular value")
+                spec_ax.set_xlabel("index i of singular value", fontsize=8)
             spec_ax.set_ylabel("singular value σᵢ (log scale)")
-            spec_ax.set_title("singular-value spectrum")
-            spec_ax.legend(loc="best")
+            spec_ax.set_title("singular-value spectrum", fontsize=9)
+            legend_below(spec_ax, fontsize=7)
         matrix = "the weights W" if target == "weights" else "the update W − Z"
         title = f"Subspace of {matrix}: {where} of {view.provenance.model}"
         fig.suptitle(title)
