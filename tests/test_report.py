@@ -514,6 +514,7 @@ def test_report_into_a_path_that_is_a_file_is_one_line_not_a_traceback(built: di
 
 def test_grid_figures_overlay_criteria_with_random_and_say_what_the_error_bars_are() -> None:
     from redundancy.report.grid import _figure
+    from redundancy.report.style import SLOT_LABEL, legend_of
 
     def cell(v: float) -> dict[str, Any]:
         return {"mean": v, "std": 0.01, "n": 3, "missing": 0, "values": [v] * 3}
@@ -526,8 +527,8 @@ def test_grid_figures_overlay_criteria_with_random_and_say_what_the_error_bars_a
     t = {"study": "pruning", "kind": "pruning", "metrics": metrics, "rows": rows}
     block = _figure(summary, t, "model.width", "mlp", ", mean ± std over 3 seeds")
     assert block is not None and "standard deviation over 3 seeds" in block.caption
-    auc, k = [ax for ax in block.figure.axes if ax.get_visible()]
-    legend = [text.get_text() for text in auc.get_legend().get_texts()]
+    auc, k = [ax for ax in block.figure.axes if ax.get_visible() and ax.get_label() != SLOT_LABEL]
+    legend = [text.get_text() for text in legend_of(auc).get_texts()]
     assert legend == ["magnitude, smallest first", "random", "frame potential, largest first"]  # one panel, random among them
     assert auc.get_ylabel() == "AUC\n(mean ± std over 3 seeds)"
     assert k.get_ylabel().startswith("fc1 at final · update W − W₀ · top · first evaluated k") and "snaps" in k.get_title()

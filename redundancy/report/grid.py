@@ -21,7 +21,7 @@ from redundancy.present.tables import grid_table_data, point_label
 from redundancy.present.format import GREY, colour
 from redundancy.present.format import label as readable
 from redundancy.report.model import Block, FigureBlock, TableBlock
-from redundancy.report.style import PALETTE, new_figure
+from redundancy.report.style import PALETTE, legend_below, new_figure
 
 MAX_PANELS = 6  # headline numbers drawn per study; the table beneath has them all
 
@@ -64,7 +64,7 @@ def _figure(summary: dict[str, Any], t: dict[str, Any], axis: str, model: str, o
         series.setdefault(key, []).append(r)
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(ncols, nrows, height=2.6 * nrows + 0.9)
+    fig, axes = new_figure(ncols, nrows, height=2.6 * nrows + 0.9, legends="each")
     values = [float(v) for v in summary["axes"][axis]]
     log_x = min(values) > 0 and max(values) / min(values) >= 4  # a width sweep 0.25..4 reads best in ratios
     seeds = summary["axes"].get(summary["seed_axis"]) if summary["seed_axis"] else None
@@ -93,7 +93,7 @@ def _figure(summary: dict[str, Any], t: dict[str, Any], axis: str, model: str, o
         if any(k in stat for k in SNAPPED):
             ax.set_title("first evaluated k: snaps to the requested ks", fontsize=7, color=GREY)
         if len(lines) > 1:
-            ax.legend(fontsize=6.5, loc="best")
+            legend_below(ax, fontsize=6.5)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     what = "training runs" if t["kind"] == "train" else t["study"]

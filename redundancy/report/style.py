@@ -126,8 +126,11 @@ def new_figure(
     raise ValueError(f"legends must be 'none', 'each' or 'shared', not {legends!r}")
 
 
+SLOT_LABEL = "legend"  # the label of a legend row's axes, to tell it from a panel
+
+
 def _slot(fig: Figure, spec: Any) -> Any:
-    slot = fig.add_subplot(spec, label="legend")
+    slot = fig.add_subplot(spec, label=SLOT_LABEL)
     slot.set_axis_off()
     slot.set_navigate(False)
     return slot
@@ -158,6 +161,12 @@ def legend_below(ax: Any, handles: list[Any] | None = None, labels: list[str] | 
         fig.set_figheight(fig.get_figheight() + need - grown.get(row, 0.0))
         grown[row] = need
     return legend
+
+
+def legend_of(ax: Any) -> Any:
+    """The legend drawn for ``ax``: in its slot when the figure has legend rows, else its own (or None)."""
+    slot = _SLOTS.get(ax)
+    return slot.get_legend() if slot is not None else ax.get_legend()
 
 
 def wrap(text: str, width: int) -> str:

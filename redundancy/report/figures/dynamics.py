@@ -16,7 +16,7 @@ import numpy as np
 
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
-from redundancy.report.style import BLUE, GREY, SKY_BLUE, VERMILLION, integer_ticks, new_figure, plain_ticks
+from redundancy.report.style import BLUE, GREY, SKY_BLUE, VERMILLION, integer_ticks, legend_below, new_figure, plain_ticks, wrap
 
 # metric -> axis label (with units); metrics not named here are drawn with their key as label.
 METRICS: dict[str, str] = {
@@ -60,7 +60,7 @@ def trajectory_figure(view: StageView, layer: str) -> FigureBlock | None:
     wanted = [p for p in (points_path, f"{layer}/trajectory/explained", angles_path) if p in names]
     data = view.result_tensors(wanted)
     panels = [p for p in (points_path, angles_path) if p in data]
-    fig, axes = new_figure(len(panels), height=3.4)
+    fig, axes = new_figure(len(panels), height=3.4, legends="each")
     for ax, key in zip(axes, panels):
         if key == points_path:
             pts = np.asarray(data[points_path], dtype=float)  # (T checkpoints, n units, 2)
@@ -71,21 +71,21 @@ def trajectory_figure(view: StageView, layer: str) -> FigureBlock | None:
             ax.scatter(pts[-1, ::step, 0], pts[-1, ::step, 1], s=6, color=VERMILLION, label="last checkpoint", zorder=3)
             explained = data.get(f"{layer}/trajectory/explained")
             ev = [f" ({100 * float(x):.0f}% of variance)" for x in explained] if explained is not None else ["", ""]
-            ax.set_xlabel(f"principal axis 1{ev[0]}")
-            ax.set_ylabel(f"principal axis 2{ev[1]}")
+            ax.set_xlabel(wrap(f"principal axis 1{ev[0]}", 34))
+            ax.set_ylabel(wrap(f"principal axis 2{ev[1]}", 40))
             shown = len(range(0, pts.shape[1], step))
-            ax.set_title(f"unit directions ŵᵢ over training ({shown} of {pts.shape[1]} units)", fontsize=9)
-            ax.legend(loc="best")
+            ax.set_title(f"unit directions ŵᵢ over training\n({shown} of {pts.shape[1]} units)", fontsize=9)
+            legend_below(ax, ncols=2)
         else:
             angles = np.asarray(data[angles_path], dtype=float)  # (T, n) degrees
             lo, hi = float(np.nanmin(angles)), float(np.nanmax(angles))
             bins = np.linspace(max(0.0, lo - 1.0), hi + 1.0, 31)
             ax.hist(angles[0], bins=bins, color=SKY_BLUE, alpha=0.7, label="initialization")
             ax.hist(angles[-1], bins=bins, histtype="step", color=VERMILLION, linewidth=1.5, label="last checkpoint")
-            ax.set_xlabel("angle of unit to its closest K-Means centre (°)")
+            ax.set_xlabel("angle of unit to its closest\nK-Means centre (°)")
             ax.set_ylabel("number of units")
             ax.set_title("clustering of unit directions", fontsize=9)
-            ax.legend(loc="best")
+            legend_below(ax, ncols=2)
     title = f"Unit directions of {layer} in {view.provenance.model}: paths and clustering"
     fig.suptitle(title)
     caption = (

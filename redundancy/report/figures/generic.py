@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
-from redundancy.report.style import PALETTE, new_figure
+from redundancy.report.style import PALETTE, legend_below, new_figure, wrap
 from redundancy.store.results import Curve, Results
 
 MAX_PANELS = 6
@@ -46,7 +46,7 @@ def curve_figures(results: Results, label: str) -> list[Block]:
         fields = varying(curves)
         ncols = min(3, len(shown))
         nrows = math.ceil(len(shown) / ncols)
-        fig, axes = new_figure(ncols, nrows, height=2.4 * nrows + 0.6)
+        fig, axes = new_figure(ncols, nrows, height=2.4 * nrows + 0.6, legends="each")
         for ax, name in zip(axes, shown):
             with_series = [c for c in curves if _numeric(c.series.get(name))]
             for i, c in enumerate(with_series[:MAX_LINES]):
@@ -58,10 +58,10 @@ def curve_figures(results: Results, label: str) -> list[Block]:
                 if _numeric(std):
                     sd = as_floats(std)[:n]
                     ax.fill_between(xs[:n], ys[:n] - sd, ys[:n] + sd, color=PALETTE[i % len(PALETTE)], alpha=0.2, linewidth=0)
-            ax.set_xlabel(x.replace("_", " "), fontsize=7.5)
-            ax.set_ylabel(name.replace("_", " "), fontsize=7.5)
+            ax.set_xlabel(wrap(x.replace("_", " "), 30), fontsize=7.5)
+            ax.set_ylabel(wrap(name.replace("_", " "), 36), fontsize=7.5)
             if len(with_series) > 1:
-                ax.legend(loc="best", fontsize=6.5)
+                legend_below(ax, fontsize=6.5)
             if len(with_series) > MAX_LINES:
                 ax.set_title(f"first {MAX_LINES} of {len(with_series)} curves", fontsize=7)
         for ax in axes[len(shown):]:

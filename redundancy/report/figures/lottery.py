@@ -24,7 +24,7 @@ import numpy as np
 
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
-from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, new_figure, percent_axis, plain_ticks
+from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, legend_below, new_figure, percent_axis, plain_ticks, wrap
 from redundancy.store.results import Results
 from redundancy.studies.lottery.concentration import hypergeom_pmf, unit_counts
 
@@ -72,7 +72,7 @@ def accuracy_figure(view: StageView) -> FigureBlock | None:
     panels = [("accuracy", "test accuracy")]
     if ticket.get("early_stop_iteration") is not None:
         panels.append(("early_stop_iteration", "early-stop iteration (min. validation loss)"))
-    fig, axes = new_figure(len(panels), height=3.6)
+    fig, axes = new_figure(len(panels), height=3.6, legends="each")
     for ax, (field, ylabel) in zip(axes, panels):
         for i, (arm, label) in enumerate(ARMS):
             y = _arm(arms, arm, field)
@@ -85,13 +85,13 @@ def accuracy_figure(view: StageView) -> FigureBlock | None:
         plain_ticks(ax, "x")
         ax.invert_xaxis()  # pruning proceeds left to right
         ax.set_xlabel("weights remaining (%, log scale)")
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(wrap(ylabel, 32))
         if field == "accuracy":
             percent_axis(ax)
             dense = _arm(arms, "ticket", "accuracy")
             if dense.size:
                 ax.axhline(float(dense[0]), color=GREY, linestyle=":", linewidth=1.0, label=f"dense ({float(dense[0]):.1%})")
-            ax.legend(loc="best")  # wherever it covers no curve
+            legend_below(ax, ncols=2)
     title = f"Lottery tickets of {view.provenance.model}: accuracy per pruning round"
     fig.suptitle(title)
     caption = (
@@ -120,13 +120,13 @@ def distribution_figure(view: StageView, layer: str, rnd: int, mask: np.ndarray,
     null = np.array([expected[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
     centres = edges[:-1] + (width - 1) / 2.0
 
-    fig, (ax,) = new_figure(1, height=3.4)
+    fig, (ax,) = new_figure(1, height=3.4, legends="shared")
     ax.bar(centres, observed, width=0.9 * width, color=colour("ticket"), alpha=0.75, label=f"ticket, round {rnd}", zorder=1)
     ax.plot(centres, null, color=VERMILLION, marker="o", markersize=3, linestyle="-", label="hypergeometric null (uniform spread)", zorder=2)
     ax.set_xlabel(f"surviving incoming weights per unit, k_i (of m = {m})")
     ax.set_ylabel("number of units")
     handles, labels = ax.get_legend_handles_labels()  # lines come before bars; the ticket reads first
-    ax.legend(handles[::-1], labels[::-1], loc="best")  # wherever it covers no curve
+    legend_below(ax, handles[::-1], labels[::-1], ncols=2)
     density = survivors / (n * m)
     title = f"Lottery ticket of {view.provenance.model}: survivors per unit in {layer}"
     ax.set_title(title)
@@ -157,7 +157,7 @@ def concentration_figure(view: StageView, concentration: Mapping[str, Any], roun
     panels = [p for p in CONCENTRATION_PANELS if any(p[0] in concentration[layer] for layer in layers)]
     if not panels:
         return None
-    fig, axes = new_figure(2, 2, height=5.4)
+    fig, axes = new_figure(2, 2, height=5.4, legends="shared")
     for ax, (obs, null, ylabel) in zip(axes, panels):
         for i, layer in enumerate(layers):
             stats = concentration[layer]
@@ -176,13 +176,13 @@ def concentration_figure(view: StageView, concentration: Mapping[str, Any], roun
             integer_ticks(ax, "y")
             _, top = ax.get_ylim()
             ax.set_ylim(-0.05 * max(1.0, top), max(1.0, top))  # an expected 1e-7 units is zero units, not a scale
-        ax.set_ylabel(ylabel, fontsize=7.5)
+        ax.set_ylabel(wrap(ylabel, 32), fontsize=7.5)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     handles.append(axes[0].plot([], [], color=BLACK, linestyle="--", linewidth=1.0)[0])
     labels.append("null (uniform spread)")
-    axes[0].legend(handles, labels, loc="best", fontsize=7)
+    legend_below(axes[0], handles, labels, ncols=4, fontsize=7)
     title = f"Lottery tickets of {view.provenance.model}: concentration of survivors per round"
     fig.suptitle(title)
     caption = (

@@ -6,7 +6,7 @@ import numpy as np
 
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView
-from redundancy.report.style import colour, new_figure, percent_axis, plain_ticks
+from redundancy.report.style import colour, legend_below, new_figure, percent_axis, plain_ticks
 from redundancy.store import layout as L
 
 # metric name in the store -> (split role, legend label)
@@ -22,7 +22,7 @@ def training_figures(view: StageView) -> list[Block]:
     it = metrics["iteration"]
     best = view.info.attrs.get(L.A_BEST_ITERATION)
 
-    fig, (loss_ax, acc_ax) = new_figure(2)
+    fig, (loss_ax, acc_ax) = new_figure(2, legends="shared")
     for key, role, label in LOSSES:
         if key in metrics:
             loss_ax.plot(it, metrics[key], color=colour(role), label=label)
@@ -44,8 +44,12 @@ def training_figures(view: StageView) -> list[Block]:
     for ax in (loss_ax, acc_ax):
         if best is not None:
             ax.axvline(float(best), color="#6E6E6E", linestyle=":", linewidth=1.0, label=f"min. validation loss (it. {int(best)})")
-    loss_ax.legend(loc="best")
-    acc_ax.legend(loc="lower right")
+    # One legend under both panels: a split has one colour in both, so each label is listed once.
+    entries: dict[str, object] = {}
+    for ax in (loss_ax, acc_ax):
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(text, handle)
+    legend_below(loss_ax, list(entries.values()), list(entries), ncols=2)
     final = view.info.attrs.get(L.A_TEST_ACCURACY)
     title = f"Training of {view.provenance.model} on {view.provenance.data}"
     if view.label != "run":  # a grid point: name it; a spec without a grid has the single run "run"

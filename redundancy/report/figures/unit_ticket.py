@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt
-from redundancy.report.style import PALETTE, new_figure, percent_axis
+from redundancy.report.style import PALETTE, legend_below, new_figure, percent_axis
 
 INIT_STYLES = {"original": "-", "reinit": "--"}
 
@@ -21,7 +21,7 @@ def unit_ticket_figures(view: StageView) -> list[Block]:
     arms = [c for c in results.curves if c.x == "keep_fraction" and "accuracy" in c.series]
     blocks: list[Block] = []
     if arms:
-        fig, (ax,) = new_figure(1, height=3.8)
+        fig, (ax,) = new_figure(1, height=3.8, legends="shared")
         selectors = list(dict.fromkeys(str(c.key.get("selector")) for c in arms))
         for c in arms:
             x, y = as_floats(c.series["keep_fraction"]), as_floats(c.series["accuracy"])
@@ -37,7 +37,7 @@ def unit_ticket_figures(view: StageView) -> list[Block]:
         ax.set_ylabel("test accuracy")
         percent_axis(ax, "y")
         percent_axis(ax, "x")
-        ax.legend(loc="best", fontsize=6, ncols=2)
+        legend_below(ax, ncols=3, fontsize=6.5)
         title = f"Unit tickets in {view.provenance.model}: accuracy of the smaller network ({view.label})"
         fig.suptitle(title)
         caption = ("Each arm keeps the units its selector chooses and trains the smaller network, from the kept units' "
