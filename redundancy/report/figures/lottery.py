@@ -72,7 +72,8 @@ def accuracy_figure(view: StageView) -> FigureBlock | None:
     panels = [("accuracy", "test accuracy")]
     if ticket.get("early_stop_iteration") is not None:
         panels.append(("early_stop_iteration", "early-stop iteration (min. validation loss)"))
-    fig, axes = new_figure(len(panels), height=3.6, legends="each")
+    # One legend under both panels: the early-stop panel draws the same arms in the same colours and styles.
+    fig, axes = new_figure(len(panels), height=3.6, legends="shared")
     for ax, (field, ylabel) in zip(axes, panels):
         for i, (arm, label) in enumerate(ARMS):
             y = _arm(arms, arm, field)
