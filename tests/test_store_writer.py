@@ -242,7 +242,25 @@ def test_a_store_path_that_is_a_file_or_too_long_is_one_message(tmp_path: Path, 
     assert (tmp_path / "afile").read_text() == "mine\n"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def _lock_folders(folders: list[Path], locked: bool) -> str:
+    """Make ``folders`` unwritable (or writable again); the error a write then meets.
+
+    Permissions do not stop root, so as root the folders are made immutable
+    (``chattr +i``), which stops root too; where the file system has no such
+    flag the test cannot make a folder unwritable, and is skipped."""
+    if os.geteuid() != 0:
+        for folder in folders:
+            folder.chmod(0o555 if locked else 0o755)
+        return "Permission denied"
+    for folder in folders:
+        done = subprocess.run(["chattr", "+i" if locked else "-i", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            if locked:
+                _lock_folders(folders, False)
+                pytest.skip(f"running as root, and this file system cannot make a folder immutable ({done.stderr.strip()})")
+    return "Operation not permitted"
+
+
 def test_a_read_only_store_is_one_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     write_spec(tmp_path, tiny_text(iterations=30))
@@ -250,14 +268,13 @@ def test_a_read_only_store_is_one_message(tmp_path: Path, monkeypatch: pytest.Mo
     assert runner.invoke(app, ["run", "spec.yaml", "--device", "cpu", "--quiet"]).exit_code == 0
     store = tmp_path / "store" / "tiny"
     before = _stage_bytes(store)
-    for folder in (store, store / "stages"):
-        folder.chmod(0o555)
+    folders = [store, store / "stages"]
+    reason = _lock_folders(folders, True)
     try:
         result = runner.invoke(app, ["run", "spec.yaml", "--device", "cpu", "--quiet", "--force"])
     finally:
-        for folder in (store, store / "stages"):
-            folder.chmod(0o755)
-    assert result.exit_code == 1 and "Permission denied" in result.output, result.output
+        _lock_folders(folders, False)
+    assert result.exit_code == 1 and reason in result.output, result.output
     assert _stage_bytes(store) == before
 
 
