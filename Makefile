@@ -1,28 +1,45 @@
 # Two commands do everything on a fresh clone: `make run` and `make test`.
+#
+# Both install exactly what requirements/ locks (every package, its version and its hashes, for
+# Linux x86-64 with CPython 3.11): lock.txt for running, lock-dev.txt for running and testing.
+# `make lock` refreshes the locks from pyproject.toml; `pip install .` still takes whatever
+# versions pyproject.toml allows, for people who want their own.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+LOCK    := requirements/lock.txt
+DEVLOCK := requirements/lock-dev.txt
+LOCKENV := .venv-lock
+# pip shows what it collects and installs; --no-deps because the lock already names every package
+PIP_LOCKED := -m pip install --require-hashes --no-deps --progress-bar on
+COMPILE := --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url --no-emit-trusted-host
 
-.PHONY: run test bench report install dev clean-store help
+.PHONY: run test bench report install dev lock clean-store help
 
 help:
-	@echo "make run     set up .venv, run specs/quickstart.yaml and print its summary"
-	@echo "make test    set up .venv with dev extras and run the whole test suite"
+	@echo "make run     set up .venv from the lock, run specs/quickstart.yaml and print its summary"
+	@echo "make test    set up .venv from the dev lock and run the whole test suite"
 	@echo "make bench   run the benchmarks (ratios against the textbook way)"
 	@echo "make report  figures and tables from the stores under store/"
+	@echo "make lock    refresh requirements/*.txt from pyproject.toml (needs the package index)"
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+$(PY): requirements/pip.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) $(PIP_LOCKED) -r requirements/pip.txt
+	@touch $(PY)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+$(STAMP): $(LOCK) pyproject.toml | $(PY)
+	@echo "installing the locked runtime set ($(LOCK)): about 6 GB, most of it the CUDA libraries torch's wheels bring"
+	$(PY) $(PIP_LOCKED) -r $(LOCK)
+	$(PY) -m pip install --no-deps --no-build-isolation -q -e .
 	touch $@
 
-$(DEVSTAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+$(DEVSTAMP): $(DEVLOCK) pyproject.toml | $(PY)
+	@echo "installing the locked runtime and development set ($(DEVLOCK)): about 6 GB, most of it the CUDA libraries torch's wheels bring"
+	$(PY) $(PIP_LOCKED) -r $(DEVLOCK)
+	$(PY) -m pip install --no-deps --no-build-isolation -q -e .
 	touch $(STAMP) $@
 
 install: $(STAMP)
@@ -33,13 +50,25 @@ run: $(STAMP)
 
 test: $(DEVSTAMP)
 	bash tests/setup.sh
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	REDUNDANCY_LOCK=$(DEVLOCK) $(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 report: $(STAMP)
 	$(VENV)/bin/redundancy report store --out report
+
+# The lock tool lives in its own environment, so .venv holds exactly the locked set.
+$(LOCKENV)/bin/pip-compile: requirements/tools.txt
+	@test -x $(LOCKENV)/bin/python || $(PYTHON) -m venv $(LOCKENV)
+	$(LOCKENV)/bin/python $(PIP_LOCKED) -r requirements/tools.txt
+	@touch $@
+
+lock: $(LOCKENV)/bin/pip-compile
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -c requirements/pins.txt -o $(LOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -c requirements/pins.txt -c $(LOCK) --extra dev -o $(DEVLOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -o requirements/pip.txt requirements/pip.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -o requirements/tools.txt requirements/tools.in
 
 clean-store:
 	rm -rf store/*/

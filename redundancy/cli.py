@@ -155,6 +155,7 @@ def run(
     set_: Overrides = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="recompute stages even when stored")] = False,
+    refresh_env: Annotated[bool, typer.Option("--refresh-env", help="recompute stored stages computed under other library versions, BLAS or CPU capability")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and exit")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="log lines instead of progress bars")] = False,
     data_root: Annotated[Optional[str], typer.Option(help="folder for torchvision datasets")] = None,
@@ -207,7 +208,7 @@ def run(
         worst = max(
             worst,
             _run_plan(
-                plan, target, options, spec_path=Path(resolved.file), device=device, force=force, dry_run=dry_run, quiet=quiet,
+                plan, target, options, spec_path=Path(resolved.file), device=device, force=force, refresh_env=refresh_env, dry_run=dry_run, quiet=quiet,
                 data_root=data_root, no_wait=no_wait, replace=replace,
             ),
         )
@@ -216,8 +217,8 @@ def run(
 
 
 def _run_plan(
-    plan: Any, target: Any, options: Any, *, spec_path: Path, device: str, force: bool, dry_run: bool, quiet: bool,
-    data_root: str | None, no_wait: bool, replace: bool,
+    plan: Any, target: Any, options: Any, *, spec_path: Path, device: str, force: bool, refresh_env: bool, dry_run: bool,
+    quiet: bool, data_root: str | None, no_wait: bool, replace: bool,
 ) -> int:
     """Run one plan into ``target``; its exit status (0 when every stage is stored)."""
     from redundancy.cli_progress import RunView
@@ -241,7 +242,9 @@ def _run_plan(
             runner.device_type(device)
             with writer_session(target, spec_path=spec_path, resolved=resolved, wait=not no_wait, replace=replace, log=log):
                 with RunView(err, quiet) as view:
-                    report = drive(plan, target, runner, device=device, force=force, data_root=data_root, on_event=view)
+                    report = drive(
+                        plan, target, runner, device=device, force=force, refresh_env=refresh_env, data_root=data_root, on_event=view,
+                    )
         finally:
             runner.close()
     except RedundancyError as exc:
@@ -311,6 +314,7 @@ def ls(
     for col in ("store", "stage", "kind", "name", "status", "headline"):
         table.add_column(col, overflow="fold", min_width=len(col))
     problems: list[str] = []
+    mixed: list[str] = []
     for root in stores:
         reading = read_store(root)
         for rec in reading.stages:
@@ -320,8 +324,17 @@ def ls(
             status = f"{rec.status} (stale)" if rec.stale else rec.status
             table.add_row(*(_t(c) for c in (root, rec.id, rec.kind, name, status, headline)))
         problems += reading.problems()
+        if warning := reading.environment_warning():
+            mixed.append(f"{root}: {warning}")
     _console(width).print(table)
+    _print_warnings(mixed)
     _print_problems(problems)
+
+
+def _print_warnings(lines: list[str]) -> None:
+    """One line per thing a reader should know before trusting a store (its stages mix environments)."""
+    for line in lines:
+        err.print(Text("warning: ", style="bold yellow") + Text(clean(line)), soft_wrap=True)
 
 
 def _print_problems(problems: list[str]) -> None:
@@ -420,6 +433,10 @@ def show(
         sys.stdout.write(strict_json(doc, indent=1) + "\n")
     else:
         _print_summary(doc, studies=studies, console=_console(width))
+    if doc["mixed_environments"]:
+        from redundancy.store.environment import mixed_message
+
+        _print_warnings([f"{target.root}: {mixed_message(doc['mixed_environments'])}"])
     _print_problems(doc["problems"])
 
 

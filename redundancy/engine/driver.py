@@ -59,7 +59,7 @@ from redundancy.engine.executors import Executor, LocalExecutor, LocalOptions, m
 from redundancy.engine.executors.base import ExecutorOptions
 from redundancy.engine.jobs import Stage, StageCrashed, StageJob, StageLost, StageOutcome, error_text, stage_label, stage_point
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
-from redundancy.engine.stages import DataCache, StageFailure, provenance
+from redundancy.engine.stages import DataCache, StageFailure, current_environment, provenance
 from redundancy.engine.stacking import stack_groups, stacking_support
 from redundancy.errors import RedundancyError, StoreError, StoreWriteError
 from redundancy.spec.schema import RunConfig
@@ -132,6 +132,25 @@ def default_store_root(spec_name: str, store: str | Path | None) -> Path:
 # --- the driver -----------------------------------------------------------------------------------
 
 
+def _cached_elsewhere(store: Store, cached: Sequence[str], refresh: bool, notice: Callable[[str], None]) -> set[str]:
+    """Say which cached stages were computed under another environment than this process's, one
+    notice per distinct environment; return them when ``refresh`` asks to recompute them."""
+    from redundancy.store.environment import cached_elsewhere_message, describe, differences
+
+    here = current_environment()
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for stage_id in cached:
+        other = differences(store.stage_environment(stage_id), here)
+        if other:
+            groups.setdefault(tuple(sorted(other.items(), key=lambda kv: L.ENVIRONMENT.index(kv[0]))), []).append(stage_id)
+    for other, ids in groups.items():
+        if refresh:
+            notice(f"recomputing {len(ids)} stage{'s' if len(ids) != 1 else ''} cached under {describe(dict(other))} (--refresh-env)")
+        else:
+            notice(cached_elsewhere_message(len(ids), dict(other)))
+    return {stage_id for ids in groups.values() for stage_id in ids} if refresh else set()
+
+
 @dataclass
 class _Flight:
     job: StageJob
@@ -146,12 +165,17 @@ def drive(
     *,
     device: str | torch.device = "auto",
     force: bool = False,
+    refresh_env: bool = False,
     data_root: str | None = None,
     on_event: EventFn | None = None,
     stacking: Callable[[RunConfig], bool] | None = None,
     index_interval: float = INDEX_INTERVAL_S,
 ) -> RunReport:
     """Run ``plan``'s unfinished stages on ``executor`` (all of them with ``force``); this process alone writes the store.
+
+    A finished stage computed under another environment (library versions, BLAS, CPU capability:
+    :mod:`redundancy.store.environment`) is reused and named in a notice; ``refresh_env`` recomputes
+    such stages instead.
 
     ``stacking(run)`` says whether a run may stack with others equal but for
     their seeds (default :func:`~redundancy.engine.stacking.stacking_support`
@@ -178,6 +202,7 @@ def drive(
         studies_of.setdefault(study.run.id, []).append(study)
     every: list[Stage] = [*runs, *(s for ss in studies_of.values() for s in ss)]
     cached = {s.id for s in every if not force and store.done(s.id, notice)}
+    cached -= _cached_elsewhere(store, [s.id for s in every if s.id in cached], refresh_env, notice)
     for stage in every:
         if stage.id in cached:
             report.cached.append(stage.id)
@@ -361,6 +386,7 @@ def run_plan(
     *,
     device: str | torch.device = "auto",
     force: bool = False,
+    refresh_env: bool = False,
     data_root: str | None = None,
     on_event: EventFn | None = None,
     stacking: Callable[[RunConfig], bool] | None = None,
@@ -373,7 +399,10 @@ def run_plan(
     """
     executor = LocalExecutor(LocalOptions(workers=workers), spec_name=plan.spec.name)
     try:
-        return drive(plan, store, executor, device=device, force=force, data_root=data_root, on_event=on_event, stacking=stacking)
+        return drive(
+            plan, store, executor, device=device, force=force, refresh_env=refresh_env, data_root=data_root, on_event=on_event,
+            stacking=stacking,
+        )
     finally:
         executor.close()
 
@@ -385,12 +414,13 @@ def run_with_executor(
     *,
     device: str = "auto",
     force: bool = False,
+    refresh_env: bool = False,
     data_root: str | None = None,
     on_event: EventFn | None = None,
 ) -> RunReport:
     """Make the executor ``options`` names, run ``plan`` on it, and release it."""
     executor = make_executor(options, spec_name=plan.spec.name)
     try:
-        return drive(plan, store, executor, device=device, force=force, data_root=data_root, on_event=on_event)
+        return drive(plan, store, executor, device=device, force=force, refresh_env=refresh_env, data_root=data_root, on_event=on_event)
     finally:
         executor.close()

@@ -70,6 +70,13 @@ def provenance(device: torch.device) -> dict[str, Any]:
     }
 
 
+def current_environment() -> dict[str, str]:
+    """This process's environment as a stage would record it (:data:`layout.ENVIRONMENT`)."""
+    from redundancy.store.environment import environment_of
+
+    return environment_of({L.A_TORCH_VERSION: torch.__version__, L.A_CUDA_VERSION: torch.version.cuda or "none", **compute_library()})
+
+
 class DataCache:
     """Loads each (data config, validation split) once per process."""
 

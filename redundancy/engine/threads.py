@@ -20,6 +20,9 @@ it against one stage at a time).
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,12 +77,99 @@ _BLAS = re.compile(r"BLAS_INFO=([^,\s]+)")
 
 
 def compute_library() -> dict[str, Any]:
-    """What computes on the CPU: thread counts, parallel backend, BLAS and the vector ISA in use.
+    """What computes on the CPU: thread counts, parallel backend, both BLAS libraries, the vector ISA
+    in use and the library versions.
 
     Results are bit-identical only between runs where these agree (and the
-    device type and thread count the spec decides).
+    device type and thread count the spec decides): see README, "Same spec, same bits".
     """
-    return {L.A_THREADS: torch.get_num_threads(), L.A_INTEROP_THREADS: torch.get_num_interop_threads(), **_build()}
+    return {
+        L.A_THREADS: torch.get_num_threads(),
+        L.A_INTEROP_THREADS: torch.get_num_interop_threads(),
+        **_build(),
+        **numeric_libraries(),
+    }
+
+
+# Environment variables that change which kernels run (and so the rounding) without changing a version.
+NUMERIC_ENV_VARS = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_VERBOSE",
+    "MKL_CBWR",
+    "MKL_DEBUG_CPU_TYPE",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "ATEN_CPU_CAPABILITY",
+    "NPY_DISABLE_CPU_FEATURES",
+    "NPY_ENABLE_CPU_FEATURES",
+)
+
+
+@lru_cache(maxsize=1)
+def numeric_libraries() -> dict[str, str]:
+    """NumPy, SciPy and h5py versions, NumPy's BLAS with the kernels it picked for this CPU, NumPy's
+    SIMD dispatch, the CPU's model and the environment variables that steer kernels.
+
+    The studies' float64 statistics run on NumPy's BLAS (OpenBLAS in NumPy's wheels), which picks
+    its kernels by CPU (``SkylakeX``, ``Haswell``, ``Zen`` ...) unless ``OPENBLAS_CORETYPE`` says
+    otherwise; NumPy's own loops dispatch on the SIMD targets the CPU has. Either changes the last
+    bits of a sum, so both are recorded next to the versions.
+    """
+    import h5py
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas" and "numpy" in str(lib.get("filepath", ""))), None)
+    if blas is None:
+        blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
+    try:
+        import scipy
+
+        scipy_version = scipy.__version__
+    except ImportError:
+        scipy_version = "none"
+    env = {name: os.environ[name] for name in NUMERIC_ENV_VARS if os.environ.get(name)}
+    return {
+        L.A_NUMPY_VERSION: np.__version__,
+        L.A_SCIPY_VERSION: scipy_version,
+        L.A_H5PY_VERSION: h5py.__version__,
+        L.A_HDF5_VERSION: h5py.version.hdf5_version,
+        L.A_NUMPY_BLAS: f"{blas.get('internal_api', 'unknown')} {blas.get('version') or ''}".strip(),
+        L.A_NUMPY_BLAS_CORETYPE: str(blas.get("architecture") or "unknown"),
+        L.A_NUMPY_SIMD: _numpy_simd(),
+        L.A_CPU_MODEL: _cpu_model(),
+        L.A_NUMERIC_ENV: json.dumps(env, sort_keys=True),
+    }
+
+
+def _numpy_simd() -> str:
+    """The SIMD targets NumPy dispatches to on this CPU (its baseline first), e.g. ``X86_V2 | X86_V3 AVX512_ICL``."""
+    try:
+        from numpy._core import _multiarray_umath as umath  # NumPy 2
+    except ImportError:  # pragma: no cover - NumPy 1
+        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+    features = getattr(umath, "__cpu_features__", {})
+    baseline = " ".join(getattr(umath, "__cpu_baseline__", []))
+    enabled = " ".join(t for t in getattr(umath, "__cpu_dispatch__", []) if features.get(t.split()[0], False))
+    return f"{baseline} | {enabled}".strip()
+
+
+def _cpu_model() -> str:
+    """``vendor model name`` from /proc/cpuinfo (Linux), else what :mod:`platform` says."""
+    vendor = model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "vendor_id" and not vendor:
+                    vendor = value.strip()
+                elif key == "model name" and not model:
+                    model = value.strip()
+                if vendor and model:
+                    break
+    except OSError:
+        pass
+    return " ".join(x for x in (vendor, model) if x) or platform.processor() or platform.machine() or "unknown"
 
 
 @lru_cache(maxsize=1)

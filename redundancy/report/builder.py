@@ -291,6 +291,8 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Sect
     )
     for problem in reading.problems():
         head.items.append(NoteBlock(f"Unreadable: {problem}"))
+    if mixed := reading.environment_warning():
+        head.items.append(NoteBlock(f"Mixed environments: {mixed}"))
     head.items.append(_runs_table(doc["runs"]))
     status = _status_table(doc)
     if status is not None:

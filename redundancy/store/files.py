@@ -509,6 +509,17 @@ class Store:
         out.sort(key=lambda s: (str(s.attrs.get(L.A_CREATED, "")), s.id))
         return out
 
+    def stage_environment(self, stage_id: str) -> dict[str, str]:
+        """The environment a finished stage recorded (:data:`layout.ENVIRONMENT`, the fields it has);
+        empty when its file cannot be read."""
+        from redundancy.store.environment import environment_of
+
+        try:
+            with open_h5(self.stage_path(stage_id)) as f:
+                return environment_of({k: f.attrs[k] for k in L.ENVIRONMENT if k in f.attrs})
+        except (OSError, KeyError, ValueError, RuntimeError):
+            return {}
+
     def stage(self, stage_id: str) -> StageInfo:
         path = self.stage_path(stage_id)
         if not path.exists():

@@ -207,6 +207,15 @@ A_INTEROP_THREADS = "interop_threads"
 A_PARALLEL_BACKEND = "parallel_backend"
 A_BLAS = "blas"
 A_CPU_CAPABILITY = "cpu_capability"
+A_NUMPY_VERSION = "numpy_version"
+A_SCIPY_VERSION = "scipy_version"
+A_H5PY_VERSION = "h5py_version"
+A_HDF5_VERSION = "hdf5_version"
+A_NUMPY_BLAS = "numpy_blas"  # NumPy's BLAS library and version, e.g. "openblas 0.3.31"
+A_NUMPY_BLAS_CORETYPE = "numpy_blas_coretype"  # the kernels it picked for this CPU, e.g. "SkylakeX"
+A_NUMPY_SIMD = "numpy_simd"  # NumPy's dispatched SIMD targets this CPU enables, e.g. "X86_V3 X86_V4 AVX512_ICL"
+A_CPU_MODEL = "cpu_model"  # vendor and model name, e.g. "AuthenticAMD AMD EPYC"
+A_NUMERIC_ENV = "numeric_env"  # JSON: environment variables that change kernels or rounding, when set
 PROVENANCE = (
     A_REDUNDANCY_VERSION,
     A_TORCH_VERSION,
@@ -222,4 +231,40 @@ PROVENANCE = (
     A_PARALLEL_BACKEND,
     A_BLAS,
     A_CPU_CAPABILITY,
+    A_NUMPY_VERSION,
+    A_SCIPY_VERSION,
+    A_H5PY_VERSION,
+    A_HDF5_VERSION,
+    A_NUMPY_BLAS,
+    A_NUMPY_BLAS_CORETYPE,
+    A_NUMPY_SIMD,
+    A_CPU_MODEL,
+    A_NUMERIC_ENV,
+)
+# The part of the provenance that marks a store as mixed when its stages disagree on it: library
+# versions, BLAS and CPU capability (redundancy.store.environment). Host, time, threads and the
+# project's own version are provenance only.
+ENVIRONMENT = (
+    A_TORCH_VERSION,
+    A_CUDA_VERSION,
+    A_NUMPY_VERSION,
+    A_SCIPY_VERSION,
+    A_H5PY_VERSION,
+    A_BLAS,
+    A_CPU_CAPABILITY,
+    A_NUMPY_BLAS,
+    A_NUMPY_BLAS_CORETYPE,
+)
+# Everything that decides the last bits of a CPU result besides the spec: where two stages agree on
+# all of it, the same spec gives bit-identical results (README, "Same spec, same bits"; the golden
+# test is exact only then).
+BIT_IDENTITY = (
+    *ENVIRONMENT,
+    A_NUMPY_SIMD,
+    A_CPU_MODEL,
+    A_NUMERIC_ENV,
+    A_THREADS,
+    A_PARALLEL_BACKEND,
+    A_PYTHON_VERSION,
+    A_DEVICE_TYPE,
 )

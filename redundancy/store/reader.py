@@ -37,6 +37,7 @@ import numpy as np
 
 from redundancy.store import layout as L
 from redundancy.store import results as R
+from redundancy.store.environment import Mix, mixed_message, mixes
 from redundancy.store.files import Store, open_h5
 
 DONE, PENDING, FAILED, UNREADABLE = "done", "pending", "failed", "unreadable"
@@ -248,6 +249,16 @@ class StoreReading:
     def stage(self, stage_id: str) -> StageRecord | None:
         return next((s for s in self.stages if s.id == stage_id), None)
 
+    def environment_mixes(self) -> list[Mix]:
+        """The environment fields on which the store's finished, current stages disagree (none when
+        they agree): library versions, BLAS, CPU capability (:mod:`redundancy.store.environment`)."""
+        return mixes(s.attrs for s in self.stages if s.done and not s.stale)
+
+    def environment_warning(self) -> str:
+        """One line naming what differs between the store's stages, or ``""``."""
+        found = self.environment_mixes()
+        return mixed_message(found) if found else ""
+
     def problems(self) -> list[str]:
         """Every one-line problem of the store: its index, its folder, its unreadable stages."""
         out = []
@@ -322,7 +333,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 # What places a stage in a listing; the rest is read when the stage is looked at (:func:`complete`).
-LABEL_ATTRS = (L.A_STAGE_ID, L.A_STAGE_KIND, L.A_RUN, L.A_STUDY, L.A_STUDY_KIND, L.A_RUN_STAGE_ID, L.A_GRID_POINT)
+LABEL_ATTRS = (L.A_STAGE_ID, L.A_STAGE_KIND, L.A_RUN, L.A_STUDY, L.A_STUDY_KIND, L.A_RUN_STAGE_ID, L.A_GRID_POINT, *L.ENVIRONMENT)
 
 
 def _fill_from_file(store: Store, rec: StageRecord, labels_only: bool = False) -> None:
@@ -832,6 +843,7 @@ def document(reading: StoreReading, *, curves: bool = True) -> dict[str, Any]:
                   for s in reading.stages if s.stale and s.stage_kind in (L.KIND_TRAIN, L.KIND_STUDY)],
         "unreadable": [{"id": s.id, "path": str(s.path), "error": s.error} for s in reading.unplaced()],
         "problems": reading.problems(),
+        "mixed_environments": [m.line() for m in reading.environment_mixes()],
     }
 
 

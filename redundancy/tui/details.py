@@ -145,6 +145,9 @@ def store_detail(listing: Listing) -> Detail:
         rows.append([group.label, model, dataset, status, acc, f"{done}/{len(group.studies)}"])
     for problem in listing.problems:
         rows.append([problem.path.name, "", "", f"error: {problem.reason}", None, ""])
+    if mixed := reading.environment_warning():
+        message = "\n".join(x for x in (message, mixed) if x)
+        prov.facts.append(("environments", mixed))
     counts = listing.counts()
     caption = (
         f"{counts['runs']} run(s), {counts['studies']} study stage(s) done, {counts['pending']} pending, "
