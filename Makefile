@@ -15,6 +15,8 @@ LOCKENV := .venv-lock
 # pip shows what it collects and installs; --no-deps because the lock already names every package
 PIP_LOCKED := -m pip install --require-hashes --no-deps --progress-bar on
 COMPILE := --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url --no-emit-trusted-host
+# `make lock` keeps every pin it can and adds or drops what pyproject.toml changed; `make lock UPGRADE=1` takes the newest releases
+COMPILE += $(if $(UPGRADE),--upgrade,)
 
 .PHONY: run test bench report install dev lock clean-store help
 
@@ -23,7 +25,7 @@ help:
 	@echo "make test    set up .venv from the dev lock and run the whole test suite"
 	@echo "make bench   run the benchmarks (ratios against the textbook way)"
 	@echo "make report  figures and tables from the stores under store/"
-	@echo "make lock    refresh requirements/*.txt from pyproject.toml (needs the package index)"
+	@echo "make lock    refresh requirements/*.txt from pyproject.toml, keeping pins (UPGRADE=1: newest releases)"
 
 $(PY): requirements/pip.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,10 +67,10 @@ $(LOCKENV)/bin/pip-compile: requirements/tools.txt
 	@touch $@
 
 lock: $(LOCKENV)/bin/pip-compile
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -c requirements/pins.txt -o $(LOCK) pyproject.toml
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -c requirements/pins.txt -c $(LOCK) --extra dev -o $(DEVLOCK) pyproject.toml
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -o requirements/pip.txt requirements/pip.in
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) --upgrade -o requirements/tools.txt requirements/tools.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -c requirements/pins.txt -o $(LOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -c requirements/pins.txt -c $(LOCK) --extra dev -o $(DEVLOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -o requirements/pip.txt requirements/pip.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -o requirements/tools.txt requirements/tools.in
 
 clean-store:
 	rm -rf store/*/

@@ -62,6 +62,20 @@ def test_the_dev_lock_extends_the_runtime_lock_with_the_same_versions() -> None:
     assert "--hash=sha256:" in text and "/opt" not in text and "file://" not in text  # hashes, no machine's paths
 
 
+def test_every_declared_dependency_is_locked() -> None:
+    """A dependency added to pyproject.toml without `make lock` would install unpinned: the lock must name it."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime, dev = _locked(ROOT / "requirements" / "lock.txt"), _locked(ROOT / "requirements" / "lock-dev.txt")
+
+    def name(requirement: str) -> str:
+        return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)).lower()
+
+    assert not [r for r in project["dependencies"] if name(r) not in runtime]
+    assert not [r for r in project["optional-dependencies"]["dev"] if name(r) not in dev]
+
+
 def _run(spec: Path, store: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     cmd = [sys.executable, "-m", "redundancy", "run", str(spec), "--store", str(store), "--quiet", "--device", "cpu", *extra]
