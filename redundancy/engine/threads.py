@@ -121,11 +121,11 @@ def numeric_libraries() -> dict[str, str]:
     blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas" and "numpy" in str(lib.get("filepath", ""))), None)
     if blas is None:
         blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
-    try:
-        import scipy
+    try:  # its version without importing it: a run that needs no SciPy does not pay for its import
+        from importlib.metadata import PackageNotFoundError, version
 
-        scipy_version = scipy.__version__
-    except ImportError:
+        scipy_version = version("scipy")
+    except PackageNotFoundError:
         scipy_version = "none"
     env = {name: os.environ[name] for name in NUMERIC_ENV_VARS if os.environ.get(name)}
     return {
