@@ -279,13 +279,15 @@ class Report:
     def check_accuracy(self, what: str, stored, computed, sure, unsure, n: int) -> np.ndarray:
         """Stored accuracies against the recomputed ones, sample by sample: the correct samples whose
         logits are not near-tied (``sure``) must all count, each ambiguous one (``unsure``) may go
-        either way. Returns the stored accuracies, which what is derived from them is checked against."""
+        either way. Returns the stored accuracies as exact fractions of ``n``, which what is derived from
+        them (means, spreads, summaries) is checked against."""
         stored, sure, unsure = np.asarray(stored, dtype=np.float64), np.asarray(sure), np.asarray(unsure)
         if stored.shape != sure.shape:
             self.failures.append(f"{what}: shape {stored.shape} stored, {sure.shape} recomputed")
             return stored
         counted = np.rint(stored * n).astype(np.int64)
-        if np.any(np.abs(counted / n - stored) > 1e-12):
+        # whole counts of n samples (stored as float32 in arrays of two or more dimensions, see check)
+        if np.any(np.abs(counted / n - stored) > FLOAT32_ULP * np.maximum(stored, 1.0)):
             self.failures.append(f"{what}: stored accuracies are not whole counts of {n} samples")
         below, above = np.maximum(sure - counted, 0), np.maximum(counted - (sure + unsure), 0)
         worst = float(max(below.max(initial=0), above.max(initial=0))) / n
@@ -294,7 +296,7 @@ class Report:
             self.failures.append(f"{what}: max difference {worst:.3g} > 0 beyond the near-tied samples")
         self.ambiguous += int(unsure.sum())
         self.differed += int(np.abs(counted - np.rint(np.asarray(computed) * n).astype(np.int64)).sum())
-        return stored
+        return counted / n
 
     def check(self, what: str, kind: str, stored, computed, tol: float = 0.0, relative: bool = False) -> None:
         stored, computed = np.asarray(stored), np.asarray(computed)
