@@ -146,11 +146,17 @@ def worker_data(device: torch.device, data_root: str | None, caches: dict[str, D
     return caches[key]
 
 
+# One store object per folder and worker process: it journals the process once (see redundancy.store.files).
+_WORKER_STORES: dict[str, Store] = {}
+
+
 def _reachable_store(root: str | None) -> Store | None:
     """The store for resume states and progress files, when this process can see its folder."""
     if root is None or not Path(root).is_dir():
         return None
-    return Store(root)
+    if root not in _WORKER_STORES:
+        _WORKER_STORES[root] = Store(root)
+    return _WORKER_STORES[root]
 
 
 def _steps(

@@ -319,7 +319,12 @@ class Store:
                         os.mkdir(part, 0o777, dir_fd=fd)
                     except FileExistsError:
                         pass
-                inner = os.open(part, _DIRECTORY | _NOFOLLOW, dir_fd=fd)
+                try:
+                    inner = os.open(part, _DIRECTORY | _NOFOLLOW, dir_fd=fd)
+                except NotADirectoryError:  # Linux says so of a link opened with O_DIRECTORY | O_NOFOLLOW
+                    if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(self.root.joinpath(*parts))) from None
+                    raise
                 os.close(fd)
                 fd = inner
             yield fd
@@ -358,6 +363,10 @@ class Store:
                 os.close(fd)
             self._writer = (pid, token)
         return self._writer[1]
+
+    def forget_writer(self) -> None:
+        """Journal this process again before its next temporary (the journal was moved or replaced)."""
+        self._writer = None
 
     def writers(self) -> list[Writer]:
         """The processes the journal lists (none for a store without a journal)."""

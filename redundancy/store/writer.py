@@ -167,34 +167,41 @@ def store_entries(root: Path) -> list[str]:
     return sorted(n for n in names if n in L.ENTRIES or L.tmp_writer(n) is not None)
 
 
-def _is_index(path: Path) -> bool:
-    """Whether ``path`` is a store's ``index.h5`` (an HDF5 file with the format's version attribute)."""
+def _h5_attrs_have(path: Path, name: str) -> bool:
+    """Whether ``path`` is a regular HDF5 file whose root carries the attribute ``name``."""
     try:
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():
             return False
         with open_h5(path) as f:
-            return L.A_FORMAT_VERSION in f.attrs
+            return name in f.attrs
     except (OSError, ValueError, RuntimeError):
         return False
 
 
-def refuse_foreign(store: Store) -> None:
-    """Refuse (:class:`StoreRefused`) to write a store into a folder that holds files and is not a store.
+def is_store(store: Store, *, look_at: int = 5) -> bool:
+    """Whether ``store.root`` holds a store this tool wrote: an ``index.h5`` of this format, the tool's
+    lock or journal, or a stage file in ``stages/`` (the first ``look_at`` files named like one are opened).
 
-    A store is a folder with ``stages/`` or with an ``index.h5`` of this format; an
-    empty folder, or one holding only the lock, journal and temporaries a first
-    run left when it was stopped, becomes one.
+    A folder named ``stages/`` or a file named ``index.h5`` alone is not enough: users have those too.
     """
     root = store.root
+    if any(os.path.lexists(root / name) for name in (L.LOCK, L.JOURNAL)) or _h5_attrs_have(store.index_path, L.A_FORMAT_VERSION):
+        return True
+    named = [root / L.STAGES / L.stage_file(sid) for sid in store.stage_ids()[:look_at]]
+    return any(_h5_attrs_have(path, L.A_STAGE_ID) for path in named)
+
+
+def refuse_foreign(store: Store) -> None:
+    """Refuse (:class:`StoreRefused`) to write a store into a folder that holds files and is not a store (:func:`is_store`)."""
+    root = store.root
     try:
-        if not root.is_dir() or store.stage_dir.is_dir() or _is_index(store.index_path):
+        if not root.is_dir() or is_store(store):
             return
-        names = os.listdir(root)
+        names = sorted(os.listdir(root))
     except OSError:
         return  # the lock or the first write reports what is wrong with the folder
-    others = sorted(n for n in names if n not in (L.LOCK, L.JOURNAL) and L.tmp_writer(n) is None)
-    if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         raise StoreRefused(
             f"{root} is not a store and is not empty (it holds {shown}); nothing was written. "
             f"Choose a new or empty folder with --store"
@@ -228,6 +235,7 @@ def replace_store(store: Store, *, wait: bool = True, log: LogFn = _quiet) -> Pa
                     os.close(dst)
         except OSError as exc:
             raise write_failed(store.root, exc) from None
+        store.forget_writer()  # the journal moved with the old store: the next write starts a new one
     log(f"moved the old store {store.root} aside to {dest}")
     return dest
 
