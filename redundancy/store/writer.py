@@ -348,8 +348,8 @@ def stale_stage_ids(store: Store) -> list[str]:
 
 def collect_stale(store: Store, *, wait: bool = False, log: LogFn = _quiet) -> list[Path]:
     """Move stale stages into ``stages/stale/`` (never deleting); returns where they went."""
-    if not store.index_path.exists():
-        raise StoreError(f"{store.root}: not a store with a plan (no {L.INDEX}); nothing is stale")
+    if not _h5_attrs_have(store.index_path, L.A_FORMAT_VERSION):  # never lock (and so mark) a folder that is not a store
+        raise StoreError(f"{store.root}: not a store with a plan (no readable {L.INDEX} of a store); nothing is stale")
     store.refuse_links()
     with locked(store, wait=wait, log=log):
         if plan_ids(store) is None:
