@@ -369,3 +369,18 @@ def test_run_gc_report_and_replace_in_a_folder_of_look_alike_files_change_nothin
         assert (top[0] == "store" and top[1] in ("tiny", replaced.name)) or (
             top[0] == "paper" and "/".join(top[1:]) in report_files | {".redundancy-report.json"}
         ), rel
+
+
+def test_a_stale_stage_is_moved_back_only_when_its_file_still_holds_that_stage(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    store.prepare()
+    for sid in ("train-00000000000000aa", "train-00000000000000bb"):
+        store.write_stage(sid, {layout.A_STAGE_KIND: layout.KIND_TRAIN}, {layout.metric_path("loss"): np.arange(3.0)})
+        store.move_aside(store.stage_path(sid), layout.STALE)
+    damaged = store.stale_path("train-00000000000000bb")
+    with h5py.File(damaged, "a") as f:
+        f[layout.metric_path("loss")][0] = 7.0  # no longer what was written: its checksum says so
+    lines: list[str] = []
+    assert store.done("train-00000000000000aa", lines.append) and store.stage_problem("train-00000000000000aa") is None
+    assert lines and lines[0].startswith("reused  train-00000000000000aa")
+    assert not store.done("train-00000000000000bb", lines.append) and damaged.is_file() and len(lines) == 1
