@@ -53,6 +53,12 @@ class StoreWriteError(StoreError):
     """A write into a store failed (disk full, file size limit, read-only folder...); the run stops."""
 
 
+class StoreRefused(StoreError):
+    """A folder the tool will not write as a store: a folder of other files, or a store whose own folders are links."""
+
+    exit_code = 2
+
+
 class StoreBusy(StoreError):
     """Another process holds the store's writer lock and the caller asked not to wait."""
 

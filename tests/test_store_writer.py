@@ -278,17 +278,34 @@ def test_a_read_only_store_is_one_message(tmp_path: Path, monkeypatch: pytest.Mo
     assert _stage_bytes(store) == before
 
 
-def test_temporaries_of_a_running_writer_are_kept_and_of_a_dead_one_removed(tmp_path: Path) -> None:
+_LEAVE_A_TEMPORARY = """
+import os, sys
+from redundancy.store import Store, layout
+store = Store(sys.argv[1])
+with store.folder() as root:
+    token = store._token(root)
+name = layout.tmp_name("train-b.h5", os.getpid(), token)
+(store.stage_dir / name).write_bytes(b"x")
+print(name)
+"""
+
+
+def test_temporaries_of_a_running_writer_are_kept_of_a_dead_one_removed_and_of_no_writer_never(tmp_path: Path) -> None:
     store = Store(tmp_path / "s")
     store.prepare()
-    child = subprocess.Popen(["true"])
-    child.wait()
-    live = store.stage_dir / layout.tmp_name("train-a.h5", os.getpid())
-    gone = store.stage_dir / layout.tmp_name("train-b.h5", child.pid)
+    child = subprocess.run([sys.executable, "-c", _LEAVE_A_TEMPORARY, str(store.root)], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    gone = store.stage_dir / child.stdout.strip()
+    with store.folder() as root:
+        live = store.stage_dir / layout.tmp_name("train-a.h5", os.getpid(), store._token(root))
     live.write_bytes(b"x")
-    gone.write_bytes(b"x")
-    assert store.clean_temporaries() == 1
-    assert live.exists() and not gone.exists()
+    unknown = layout.tmp_name("train-c.h5", 999_999_999, "0" * 16)  # the tool's form, but no journaled writer
+    mine = [store.stage_dir / "draft.tmp", store.root / "notes.tmp", store.stage_dir / unknown, store.root / ".index.h5.12.tmp"]
+    for path in mine:
+        path.write_bytes(b"a user's")
+    assert gone.exists() and store.clean_temporaries() == 1
+    assert live.exists() and not gone.exists() and all(p.read_bytes() == b"a user's" for p in mine)
+    assert {w.pid for w in store.writers()} == {os.getpid()}  # the gone writer's line is dropped
 
 
 def test_a_file_system_without_locks_is_one_message_with_a_way_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,6 +117,8 @@ def describe_plan(plan: Plan, store: Store) -> list[tuple[str, str, str, str]]:
     for stage in plan.stages:
         problem = store.stage_problem(stage.id)
         status = "cached" if problem is None else "to run" if problem == "missing" else f"to run (its file {problem})"
+        if problem is not None and store.stale_reusable(stage.id):
+            status = f"cached in {L.STAGES}/{L.STALE}/ (moved back when run)"
         if isinstance(stage, TrainStage):
             rows.append((stage.id, "train", stage.label, status))
         else:
@@ -282,6 +284,8 @@ def drive(
         in_flight[executor.submit(job, inputs)] = _Flight(job, attempts)
 
     def store_outcome(stage: Stage, outcome: StageOutcome) -> None:
+        for line in outcome.warnings:
+            notice(line)
         try:
             store.write_stage(stage.id, outcome.attrs, outcome.tensors)
         except StoreWriteError:

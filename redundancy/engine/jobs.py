@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from redundancy.engine.events import Event, StageResumed, StageStarted, StageStep
+from redundancy.engine.events import Event, Notice, StageResumed, StageStarted, StageStep
 from redundancy.engine.plan import StudyStage, TrainStage
 from redundancy.engine.resume import store_resume
 from redundancy.engine.stages import DataCache, execute_study, execute_train, provenance, resolve_device
@@ -115,6 +115,7 @@ class StageOutcome:
     pid: int = 0
     resumed_from: int | None = None
     note: str = ""
+    warnings: list[str] = field(default_factory=list)  # lines for the run's log, from a worker that has no live events
 
 
 class StageLost(Exception):
@@ -145,11 +146,17 @@ def worker_data(device: torch.device, data_root: str | None, caches: dict[str, D
     return caches[key]
 
 
+# One store object per folder and worker process: it journals the process once (see redundancy.store.files).
+_WORKER_STORES: dict[str, Store] = {}
+
+
 def _reachable_store(root: str | None) -> Store | None:
     """The store for resume states and progress files, when this process can see its folder."""
     if root is None or not Path(root).is_dir():
         return None
-    return Store(root)
+    if root not in _WORKER_STORES:
+        _WORKER_STORES[root] = Store(root)
+    return _WORKER_STORES[root]
 
 
 def _steps(
@@ -224,6 +231,7 @@ def run_job(
         if emit is not None:
             emit(StageStarted(ids[0], job.label if len(job.train) > 1 else stage_label(first), first.config.train.iterations))
         resumed: list[int] = []
+        warnings: list[str] = []
         try:
             with using_threads(stage_threads(first.config)):
                 data = cache.get(first.config)
@@ -239,7 +247,13 @@ def run_job(
                         if emit is not None:
                             emit(StageResumed(first.id, stage_label(first), iteration))
 
-                    resume = store_resume(store, first, announce) if store is not None else None
+                    def warn(line: str) -> None:
+                        if emit is not None:
+                            emit(Notice(line))
+                        else:
+                            warnings.append(line)
+
+                    resume = store_resume(store, first, announce, warn) if store is not None else None
                     trained = [execute_train(first.config, data, device, callback, resume=resume)]
                 prov = provenance(device)  # inside the block: it records the thread count the stage computed with
         except Exception as exc:
@@ -256,6 +270,7 @@ def run_job(
                 except Exception as exc:
                     done = outcome(stage.id, start, exc)
             done.resumed_from = resumed[0] if resumed else None
+            done.warnings = list(warnings)
             if len(job.train) > 1:
                 done.note = f"stacked with {len(job.train) - 1} more"
             outcomes.append(done)

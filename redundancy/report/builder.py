@@ -10,6 +10,7 @@ command exit non-zero).
 from __future__ import annotations
 
 import io
+import os
 import re
 import traceback
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from redundancy.errors import RedundancyError
 from redundancy.present.text import clean
 from redundancy.report.document import RenderedFigure, Report, Section
 from redundancy.report.figures import figure_for
-from redundancy.report.manifest import check_free, finish, previous_files
+from redundancy.report.manifest import FIGURES_DIR, Previous, check_figures_folder, check_free, digest, finish, previous_files, write_file
 from redundancy.report.model import (
     Block,
     FigureBlock,
@@ -41,7 +42,6 @@ from redundancy.store import layout as L
 from redundancy.store import now_iso
 from redundancy.store.reader import StageRecord, StoreReading, document, find_stores, read_store
 
-FIGURES_DIR = "figures"
 FOOTER_IN = 0.2  # height of the provenance strip under each figure (inches)
 FILL_COMMAND = "make run  (or: redundancy run specs/quickstart.yaml)"
 
@@ -65,7 +65,9 @@ def _write_png(fig: Figure, path: Path) -> None:
     buffer.seek(0)
     with Image.open(buffer) as image:
         palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        palette.save(path, format="png", optimize=True)
+        encoded = io.BytesIO()
+        palette.save(encoded, format="png", optimize=True)
+    write_file(path, encoded.getvalue())
 
 
 def literal_text(fig: Figure) -> None:
@@ -96,7 +98,7 @@ def provenance_of(stage_id: str, attrs: dict[str, Any], run: StageRecord | None,
 
 
 class _Builder:
-    def __init__(self, out: Path, report: Report, previous: set[str]):
+    def __init__(self, out: Path, report: Report, previous: Previous):
         self.out = out
         self.report = report
         self.previous = previous
@@ -107,7 +109,8 @@ class _Builder:
         if slug in self.slugs:
             return True
         return any(
-            (self.out / name).exists() and name not in self.previous for name in (f"{FIGURES_DIR}/{slug}.png", f"{FIGURES_DIR}/{slug}.svg")
+            os.path.lexists(self.out / name) and name not in self.previous
+            for name in (f"{FIGURES_DIR}/{slug}.png", f"{FIGURES_DIR}/{slug}.svg")
         )
 
     def unique(self, slug: str) -> str:
@@ -133,7 +136,9 @@ class _Builder:
         # The first save laid the figure out; the SVG reuses those positions (figure fractions, the
         # same at any dpi) instead of solving the constrained layout again.
         fig.set_layout_engine("none")
-        fig.savefig(self.out / svg, format="svg", bbox_inches="tight", metadata={"Date": None})  # no date: same store, same SVG
+        vector = io.BytesIO()
+        fig.savefig(vector, format="svg", bbox_inches="tight", metadata={"Date": None})  # no date: same store, same SVG
+        write_file(self.out / svg, vector.getvalue())
         rendered = RenderedFigure(slug, block.title, block.caption, prov, png, svg)
         self.report.figures.append(rendered)
         return rendered
@@ -218,8 +223,9 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
             used.add(stem)
             pages[store.root] = f"{stem}.html"
     out.mkdir(parents=True, exist_ok=True)
-    previous = previous_files(out) if out.is_dir() else set()
+    previous = previous_files(out)
     check_free(out, ["index.html", "report.md", *pages.values()], previous)
+    check_figures_folder(out)
     (out / FIGURES_DIR).mkdir(exist_ok=True)
     report = Report(out=out, sources=[str(s.root) for s in stores], created=now_iso())
     for store in stores:
@@ -251,8 +257,9 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
             head.title = f"{head.title} ({head.folder})"
     report.index, report.pages = write_html(report)
     report.markdown = write_markdown(report)
-    written = [f for fig in report.figures for f in (fig.png, fig.svg)]
-    written += [p.relative_to(out).as_posix() for p in (report.index, *report.pages, report.markdown)]
+    names = [f for fig in report.figures for f in (fig.png, fig.svg)]
+    names += [p.relative_to(out).as_posix() for p in (report.index, *report.pages, report.markdown)]
+    written = {name: sha for name in names if (sha := digest(out / name)) is not None}
     finish(out, written, previous)
     return report
 

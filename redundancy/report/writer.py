@@ -18,6 +18,7 @@ from pathlib import Path
 from redundancy import __version__
 from redundancy.present.text import html_text, markdown_text
 from redundancy.report.document import Item, RenderedFigure, Report, Section
+from redundancy.report.manifest import write_file
 from redundancy.report.model import NoteBlock, TableBlock
 
 CSS = """
@@ -151,10 +152,10 @@ def write_html(report: Report) -> tuple[Path, list[Path]]:
     index = report.out / "index.html"
     if not pages:
         body = [*header, *_toc(report.sections, "index.html"), *_sections_html(report.sections, report.out)]
-        index.write_text(_document("redundancy report", body), encoding="utf-8")
+        write_file(index, _document("redundancy report", body).encode("utf-8"))
         return index, []
     header.append(f"<p>One page per store ({len(pages)}); stores with failed stages or figures come last.</p>")
-    index.write_text(_document("redundancy report", [*header, *_toc(report.sections, "index.html")]), encoding="utf-8")
+    write_file(index, _document("redundancy report", [*header, *_toc(report.sections, "index.html")]).encode("utf-8"))
     written = []
     for page in pages:
         sections = [s for s in report.sections if s.page == page]
@@ -166,7 +167,7 @@ def write_html(report: Report) -> tuple[Path, list[Path]]:
             *_sections_html(sections, report.out),
         ]
         path = report.out / page
-        path.write_text(_document(f"redundancy report: {title}", body), encoding="utf-8")
+        write_file(path, _document(f"redundancy report: {title}", body).encode("utf-8"))
         written.append(path)
     return index, written
 
@@ -220,5 +221,5 @@ def write_markdown(report: Report) -> Path:
         for item in section.items:
             parts += ["", _item_md(item)]
     path = report.out / "report.md"
-    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    write_file(path, ("\n".join(parts) + "\n").encode("utf-8"))
     return path

@@ -4,19 +4,36 @@ The layout (every folder, file, path and attribute name) is
 :mod:`redundancy.store.layout`'s and is documented for h5py / h5web / HDFView
 users in ``docs/store.md``.
 
-A stage file is written under a temporary name in the same folder (the
-writer's pid in it), flushed, fsync'ed and renamed into place with
-``os.replace``: a reader sees either no file or a complete one, and a writer
-killed with SIGKILL at any moment leaves only a stray ``*.tmp`` that the next
-writer removes once that pid is gone. ``index.h5`` is rebuilt the same way
-after every stage. No pickles: tensors are datasets, configs and summaries are
-JSON text attributes.
+A stage file is written under a temporary name in the same folder, flushed,
+fsync'ed and renamed into place with ``os.replace``: a reader sees either no
+file or a complete one. ``index.h5``, resume states and progress files are
+written the same way. No pickles: tensors are datasets, configs and summaries
+are JSON text attributes.
+
+The tool deletes, moves and overwrites only what it wrote:
+
+- A temporary's name carries the tool's prefix, its writer's pid and a random
+  token that the writer first appends to the store's journal
+  (``.redundancy-journal``, one JSON line per writing process). A writer
+  killed with SIGKILL at any moment leaves only temporaries of that form; the
+  next writer removes those whose writer the journal lists and that no longer
+  runs, and nothing else (a user's ``draft.tmp`` is never touched). A store
+  without a journal (written by an earlier version) has nothing to clean.
+- Every write, rename and removal goes through descriptors of the store's own
+  folders, each opened relative to the store folder without following
+  symbolic links (``O_NOFOLLOW``, ``*at`` calls), and new files are created
+  exclusively (``O_EXCL | O_NOFOLLOW``): nothing is written, moved or removed
+  outside the store through a link inside it. A store whose ``stages/``,
+  ``stages/broken/``, ``stages/stale/``, ``resume/`` or ``progress/`` is a link
+  is refused before anything is written (:meth:`Store.refuse_links`).
 
 Every stage file carries a ``checksum`` attribute (:func:`content_checksum`),
 so a stage counts as done only when its file is a regular file in
 ``stages/`` that opens, names itself and still holds what was written.
-Anything else is moved aside to ``stages/broken/`` and recomputed. Version 0.1
-stage files have no checksum and are accepted when the rest holds.
+Anything else is moved aside to ``stages/broken/`` and recomputed; a stage
+that ``gc`` moved to ``stages/stale/`` and the plan names again is moved back
+when its file passes the same checks. Version 0.1 stage files have no
+checksum and are accepted when the rest holds.
 
 A write that fails (disk full, file size limit, read-only folder, a name too
 long) raises :class:`StoreWriteError` naming the path; the temporary file is
@@ -29,7 +46,9 @@ import errno
 import hashlib
 import json
 import os
+import platform
 import re
+import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -41,9 +60,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from redundancy.errors import StoreError, StoreWriteError
+from redundancy.errors import StoreError, StoreRefused, StoreWriteError
 from redundancy.store import layout as L
 from redundancy.store.layout import FORMAT_VERSION, INDEX, PROGRESS, RESUME, STAGES
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+_JOURNAL_LIMIT = 4 << 20  # bytes of the journal read; one line is about 100 bytes
 
 __all__ = ["FORMAT_VERSION", "INDEX", "STAGES", "StageInfo", "Store", "now_iso", "open_h5", "read_attrs", "to_json"]
 
@@ -176,6 +201,8 @@ def os_reason(exc: BaseException) -> str:
         reason = os.strerror(code)
         if code in (errno.ENOSPC, errno.EDQUOT):
             reason += " (the disk is full)"
+        elif code == errno.ELOOP:
+            reason += " (a symbolic link where the store has its own folder or file: a store writes only inside itself)"
         elif code == errno.EFBIG:
             reason += " (a file size limit, such as ulimit -f, is reached)"
         return reason
@@ -185,6 +212,41 @@ def os_reason(exc: BaseException) -> str:
 
 def write_failed(path: Path, exc: BaseException) -> StoreWriteError:
     return StoreWriteError(f"cannot write {path}: {os_reason(exc)}; every finished stage is left as it was")
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One line of the store's journal: a process that writes temporaries named with ``token``."""
+
+    pid: int
+    host: str
+    token: str
+
+    def running(self) -> bool:
+        """Whether it may still write. The journal is cleaned by the store's writer while it holds the lock,
+        when no other process of this tool writes the store: a writer on another host counts as gone."""
+        return self.host == platform.node() and pid_alive(self.pid)
+
+
+def _journal_line(line: bytes) -> Writer | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    pid, host, token = entry.get("pid"), entry.get("host"), entry.get("token")
+    if not isinstance(pid, int) or not isinstance(host, str) or not isinstance(token, str) or not re.fullmatch(r"[0-9a-f]{16}", token):
+        return None
+    return Writer(pid, host, token)
+
+
+def _lexists(name: str, folder: int) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def pid_alive(pid: int) -> bool:
@@ -208,6 +270,7 @@ class Store:
         #: Attributes every rebuilt ``index.h5`` carries (the store's identity, set by the writer session).
         self.identity: dict[str, Any] = {}
         self._verified: dict[str, tuple[int, int, int]] = {}
+        self._writer: tuple[int, str] | None = None  # (pid, token) this process journaled
 
     # --- paths ------------------------------------------------------------------------------
     @property
@@ -233,9 +296,129 @@ class Store:
     def has(self, stage_id: str) -> bool:
         return self.stage_path(stage_id).exists()
 
+    def stale_path(self, stage_id: str) -> Path:
+        return self.stage_dir / L.STALE / L.stage_file(stage_id)
+
+    # --- the store's own folders, opened without following links ---------------------------------
+    @contextmanager
+    def folder(self, *parts: str, create: bool = False) -> Iterator[int]:
+        """A descriptor of the store's folder ``parts`` (``()``: the store folder itself).
+
+        Each part is opened relative to the one above without following a
+        symbolic link (a link there raises ``OSError`` ``ELOOP``), so whatever
+        is written, renamed or removed through the descriptor lies inside the
+        store. ``create`` makes missing folders (the store folder with its parents).
+        """
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root, _DIRECTORY)
+        try:
+            for part in parts:
+                if create:
+                    try:
+                        os.mkdir(part, 0o777, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                try:
+                    inner = os.open(part, _DIRECTORY | _NOFOLLOW, dir_fd=fd)
+                except NotADirectoryError:  # Linux says so of a link opened with O_DIRECTORY | O_NOFOLLOW
+                    if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(self.root.joinpath(*parts))) from None
+                    raise
+                os.close(fd)
+                fd = inner
+            yield fd
+        finally:
+            os.close(fd)
+
+    def refuse_links(self) -> None:
+        """Refuse (:class:`StoreRefused`) a store whose own folders, journal or lock are symbolic links.
+
+        A received store could point ``resume/`` or ``stages/broken/`` at any
+        folder; the writes go through descriptors that never follow them (see
+        :meth:`folder`), and this check says so in one line before anything is written.
+        """
+        for parts in (*L.OWN_FOLDERS, (L.JOURNAL,), (L.LOCK,)):
+            path = self.root.joinpath(*parts)
+            try:
+                link = stat.S_ISLNK(path.lstat().st_mode)
+            except OSError:  # missing, or below a file: the write that needs it says so
+                continue
+            if link:
+                raise StoreRefused(
+                    f"{path} is a symbolic link (to {os.readlink(path)}); a store writes only inside its own folder, "
+                    f"so {self.root} is refused: replace the link by a folder of the store, or move it out of the store"
+                )
+
+    def _token(self, root: int) -> str:
+        """This process's token for temporary names, appended to the journal the first time (``root``: the store folder)."""
+        pid = os.getpid()
+        if self._writer is None or self._writer[0] != pid:  # a forked worker journals its own
+            token = secrets.token_hex(8)
+            line = json.dumps({"pid": pid, "host": platform.node(), "token": token, "since": now_iso()}) + "\n"
+            fd = os.open(L.JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o644, dir_fd=root)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+            self._writer = (pid, token)
+        return self._writer[1]
+
+    def forget_writer(self) -> None:
+        """Journal this process again before its next temporary (the journal was moved or replaced)."""
+        self._writer = None
+
+    def writers(self) -> list[Writer]:
+        """The processes the journal lists (none for a store without a journal)."""
+        try:
+            with self.folder() as root:
+                fd = os.open(L.JOURNAL, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=root)
+                try:
+                    data = os.read(fd, _JOURNAL_LIMIT)
+                finally:
+                    os.close(fd)
+        except OSError:
+            return []
+        return [w for w in map(_journal_line, data.splitlines()) if w is not None]
+
+    def _write_file(self, parts: tuple[str, ...], name: str, data: bytes | memoryview, *, sync: bool = True) -> None:
+        """Write ``data`` to ``parts/name`` in the store: a journaled temporary, created exclusively, then renamed.
+
+        Raises ``OSError``; the temporary is removed whatever fails.
+        """
+        with self.folder(create=True) as root:
+            token = self._token(root)
+        with self.folder(*parts, create=True) as fd:
+            tmp = L.tmp_name(name, os.getpid(), token)
+            out = os.open(tmp, _NEW_FILE, 0o644, dir_fd=fd)
+            try:
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(out, view[: 1 << 24]) :]
+                    if sync:
+                        os.fsync(out)
+                finally:
+                    os.close(out)
+                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except BaseException:
+                try:
+                    os.unlink(tmp, dir_fd=fd)
+                except OSError:
+                    pass
+                raise
+
+    def _remove(self, parts: tuple[str, ...], name: str) -> None:
+        """Remove the store's file ``parts/name`` (a link there is removed, never what it points to); a missing one is fine."""
+        try:
+            with self.folder(*parts) as fd:
+                os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+
     # --- validation ---------------------------------------------------------------------------
     def stage_problem(
-        self, stage_id: str, *, checksum: bool = True, read: Callable[[h5py.File], None] | None = None
+        self, stage_id: str, *, checksum: bool = True, read: Callable[[h5py.File], None] | None = None, path: Path | None = None
     ) -> str | None:
         """Why ``stages/<stage_id>.h5`` does not count as a finished stage; None when it does.
 
@@ -244,8 +427,10 @@ class Store:
         the content checksum, which reads every dataset: the reader lists a store of
         a thousand stages from their attributes alone. ``read``, when given, is called
         with the open file once it passed, so a reader opens each stage file once.
+        ``path`` checks another file as stage ``stage_id`` (one in ``stages/stale/``).
         """
-        path = self.stage_path(stage_id)
+        remember = path is None
+        path = self.stage_path(stage_id) if path is None else path
         try:
             st = path.lstat()
         except FileNotFoundError:
@@ -257,7 +442,7 @@ class Store:
         if not stat.S_ISREG(st.st_mode):
             return "is not a regular file"
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if read is None and self._verified.get(stage_id) == key:
+        if remember and read is None and self._verified.get(stage_id) == key:
             return None
         if st.st_size == 0:
             return "is empty"
@@ -280,12 +465,13 @@ class Store:
                     read(f)
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
             return f"cannot be read ({os_reason(exc)})"
-        if checksum:
+        if checksum and remember:
             self._verified[stage_id] = key
         return None
 
     def done(self, stage_id: str, log: Any = None) -> bool:
-        """Whether a stage is finished; a stage file that fails validation is moved aside (see :meth:`move_aside`).
+        """Whether a stage is finished; a stage file that fails validation is moved aside (see :meth:`move_aside`),
+        and a valid one that ``gc`` moved to ``stages/stale/`` is moved back.
 
         Call it only as the store's writer: it may move files.
         """
@@ -296,23 +482,42 @@ class Store:
             moved = self.move_aside(self.stage_path(stage_id), L.BROKEN)
             if log is not None:
                 log(f"broken  {self.stage_path(stage_id)} {problem}; moved to {moved}, recomputing")
+        if self.stale_reusable(stage_id):
+            self.restore_stale(stage_id)
+            if log is not None:
+                log(f"reused  {stage_id} from {self.stale_path(stage_id).parent} (moved aside by gc; the plan names it again)")
+            return True
         return False
 
+    def stale_reusable(self, stage_id: str) -> bool:
+        """Whether ``stages/stale/<id>.h5`` is a valid file of stage ``stage_id`` (the id is the hash of its config)."""
+        return self.stage_problem(stage_id, path=self.stale_path(stage_id)) is None
+
+    def restore_stale(self, stage_id: str) -> None:
+        """Move a stage that ``gc`` moved to ``stages/stale/`` back into ``stages/`` (never over a file there)."""
+        name = L.stage_file(stage_id)
+        try:
+            with self.folder(STAGES, L.STALE) as stale, self.folder(STAGES) as stages:
+                if _lexists(name, stages):
+                    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(self.stage_path(stage_id)))
+                os.rename(name, name, src_dir_fd=stale, dst_dir_fd=stages)
+        except OSError as exc:
+            raise write_failed(self.stage_path(stage_id), exc) from None
+        self._verified.pop(stage_id, None)
+
     def move_aside(self, path: Path, folder: str) -> Path:
-        """Rename ``path`` into ``stages/<folder>/`` (never deleting); returns where it went."""
+        """Rename ``path`` (in the store) into ``stages/<folder>/`` (never deleting, never over a file); returns where it went."""
         dest_dir = self.stage_dir / folder
         try:
-            dest_dir.mkdir(parents=True, exist_ok=True)
-            dest = dest_dir / path.name
-            n = 1
-            while dest.exists() or dest.is_symlink():
-                dest = dest_dir / f"{path.name}.{n}"
-                n += 1
-            os.rename(path, dest)
+            with self.folder(*path.parent.relative_to(self.root).parts) as src, self.folder(STAGES, folder, create=True) as dst:
+                name, n = path.name, 1
+                while _lexists(name, dst):
+                    name, n = f"{path.name}.{n}", n + 1
+                os.rename(path.name, name, src_dir_fd=src, dst_dir_fd=dst)
         except OSError as exc:
             raise write_failed(dest_dir, exc) from None
         self._verified.pop(path.name.removesuffix(L.STAGE_SUFFIX), None)
-        return dest
+        return dest_dir / name
 
     def stage_ids(self) -> list[str]:
         """Ids of the entries named like stage files directly in ``stages/`` (valid or not)."""
@@ -326,33 +531,49 @@ class Store:
 
     # --- writing ----------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Create the store's folders and remove temporaries whose writers are gone."""
+        """Create the store's folders (refusing linked ones) and remove temporaries whose writers are gone."""
+        self.refuse_links()
         try:
-            self.stage_dir.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
+            with self.folder(STAGES, create=True):
+                pass
+        except (FileExistsError, NotADirectoryError):
             raise StoreWriteError(f"cannot write the store {self.root}: it or a folder above it is a file, not a folder") from None
         except OSError as exc:
-            raise write_failed(self.root, exc) from None
+            raise write_failed(self.stage_dir, exc) from None
         self.clean_temporaries()
 
     def clean_temporaries(self) -> int:
-        """Remove files a writer that no longer runs left behind; returns how many.
+        """Remove the temporaries of journaled writers that no longer run; returns how many.
 
-        A temporary carries its writer's pid; one whose writer still runs is left
-        alone (it is that writer's to finish or remove).
+        Only names of the tool's form carrying a journaled writer's token are
+        removed, in the store's own folders; a writer that still runs keeps its
+        temporaries (they are its to finish or remove), and its journal line.
         """
+        writers = self.writers()
+        gone = {(w.pid, w.token) for w in writers if not w.running()}
+        if not gone:
+            return 0
         removed = 0
-        for folder in (self.root, self.stage_dir, self.root / RESUME, self.root / PROGRESS):
-            if folder.is_dir():
-                for tmp in folder.glob(f"*{L.TMP_SUFFIX}"):
-                    pid = L.tmp_writer(tmp.name)
-                    if pid is not None and pid_alive(pid):
-                        continue
-                    try:
-                        tmp.unlink(missing_ok=True)
-                    except OSError:
-                        continue
-                    removed += 1
+        for parts in ((), (STAGES,), (RESUME,), (PROGRESS,)):
+            try:
+                with self.folder(*parts) as fd:
+                    for name in os.listdir(fd):
+                        if L.tmp_writer(name) in gone:
+                            try:
+                                os.unlink(name, dir_fd=fd)
+                            except OSError:
+                                continue
+                            removed += 1
+            except OSError:
+                continue
+        try:
+            with self.folder() as root:
+                self._token(root)  # this process's line first: the rewritten journal keeps it
+            kept = [w for w in self.writers() if (w.pid, w.token) not in gone]
+            text = "".join(json.dumps({"pid": w.pid, "host": w.host, "token": w.token}) + "\n" for w in kept)
+            self._write_file((), L.JOURNAL, text.encode())
+        except OSError:
+            pass  # the lines stay; the next writer removes nothing more for them
         return removed
 
     @contextmanager
@@ -364,28 +585,14 @@ class Store:
         in a broken state (which ends the process with a segmentation fault).
         The cost is the file's size in memory while it is written.
         """
-        tmp = final.with_name(L.tmp_name(final.name, os.getpid()))
-        with h5py.File(tmp.name, "w", driver="core", backing_store=False, libver="latest") as f:
+        with h5py.File(f"{final.name}.image", "w", driver="core", backing_store=False, libver="latest") as f:
             yield f
             f.flush()
             image = f.id.get_file_image()
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(image)
-                while view:
-                    view = view[os.write(fd, view[: 1 << 24]) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
+            self._write_file(final.parent.relative_to(self.root).parts, final.name, image)
         except OSError as exc:
-            _unlink_quietly(tmp)
             raise write_failed(final, exc) from None
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
 
     def write_stage(self, stage_id: str, attrs: dict[str, Any], tensors: dict[str, Any]) -> Path:
         """Write one stage file: ``attrs`` on the root, ``tensors`` as datasets at their paths."""
@@ -409,19 +616,8 @@ class Store:
         return final
 
     def write_resume(self, stage_id: str, content: bytes) -> None:
-        """Replace a training stage's resume state (opaque bytes of the training loop) atomically."""
-        final = self.resume_path(stage_id)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(L.tmp_name(final.name, os.getpid()))
-        try:
-            with open(tmp, "wb") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        """Replace a training stage's resume state (opaque bytes of the training loop) atomically; raises ``OSError``."""
+        self._write_file((RESUME,), L.resume_file(stage_id), content)
 
     def read_resume(self, stage_id: str) -> bytes | None:
         """A training stage's last resume state, or None when it has none (or it cannot be read)."""
@@ -431,8 +627,11 @@ class Store:
             return None
 
     def drop_resume(self, stage_id: str) -> None:
-        """Remove a resume state the tool wrote, once its stage file is stored."""
-        self.resume_path(stage_id).unlink(missing_ok=True)
+        """Remove a resume state the tool wrote, once its stage file is stored (or before a forced run)."""
+        try:
+            self._remove((RESUME,), L.resume_file(stage_id))
+        except OSError as exc:
+            raise write_failed(self.resume_path(stage_id), exc) from None
 
     def write_progress(self, stage_id: str, content: dict[str, Any]) -> None:
         """Replace a running training's progress file (see ``docs/store.md``); a failed write is skipped.
@@ -440,14 +639,11 @@ class Store:
         Progress is a view, not a result: a full disk or a store folder this
         process cannot write must not fail the training.
         """
-        final = self.progress_path(stage_id)
-        tmp = final.with_name(L.tmp_name(final.name, os.getpid()))
+        data = to_json({L.A_STAGE_ID: stage_id, **content}).encode("utf-8")
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(to_json({L.A_STAGE_ID: stage_id, **content}), encoding="utf-8")
-            os.replace(tmp, final)
+            self._write_file((PROGRESS,), L.progress_file(stage_id), data, sync=False)
         except OSError:
-            _unlink_quietly(tmp)
+            pass
 
     def read_progress(self, stage_id: str) -> dict[str, Any] | None:
         """A running training's progress (``docs/store.md``), or None when there is none or it cannot be read."""
@@ -466,7 +662,10 @@ class Store:
 
     def drop_progress(self, stage_id: str) -> None:
         """Remove a progress file the tool wrote, once its stage is stored or has failed."""
-        _unlink_quietly(self.progress_path(stage_id))
+        try:
+            self._remove((PROGRESS,), L.progress_file(stage_id))
+        except OSError:
+            pass
 
     def write_index(self, attrs: dict[str, Any], links: dict[str, str]) -> None:
         """Rebuild ``index.h5``: ``links`` maps a path in the index to a stage id (external link)."""
@@ -540,13 +739,6 @@ class Store:
 
             base.visititems(visit)
         return out
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def now_iso() -> str:

@@ -20,8 +20,11 @@ A store folder::
         progress/<stage id>.json       a running training's curves so far (JSON; removed once its stage
                                        is stored or has failed; never a stage, whatever it holds)
         .writer.lock                   the writer's lock (pid, host, command inside)
-        .<name>.<pid>.tmp              a file being written by process <pid>
-    <store>.replaced-<time>/           an older store moved aside by ``run --replace``
+        .redundancy-journal            the writers that wrote here: one JSON line each (pid, host, token)
+        .redundancy-<pid>-<token>-<name>.tmp
+                                       <name> being written by process <pid> (any folder above); a
+                                       temporary is removed only when its writer is in the journal and gone
+    <store>.replaced-<time>/           the store entries of an older store, moved aside by ``run --replace``
 
 A train stage file holds ``checkpoints/<iteration:08d>/<parameter>`` and
 ``metrics/<series>``; a study stage file holds ``results/<path>``.
@@ -47,6 +50,12 @@ RESUME_SUFFIX = ".pt"
 PROGRESS = "progress"
 PROGRESS_SUFFIX = ".json"
 TMP_SUFFIX = ".tmp"
+TMP_PREFIX = ".redundancy-"
+JOURNAL = ".redundancy-journal"
+#: The store's own folders: each must be a real folder inside the store (never a symbolic link).
+OWN_FOLDERS = ((STAGES,), (STAGES, BROKEN), (STAGES, STALE), (RESUME,), (PROGRESS,))
+#: The entries of a store folder that are the store's (``run --replace`` moves these, and only these, aside).
+ENTRIES = (INDEX, STAGES, RESUME, PROGRESS, JOURNAL)
 #: ``redundancy run --replace`` moves an old store to the sibling ``<store>.replaced-<time>``.
 REPLACED_TAG = "replaced"
 
@@ -71,18 +80,18 @@ def stage_link_target(stage_id: str) -> str:
     return f"{STAGES}/{stage_file(stage_id)}"
 
 
-def tmp_name(final_name: str, pid: int) -> str:
-    """The temporary name under which process ``pid`` writes ``final_name`` (same folder)."""
-    return f".{final_name}.{pid}{TMP_SUFFIX}"
+def tmp_name(final_name: str, pid: int, token: str) -> str:
+    """The temporary name under which process ``pid`` (journaled with ``token``) writes ``final_name`` (same folder)."""
+    return f"{TMP_PREFIX}{pid}-{token}-{final_name}{TMP_SUFFIX}"
 
 
-_TMP = re.compile(r"^\.(?P<final>.+)\.(?P<pid>\d+)" + re.escape(TMP_SUFFIX) + "$")
+_TMP = re.compile(re.escape(TMP_PREFIX) + r"(?P<pid>[0-9]+)-(?P<token>[0-9a-f]{16})-(?P<final>.+)" + re.escape(TMP_SUFFIX) + "$")
 
 
-def tmp_writer(name: str) -> int | None:
-    """The pid in a temporary file's name, or None when ``name`` is not one (or carries no pid)."""
-    m = _TMP.match(name)
-    return int(m.group("pid")) if m else None
+def tmp_writer(name: str) -> tuple[int, str] | None:
+    """The (pid, token) a temporary's name carries, or None when ``name`` is not a temporary of this format."""
+    m = _TMP.fullmatch(name)
+    return (int(m.group("pid")), m.group("token")) if m else None
 
 
 # --- HDF5 paths inside stage files ------------------------------------------------------------------

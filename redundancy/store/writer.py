@@ -16,6 +16,12 @@ the history of the resolved spec's hashes. A run of a different file with the
 same name is refused, unless its content is one the store was written from
 before (the same spec, moved or copied). Nothing here ever deletes: a replaced
 store, a stale stage and a broken stage file are moved aside.
+
+A folder is written as a store only when it is one already, is empty, or is
+new: ``--store`` naming a folder of other files is refused before anything is
+written (:func:`refuse_foreign`). ``run --replace`` moves only the store's own
+entries (:data:`~redundancy.store.layout.ENTRIES` and the tool's temporaries)
+into ``<store>.replaced-<time>/``; other files in the folder stay where they are.
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from redundancy.errors import StoreBusy, StoreError
+from redundancy.errors import StoreBusy, StoreError, StoreRefused
 from redundancy.store import layout as L
-from redundancy.store.files import Store, now_iso, os_reason, write_failed
+from redundancy.store.files import Store, now_iso, open_h5, os_reason, write_failed
 
 NO_LOCK_ENV = "REDUNDANCY_NO_LOCK"
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
@@ -71,8 +77,10 @@ class WriterLock:
         import fcntl
 
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreRefused(f"{self.path} is a symbolic link; a store writes only inside its own folder, so {self.root} is refused") from None
             raise write_failed(self.path, exc) from None
         try:
             try:
@@ -135,29 +143,99 @@ def spec_digest(resolved: Any) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _sibling(root: Path, tag: str) -> Path:
+def _new_sibling(root: Path, tag: str) -> Path:
+    """Create the folder ``<root>.<tag>-<time>`` (another name when that is taken); returns it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = root.with_name(f"{root.name}.{tag}-{stamp}")
-    n = 1
-    while dest.exists() or dest.is_symlink():
-        dest = root.with_name(f"{root.name}.{tag}-{stamp}.{n}")
-        n += 1
-    return dest
+    n = 0
+    while True:
+        dest = root.with_name(f"{root.name}.{tag}-{stamp}" + (f".{n}" if n else ""))
+        try:
+            dest.mkdir()
+            return dest
+        except FileExistsError:
+            n += 1
+
+
+def store_entries(root: Path) -> list[str]:
+    """The names directly in ``root`` that are the store's: its files and folders, and the tool's temporaries."""
+    try:
+        names = os.listdir(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise write_failed(root, exc) from None
+    return sorted(n for n in names if n in L.ENTRIES or L.tmp_writer(n) is not None)
+
+
+def _h5_attrs_have(path: Path, name: str) -> bool:
+    """Whether ``path`` is a regular HDF5 file whose root carries the attribute ``name``."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return False
+        with open_h5(path) as f:
+            return name in f.attrs
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def is_store(store: Store, *, look_at: int = 5) -> bool:
+    """Whether ``store.root`` holds a store this tool wrote: an ``index.h5`` of this format, the tool's
+    lock or journal, or a stage file in ``stages/`` (the first ``look_at`` files named like one are opened).
+
+    A folder named ``stages/`` or a file named ``index.h5`` alone is not enough: users have those too.
+    """
+    root = store.root
+    if any(os.path.lexists(root / name) for name in (L.LOCK, L.JOURNAL)) or _h5_attrs_have(store.index_path, L.A_FORMAT_VERSION):
+        return True
+    named = [root / L.STAGES / L.stage_file(sid) for sid in store.stage_ids()[:look_at]]
+    return any(_h5_attrs_have(path, L.A_STAGE_ID) for path in named)
+
+
+def refuse_foreign(store: Store) -> None:
+    """Refuse (:class:`StoreRefused`) to write a store into a folder that holds files and is not a store (:func:`is_store`)."""
+    root = store.root
+    try:
+        if not root.is_dir() or is_store(store):
+            return
+        names = sorted(os.listdir(root))
+    except OSError:
+        return  # the lock or the first write reports what is wrong with the folder
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise StoreRefused(
+            f"{root} is not a store and is not empty (it holds {shown}); nothing was written. "
+            f"Choose a new or empty folder with --store"
+        )
 
 
 def replace_store(store: Store, *, wait: bool = True, log: LogFn = _quiet) -> Path | None:
-    """Move an existing store folder aside to ``<store>.replaced-<time>``; returns where it went."""
+    """Move an existing store's entries aside to ``<store>.replaced-<time>/``; returns where they went.
+
+    Only the store's own entries move (:func:`store_entries`); anything else in
+    the folder stays, and so does the lock file, which this process holds meanwhile.
+    """
     try:
         if not store.root.is_dir():
             return None
     except OSError as exc:
         raise write_failed(store.root, exc) from None
     with locked(store, wait=wait, log=log):
-        dest = _sibling(store.root, L.REPLACED_TAG)
+        entries = store_entries(store.root)
+        if not entries:
+            return None
+        base = store.root.resolve() if store.root.is_symlink() else store.root  # beside the folder itself: one file system
         try:
-            os.rename(store.root, dest)
+            dest = _new_sibling(base, L.REPLACED_TAG)
+            with store.folder() as src:
+                dst = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+                try:
+                    for name in entries:
+                        os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
+                finally:
+                    os.close(dst)
         except OSError as exc:
             raise write_failed(store.root, exc) from None
+        store.forget_writer()  # the journal moved with the old store: the next write starts a new one
     log(f"moved the old store {store.root} aside to {dest}")
     return dest
 
@@ -212,8 +290,10 @@ def writer_session(
     """Everything ``redundancy run`` does before and after running a plan into ``store``:
     move an old store aside (``replace``), take the lock (waiting or not), check and record
     the spec that writes the store, remove dead writers' temporaries."""
+    refuse_foreign(store)
     if replace:
         replace_store(store, wait=wait, log=log)
+    store.refuse_links()
     new = [p for p in (store.root, *store.root.parents) if not _exists(p)]  # folders this session creates
     try:
         with locked(store, wait=wait, log=log):
@@ -236,10 +316,11 @@ def _exists(path: Path) -> bool:
 def _remove_if_unused(store: Store, new: list[Path]) -> None:
     """Undo the folders a session created when it failed before writing anything into them."""
     try:
-        if any(p.name != L.LOCK for p in store.root.iterdir() if p != store.stage_dir) or any(store.stage_dir.iterdir()):
+        if any(p.name not in (L.LOCK, L.JOURNAL) for p in store.root.iterdir() if p != store.stage_dir) or any(store.stage_dir.iterdir()):
             return
         store.stage_dir.rmdir()
-        (store.root / L.LOCK).unlink(missing_ok=True)
+        for name in (L.LOCK, L.JOURNAL):  # the store folder is new: these are this session's
+            (store.root / name).unlink(missing_ok=True)
         for folder in new:
             folder.rmdir()
     except OSError:
@@ -267,8 +348,9 @@ def stale_stage_ids(store: Store) -> list[str]:
 
 def collect_stale(store: Store, *, wait: bool = False, log: LogFn = _quiet) -> list[Path]:
     """Move stale stages into ``stages/stale/`` (never deleting); returns where they went."""
-    if not store.index_path.exists():
-        raise StoreError(f"{store.root}: not a store with a plan (no {L.INDEX}); nothing is stale")
+    if not _h5_attrs_have(store.index_path, L.A_FORMAT_VERSION):  # never lock (and so mark) a folder that is not a store
+        raise StoreError(f"{store.root}: not a store with a plan (no readable {L.INDEX} of a store); nothing is stale")
+    store.refuse_links()
     with locked(store, wait=wait, log=log):
         if plan_ids(store) is None:
             raise StoreError(f"{store.index_path}: no readable plan; run its spec once to record one")
