@@ -219,7 +219,7 @@ def test_a_version_0_1_stage_without_checksum_counts_as_done(tmp_path: Path, mon
 def test_a_file_size_limit_stops_the_run_with_one_message_and_keeps_finished_stages(tmp_path: Path) -> None:
     # width 1 writes a 15 KB stage; width 200 needs far more than the 100 KB limit
     write_spec(tmp_path, tiny_text(iterations=30, stack="off", tail="grid:\n  model.width: [1, 200]\n"))
-    command = f"ulimit -f 100; exec {shlex.quote(sys.executable)} -m redundancy run spec.yaml --device cpu --quiet"
+    command = f"ulimit -f 100; exec {shlex.quote(sys.executable)} -m redundancy run spec.yaml --device cpu --quiet --workers 1"
     proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1 and "Traceback" not in out and "File too large" in out, out
