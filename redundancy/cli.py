@@ -492,8 +492,10 @@ def tui(
     if not any(p.exists() for p in targets):
         err.print(_t(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
         raise typer.Exit(code=1)
+    from redundancy.store.bounds import read_limit
     from redundancy.tui import run_tui  # Textual loads only for this command
 
+    read_limit()  # a bad REDUNDANCY_READ_LIMIT is one line here, not an error in a worker thread
     run_tui(targets, poll=poll, export_dir=export_dir)
 
 

@@ -19,6 +19,7 @@ And ``report`` says which store it is on, one line per store on stderr.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -238,7 +239,7 @@ def test_a_bad_read_limit_is_one_line(made: Path) -> None:
     from redundancy.store.bounds import READ_LIMIT_ENV
 
     result = subprocess.run([sys.executable, "-m", "redundancy", "show", str(made)], capture_output=True, text=True,
-                            timeout=TIMEOUT, env={**__import__("os").environ, READ_LIMIT_ENV: "lots"})
+                            timeout=TIMEOUT, env={**os.environ, READ_LIMIT_ENV: "lots"})
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert f"{READ_LIMIT_ENV}='lots' is not a size in bytes" in " ".join(result.stderr.split())
 

@@ -791,9 +791,13 @@ class Store:
         with open_h5(self.stage_path(stage_id)) as f:
             base = f[group]
             prefix = base.name.rstrip("/") + "/"
+            limits = bounds.file_limits(f)
 
             def visit(name: str, obj: Any) -> None:
                 if isinstance(obj, h5py.Dataset):
+                    problem = limits.problem(obj)  # checked before a byte of it is read
+                    if problem is not None:
+                        raise StoreError(f"{self.stage_path(stage_id)}: {problem}")
                     out[(base.name.rstrip("/") + "/" + name)[len(prefix):]] = obj[()]
 
             base.visititems(visit)
