@@ -24,7 +24,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
