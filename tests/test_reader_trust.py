@@ -220,7 +220,7 @@ def test_declared_sizes_are_checked_against_the_kind_and_the_cap(tmp_path: Path,
         del f[L.metric_path("iteration")]
         f[L.metric_path("iteration")] = np.arange(42)
     with h5py.File(path, "r") as f:
-        assert "declares 42 entries of shape (42,); a training of 40 iterations records at most 41" in str(file_problem(f))
+        assert "'metrics/iteration' declares 42 entries; a training of 40 iterations records at most 41" in str(file_problem(f))
     with h5py.File(path, "r+") as f:  # one chunk larger than the cap, in a dataset of 80 bytes
         del f[L.metric_path("iteration")]
         f.create_dataset("results/wide", shape=(10,), maxshape=(None,), dtype="f8", chunks=(1 << 20,))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,8 +92,10 @@ class Limits:
         size = declared_bytes(dset)
         if self.metric_entries is not None and name.startswith(f"{L.METRICS}/"):
             entries = math.prod(shape)
-            if len(shape) > 1 or entries > self.metric_entries:
-                return (f"dataset {name!r} declares {entries} entries of shape {shape}; a training of "
+            if len(shape) > 1:
+                return f"dataset {name!r} declares shape {shape}; a training's metric is one series (not read)"
+            if entries > self.metric_entries:
+                return (f"dataset {name!r} declares {entries} entries; a training of "
                         f"{self.metric_entries - 1} iterations records at most {self.metric_entries} (not read)")
         if size > self.cap:
             return (f"dataset {name!r} declares {size_text(size)} ({dset.dtype} of shape {shape}), over the "
@@ -106,25 +107,20 @@ class Limits:
         return None
 
 
-def limits_for(attrs: Mapping[str, Any]) -> Limits:
-    """The limits of a file with root attributes ``attrs`` (a stage file's kind and iterations)."""
-    cap = read_limit()
-    kind = attrs.get(L.A_STAGE_KIND)
-    if isinstance(kind, bytes):
-        kind = kind.decode("utf-8", "replace")
-    iterations = _int(attrs.get(L.A_ITERATIONS)) if kind == L.KIND_TRAIN else None
-    return Limits(cap, iterations + 1 if iterations is not None else None)
-
-
 def file_limits(f: h5py.File) -> Limits:
-    """:func:`limits_for` the root attributes of an open file (only the two it needs are read)."""
-    attrs = {}
+    """The limits of an open file: the cap, and for a training stage the length of its metric series
+    (read from its ``stage_kind`` and ``iterations`` attributes)."""
+    attrs: dict[str, Any] = {}
     for name in (L.A_STAGE_KIND, L.A_ITERATIONS):
         try:
             attrs[name] = f.attrs[name]
         except (KeyError, OSError, TypeError, ValueError):
             pass
-    return limits_for(attrs)
+    kind = attrs.get(L.A_STAGE_KIND)
+    if isinstance(kind, bytes):
+        kind = kind.decode("utf-8", "replace")
+    iterations = _int(attrs.get(L.A_ITERATIONS)) if kind == L.KIND_TRAIN else None
+    return Limits(read_limit(), iterations + 1 if iterations is not None else None)
 
 
 def file_problem(f: h5py.File, limits: Limits | None = None) -> str | None:
