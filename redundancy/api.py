@@ -9,7 +9,10 @@
 Everything is read through :mod:`redundancy.store.reader`: a stage that
 cannot be read is a row with status ``unreadable`` and its one-line ``error``,
 never an exception, and curves come from the typed results
-(:mod:`redundancy.store.results`), whatever version wrote the store.
+(:mod:`redundancy.store.results`), whatever version wrote the store. A stage
+is verified against its checksum the first time its numbers are read (the
+tables, :meth:`StoreSet.results`, :meth:`StoreSet.tensor`); one whose content
+changed is a row with status ``corrupt``, and its tensors are not served.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class StoreSet:
         rows = []
         for r in self.readings:
             for rec in r.runs():
-                entry = RD.run_entry(rec)
+                entry = RD.run_entry(RD.complete(rec))
                 row = {"store": r.name, "run": rec.run, "id": rec.id, "status": rec.status, "error": rec.error or None,
                        "stale": rec.stale, **_axes(rec.grid_point)}
                 row.update({k: entry.get(k) for k in RD.RUN_FIELDS})
@@ -80,6 +83,7 @@ class StoreSet:
         rows = []
         for r in self.readings:
             for rec in r.studies():
+                RD.complete(rec)
                 row = {"store": r.name, "run": rec.run, "study": rec.name, "kind": rec.study_kind, "id": rec.id,
                        "status": rec.status, "error": rec.error or None, "stale": rec.stale, **_axes(rec.grid_point)}
                 if rec.done:
@@ -99,7 +103,7 @@ class StoreSet:
         rows = []
         for r in self.readings:
             for rec in r.studies():
-                if rec.study_kind != kind or not rec.done:
+                if rec.study_kind != kind or not RD.complete(rec).done:
                     continue
                 try:
                     results = RD.study_results(rec)
@@ -151,7 +155,7 @@ class StoreSet:
         return RD.read_tensor(self._done(run_or_study), name)
 
     def _done(self, run_or_study: str) -> RD.StageRecord:
-        rec = self.stage(run_or_study)
+        rec = RD.complete(self.stage(run_or_study))
         if not rec.done:
             raise NoSuchStage(f"{run_or_study} is {rec.status}" + (f": {rec.error}" if rec.error else ""))
         return rec

@@ -301,10 +301,11 @@ def _store_paths(paths: list[Path] | None) -> list[Path]:
 def ls(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
     width: Width = None,
+    verify: Annotated[bool, typer.Option("--verify", help="also check every stage's content against its checksum (reads every dataset)")] = False,
 ) -> None:
-    """List stores, their runs and studies, with status."""
+    """List stores, their runs and studies, with status (from attributes alone, unless --verify)."""
     from redundancy.store import layout as L
-    from redundancy.store.reader import find_stores, read_store
+    from redundancy.store.reader import complete, find_stores, read_store
 
     stores = find_stores(_store_paths(paths))
     if not stores:
@@ -318,7 +319,9 @@ def ls(
     for root in stores:
         reading = read_store(root)
         for rec in reading.stages:
-            acc = rec.attrs.get(L.A_TEST_ACCURACY) if rec.stage_kind == L.KIND_TRAIN else None
+            if verify:
+                complete(rec)
+            acc = rec.attrs.get(L.A_TEST_ACCURACY) if rec.stage_kind == L.KIND_TRAIN and rec.done else None
             name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
             headline = rec.error if rec.error else ("" if not isinstance(acc, (int, float)) else f"test acc {acc:.4f}")
             status = f"{rec.status} (stale)" if rec.stale else rec.status
@@ -449,7 +452,7 @@ def report(
     from redundancy.report import build_report
 
     try:
-        built = build_report(_store_paths(paths), out_dir)
+        built = build_report(_store_paths(paths), out_dir, log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
     except RedundancyError as exc:
         raise _fail(exc) from None
     except OSError as exc:  # a full disk, a read-only folder, --out naming a file
@@ -457,7 +460,7 @@ def report(
                                                          + (f" ({exc.filename})" if exc.filename else "")))
         raise typer.Exit(code=1) from None
     for problem in built.problems:
-        err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)))
+        err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)), soft_wrap=True)
     err.print(_t(f"{len(built.figures)} figures from {len(built.sources)} store(s) -> {built.index} and {built.markdown}"))
     if built.problems:
         raise typer.Exit(code=1)
@@ -489,8 +492,10 @@ def tui(
     if not any(p.exists() for p in targets):
         err.print(_t(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
         raise typer.Exit(code=1)
+    from redundancy.store.bounds import read_limit
     from redundancy.tui import run_tui  # Textual loads only for this command
 
+    read_limit()  # a bad REDUNDANCY_READ_LIMIT is one line here, not an error in a worker thread
     run_tui(targets, poll=poll, export_dir=export_dir)
 
 

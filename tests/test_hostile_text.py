@@ -23,6 +23,7 @@ import pytest
 from redundancy.present.text import clean, html_text, markdown_text
 from redundancy.store import Store
 from test_tui_support import pruning_result, write_index, write_run, write_study
+from tiny import reseal
 
 CLEAR = "\x1b[2J"
 RED = "\x1b[31m"
@@ -41,6 +42,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with h5py.File(store.stage_path(run_id), "a") as f:
         f.attrs["data_source"] = LINK
         f.attrs["model"] = f"mlp{RED}"
+    reseal(store.stage_path(run_id))
     summary, curves, tensors = pruning_result(0)
     curves[f"{CLEAR}crit"] = curves.pop("magnitude:largest")
     summary[f"{CLEAR}crit"] = summary.pop("magnitude:largest")

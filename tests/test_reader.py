@@ -35,7 +35,7 @@ from redundancy.tui import details as tui_details
 from redundancy.tui.source import list_group
 from test_tui import goto
 from test_tui_support import run_async, settle
-from tiny import run_spec, tiny_text
+from tiny import reseal, run_spec, tiny_text
 
 SPEC = tiny_text("single", model={"widths": [8]}, checkpoints=[10, 30], tail="""\
 studies:
@@ -101,6 +101,7 @@ def set_attr_bytes(path: Path, name: str, raw: bytes) -> None:
     with h5py.File(path, "a") as f:
         del f.attrs[name]
         f.attrs.create(name, raw, dtype=h5py.string_dtype("utf-8"))
+    reseal(path)
 
 
 def tree_labels(app: RedundancyApp) -> list[str]:
@@ -147,6 +148,7 @@ def test_bad_text_is_replaced_and_flagged_bad_json_makes_its_stage_unreadable(ma
     set_attr_bytes(pruning, L.A_DEVICE, b"cpu \xff\xfe caf\xe9")
     with h5py.File(dynamics, "a") as f:
         f.attrs[L.A_SUMMARY] = '{"fc1": {"fp_end": 1.0,'  # cut short
+    reseal(dynamics)
     reading = read_store(root)
     by_kind = {s.kind: s for s in reading.stages}
     assert by_kind["pruning"].status == "done"
@@ -189,6 +191,7 @@ async def test_the_tui_names_bad_stages_and_keeps_the_others(made: dict[str, Pat
     dynamics = stage_of(root, "dynamics")
     with h5py.File(dynamics, "a") as f:
         f.attrs[L.A_CURVES] = "[not json"
+    reseal(dynamics)
     app = RedundancyApp([root.parent], poll=0)
     async with app.run_test(size=(110, 32)) as pilot:
         await settle(pilot)
@@ -264,6 +267,7 @@ def test_show_json_is_strict_json(made: dict[str, Path], tmp_path: Path) -> None
     root = copy(made, tmp_path)
     with h5py.File(stage_of(root, "pruning"), "a") as f:  # make sure there is something to replace
         f.attrs[L.A_SUMMARY] = '{"x": {"a": NaN, "b": Infinity, "c": -Infinity, "d": 1.5}}'
+    reseal(stage_of(root, "pruning"))
     result = CliRunner().invoke(app, ["show", "--json", str(root)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout, parse_constant=refuse)
@@ -331,6 +335,7 @@ def test_typed_results_round_trip_through_their_json_and_win_over_0_1_text(made:
     only = to_plain(decode("pruning", {}, {"fc2@final": {"random": {"units_removed": [0, 1], "accuracy": [0.5, float("nan")]}}}))
     with h5py.File(rec.path, "a") as f:
         f.attrs[L.A_RESULTS] = json.dumps(only)
+    reseal(rec.path)
     again = study_results(next(s for s in read_store(root).stages if s.kind == "pruning"))
     assert [c.key["layer"] for c in again.curves] == ["fc2"] and again.curves[0].series["accuracy"] == [0.5, None]
 

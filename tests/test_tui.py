@@ -30,6 +30,7 @@ from redundancy.tui.model import HeatmapPanel, PlotPanel, TablePanel
 from redundancy.tui.source import list_store
 from redundancy.tui.tree import StoreTree
 from test_tui_support import big_store, dynamics_result, lottery_result, pruning_result, run_async, sample_store, screen_lines, settle, subspace_result, write_index, write_run, write_study
+from tiny import reseal
 
 SIZE = (100, 30)
 
@@ -434,6 +435,7 @@ async def test_bad_files_become_error_nodes_and_the_app_keeps_working(tmp_path: 
     bad_json = write_study(store, "pruning", run_id, "[bold red]run[/]", "bad-json", summary, curves, tensors)
     with h5py.File(store.stage_path(bad_json), "a") as f:
         f.attrs["curves"] = "{not json"
+    reseal(store.stage_path(bad_json))
     stages = root / "stages"
     (stages / "zero-0000000000000000.h5").write_bytes(b"")
     (stages / "text-0000000000000000.h5").write_text("these are not the bytes of an HDF5 file\n")
@@ -693,6 +695,7 @@ async def test_compare_shows_differing_rows_and_both_items_at_120_columns(tmp_pa
         assert group.train is not None and group.train.path is not None
         with h5py.File(group.train.path, "a") as f:
             f.attrs["data_source"] = long_source
+        reseal(group.train.path)
     app = RedundancyApp([root], poll=0)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

@@ -16,6 +16,8 @@ import torch
 from redundancy.engine import Plan, RunReport, make_plan, run_plan
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store, open_h5
+from redundancy.store import layout as L
+from redundancy.store.files import content_checksum
 
 # Each section's keys in the order a spec writes them; a value of None leaves the key out.
 DATA: dict[str, Any] = {"name": "xord", "input_dim": 3, "train_samples": 400, "test_samples": 200}
@@ -90,6 +92,13 @@ def datasets(group: h5py.Group) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     group.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
     return out
+
+
+def reseal(path: Path) -> None:
+    """Stamp a stage file edited in place with the checksum of its new content, as though the writer
+    had written it so: for tests of what readers make of odd content, which is not corruption."""
+    with h5py.File(path, "r+") as f:
+        f.attrs[L.A_CHECKSUM] = content_checksum(f)
 
 
 def stage_arrays(path: Path, group: str = "/") -> dict[str, np.ndarray]:

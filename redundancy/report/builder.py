@@ -13,7 +13,7 @@ import io
 import os
 import re
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,9 +199,17 @@ def _status_table(doc: dict[str, Any]) -> TableBlock | None:
     )
 
 
-def build_report(paths: Sequence[Path], out: Path) -> Report:
+def _quiet(message: str) -> None:
+    pass
+
+
+def build_report(paths: Sequence[Path], out: Path, *, log: Callable[[str], None] = _quiet) -> Report:
     """Build the report for every store under ``paths`` into ``out``: index.html, report.md, figures/,
     one HTML page per store when there are several, and the manifest of those files.
+
+    ``log`` gets one line as each store is started (reading and verifying a store's stages and
+    drawing its figures takes seconds). Stages are verified against their checksums as they are
+    read; a corrupt or unreadable one is one line among the problems, never drawn.
 
     Only files listed in ``out``'s previous manifest are replaced or removed (see
     :mod:`redundancy.report.manifest`). Raises :class:`NoStores` when ``paths`` hold no store,
@@ -228,19 +236,19 @@ def build_report(paths: Sequence[Path], out: Path) -> Report:
     check_figures_folder(out)
     (out / FIGURES_DIR).mkdir(exist_ok=True)
     report = Report(out=out, sources=[str(s.root) for s in stores], created=now_iso())
-    for store in stores:
-        report.problems.extend(store.problems())
     builder = _Builder(out, report, previous)
     healthy: list[list[Section]] = []
     failing: list[list[Section]] = []
     with report_style():
-        for store in stores:
+        for number, store in enumerate(stores, 1):
+            log(f"report: store {number} of {len(stores)}, {store.root} ({len(store.stages)} stage(s))")
             problems = len(report.problems)
             sections, failed = _store_sections(builder, store)
+            report.problems[problems:problems] = store.problems()  # known once its stages are verified
             for section in sections:
                 section.page = pages.get(store.root, "index.html")
             # A store with failed stages or figures goes after the ones that are whole.
-            (failing if failed or store.problems() or len(report.problems) > problems else healthy).append(sections)
+            (failing if failed or len(report.problems) > problems else healthy).append(sections)
     anchors: set[str] = set()
     for sections in [*healthy, *failing]:
         for section in sections:

@@ -45,6 +45,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -61,6 +62,7 @@ import h5py
 import numpy as np
 
 from redundancy.errors import StoreError, StoreRefused, StoreWriteError
+from redundancy.store import bounds
 from redundancy.store import layout as L
 from redundancy.store.layout import FORMAT_VERSION, INDEX, PROGRESS, RESUME, STAGES
 
@@ -165,12 +167,38 @@ def _attr_bytes(value: Any) -> bytes:
     return repr(value).encode()
 
 
-def content_checksum(f: h5py.File) -> str:
+# Datasets larger than this are hashed a slab of rows at a time, so verifying holds one slab in memory.
+HASH_SLAB_BYTES = 1 << 26
+
+
+def _hash_dataset(h: Any, name: str, dset: h5py.Dataset, slab_bytes: int) -> None:
+    """Feed one dataset to ``h`` as the checksum defines it, reading at most ``slab_bytes`` at a time
+    (plus one row): the digest equals hashing the whole array's bytes at once."""
+    shape = dset.shape
+    if not shape or bounds.declared_bytes(dset) <= slab_bytes or shape[0] == 0:
+        data = np.ascontiguousarray(dset[()])  # scalars hash as shape (1,), as they always have
+        _chunk(h, name.encode())
+        _chunk(h, data.dtype.str.encode() + repr(data.shape).encode())
+        _chunk(h, data.tobytes())
+        return
+    rows = max(1, slab_bytes // max(1, bounds.declared_bytes(dset) // shape[0]))
+    first = np.ascontiguousarray(dset[0:rows])
+    _chunk(h, name.encode())
+    _chunk(h, first.dtype.str.encode() + repr(tuple(shape)).encode())
+    h.update(f"{math.prod(shape) * first.dtype.itemsize}:".encode())
+    h.update(first.tobytes())
+    for start in range(rows, shape[0], rows):
+        h.update(np.ascontiguousarray(dset[start : start + rows]).tobytes())
+
+
+def content_checksum(f: h5py.File, *, slab_bytes: int = HASH_SLAB_BYTES) -> str:
     """SHA-256 over a file's root attributes (but ``checksum``) and its datasets, in sorted order.
 
     Each attribute contributes its name and value (text as UTF-8, numbers by
     their ``repr``); each dataset its path, dtype, shape and C-order bytes;
     every piece is prefixed by its length. External and soft links are not followed.
+    Datasets are read one at a time, a slab of rows at a time (:func:`_hash_dataset`);
+    a reader checks their declared sizes first (:func:`redundancy.store.bounds.file_problem`).
     """
     h = hashlib.sha256()
     for key in sorted(f.attrs):
@@ -181,10 +209,7 @@ def content_checksum(f: h5py.File) -> str:
     names: list[str] = []
     f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
     for name in sorted(names):
-        data = np.ascontiguousarray(f[name][()])
-        _chunk(h, name.encode())
-        _chunk(h, data.dtype.str.encode() + repr(data.shape).encode())
-        _chunk(h, data.tobytes())
+        _hash_dataset(h, name, f[name], slab_bytes)
     return h.hexdigest()
 
 
@@ -249,6 +274,31 @@ def _lexists(name: str, folder: int) -> bool:
     return True
 
 
+#: The problem (None for none) each stage file verified in this process had, by what identifies its
+#: content on disk (a file rewritten or edited has another size, mtime, ctime or inode) and the read limit.
+_VERIFIED: dict[tuple[Any, ...], str | None] = {}
+CHECKSUM_MISMATCH = "does not match its checksum (its content changed after it was written)"
+
+
+def _content_key(st: os.stat_result, stage_id: str) -> tuple[Any, ...]:
+    return (stage_id, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, bounds.read_limit())
+
+
+def _content_problem(f: h5py.File) -> str | None:
+    """Why an open stage file's content is not what was written: a dataset over its declared-size
+    limits (checked first, reading nothing) or a checksum that does not match; None when it holds.
+    A file without a checksum (version 0.1) is accepted once its sizes are."""
+    problem = bounds.file_problem(f)
+    if problem is not None:
+        return problem
+    stored = f.attrs.get(L.A_CHECKSUM)
+    if stored is None:
+        return None
+    if isinstance(stored, bytes):
+        stored = stored.decode("utf-8", "replace")
+    return None if str(stored) == content_checksum(f) else CHECKSUM_MISMATCH
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` runs on this machine (one we may not signal counts as running)."""
     if pid <= 0:
@@ -269,7 +319,6 @@ class Store:
         self.root = Path(root)
         #: Attributes every rebuilt ``index.h5`` carries (the store's identity, set by the writer session).
         self.identity: dict[str, Any] = {}
-        self._verified: dict[str, tuple[int, int, int]] = {}
         self._writer: tuple[int, str] | None = None  # (pid, token) this process journaled
 
     # --- paths ------------------------------------------------------------------------------
@@ -429,7 +478,6 @@ class Store:
         with the open file once it passed, so a reader opens each stage file once.
         ``path`` checks another file as stage ``stage_id`` (one in ``stages/stale/``).
         """
-        remember = path is None
         path = self.stage_path(stage_id) if path is None else path
         try:
             st = path.lstat()
@@ -441,9 +489,9 @@ class Store:
             return "is a symbolic link, not a stage file"
         if not stat.S_ISREG(st.st_mode):
             return "is not a regular file"
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if remember and read is None and self._verified.get(stage_id) == key:
-            return None
+        key = _content_key(st, stage_id)
+        if read is None and checksum and key in _VERIFIED:
+            return _VERIFIED[key]
         if st.st_size == 0:
             return "is empty"
         try:
@@ -455,19 +503,25 @@ class Store:
                     return f"has no {L.A_STAGE_ID} attribute"
                 if str(named) != stage_id:
                     return f"holds stage {named!r}, not {stage_id!r}"
-                stored = f.attrs.get(L.A_CHECKSUM) if checksum else None
-                if stored is not None:
-                    if isinstance(stored, bytes):
-                        stored = stored.decode("utf-8", "replace")
-                    if str(stored) != content_checksum(f):
-                        return "does not match its checksum (its content changed after it was written)"
+                if checksum:
+                    problem = _content_problem(f)
+                    _VERIFIED[key] = problem
+                    if problem is not None:
+                        return problem
                 if read is not None:
                     read(f)
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
             return f"cannot be read ({os_reason(exc)})"
-        if checksum and remember:
-            self._verified[stage_id] = key
         return None
+
+    def verified_problem(self, stage_id: str) -> str | None:
+        """What this process found when it last verified the stage file as it is now (size, times and
+        inode unchanged), without reading it; None when it found nothing or has not verified it."""
+        try:
+            st = self.stage_path(stage_id).lstat()
+        except OSError:
+            return None
+        return _VERIFIED.get(_content_key(st, stage_id))
 
     def done(self, stage_id: str, log: Any = None) -> bool:
         """Whether a stage is finished; a stage file that fails validation is moved aside (see :meth:`move_aside`),
@@ -503,7 +557,6 @@ class Store:
                 os.rename(name, name, src_dir_fd=stale, dst_dir_fd=stages)
         except OSError as exc:
             raise write_failed(self.stage_path(stage_id), exc) from None
-        self._verified.pop(stage_id, None)
 
     def move_aside(self, path: Path, folder: str) -> Path:
         """Rename ``path`` (in the store) into ``stages/<folder>/`` (never deleting, never over a file); returns where it went."""
@@ -516,7 +569,6 @@ class Store:
                 os.rename(path.name, name, src_dir_fd=src, dst_dir_fd=dst)
         except OSError as exc:
             raise write_failed(dest_dir, exc) from None
-        self._verified.pop(path.name.removesuffix(L.STAGE_SUFFIX), None)
         return dest_dir / name
 
     def stage_ids(self) -> list[str]:
@@ -597,6 +649,7 @@ class Store:
     def write_stage(self, stage_id: str, attrs: dict[str, Any], tensors: dict[str, Any]) -> Path:
         """Write one stage file: ``attrs`` on the root, ``tensors`` as datasets at their paths."""
         final = self.stage_path(stage_id)
+        limit = bounds.read_limit()
         with self._atomic(final) as f:
             f.attrs[L.A_FORMAT_VERSION] = FORMAT_VERSION
             f.attrs[L.A_STAGE_ID] = stage_id
@@ -609,10 +662,16 @@ class Store:
                     arr = arr.astype(np.float32)
                 if arr.dtype == object:
                     raise StoreError(f"{stage_id}: tensor {path!r} has no numeric dtype")
+                if arr.nbytes > limit:  # a store never holds what its readers refuse
+                    raise StoreError(f"{stage_id}: tensor {path!r} is {bounds.size_text(arr.nbytes)}, over the "
+                                     f"{bounds.size_text(limit)} readers read at once; raise {bounds.READ_LIMIT_ENV} to store it")
                 compression = "gzip" if arr.size >= 4096 and arr.dtype == np.uint8 else None
                 f.create_dataset(path, data=arr, compression=compression)
             f.attrs[L.A_CHECKSUM] = content_checksum(f)
-        self._verified.pop(stage_id, None)
+        try:  # what this process just wrote and hashed needs no second reading
+            _VERIFIED[_content_key(final.lstat(), stage_id)] = None
+        except OSError:
+            pass
         return final
 
     def write_resume(self, stage_id: str, content: bytes) -> None:
@@ -732,9 +791,13 @@ class Store:
         with open_h5(self.stage_path(stage_id)) as f:
             base = f[group]
             prefix = base.name.rstrip("/") + "/"
+            limits = bounds.file_limits(f)
 
             def visit(name: str, obj: Any) -> None:
                 if isinstance(obj, h5py.Dataset):
+                    problem = limits.problem(obj)  # checked before a byte of it is read
+                    if problem is not None:
+                        raise StoreError(f"{self.stage_path(stage_id)}: {problem}")
                     out[(base.name.rstrip("/") + "/" + name)[len(prefix):]] = obj[()]
 
             base.visititems(visit)

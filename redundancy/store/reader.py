@@ -17,8 +17,15 @@ It is tolerant by construction. Every stage of a store is *done*, *pending*
 Listing reads attributes only (no dataset), so opening a store of a thousand
 stages stays fast; tensors are read on request (:func:`read_tensor`,
 :func:`read_metrics`, :func:`read_dataset`). Stage validation is the
-writer's :meth:`redundancy.store.Store.stage_problem` (without its checksum,
-which reads every dataset). No torch, Textual, Rich or matplotlib here.
+writer's :meth:`redundancy.store.Store.stage_problem`: a listing skips its
+checksum (which reads every dataset), and the first time a process reads a
+stage's results or tensors (:func:`complete`) it verifies the stage as ``run``
+does, one dataset at a time; a stage whose content no longer matches its
+checksum is *corrupt*, never served as done. No dataset is read before its
+declared size is checked against :mod:`redundancy.store.bounds` (a compressed
+dataset may declare gigabytes in a file of a few MB): one over its limit makes
+its stage unreadable, with the dataset named. No torch, Textual, Rich or
+matplotlib here.
 """
 
 from __future__ import annotations
@@ -35,12 +42,15 @@ from typing import Any
 import h5py
 import numpy as np
 
+from redundancy.store import bounds
 from redundancy.store import layout as L
 from redundancy.store import results as R
 from redundancy.store.environment import Mix, mixed_message, mixes
-from redundancy.store.files import Store, open_h5
+from redundancy.store.files import CHECKSUM_MISMATCH, Store, open_h5
 
-DONE, PENDING, FAILED, UNREADABLE = "done", "pending", "failed", "unreadable"
+DONE, PENDING, FAILED, UNREADABLE, CORRUPT = "done", "pending", "failed", "unreadable", "corrupt"
+#: Statuses of a stage file that is there but is not served: each is a problem of its store.
+BAD = (UNREADABLE, CORRUPT)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Largest number of elements read for a preview; larger datasets are read strided.
 PREVIEW_ELEMENTS = 1 << 20
@@ -167,7 +177,7 @@ def open_checked(path: Path) -> h5py.File:
 
 @dataclass
 class StageRecord:
-    """One stage of a store: done, pending, failed or unreadable, with what its attributes say."""
+    """One stage of a store: done, pending, failed, unreadable or corrupt, with what its attributes say."""
 
     id: str
     stage_kind: str  # "train", "study", or "" when a file does not say
@@ -175,7 +185,7 @@ class StageRecord:
     name: str = ""
     study_kind: str = ""
     status: str = DONE
-    error: str = ""  # one line: why failed or unreadable
+    error: str = ""  # one line: why failed, unreadable or corrupt
     path: Path | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # repairs made while decoding (bytes replaced ...)
@@ -184,6 +194,7 @@ class StageRecord:
     mtime_ns: int = 0
     run_id: str = ""  # a study's train stage
     complete: bool = True  # every attribute read and checked (False: only the labels, see read_store)
+    verified: bool = False  # sizes and checksum checked in this process (see complete)
 
     @property
     def kind(self) -> str:
@@ -268,7 +279,7 @@ class StoreReading:
             out.append(f"{self.root / L.STAGES}: {self.folder_error}")
         out += [f"{self.root / L.INDEX}: {note}" for note in self.index_notes]
         for s in self.stages:
-            if s.status == UNREADABLE:
+            if s.status in BAD:
                 out.append(f"{s.path or s.id}: {s.error}")
             out += [f"{s.path or s.id}: {note}" for note in s.notes]
         return out
@@ -381,6 +392,9 @@ def _fill_from_file(store: Store, rec: StageRecord, labels_only: bool = False) -
     if isinstance(point, dict) and not rec.grid_point:
         rec.grid_point = point
     _check_json(rec)
+    known = store.verified_problem(rec.id)  # found corrupt earlier in this process: no reading needed
+    if known is not None and rec.status == DONE:
+        _mark(rec, known)
 
 
 def _check_json(rec: StageRecord) -> None:
@@ -395,18 +409,42 @@ def _check_json(rec: StageRecord) -> None:
 
 def complete(rec: StageRecord) -> StageRecord:
     """``rec`` with every attribute read and its JSON checked (a listing made with ``labels_only``
-    read only what places it); a stage found unreadable now says why, as it would have in a full listing."""
-    if rec.complete or rec.status != DONE or rec.path is None:
+    read only what places it), and its content verified: every read of a stage's results or tensors
+    passes here first. A stage found unreadable or corrupt now says why."""
+    if rec.status != DONE or rec.path is None:
         return rec
-    try:
-        with open_checked(rec.path) as f:
-            rec.attrs, rec.notes = read_attrs(f)
-    except ReadError as exc:
-        rec.status, rec.error = UNREADABLE, str(exc)
-        return rec
-    rec.complete = True
-    _check_json(rec)
+    if not rec.complete:
+        try:
+            with open_checked(rec.path) as f:
+                rec.attrs, rec.notes = read_attrs(f)
+        except ReadError as exc:
+            rec.status, rec.error = UNREADABLE, str(exc)
+            return rec
+        rec.complete = True
+        _check_json(rec)
+    if rec.status == DONE and not rec.verified:
+        verify(rec)
     return rec
+
+
+def verify(rec: StageRecord) -> StageRecord:
+    """Check a done stage's content as ``run`` does (:meth:`redundancy.store.Store.stage_problem`):
+    declared sizes within :mod:`redundancy.store.bounds`, then the checksum, one dataset at a time.
+    A process verifies each stage file once (a file changed since is verified again)."""
+    if rec.status != DONE or rec.path is None or rec.verified:
+        return rec
+    problem = Store(rec.path.parent.parent).stage_problem(rec.id)
+    rec.verified = True
+    if problem is not None:
+        _mark(rec, problem)
+    return rec
+
+
+def _mark(rec: StageRecord, problem: str) -> None:
+    """A done stage found bad: corrupt when its checksum does not match, unreadable otherwise."""
+    rec.verified = True
+    rec.status = CORRUPT if problem == CHECKSUM_MISMATCH else UNREADABLE
+    rec.error = one_line("file disappeared (removed or replaced while reading)" if problem == "missing" else problem)
 
 
 def stage_entries(root: Path) -> tuple[dict[str, os.DirEntry[str]], str]:
@@ -555,7 +593,7 @@ def _scalar_result(rec: StageRecord, name: str) -> Any:
     try:
         with open_checked(_safe_path(rec)) as f:
             obj = _get(f, f"{L.RESULTS}/{name}", None)
-            return np.asarray(obj[()]) if isinstance(obj, h5py.Dataset) and obj.ndim == 0 else None
+            return _Budget(f).read(obj) if isinstance(obj, h5py.Dataset) and obj.ndim == 0 else None
     except (ReadError, KeyError, OSError):
         return None
 
@@ -572,9 +610,39 @@ def raw_curves(rec: StageRecord) -> dict[str, Any]:
 
 
 def _safe_path(rec: StageRecord) -> Path:
+    """The file of a done stage, verified (:func:`complete`) before any of its tensors is read."""
+    complete(rec)
     if rec.path is None or rec.status != DONE:
-        raise ReadError(f"{rec.id}: {rec.error or rec.status}")
+        raise ReadError(f"{rec.id}: {rec.status}" + (f": {rec.error}" if rec.error else ""))
     return rec.path
+
+
+class _Budget:
+    """One call's reads from one open file: each dataset within its declared-size limits
+    (:mod:`redundancy.store.bounds`), all of them together within the byte cap, checked before reading."""
+
+    def __init__(self, f: h5py.File):
+        self.limits = bounds.file_limits(f)
+        self.left = self.limits.cap
+
+    def check(self, dset: h5py.Dataset, size: int | None = None) -> None:
+        problem = self.limits.problem(dset)
+        if problem is not None:
+            raise ReadError(problem)
+        size = bounds.declared_bytes(dset) if size is None else size
+        if size > self.left:
+            raise ReadError(f"the datasets asked for declare more than the {bounds.size_text(self.limits.cap)} a reader "
+                            f"reads at once (at {dset.name.lstrip('/')!r}; {bounds.READ_LIMIT_ENV} sets the limit)")
+        self.left -= size
+
+    def read(self, dset: h5py.Dataset, *, last: bool = False) -> np.ndarray:
+        """The whole dataset, or (``last``) its last entry along the first axis."""
+        last = last and dset.ndim > 0 and dset.shape[0] > 0
+        self.check(dset, bounds.declared_bytes(dset) // dset.shape[0] if last else None)
+        try:
+            return np.asarray(dset[dset.shape[0] - 1] if last else dset[()])
+        except (OSError, ValueError, TypeError) as exc:
+            raise ReadError(f"cannot read {dset.name.lstrip('/')!r}: {one_line(str(exc), 120)}") from None
 
 
 def _get(f: h5py.File, name: str, root: Path | None) -> Any:
@@ -607,13 +675,14 @@ def read_metrics(rec: StageRecord) -> dict[str, np.ndarray]:
             raise ReadError("train stage without metrics") from None
         if not isinstance(group, h5py.Group):
             raise ReadError("train stage without metrics")
+        budget = _Budget(f)
         for name in group:
             link = group.get(name, getlink=True)
             if not isinstance(link, h5py.HardLink):
                 continue
             obj = group[name]
             if isinstance(obj, h5py.Dataset) and obj.ndim == 1:
-                out[name] = np.asarray(obj[()])
+                out[name] = budget.read(obj)
     return out
 
 
@@ -636,11 +705,12 @@ def read_tensors(rec: StageRecord, group: str, names: Iterable[str], *, last: bo
     path = _safe_path(rec)
     out: dict[str, np.ndarray] = {}
     with open_checked(path) as f:
+        budget = _Budget(f)
         for name in names:
             obj = _get(f, f"{group}/{name}", None)
             if not isinstance(obj, h5py.Dataset):
                 raise ReadError(f"{group}/{name} is not a dataset")
-            out[name] = np.asarray(obj[obj.shape[0] - 1] if last and obj.ndim else obj[()])
+            out[name] = budget.read(obj, last=last)
     return out
 
 
@@ -660,7 +730,7 @@ def read_tensor(rec: StageRecord, name: str) -> np.ndarray:
             except (ReadError, KeyError):
                 continue
             if isinstance(obj, h5py.Dataset):
-                return np.asarray(obj[()])
+                return _Budget(f).read(obj)
     raise ReadError(f"{rec.id}: no dataset {name!r}")
 
 
@@ -670,10 +740,11 @@ def checkpoint_params(rec: StageRecord, iteration: int) -> dict[str, np.ndarray]
     out: dict[str, np.ndarray] = {}
     with open_checked(path) as f:
         group = _get(f, L.checkpoint_group(iteration), None)
+        budget = _Budget(f)
         for name in group:
             obj = group[name]
             if isinstance(obj, h5py.Dataset):
-                out[name] = np.asarray(obj[()])
+                out[name] = budget.read(obj)
     return out
 
 
@@ -762,6 +833,9 @@ def read_dataset(path: Path, name: str, limit: int = PREVIEW_ELEMENTS, root: Pat
             obj = None
         if not isinstance(obj, h5py.Dataset):
             raise ReadError(f"{name!r} is not a dataset in {path.name}")
+        problem = bounds.file_limits(f).problem(obj)
+        if problem is not None:
+            raise ReadError(problem)
         shape = tuple(obj.shape)
         size = int(np.prod(shape)) if shape else 1
         steps: tuple[int, ...] = ()
@@ -796,8 +870,8 @@ def run_entry(rec: StageRecord) -> dict[str, Any]:
         out["stale"] = True
     if rec.notes:
         out["notes"] = list(rec.notes)
-    for key in RUN_FIELDS:
-        out[key] = rec.attrs.get(key)
+    for key in RUN_FIELDS:  # a stage that is not done serves no number, whatever its file says
+        out[key] = rec.attrs.get(key) if rec.done else None
     return out
 
 

@@ -139,8 +139,8 @@ def store_detail(listing: Listing) -> Detail:
         if train is not None and train.status == "done" and train.record is not None:
             run = train.record.attrs
             acc, model, dataset = run.get(L.A_TEST_ACCURACY), run.get(L.A_MODEL, ""), run.get(L.A_DATASET, "")
-        elif train is not None and train.status == "unreadable":
-            status = f"error: {train.error}"
+        elif train is not None and train.status in ("unreadable", "corrupt"):
+            status = f"{'error' if train.status == 'unreadable' else 'corrupt'}: {train.error}"
         done = sum(s.status == "done" for s in group.studies)
         rows.append([group.label, model, dataset, status, acc, f"{done}/{len(group.studies)}"])
     for problem in listing.problems:

@@ -58,7 +58,7 @@ class StageEntry:
     run: str
     name: str
     study_kind: str = ""
-    status: str = "done"  # done | pending | failed | unreadable
+    status: str = "done"  # done | pending | failed | unreadable | corrupt
     path: Path | None = None
     error: str = ""
     mtime_ns: int = 0
@@ -119,7 +119,7 @@ class Listing:
         for e in self.entries():
             if e.status == "done":
                 out["runs" if e.stage_kind == "train" else "studies"] += 1
-            elif e.status == "unreadable":
+            elif e.status in ("unreadable", "corrupt"):
                 out["errors"] += 1
             else:
                 out[e.status] = out.get(e.status, 0) + 1

@@ -156,7 +156,7 @@ class TreeSync:
             key = details.h5_key(train.path, "/")
             ref = NodeRef("group", key, root=root, path=train.path, name="/", mtime_ns=train.mtime_ns)
             out.append((key, ref, Text("≡ datasets ") + Text(train.id, style="dim"), True))
-        elif train is not None and train.status == "unreadable":
+        elif train is not None and train.status in ("unreadable", "corrupt"):
             key = f"problem:{train.path}"
             name = train.path.name if train.path else train.id
             out.append((key, NodeRef("problem", key, root=root, path=train.path, reason=train.error), problem_label(name, train.error), False))
@@ -280,7 +280,7 @@ def run_label(group: source.RunGroup) -> Text:
     if group.train is None:
         text.append("  no train stage", style="dim")
     elif group.train.status != "done":
-        text.append(f"  {group.train.status}", style="red" if group.train.status in ("failed", "unreadable") else "dim")
+        text.append(f"  {group.train.status}", style="red" if group.train.status in ("failed", "unreadable", "corrupt") else "dim")
     elif group.train.record is not None and group.train.record.stale:
         text.append("  stale", style="dim italic")
     return text
@@ -291,7 +291,7 @@ def study_label(entry: source.StageEntry) -> Text:
     if entry.study_kind and entry.study_kind != entry.name:
         text.append(f"  {entry.study_kind}", style="dim")
     if entry.status != "done":
-        text.append(f"  {entry.status}", style="red" if entry.status in ("failed", "unreadable") else "dim italic")
+        text.append(f"  {entry.status}", style="red" if entry.status in ("failed", "unreadable", "corrupt") else "dim italic")
     elif entry.record is not None and entry.record.stale:
         text.append("  stale", style="dim italic")
     return text
