@@ -1,0 +1,1 @@
+"""Study ``correspondence``: units matched across networks, teacher specialization, mode connectivity after alignment."""
