@@ -192,3 +192,124 @@ def test_random_pairs_are_a_null_of_unmatched_pairs() -> None:
     s = np.eye(5)
     null = random_pairs(s, 400, np.random.default_rng(0))
     assert null.shape == (2000,) and null.mean() == pytest.approx(0.2, abs=0.05)  # a random pair is the matched one 1 in 5
+
+
+# --- the study end to end --------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from redundancy.errors import SpecError  # noqa: E402
+from redundancy.spec.loader import load_spec  # noqa: E402
+from redundancy.store.reader import read_document  # noqa: E402
+from redundancy.store.results import decode  # noqa: E402
+from tiny import run_spec, tiny_text, write_spec  # noqa: E402
+
+SEEDS = tiny_text("pair", seeds=[0, 1, 2], model={"widths": [12, 8]}, iterations=60, tail="""\
+studies:
+  - kind: correspondence
+    partner: seed
+    path_points: 5
+    null_draws: 20
+    probe_samples: 200
+""")
+
+
+def test_seed_pairs_depend_on_two_training_stages_and_are_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    plan, store, report = run_spec(tmp_path, SEEDS, "pair.yaml")
+    assert not report.failed, report.failed
+    # seeds 0, 1, 2 pair as (0, 1) and (1, 2): the last seed has no stage of its own
+    assert [(s.run.point["seed"], s.partner.point["seed"]) for s in plan.studies] == [(0, 1), (1, 2)]
+    ids = {s.id for s in plan.studies}
+    assert len(ids) == 2
+    doc = read_document(store.root)
+    studies = [s for s in doc["studies"] if s["kind"] == "correspondence"]
+    assert len(studies) == 2 and all(s["status"] == "done" for s in studies)
+    first = next(s for s in plan.studies if s.run.point["seed"] == 0)
+    tensors = store.read_tensors(first.id, "results")
+    perm = tensors["seed0~seed1/fc1/weights/permutation"]
+    assert sorted(perm.tolist()) == list(range(12))
+    sim = tensors["seed0~seed1/fc1/weights/similarity"]
+    assert np.allclose(np.diag(sim), tensors["seed0~seed1/fc1/weights/matched"], atol=1e-6)  # stored in matched order
+    for alignment in ("none", "weights", "activations"):
+        assert tensors[f"seed0~seed1/path/{alignment}/loss"].shape == (5,)
+    from redundancy.store import layout as L
+
+    attrs = store.stage(first.id).attrs
+    assert attrs[L.result_attr("partner_run")] == first.partner.id and int(attrs[L.result_attr("partner_seed")]) == 1
+    entry = next(s for s in studies if s["run"] == first.run.label)
+    typed = decode("correspondence", entry["summary"], entry["curves"], entry.get("config"))
+    paths = typed.select(section="path", pair="seed0~seed1")
+    assert {c.key["alignment"] for c in paths} == {"none", "weights", "activations"}
+    row = typed.rows(section="path", alignment="weights")[0]
+    # the barrier is read from the stored path curve
+    curve = next(c for c in paths if c.key["alignment"] == "weights")
+    assert row.values["loss_barrier"] == pytest.approx(barrier(curve.series["loss"]))
+    sim_rows = typed.rows(section="similarity", layer="fc1", matching="activations")
+    assert sim_rows and 0.0 <= sim_rows[0].values["above_0.5"] <= 1.0
+    # a second run finds everything stored: nothing is computed again
+    _, _, again = run_spec(tmp_path, SEEDS, "pair.yaml")
+    assert not again.trained and not again.studied
+
+
+def test_partner_seed_needs_a_seed_grid(tmp_path: Path) -> None:
+    text = tiny_text("lone", tail="studies:\n  - kind: correspondence\n")
+    with pytest.raises(SpecError, match="list two or more seeds"):
+        load_spec(write_spec(tmp_path, text))
+    text = tiny_text("bad", tail="studies:\n  - kind: correspondence\n    partner: teacher\n")
+    with pytest.raises(SpecError, match="teacher-student"):
+        load_spec(write_spec(tmp_path, text))
+    text = tiny_text("bad", tail="studies:\n  - kind: correspondence\n    partner: spawn\n")
+    with pytest.raises(SpecError, match="spawn"):
+        load_spec(write_spec(tmp_path, text))
+
+
+SPAWN = tiny_text("spawn", model={"widths": [12]}, iterations=60, checkpoints=[20], tail="""\
+studies:
+  - kind: correspondence
+    partner: spawn
+    spawn: {iterations: [0, 20, 30], copies: 2}
+    matching: [weights]
+    path_points: 3
+    null_draws: 5
+""")
+
+
+def test_spawned_copies_give_a_barrier_per_rewind_iteration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    plan, store, report = run_spec(tmp_path, SPAWN, "spawn.yaml")
+    assert not report.failed, report.failed
+    entry = next(s for s in read_document(store.root)["studies"] if s["kind"] == "correspondence")
+    typed = decode("correspondence", entry["summary"], entry["curves"], entry.get("config"))
+    (none,) = typed.select(section="stability", alignment="none")
+    assert none.series["rewind_iteration"] == [0, 20, 30] and len(none.seeds["loss_barrier"]) == 3
+    assert all(b >= 0 for b in none.series["loss_barrier"])
+    assert {r.key["rewind"] for r in typed.rows(section="stability")} == {0, 20, 30}
+    tensors = store.read_tensors(plan.studies[0].id, "results")
+    assert "rewind30_0~1/path/weights/loss" in tensors  # iteration 30 was not kept: the run was trained again to keep it
+
+
+TEACHER = tiny_text(
+    "ts", data={"name": "teacher-student", "input_dim": 20, "train_samples": 600, "test_samples": 200},
+    model={"widths": [8]}, iterations=60, tail="""\
+studies:
+  - kind: correspondence
+    partner: teacher
+    probe_samples: 300
+""").replace("  input_dim: 20\n", "  input_dim: 20\n  teacher_width: 2\n")
+
+
+def test_teacher_partner_counts_students_per_teacher_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    plan, store, report = run_spec(tmp_path, TEACHER, "ts.yaml")
+    assert not report.failed, report.failed
+    entry = next(s for s in read_document(store.root)["studies"] if s["kind"] == "correspondence")
+    typed = decode("correspondence", entry["summary"], entry["curves"], entry.get("config"))
+    for matching in ("weights", "activations"):
+        (row,) = typed.rows(section="teacher", matching=matching)
+        assert row.key["layer"] == "fc1" and row.values["teacher_units"] == 2 and row.values["student_units"] == 8
+        (curve,) = typed.select(section="teacher", matching=matching)
+        assert sum(curve.series["students"]) == round(row.values["specialized_fraction"] * 8)
+        assert row.values["students_per_teacher_unit"] == pytest.approx(sum(curve.series["students"]) / 2)
+    tensors = store.read_tensors(plan.studies[0].id, "results")
+    assert tensors["teacher/weights/similarity"].shape == (8, 2)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,12 @@ class _Flight:
     started: bool = False
 
 
+def inputs_key(job: StageJob) -> str:
+    """What a study job reads: its run's id, or ``<run>+<partner>`` for a study of two runs."""
+    first = job.studies[0]
+    return first.run.id if first.partner is None else f"{first.run.id}+{first.partner.id}"
+
+
 def drive(
     plan: Plan,
     store: Store,
@@ -200,11 +206,19 @@ def drive(
 
     runs: list[TrainStage] = list({r.id: r for r in plan.runs}.values())  # two grid points may share a stage
     studies_of: dict[str, list[StudyStage]] = {}
+    paired_of: dict[str, list[StudyStage]] = {}  # run id -> studies that read it and another run
     for study in {s.id: s for s in plan.studies}.values():
-        studies_of.setdefault(study.run.id, []).append(study)
-    every: list[Stage] = [*runs, *(s for ss in studies_of.values() for s in ss)]
+        if study.partner is None:
+            studies_of.setdefault(study.run.id, []).append(study)
+        else:
+            for run in study.runs:
+                paired_of.setdefault(run.id, []).append(study)
+    paired = list({s.id: s for ss in paired_of.values() for s in ss}.values())
+    every: list[Stage] = [*runs, *(s for ss in studies_of.values() for s in ss), *paired]
     cached = {s.id for s in every if not force and store.done(s.id, notice)}
     cached -= _cached_elsewhere(store, [s.id for s in every if s.id in cached], refresh_env, notice)
+    ready = {r.id for r in runs if r.id in cached}  # runs whose stage file is written
+    queued_pairs: set[str] = set()
     for stage in every:
         if stage.id in cached:
             report.cached.append(stage.id)
@@ -228,6 +242,15 @@ def drive(
             study_jobs.append(make_job((), todo))
         else:
             study_jobs.extend(make_job((), (s,)) for s in todo)
+        queue_pairs(run_id)
+
+    def queue_pairs(run_id: str) -> None:
+        """Queue the studies reading ``run_id`` and another run once both runs are written (one job each)."""
+        for study in paired_of.get(run_id, []):
+            if study.id in cached or study.id in queued_pairs or not all(r.id in ready for r in study.runs):
+                continue
+            queued_pairs.add(study.id)
+            study_jobs.append(make_job((), (study,)))
 
     for group in stack_groups(runs, supported):
         todo = [s for s in group if s.id not in cached]
@@ -242,6 +265,9 @@ def drive(
         keep = [s.id for s in todo] if len(todo) < len(group) else []
         chained = [s for stage in todo for s in pending_studies(stage.id)] if chain else []
         train_jobs.append(make_job(group, chained, keep))
+    for run in runs:  # pairs of runs that are both stored already
+        if run.id in ready:
+            queue_pairs(run.id)
 
     executor.prepare([*train_jobs, *study_jobs], device_type)
     emit(RunStarted(len(every), len(every) - len(cached), executor.describe()))
@@ -275,11 +301,15 @@ def drive(
     def submit(job: StageJob, attempts: int = 0) -> None:
         inputs = None
         if not job.train:
-            run_id = job.studies[0].run.id
+            run_id = inputs_key(job)
             if run_id not in shared:
                 from redundancy.store.stages import load_run
 
-                shared[run_id] = executor.share(load_run(store, run_id))
+                first = job.studies[0]
+                artifacts = load_run(store, first.run.id)
+                if first.partner is not None:
+                    artifacts = replace(artifacts, partner=load_run(store, first.partner.id))
+                shared[run_id] = executor.share(artifacts)
             inputs = shared[run_id]
         in_flight[executor.submit(job, inputs)] = _Flight(job, attempts)
 
@@ -297,6 +327,7 @@ def drive(
             store.drop_resume(stage.id)
             store.drop_progress(stage.id)
             report.trained.append(stage.id)
+            ready.add(stage.id)
         else:
             report.studied.append(stage.id)
         if outcome.resumed_from is not None and not executor.live_events:
@@ -310,8 +341,8 @@ def drive(
         by_id = {o.stage_id: o for o in outcomes}
         for stage in job.stages:
             outcome = by_id.get(stage.id)
-            if isinstance(stage, StudyStage) and stage.run.id in failed_runs:
-                fail(stage, f"its run {stage.run.label} failed")
+            if isinstance(stage, StudyStage) and any(r.id in failed_runs for r in stage.runs):
+                fail(stage, f"its run {next(r for r in stage.runs if r.id in failed_runs).label} failed")
                 continue
             message = error or (outcome.error if outcome is not None else "the worker returned no result for it")
             if outcome is None or message is not None:
@@ -327,8 +358,19 @@ def drive(
                         fail(study, f"its run {run.label} failed")
                 else:
                     queue_studies(run.id)
+        if job.train:
+            for run in job.stages:
+                if not isinstance(run, TrainStage):
+                    continue
+                if run.id in failed_runs:
+                    for study in paired_of.get(run.id, []):
+                        if study.id not in cached and study.id not in queued_pairs:
+                            queued_pairs.add(study.id)
+                            fail(study, f"its run {run.label} failed")
+                elif chain:
+                    queue_pairs(run.id)  # chained executors queue a run's own studies with its training, never a pair
         if not job.train:
-            run_id = job.studies[0].run.id
+            run_id = inputs_key(job)
             outstanding[run_id] -= 1
             if outstanding[run_id] == 0:
                 shared.pop(run_id, None)
@@ -342,7 +384,7 @@ def drive(
             while (study_jobs or train_jobs) and (capacity is None or len(in_flight) < capacity):
                 if study_jobs:
                     job = study_jobs.popleft()
-                    run_id = job.studies[0].run.id
+                    run_id = inputs_key(job)
                     outstanding[run_id] = outstanding.get(run_id, 0) + 1
                     try:
                         submit(job)

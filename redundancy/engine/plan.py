@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from redundancy.spec.loader import ResolvedSpec, run_label
 from redundancy.spec.schema import EXECUTION_ONLY_TRAIN, ResolvedRun, RunConfig, Spec, StudyConfig
 
-__all__ = ["EXECUTION_ONLY_TRAIN", "Plan", "StudyStage", "TrainStage", "canonical_run", "canonical_study", "digest", "make_plan", "run_label"]
+__all__ = ["EXECUTION_ONLY_TRAIN", "Plan", "StudyStage", "TrainStage", "canonical_run", "canonical_study", "digest", "make_plan", "next_seed", "pairs_runs", "run_label"]
 
 
 def canonical_run(run: RunConfig) -> dict[str, Any]:
@@ -73,11 +73,39 @@ class StudyStage:
     name: str
     run: TrainStage
     config: StudyConfig
+    #: A second training stage the study reads (a study that pairs runs); its id is hashed with the run's.
+    partner: TrainStage | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
         """The study's own identity payload, :func:`canonical_study` (the id also hashes the run's id)."""
         return canonical_study(self.config)
+
+    @property
+    def runs(self) -> tuple[TrainStage, ...]:
+        """The training stages the study reads: its run, then its partner when it has one."""
+        return (self.run,) if self.partner is None else (self.run, self.partner)
+
+
+def pairs_runs(study: StudyConfig) -> bool:
+    """Whether a study reads two runs: its config says so with a true ``paired_run`` property."""
+    return bool(getattr(study, "paired_run", False))
+
+
+def next_seed(points: list[Any]) -> dict[int, int]:
+    """Point index -> the index of its partner: the next point (in grid order) of the same config but another seed.
+
+    A seed grid's runs pair in the order ``seeds`` lists them: (s0, s1), (s1, s2), ...; the last
+    seed of each config has no partner, and a study that pairs runs has no stage there.
+    """
+    later: dict[str, int] = {}
+    out: dict[int, int] = {}
+    for i in range(len(points) - 1, -1, -1):
+        shared = getattr(points[i], "shared", "")
+        if shared in later:
+            out[i] = later[shared]
+        later[shared] = i
+    return out
 
 
 @dataclass
@@ -109,16 +137,27 @@ def study_names(studies: list[StudyConfig]) -> list[str]:
 
 
 def make_plan(resolved: ResolvedSpec) -> Plan:
-    """The stages of a resolved spec: one train stage per grid point, one study stage per (point, study)."""
+    """The stages of a resolved spec: one train stage per grid point, one study stage per (point, study).
+
+    A study that pairs runs (:func:`pairs_runs`) has a stage only at points with a partner
+    (:func:`next_seed`), and its id hashes both training stages' ids; every other id is as before.
+    """
     spec = resolved.spec
     plan = Plan(spec, resolved.text)
     names = study_names(list(spec.studies))
     payloads = [canonical_study(study) for study in spec.studies]  # the same at every grid point
-    for point in resolved.points:
-        run = point.run
-        stage = TrainStage(f"train-{digest(canonical_run(run))}", run_label(point.values), point.values, run)
+    stages = [TrainStage(f"train-{digest(canonical_run(p.run))}", run_label(p.values), p.values, p.run) for p in resolved.points]
+    partners = next_seed(resolved.points) if any(pairs_runs(s) for s in spec.studies) else {}
+    for i, stage in enumerate(stages):
         plan.runs.append(stage)
         for name, study, payload in zip(names, spec.studies, payloads):
+            if pairs_runs(study):
+                if i not in partners:
+                    continue
+                partner = stages[partners[i]]
+                sid = f"{study.kind}-{digest({'run': stage.id, 'partner': partner.id, 'study': payload})}"
+                plan.studies.append(StudyStage(sid, name, stage, study, partner))
+                continue
             sid = f"{study.kind}-{digest({'run': stage.id, 'study': payload})}"
             plan.studies.append(StudyStage(sid, name, stage, study))
     return plan

@@ -975,6 +975,10 @@ def _resolve(
         if not found:
             points.append(GridPoint(point, run, layers, checkpoints, shared))
 
+    for i, study in studies:  # a study that pairs each run with the next seed needs a seed grid
+        if getattr(study, "paired_run", False) and points and len({gp.shared for gp in points}) == len(points):
+            report(points[0].values, [("studies", i, "partner"), ("studies", i)], f"{study.kind} with partner: seed pairs each run with the next seed of the same config; list two or more seeds in `seeds`")
+
     if problems:
         out = []
         for key, labels in problems.items():

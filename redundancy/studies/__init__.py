@@ -57,6 +57,7 @@ BUILTIN: dict[str, Entry] = {
     "dynamics": _pkg("dynamics", ("distance_end", "fp_ratio_end", "alpha_end", "repeated_fraction_end")),
     "pruning": _pkg("pruning"),
     "unit_ticket": _pkg("unit_ticket"),
+    "correspondence": _pkg("correspondence", ("barrier", "students_per_teacher_unit", "teacher_units_covered")),
 }
 
 

@@ -58,6 +58,8 @@ class RunArtifacts:
     best_iteration: int
     final_iteration: int
     metrics: dict[str, np.ndarray]
+    #: The second training stage of a study that pairs two runs (a correspondence study's next seed), else None.
+    partner: RunArtifacts | None = None
 
 
 ProgressFn = Callable[[float, str], None]
