@@ -41,6 +41,7 @@ studies:
   - {kind: lottery, rounds: 2, draws: 199}
   - {kind: unit_ticket, keep_fractions: [0.5], seeds: 2, selectors: [random, magnitude_init]}
   - {kind: "redundancy_example.coherence:KIND", layer: fc2}
+  - {kind: correspondence, partner: spawn, spawn: {iterations: [20], copies: 2}, path_points: 3, null_draws: 5, probe_samples: 100}
 """
 
 # Runs a command of the CLI (or a script) and writes the names of the imported modules when it exits.
@@ -96,7 +97,7 @@ async def main():
 asyncio.run(main())
 """
 
-KINDS = ["dynamics", "lottery", "pruning", "subspace", "unit_ticket"]
+KINDS = ["correspondence", "dynamics", "lottery", "pruning", "subspace", "unit_ticket"]
 
 
 def test_every_built_in_kind_has_compute_schema_view_and_figures() -> None:

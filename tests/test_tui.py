@@ -608,7 +608,7 @@ def test_views_read_typed_results_decoded_from_every_stored_form() -> None:
     from redundancy.store.results import decode
     from redundancy.tui.views import VIEWS, view_for
 
-    assert set(VIEWS) == {"pruning", "subspace", "lottery", "dynamics", "unit_ticket"}
+    assert set(VIEWS) == {"pruning", "subspace", "lottery", "dynamics", "unit_ticket", "correspondence"}
     summary, curves, _ = pruning_result(0)
     nested = decode("pruning", {}, {"fc1@best": curves, "fc2@best": curves})
     assert {(c.key["layer"], c.key["checkpoint"]) for c in nested.curves} == {("fc1", "best"), ("fc2", "best")}

@@ -45,7 +45,7 @@ def figure_for(kind: str) -> FigureFn:
 
 
 # Each module registers its function on import.
-from redundancy.report.figures import dynamics, lottery, pruning, subspace, training, unit_ticket  # noqa: E402
+from redundancy.report.figures import correspondence, dynamics, lottery, pruning, subspace, training, unit_ticket  # noqa: E402
 from redundancy.report.figures.generic import generic_figures  # noqa: E402
 
-__all__ = ["FIGURES", "GROUP", "dynamics", "figure_for", "generic_figures", "lottery", "pruning", "register", "subspace", "training", "unit_ticket"]
+__all__ = ["FIGURES", "GROUP", "correspondence", "dynamics", "figure_for", "generic_figures", "lottery", "pruning", "register", "subspace", "training", "unit_ticket"]

@@ -8,7 +8,7 @@ shown, by :data:`GENERIC`, from its summary and curves.
 
 from __future__ import annotations
 
-from redundancy.tui.views import dynamics, lottery, pruning, subspace, unit_ticket
+from redundancy.tui.views import correspondence, dynamics, lottery, pruning, subspace, unit_ticket
 from redundancy.studies.installed import installed
 from redundancy.tui.views.base import GENERIC, StudyView
 
@@ -20,7 +20,7 @@ def register(view: StudyView) -> StudyView:
     return view
 
 
-for _module in (pruning, subspace, lottery, dynamics, unit_ticket):
+for _module in (pruning, subspace, lottery, dynamics, unit_ticket, correspondence):
     register(_module.VIEW)
 
 
