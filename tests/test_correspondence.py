@@ -313,3 +313,21 @@ def test_teacher_partner_counts_students_per_teacher_unit(tmp_path: Path, monkey
         assert row.values["students_per_teacher_unit"] == pytest.approx(sum(curve.series["students"]) / 2)
     tensors = store.read_tensors(plan.studies[0].id, "results")
     assert tensors["teacher/weights/similarity"].shape == (8, 2)
+
+
+def test_a_pair_stage_id_hashes_both_runs_and_leaves_every_other_id_alone(tmp_path: Path) -> None:
+    from redundancy.engine import make_plan
+
+    def plan_of(seeds: list[int], extra: str = "") -> object:
+        text = tiny_text("ids", seeds=seeds, tail=f"studies:\n  - kind: pruning\n    layer: fc1\n  - kind: correspondence\n{extra}")
+        return make_plan(load_spec(write_spec(tmp_path, text, f"ids{len(seeds)}{seeds[-1]}.yaml")))
+
+    a, b = plan_of([0, 1]), plan_of([0, 2])
+    pair_a = [s for s in a.studies if s.config.kind == "correspondence"]
+    pair_b = [s for s in b.studies if s.config.kind == "correspondence"]
+    assert len(pair_a) == len(pair_b) == 1
+    assert pair_a[0].run.id == pair_b[0].run.id and pair_a[0].partner.id != pair_b[0].partner.id
+    assert pair_a[0].id != pair_b[0].id  # the same run, another partner: another stage
+    # the pruning study of seed 0 is the same stage in both plans, as it was before pairs existed
+    prune = lambda p: [s.id for s in p.studies if s.config.kind == "pruning"]  # noqa: E731
+    assert prune(a)[0] == prune(b)[0]
