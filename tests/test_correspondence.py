@@ -331,3 +331,34 @@ def test_a_pair_stage_id_hashes_both_runs_and_leaves_every_other_id_alone(tmp_pa
     # the pruning study of seed 0 is the same stage in both plans, as it was before pairs existed
     prune = lambda p: [s.id for s in p.studies if s.config.kind == "pruning"]  # noqa: E731
     assert prune(a)[0] == prune(b)[0]
+
+
+@pytest.mark.parametrize("chain", [False, True])
+def test_a_failed_partner_fails_the_pair_and_a_chaining_executor_runs_pairs_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chain: bool
+) -> None:
+    import redundancy.engine.jobs as jobs
+    from redundancy.engine.driver import drive
+    from redundancy.engine.executors import LocalExecutor
+    from redundancy.engine import make_plan
+    from redundancy.store import Store
+
+    real = jobs.execute_train
+
+    def flaky(run: object, *args: object, **kwargs: object) -> object:
+        if run.seed == 2:  # type: ignore[attr-defined]
+            raise ZeroDivisionError("boom")
+        return real(run, *args, **kwargs)
+
+    class Chaining(LocalExecutor):
+        chain_studies = chain
+
+    monkeypatch.setattr(jobs, "execute_train", flaky)
+    text = tiny_text("fail", seeds=[0, 1, 2], iterations=20, tail="studies:\n  - {kind: correspondence, path_points: 3, null_draws: 2}\n  - {kind: dynamics}\n")
+    plan = make_plan(load_spec(write_spec(tmp_path, text)))
+    report = drive(plan, Store(tmp_path / "store"), Chaining(), device="cpu")
+    failed = {f.label: f.error for f in report.failed}
+    assert set(failed) == {"train seed2", "dynamics seed2/dynamics", "correspondence seed1/correspondence"}
+    assert "its run seed2 failed" in failed["correspondence seed1/correspondence"]
+    studied = {s.id for s in plan.studies if s.config.kind == "correspondence" and s.run.point["seed"] == 0}
+    assert studied <= set(report.studied) and len(report.studied) == 3  # the (0, 1) pair and two dynamics studies
