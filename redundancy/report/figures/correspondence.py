@@ -9,6 +9,8 @@ against random pairs; (4) student units per teacher unit. The summary follows as
 
 from __future__ import annotations
 
+import numpy as np
+
 from redundancy.report.figures import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import PALETTE, legend_below, new_figure, percent_axis
@@ -45,16 +47,16 @@ def correspondence_figures(view: StageView) -> list[Block]:
         fig, axes = new_figure(2, height=3.2, legends="shared")
         for ax, ykey, ylabel in zip(axes, ("loss_barrier", "error_barrier"), ("loss barrier", "error barrier")):
             for i, c in enumerate(stability):
-                x, y = as_floats(c.series["rewind_iteration"]), as_floats(c.series.get(ykey))
+                iterations = as_floats(c.series["rewind_iteration"])
+                x, y = np.arange(len(iterations), dtype=float), as_floats(c.series.get(ykey))  # evenly spaced: k spans decades from 0
                 ax.plot(x, y, color=PALETTE[i % len(PALETTE)], linestyle=STYLES.get(str(c.key.get("alignment")), ":"), marker="o",
                         markersize=3, label=str(c.key.get("alignment")) if ykey == "loss_barrier" else None)
                 sd = c.series.get(f"{ykey}_std")
                 if sd is not None:
                     ax.fill_between(x, y - as_floats(sd), y + as_floats(sd), color=PALETTE[i % len(PALETTE)], alpha=0.12, linewidth=0)
+            ax.set_xticks(x, [f"{k:g}" for k in iterations])
             ax.set_xlabel("rewind iteration k")
             ax.set_ylabel(ylabel)
-            if len(x) and min(x) >= 0 and max(x) >= 100:
-                ax.set_xscale("symlog", linthresh=10)
         percent_axis(axes[1], "y")
         legend_below(axes[0], ncols=3, fontsize=7)
         title = f"Stability: barrier between copies trained from iteration k with other batch orders ({view.label})"

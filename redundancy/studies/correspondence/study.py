@@ -13,7 +13,9 @@ across networks rather than inside one, against a *partner*:
   and the lottery ticket hypothesis"); dense, or the ticket of round
   ``spawn.ticket_round`` of iterative magnitude pruning (masks found once,
   rewinding to the initialization as in Frankle & Carbin 2019). Every pair of
-  copies of one k is compared.
+  copies of one k is compared. Both copies of a ticket share its mask, so the
+  unaligned path stays inside the mask; an aligned one permutes B's mask and
+  leaves it (Frankle et al. measure the unaligned path).
 - ``partner: teacher`` — for ``data: teacher-student``, the teacher's hidden units
   (Goldt et al. 2019): student units of the first hidden layer matched many to one,
   by |cos| of incoming weights and |ρ| of activations (the teacher's g = erf is odd,
