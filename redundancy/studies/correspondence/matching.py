@@ -122,9 +122,10 @@ def weight_matching(
     """π_ℓ for every hidden layer by weight matching (see the module docstring).
 
     First pass: forward, layer by layer, on incoming weights and biases with the
-    previous layer's π applied to B's inputs. Then ``refine`` sweeps of coordinate
+    previous layer's π applied to B's inputs. Then up to ``refine`` sweeps of coordinate
     descent, each layer's π re-solved exactly with its incoming and outgoing terms
-    given the other layers' π; a sweep never lowers Σ_ℓ ⟨W^A_ℓ, W'_ℓ⟩.
+    given the other layers' π (stopping at a sweep that changes none); a sweep never
+    lowers Σ_ℓ ⟨W^A_ℓ, W'_ℓ⟩.
     """
     wa = [_wb(a, layer) for layer in layers]
     wb = [_wb(b, layer) for layer in layers]
@@ -142,12 +143,17 @@ def weight_matching(
     for i in range(hidden):
         perms.append(assignment(incoming(i, perms[-1] if perms else identity_in)))
     for _ in range(refine):
+        changed = False
         for i in range(hidden):
             s = incoming(i, perms[i - 1] if i else identity_in)
             nxt_perm = perms[i + 1] if i + 1 < hidden else np.arange(wa[i + 1][0].shape[0])
             w_a_next, w_b_next = wa[i + 1][0], wb[i + 1][0]
             s = s + w_a_next.T @ w_b_next[nxt_perm]  # Σ_k W^A[k, i] W^B[π(k), j]
-            perms[i] = assignment(s)
+            new = assignment(s)
+            changed |= not np.array_equal(new, perms[i])
+            perms[i] = new
+        if not changed:  # a fixed point: further sweeps solve the same problems
+            break
     return {layers[i].name: perms[i] for i in range(hidden)}
 
 

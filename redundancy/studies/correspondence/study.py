@@ -89,7 +89,7 @@ class CorrespondenceConfig(StudyConfig):
     layers: list[str] | None = Field(None, min_length=1, description="hidden layers reported (every hidden layer is aligned); default all")
     checkpoint: CheckpointRef = Field("final", description="the checkpoint of both networks compared (spawned copies: their final weights)")
     matching: Annotated[list[Matching], Field(min_length=1)] = Field(default_factory=lambda: ["weights", "activations"], description="weights and/or activations")
-    refine: int = Field(2, ge=0, le=50, description="weight matching: sweeps of coordinate descent after the layer-by-layer pass")
+    refine: int = Field(2, ge=0, le=50, description="weight matching: most sweeps of coordinate descent after the layer-by-layer pass")
     probe_samples: int = Field(1000, ge=2, description="training inputs the activations are correlated on")
     path_points: int = Field(11, ge=0, le=201, description="networks on the linear path, both ends included (0: no path)")
     thresholds: Annotated[list[Annotated[float, Field(ge=-1, le=1)]], Field(min_length=1)] = Field(
