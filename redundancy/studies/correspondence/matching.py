@@ -81,9 +81,11 @@ class Layer:
 
 def fc_layers(state: dict[str, torch.Tensor], names: Sequence[str]) -> list[Layer]:
     """The layers ``names`` (in order, the last the output) of a LayeredNet state dict."""
+    from redundancy.models import param_name
+
     out = []
     for n in names:
-        w, b = f"blocks.{n}.layer.weight", f"blocks.{n}.layer.bias"
+        w, b = param_name(n, "weight"), param_name(n, "bias")
         if w not in state or state[w].dim() != 2:
             raise ValueError(f"layer {n!r} is not a fully connected layer of this state")
         out.append(Layer(n, w, b if b in state else None))
