@@ -167,10 +167,11 @@ def weight_cosine(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], layer:
         w_b = w_b[:, prev]
     if b_a is not None and b_b is not None:
         w_a, w_b = np.concatenate([w_a, b_a[:, None]], 1), np.concatenate([w_b, b_b[:, None]], 1)
-    return _cosine(w_a, w_b)
+    return cosine(w_a, w_b)
 
 
-def _cosine(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def cosine(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """cos(x_i, y_j) of the rows of ``x`` (n × d) and ``y`` (m × d); a zero row has cosine 0 with everything."""
     nx = np.linalg.norm(x, axis=1, keepdims=True)
     ny = np.linalg.norm(y, axis=1, keepdims=True)
     return (x / np.where(nx > 0, nx, 1.0)) @ (y / np.where(ny > 0, ny, 1.0)).T

@@ -8,6 +8,7 @@ cannot run is evaluated one network at a time, with the same numbers.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -85,8 +86,6 @@ def evaluate_path(
 
 
 def _copy(template: LayeredNet) -> LayeredNet:
-    import copy
-
     return copy.deepcopy(template)
 
 

@@ -258,8 +258,8 @@ def teacher_matches(config: CorrespondenceConfig, ctx: StudyContext, student: di
     out: list[TeacherMatch] = []
     for method in config.matching:
         if method == "weights":
-            sim = np.abs(M._cosine(w_s, w_t))
-            null = np.abs(M._cosine(w_s, w_null))
+            sim = np.abs(M.cosine(w_s, w_t))
+            null = np.abs(M.cosine(w_s, w_null))
         else:
             net = ctx.build_model(student)
             acts = hidden_activations(net, [first.name], probe)[first.name]
