@@ -89,7 +89,7 @@ from redundancy.spec.schema import ResolvedTrain, Strict, StudyConfig, TrainConf
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
-from redundancy.studies.common.seeds import seed_words
+from redundancy.studies.common.seeds import FOLLOW_RUN_SEED_HELP, derived_seed, seed_words
 from redundancy.studies.common.weights import unit_matrix
 from redundancy.studies.pruning.engine import removal_sweep
 from redundancy.studies.pruning.structural import (
@@ -273,6 +273,7 @@ class PruningConfig(StudyConfig):
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
     seeds: int = Field(5, ge=1, description="random orders per stochastic criterion (the seed's error bars use 5)")
     seed: int = Field(0, description="random orders: order i is drawn from the generator seeded with (seed, i)")
+    follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
     include_bias: bool = Field(False, description="magnitude: take the norm of [w_i, b_i] instead of w_i")
     activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
     costs: bool = Field(False, description="record parameters and FLOPs of the structurally smaller network at every level")
@@ -322,6 +323,17 @@ def check(config: PruningConfig, info: Any) -> list[tuple[Sequence[str | int], s
 
 
 # --- results ----------------------------------------------------------------------------------
+
+
+_ORDERS = 21  # stream of the random orders when they follow the run's seed (common.seeds.derived_seed)
+
+
+def order_seed(config: PruningConfig, run_seed: int, s: int) -> list[int]:
+    """Entropy of random order ``s``: (``seed``, s) alone by default (the same orders for every run), or
+    also the run's seed with ``follow_run_seed``, so each network of a seed grid gets its own orders."""
+    if config.follow_run_seed:
+        return [derived_seed(run_seed, s, _ORDERS, config.seed)]
+    return seed_words(config.seed, s)
 
 
 def summary_row(units_removed: Sequence[int], accuracy: Sequence[float], n_units: int) -> dict[str, float | None]:
@@ -443,7 +455,7 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
                 criterion = CRITERIA[name]
                 seeds = range(config.seeds) if criterion.stochastic else [0]
                 for s in seeds:
-                    rng = np.random.default_rng(seed_words(config.seed, s))
+                    rng = np.random.default_rng(order_seed(config, ctx.run.config.seed, s))
                     order = criterion.order(inp, direction or "smallest", rng).to(torch.int64).cpu()
                     path = name if direction is None else f"{name}/{direction}"
                     plan.append((text, path, s, order))

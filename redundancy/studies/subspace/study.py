@@ -61,7 +61,8 @@ Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint
 ``<lc>/<target>/<basis>/{accuracy, loss, residual_spectral_norm,
 residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
 ``random``, whose ``basis_seed`` (seeds,) holds the seed of each random basis
-(:func:`~redundancy.studies.subspace.linalg.random_orthonormal`); with
+(:func:`~redundancy.studies.subspace.linalg.random_orthonormal`; s for basis s, or with
+``follow_run_seed`` one derived from the run's seed and s, :func:`basis_seed`); with
 ``alignment``, also ``.../<basis>/{rho_kept, rho_residual, residual_share}``
 (same shapes) and ``<lc>/alignment/rho_{update,weights,init}``.
 """
@@ -80,6 +81,7 @@ from redundancy.spec.schema import StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_layers, missing_checkpoint
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
+from redundancy.studies.common.seeds import FOLLOW_RUN_SEED_HELP, derived_seed
 from redundancy.studies.common.weights import as_matrix64
 from redundancy.studies.subspace.alignment import alignment_along, alignment_from_moment, input_rows
 from redundancy.studies.subspace.sweep import projected_sweep
@@ -122,6 +124,7 @@ class SubspaceConfig(StudyConfig):
         "top", description="top (leading singular vectors), bottom (trailing) or random (controls); or a list"
     )
     seeds: int = Field(5, ge=1, description="random basis: number of random subspaces (seeds 0..seeds-1)")
+    follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
     alignment: bool = Field(
         False, description="also record ρ (alignment with the layer's inputs) of the kept part and residual, and the residual's share"
@@ -129,6 +132,15 @@ class SubspaceConfig(StudyConfig):
     alignment_samples: int = Field(
         20_000, ge=1, description="alignment on a Conv: unfolded input patches sampled (seeded) to estimate XᵀX"
     )
+
+
+_BASES = 22  # stream of the random bases when they follow the run's seed (common.seeds.derived_seed)
+
+
+def basis_seed(config: SubspaceConfig, run_seed: int, s: int) -> int:
+    """Seed of random basis ``s``: ``s`` itself by default (the same bases for every run), or derived from
+    the run's seed with ``follow_run_seed``, so each network of a seed grid gets its own bases."""
+    return derived_seed(run_seed, s, _BASES) if config.follow_run_seed else s
 
 
 def layer_rank(info: LayerInfo) -> int:
@@ -285,7 +297,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 u, _ = left_singular(delta)
                 plan: list[tuple[str, int, torch.Tensor]] = []
                 for basis in bases:
-                    seeds = range(config.seeds) if basis == "random" else [0]
+                    seeds = [basis_seed(config, ctx.run.config.seed, s) for s in range(config.seeds)] if basis == "random" else [0]
                     plan += [(basis, seed, ordered_basis(u, basis, seed)) for seed in seeds]
                 sweep = projected_sweep(net, name, start, w, [b for _, _, b in plan], ks, x, y)
                 acc_reset, loss_reset = float(sweep.accuracy[0, 0]), float(sweep.loss[0, 0])
@@ -305,7 +317,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                             tensors[field] = per_seed if basis == "random" else per_seed[0]
                             curve[field] = _nan_to_none(per_seed.mean(axis=0))
                     curves[basis] = curve
-                    if basis == "random":  # seed s: random_orthonormal(n, s); docs/store.md gives its derivation
+                    if basis == "random":  # random_orthonormal(n, seed) of each; docs/store.md gives its derivation
                         tensors["basis_seed"] = np.asarray([plan[i][1] for i in picks], dtype=np.int64)
                     for path, value in tensors.items():
                         result.tensors[f"{prefix}/{basis}/{path}"] = value
