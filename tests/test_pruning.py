@@ -31,6 +31,7 @@ from redundancy.studies.pruning.study import (
     parse_criterion,
     removal_levels,
     run,
+    removable_within,
     summary_row,
 )
 from redundancy.studies.pruning.engine import removal_sweep, single_unit_removal, textbook_removal
@@ -108,6 +109,25 @@ def test_removal_levels_and_summary_row() -> None:
     assert row["auc"] == pytest.approx(0.5)
     half = summary_row([0, 2], [1.0, 0.5], 4)  # max_fraction 0.5: nothing past 50 %
     assert half["acc@50%"] == pytest.approx(0.5) and half["acc@75%"] is None
+    assert row["removable@1pt"] == 0 and row["removable@5pt_fraction"] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_removable_within_is_the_longest_prefix_within_the_drop(seed: int) -> None:
+    """Brute force: the largest evaluated k such that every level up to it is within the drop."""
+    rng = np.random.default_rng(seed)
+    levels = sorted(rng.choice(np.arange(1, 40), size=int(rng.integers(1, 10)), replace=False).tolist())
+    levels = [0, *levels]
+    acc = (0.9 - np.cumsum(rng.uniform(-0.01, 0.03, len(levels))) + 0.0).tolist()
+    acc[0] = 0.9
+    for points in (1, 5):
+        want = max(k for j, k in enumerate(levels) if all(a >= 0.9 - points / 100 - 1e-12 for a in acc[: j + 1]))
+        assert removable_within(levels, acc, points) == want
+    row = summary_row(levels, acc, 40)
+    assert row["removable@5pt_fraction"] == pytest.approx(removable_within(levels, acc, 5) / 40)
+    # by hand: 100 units, accuracy 0.95, 0.945, 0.93, 0.96 at 0, 10, 20, 30 removed
+    assert removable_within([0, 10, 20, 30], [0.95, 0.945, 0.93, 0.96], 1) == 10
+    assert removable_within([0, 10, 20, 30], [0.95, 0.945, 0.93, 0.96], 5) == 30
 
 
 def test_parse_criterion() -> None:

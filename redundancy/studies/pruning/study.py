@@ -39,7 +39,11 @@ each curve (``"<criterion>:<direction>"``, ``"random"``; prefixed with
 10, 25, 50, 75 and 90 % of units removed (linear interpolation between levels;
 null above ``max_fraction``) and ``auc``, the area under accuracy against the
 fraction of units removed (trapezoids over [0, K/n]; the mean accuracy over the
-sweep when ``max_fraction`` is 1).
+sweep when ``max_fraction`` is 1), and how much can go: ``removable@1pt`` and
+``removable@5pt``, the most units removed (an evaluated level, in the curve's
+order) with accuracy within 1 and 5 points of the unpruned network at every level
+up to it, and the same as a fraction of the layer's units (``..._fraction``; for
+``random``, of the mean curve).
 
 Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint>``:
 ``<lc>/units_removed`` (levels,), ``<lc>/iteration`` (the checkpoint's
@@ -348,7 +352,29 @@ def summary_row(units_removed: Sequence[int], accuracy: Sequence[float], n_units
         f = p / 100
         row[f"acc@{p}%"] = float(np.interp(f, x, acc)) if f <= x[-1] + 1e-12 else None
     row["auc"] = float(np.sum((x[1:] - x[:-1]) * (acc[1:] + acc[:-1]) / 2)) if len(x) > 1 else 0.0
+    for points in REMOVABLE_POINTS:
+        k = removable_within(units_removed, accuracy, points)
+        row[f"removable@{points}pt"] = k
+        row[f"removable@{points}pt_fraction"] = k / n_units
     return row
+
+
+#: Accuracy drops (points) within which the summary says how many units can go.
+REMOVABLE_POINTS = (1, 5)
+
+
+def removable_within(units_removed: Sequence[int], accuracy: Sequence[float], points: float) -> int:
+    """The most units removable with accuracy within ``points`` of the unpruned network:
+    max{k_j : a(k_i) >= a(0) − points/100 for every evaluated k_i <= k_j}, with a(0) = accuracy[0]
+    the unpruned accuracy (every order starts at k = 0). Removal follows the order, so the first
+    evaluated level that falls below ends the run even if a later one recovers."""
+    floor = float(accuracy[0]) - points / 100.0
+    best = 0
+    for k, a in zip(units_removed, accuracy):
+        if a is None or not float(a) >= floor - 1e-12:
+            break
+        best = int(k)
+    return best
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
