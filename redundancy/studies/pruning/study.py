@@ -64,7 +64,8 @@ fine-tuning) and ``finetuned_accuracy`` (mean over seeds for ``random``, with
 ``finetuned_std``); each curve's summary row gains ``ft@<p>%``, and
 ``summary["finetune"]`` says per level which criterion is best before and after
 and Kendall's τ between the two rankings. Tensors:
-``<lc>/<criterion>/<direction>/finetuned/<removed:06d>/{accuracy, pruned_accuracy}``.
+``<lc>/<criterion>/<direction>/finetuned/<removed:06d>/{accuracy, pruned_accuracy}``, and with
+``store_weights`` the fine-tuned parameters, ``.../finetuned/<removed:06d>/weights/<parameter>``.
 ``costs: true`` (implied by ``finetune``) adds ``params`` and ``flops`` (per
 level, of the structurally smaller network; FLOPs = 2 × multiply-adds of one
 input's forward pass) to every curve, ``<lc>/params`` and ``<lc>/flops``
@@ -278,6 +279,7 @@ class PruningConfig(StudyConfig):
     seeds: int = Field(5, ge=1, description="random orders per stochastic criterion (the seed's error bars use 5)")
     seed: int = Field(0, description="random orders: order i is drawn from the generator seeded with (seed, i)")
     follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
+    store_weights: bool = Field(False, description="with finetune: also store each fine-tuned network's parameters (.../finetuned/<removed>/weights/<parameter>)")
     include_bias: bool = Field(False, description="magnitude: take the norm of [w_i, b_i] instead of w_i")
     activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
     costs: bool = Field(False, description="record parameters and FLOPs of the structurally smaller network at every level")
@@ -552,6 +554,11 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
                         before[r][key], after[r][key] = float(pre[rows].mean()), float(post[rows].mean())
                         result.tensors[f"{lc}/{path}/finetuned/{r:06d}/accuracy"] = post[rows] if len(rows) > 1 else np.float64(post[rows][0])
                         result.tensors[f"{lc}/{path}/finetuned/{r:06d}/pruned_accuracy"] = pre[rows] if len(rows) > 1 else np.float64(pre[rows][0])
+                        if config.store_weights:  # the fine-tuned smaller network's parameters, (seeds, ...) for random
+                            finals = [trained[i].checkpoints[trained[i].final_iteration] for i in rows]
+                            for param in finals[0]:
+                                values = [f[param].detach().cpu().numpy() for f in finals]
+                                result.tensors[f"{lc}/{path}/finetuned/{r:06d}/weights/{param}"] = np.stack(values) if len(rows) > 1 else values[0]
                 for key in keys:
                     row_key = f"{lc} {key}" if several else key
                     for r, ft_acc in zip(removed_levels, panel[key]["finetuned_accuracy"]):
