@@ -88,9 +88,10 @@ class NetworkComparison:
         """What the numbers rest on, in one paragraph."""
         n = len(self.networks)
         tests = sum(1 for e in self.effects if e.test.p_value is not None)
-        how = (f"mean paired difference against the reference over {n} network(s) ({', '.join(self.networks)}), "
-               f"each averaged over the study's own seeds; {self.confidence:.0%} t interval with s on n − {DDOF} degrees "
-               f"of freedom; two-sided paired t-test across networks, p Holm-adjusted over the {tests} arm × level test(s)")
+        how = (f"Differences are arm − reference in points (× 100), paired by network ({', '.join(self.networks)}), "
+               f"each network's value the mean over the study's own seeds; {self.confidence:.0%} t interval "
+               f"(s with n − {DDOF}); two-sided paired t-test across networks; p (Holm) adjusted over all {tests} "
+               "arm × level tests.")
         if self.conditional:
             return (f"conditional on one network ({self.networks[0]}): the differences are this network's, and another "
                     "network may rank the arms otherwise; no interval or test across networks. " + how)

@@ -59,11 +59,13 @@ def test_show_json_compares_arms_across_three_networks(grid_store: Path) -> None
 def test_show_tui_and_report_give_differences_with_intervals(grid_store: Path, tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["show", str(grid_store)], env={"COLUMNS": "220"})
     assert out.exit_code == 0, out.output
-    assert "across networks: ut (unit_ticket), 3 networks" in out.output and "95% CI" in out.output and "p (Holm)" in out.output
+    text = " ".join(out.output.split())
+    assert "across networks: ut (unit_ticket), keep 25%: arm − random:reinit, points, 3 networks" in text
+    assert "95% CI" in text and "p (Holm)" in text
     detail = store_detail(list_store(grid_store))
-    panel = next(p for p in detail.panels if "across networks" in p.title)
-    assert panel.table.columns[:5] == ["arm", "level", "against", "networks", "mean diff"]
-    assert all(row[5].startswith("[") for row in panel.table.rows) and "no best arm" in panel.table.caption
+    panels = [p for p in detail.panels if "across networks" in p.title]
+    assert len(panels) == 2 and panels[0].table.columns == ["arm", "diff", "95% CI", "t", "p", "p (Holm)"]
+    assert all(row[2].startswith("[") for p in panels for row in p.table.rows) and "no best arm" in panels[-1].table.caption
     report = build_report([grid_store], tmp_path / "report")
     md = (tmp_path / "report" / "report.md").read_text()
     assert "arms across networks" in md and "t interval" in md and "p (Holm)" in md
