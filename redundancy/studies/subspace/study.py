@@ -83,7 +83,14 @@ from redundancy.studies.common.checks import check_layers, missing_checkpoint
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
 from redundancy.studies.common.seeds import FOLLOW_RUN_SEED_HELP, derived_seed
 from redundancy.studies.common.weights import as_matrix64
-from redundancy.studies.subspace.alignment import alignment_along, alignment_from_moment, input_rows
+from redundancy.studies.subspace.alignment import (
+    alignment_along,
+    alignment_from_moment,
+    centred_moment,
+    data_span_alignment,
+    input_rows,
+    span_position,
+)
 from redundancy.studies.subspace.sweep import projected_sweep
 from redundancy.studies.subspace.linalg import (
     Basis,
@@ -132,8 +139,15 @@ class SubspaceConfig(StudyConfig):
     alignment_samples: int = Field(
         20_000, ge=1, description="alignment on a Conv: unfolded input patches sampled (seeded) to estimate XᵀX"
     )
+    alignment_inputs: Literal["uncentred", "centred"] = Field(
+        "uncentred", description="alignment: the layer's inputs as they are (uncentred) or minus their mean (centred)"
+    )
+    alignment_draws: int = Field(
+        20, ge=2, description="alignment: random matrices of the data-span baseline (rows random combinations of the inputs)"
+    )
 
 
+_SPAN = 23  # stream of the data-span baseline's random matrices (fixed: a property of the data, not of the run)
 _BASES = 22  # stream of the random bases when they follow the run's seed (common.seeds.derived_seed)
 
 
@@ -184,8 +198,10 @@ def _nan_to_none(values: Sequence[float]) -> list[float | None]:
 
 
 @torch.no_grad()
-def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch: int, seed: int = 0) -> torch.Tensor:
-    """C = XᵀX (float64, CPU) of the rows layer ``name`` multiplies, over the network inputs ``x``.
+def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch: int, seed: int = 0,
+                       centred: bool = False) -> torch.Tensor:
+    """C = XᵀX (float64, CPU) of the rows layer ``name`` multiplies, over the network inputs ``x``
+    (``centred``: of the rows minus their mean, :func:`.alignment.centred_moment`).
 
     The rows are the layer's inputs computed by the (unmodified) layers below:
     the data itself for the first layer. For a Conv they are its unfolded
@@ -197,6 +213,8 @@ def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch
     chosen: torch.Tensor | None = None
     per_image = 1
     moment: torch.Tensor | None = None
+    row_sum: torch.Tensor | None = None
+    count = 0
     for lo in range(0, x.shape[0], batch):
         h = net.features(x[lo : lo + batch], name)
         rows = input_rows(h if conv else h.flatten(1), layer).to(torch.float64)
@@ -211,8 +229,10 @@ def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch
             rows = rows[pick.to(rows.device)]
         part = (rows.T @ rows).cpu()
         moment = part if moment is None else moment + part
-    assert moment is not None
-    return moment
+        row_sum = rows.sum(0).cpu() if row_sum is None else row_sum + rows.sum(0).cpu()
+        count += rows.shape[0]
+    assert moment is not None and row_sum is not None
+    return centred_moment(moment, row_sum, count) if centred else moment
 
 
 def _rows_for_basis(
@@ -272,9 +292,11 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
             w64, z64 = as_matrix64(w), as_matrix64(z)
             lc = f"{name}@{ref}"
             moment = None
+            rho_span = float("nan")
             if config.alignment:
                 ctx.progress(done / total, f"{lc}: second moment of the layer's inputs")
-                moment = layer_input_moment(net, name, x, config.alignment_samples, batch)
+                moment = layer_input_moment(net, name, x, config.alignment_samples, batch,
+                                            centred=config.alignment_inputs == "centred")
                 rho_whole = {
                     "update": alignment_from_moment(w64 - z64, moment),
                     "weights": alignment_from_moment(w64, moment),
@@ -282,6 +304,16 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 }
                 for what, value in rho_whole.items():
                     result.tensors[f"{lc}/alignment/rho_{what}"] = np.float64(value)
+                # the nulls beside each ρ: 1 (isotropic rows) and random matrices whose rows lie in the inputs' span
+                span = data_span_alignment(moment, w64.shape[0], config.alignment_draws, derived_seed(0, 0, _SPAN))
+                result.tensors[f"{lc}/alignment/rho_data_span"] = span.numpy()
+                rho_span = float(span.mean())
+                result.summary[f"{lc}:alignment"] = {
+                    "inputs": config.alignment_inputs, "isotropic": 1.0, "data_span": rho_span,
+                    "data_span_min": float(span.min()), "data_span_max": float(span.max()),
+                    **{f"rho_{what}": value for what, value in rho_whole.items()},
+                    **{f"position_{what}": span_position(value, rho_span) for what, value in rho_whole.items()},
+                }
             sv = {"update": torch.linalg.svdvals(w64 - z64), "weights": torch.linalg.svdvals(w64)}
             for target_name, values in sv.items():
                 result.tensors[f"{lc}/singular_values/{target_name}"] = values.numpy()
@@ -331,6 +363,8 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 curves["accuracy_reset"] = acc_reset
                 curves["rank"] = rank
                 if moment is not None:
+                    curves["rho_data_span"] = _nan_to_none([rho_span])[0]  # the baselines: 1 and this
+                    curves["alignment_inputs"] = config.alignment_inputs
                     curves["rho_target"] = _nan_to_none([rho_whole[target]])[0]
                     if target == "update":
                         curves["rho_init"] = _nan_to_none([rho_whole["init"]])[0]
