@@ -276,7 +276,7 @@ class PruningConfig(StudyConfig):
     max_fraction: float = Field(1.0, gt=0, le=1, description="fraction of the layer's units to remove, in (0, 1]")
     step: int = Field(1, ge=1, description="units removed between two evaluations")
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
-    seeds: int = Field(5, ge=1, description="random orders per stochastic criterion (the seed's error bars use 5)")
+    seeds: int = Field(5, ge=1, le=1000, description="random orders per stochastic criterion (the seed's error bars use 5); their AUCs are the null each criterion's AUC is a percentile of")
     seed: int = Field(0, description="random orders: order i is drawn from the generator seeded with (seed, i)")
     follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
     store_weights: bool = Field(False, description="with finetune: also store each fine-tuned network's parameters (.../finetuned/<removed>/weights/<parameter>)")
@@ -353,12 +353,26 @@ def summary_row(units_removed: Sequence[int], accuracy: Sequence[float], n_units
     for p in SUMMARY_PERCENTS:
         f = p / 100
         row[f"acc@{p}%"] = float(np.interp(f, x, acc)) if f <= x[-1] + 1e-12 else None
-    row["auc"] = float(np.sum((x[1:] - x[:-1]) * (acc[1:] + acc[:-1]) / 2)) if len(x) > 1 else 0.0
+    row["auc"] = curve_auc(units_removed, accuracy, n_units)
     for points in REMOVABLE_POINTS:
         k = removable_within(units_removed, accuracy, points)
         row[f"removable@{points}pt"] = k
         row[f"removable@{points}pt_fraction"] = k / n_units
     return row
+
+
+def curve_auc(units_removed: Sequence[int], accuracy: Sequence[float], n_units: int) -> float:
+    """∫ accuracy d(fraction removed) over the sweep, by trapezoids (0 for a single level)."""
+    x = np.asarray(units_removed, dtype=np.float64) / n_units
+    acc = np.asarray(accuracy, dtype=np.float64)
+    return float(np.sum((x[1:] - x[:-1]) * (acc[1:] + acc[:-1]) / 2)) if len(x) > 1 else 0.0
+
+
+def auc_percentile(auc: float, null: Sequence[float]) -> float:
+    """Where ``auc`` sits in the null distribution of the random orders' AUCs, in percent:
+    100 · (#{null < auc} + ½ #{null = auc}) / |null| (mid-rank, so a tie with every draw is 50)."""
+    v = np.asarray(null, dtype=np.float64)
+    return float(100.0 * ((v < auc).sum() + 0.5 * (v == auc).sum()) / len(v))
 
 
 #: Accuracy drops (points) within which the summary says how many units can go.
@@ -517,6 +531,15 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
                     result.tensors[f"{lc}/{path}/{field}"] = value
                 panel[key] = curve
                 result.summary[f"{lc} {key}" if several else key] = summary_row(levels, curve["accuracy"], n)
+            # The random orders' AUCs are the null: each criterion's AUC as a percentile of it.
+            null = next((np.asarray([curve_auc(levels, acc_s, n) for acc_s in curve["seeds"]]) for key, curve in panel.items()
+                         if CRITERIA[key.partition(":")[0]].stochastic and len(curve.get("seeds", [])) >= 2), None)
+            if null is not None:
+                result.tensors[f"{lc}/random/auc"] = null
+                for key in panel:
+                    if not CRITERIA[key.partition(":")[0]].stochastic:
+                        row = result.summary[f"{lc} {key}" if several else key]
+                        row["auc_percentile"] = auc_percentile(row["auc"], null)
             if config.costs or config.finetune is not None:
                 dense = layer_costs(model, data.input_shape)
                 costs = [pruned_cost(model, dense, layer, k) for k in levels]
