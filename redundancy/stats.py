@@ -39,8 +39,6 @@ class MeanInterval:
 
 def t_interval(x: Sequence[float], confidence: float = CONFIDENCE) -> MeanInterval:
     """x̄ ± t_{(1+c)/2, n−1} · s / √n, the two-sided interval of confidence c for the mean of ``x``."""
-    from scipy import stats
-
     v = np.asarray(x, dtype=np.float64)
     n = len(v)
     if n == 0:
@@ -48,6 +46,7 @@ def t_interval(x: Sequence[float], confidence: float = CONFIDENCE) -> MeanInterv
     mean = float(v.mean())
     if n < 2:
         return MeanInterval(mean, None, None, None, n, confidence)
+    from scipy import stats  # only here: a single network (one run's own summary) never loads SciPy
     sd = float(v.std(ddof=DDOF))
     half = float(stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * sd / math.sqrt(n)
     return MeanInterval(mean, mean - half, mean + half, sd, n, confidence)
@@ -71,8 +70,6 @@ class PairedDifference:
 
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> PairedDifference:
     """d_i = a_i − b_i; t = d̄ / (s_d / √n) (scipy's ``ttest_rel``) and the t interval of d̄."""
-    from scipy import stats
-
     av, bv = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if av.shape != bv.shape:
         raise ValueError(f"paired samples need the same length, got {len(av)} and {len(bv)}")
@@ -83,6 +80,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
         if interval.mean == 0.0:
             return PairedDifference(interval, None, None)
         return PairedDifference(interval, math.copysign(math.inf, interval.mean), 0.0)
+    from scipy import stats
+
     res = stats.ttest_rel(av, bv)
     return PairedDifference(interval, float(res.statistic), float(res.pvalue))
 
