@@ -22,6 +22,9 @@ import numpy as np
 CONFIDENCE = 0.95
 #: Degrees of freedom lost to the mean in every standard deviation here: s uses n − 1.
 DDOF = 1
+#: Differences whose spread is below this (relative to their size, at least 1) are all the same:
+#: float rounding, not variation, so no t is formed from them.
+SAME = 1e-12
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
     interval = t_interval(av - bv, confidence)
     if interval.n < 2:
         return PairedDifference(interval, None, None)
-    if interval.sd == 0.0:
-        if interval.mean == 0.0:
+    if interval.sd is not None and interval.sd <= SAME * max(1.0, abs(interval.mean)):
+        # every difference the same up to rounding (averages of equal numbers summed in another order)
+        if abs(interval.mean) <= SAME:
             return PairedDifference(interval, None, None)
         return PairedDifference(interval, math.copysign(math.inf, interval.mean), 0.0)
     from scipy import stats

@@ -537,9 +537,9 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
             if null is not None:
                 result.tensors[f"{lc}/random/auc"] = null
                 for key in panel:
-                    if not CRITERIA[key.partition(":")[0]].stochastic:
-                        row = result.summary[f"{lc} {key}" if several else key]
-                        row["auc_percentile"] = auc_percentile(row["auc"], null)
+                    row = result.summary[f"{lc} {key}" if several else key]
+                    stochastic = CRITERIA[key.partition(":")[0]].stochastic  # the null itself: no percentile
+                    row["auc_percentile"] = None if stochastic else auc_percentile(row["auc"], null)
             if config.costs or config.finetune is not None:
                 dense = layer_costs(model, data.input_shape)
                 costs = [pruned_cost(model, dense, layer, k) for k in levels]
