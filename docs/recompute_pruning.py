@@ -175,6 +175,10 @@ def orders_of(criterion: str, w: np.ndarray, b: np.ndarray | None, cfg: dict) ->
     if name == "frame_potential":
         return [greedy_fp_order(w, direction)]
     if name == "random":
+        if cfg.get("follow_run_seed"):  # docs/store.md: derived_seed(run seed, s, 21, seed)
+            words = [[cfg["run_seed"] & (2**63 - 1), s, 21, cfg["seed"]] for s in range(cfg["seeds"])]
+            seeds = [int(np.random.SeedSequence(ws).generate_state(1)[0] & 0x7FFFFFFF) for ws in words]
+            return [np.random.default_rng([seed]).permutation(len(w)) for seed in seeds]
         return [np.random.default_rng([cfg["seed"] & MASK64, s]).permutation(len(w)) for s in range(cfg["seeds"])]
     raise Unsupported(f"criterion {name!r} (this script covers magnitude, frame_potential and random)")
 
@@ -416,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = json.loads(stage.attrs["config"])
             with h5py.File(store / "stages" / f"{stage.attrs['run_stage_id']}.h5", "r") as train:
                 run_cfg = json.loads(train.attrs["config"])
+                cfg["run_seed"] = int(run_cfg.get("seed", 0))
                 try:
                     x, y = evaluation_data(run_cfg, cfg["split"], args.mnist5k_csv)
                     check_data(rep, train, x, y)

@@ -406,6 +406,12 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Conso
             console.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
     for data in grid_table_data(grid) if grid["axes"] else []:
         console.print(rich_table(data, fold_numbers=False))
+    from redundancy.present.tables import comparison_table_data
+    from redundancy.replicates import network_comparisons
+
+    for comparison in network_comparisons(doc):
+        for data in comparison_table_data(comparison):
+            console.print(rich_table(data))
     stale = doc.get("stale") or []
     if stale:
         console.print(_t(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
@@ -432,7 +438,10 @@ def show(
     if as_json:
         from redundancy.grid import grid_summary
 
+        from redundancy.replicates import network_comparisons, to_plain
+
         doc["grid"] = grid_summary(doc)
+        doc["comparisons"] = [to_plain(c) for c in network_comparisons(doc)]
         sys.stdout.write(strict_json(doc, indent=1) + "\n")
     else:
         _print_summary(doc, studies=studies, console=_console(width))

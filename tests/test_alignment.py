@@ -4,6 +4,7 @@ subspace study's opt-in ``alignment`` end to end (Linear and Conv inputs)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,16 @@ from redundancy.cli import app
 from redundancy.engine.plan import canonical_study
 from redundancy.models import build_model
 from redundancy.spec.schema import ModelConfig
-from redundancy.studies.subspace.alignment import alignment, alignment_along, input_rows, second_moment
+from redundancy.studies.subspace.alignment import (
+    alignment,
+    alignment_along,
+    centred_moment,
+    data_span_alignment,
+    expected_data_span_alignment,
+    input_rows,
+    second_moment,
+    span_position,
+)
 from redundancy.studies.subspace.study import SubspaceConfig, layer_input_moment
 from redundancy.studies.subspace.linalg import left_singular, ordered_basis, projected_weight
 from redundancy.store.reader import read_document
@@ -64,6 +74,45 @@ def test_isotropic_random_matrix_has_rho_one_in_expectation() -> None:
     # and exactly 1 when X itself is isotropic (XᵀX ∝ I), for any R
     q, _ = torch.linalg.qr(torch.randn(12, 12, generator=gen, dtype=torch.float64))
     assert alignment(torch.randn(4, 12, generator=gen, dtype=torch.float64), 2.0 * q) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_centred_moment_is_the_moment_of_centred_rows() -> None:
+    gen = _gen(3)
+    x = torch.randn(40, 6, generator=gen, dtype=torch.float64) + 3.0
+    xc = x - x.mean(0)
+    assert torch.allclose(centred_moment(second_moment(x), x.sum(0), 40), xc.T @ xc, rtol=1e-10, atol=1e-9)
+
+
+def test_data_span_baseline_against_random_combinations_of_the_inputs() -> None:
+    """Brute force: R = A X with A standard normal (rows random combinations of the data rows) has the
+    same ρ distribution as the G C^{1/2} the study draws; with many rows both approach m tr(C²)/(tr C)²."""
+    gen = _gen(4)
+    # rank-deficient, uncentred inputs with a dominant mean, as images are
+    basis = torch.randn(5, 10, generator=gen, dtype=torch.float64)
+    x = torch.randn(80, 5, generator=gen, dtype=torch.float64) @ basis + 2.0 * basis[0]
+    c = second_moment(x)
+    expected = expected_data_span_alignment(c)
+    assert expected == pytest.approx(10 * float(torch.trace(c @ c)) / float(torch.trace(c)) ** 2)
+    brute = [alignment(torch.randn(3000, 80, generator=gen, dtype=torch.float64) @ x, x) for _ in range(5)]
+    drawn = data_span_alignment(c, 3000, 5, seed=1)
+    assert np.mean(brute) == pytest.approx(expected, rel=0.02) and float(drawn.mean()) == pytest.approx(expected, rel=0.02)
+    assert expected > 2.0  # far above the isotropic 1: the span itself is aligned with the data
+    # every drawn row lies in the span of the inputs: nothing along C's null space
+    few = data_span_alignment(c, 4, 3, seed=2)
+    assert few.shape == (3,) and torch.equal(few, data_span_alignment(c, 4, 3, seed=2))
+    evals, evecs = torch.linalg.eigh(c)
+    null = evecs[:, evals < 1e-8 * float(evals.max())]
+    root = (evecs * evals.clamp(min=0).sqrt()) @ evecs.T
+    r = torch.randn(4, 10, generator=gen, dtype=torch.float64) @ root
+    assert null.shape[1] == 5 and float((r @ null).norm()) < 1e-6 * float(r.norm())
+    # isotropic inputs: the span is everything and the baseline is 1
+    assert expected_data_span_alignment(torch.eye(7, dtype=torch.float64)) == pytest.approx(1.0)
+
+
+def test_span_position() -> None:
+    assert span_position(1.0, 90.0) == 0.0 and span_position(90.0, 90.0) == pytest.approx(1.0)
+    assert span_position(9.0, 81.0) == pytest.approx(0.5) and span_position(0.5, 81.0) < 0
+    assert math.isnan(span_position(2.0, 1.0))
 
 
 @pytest.mark.parametrize("basis", ["top", "bottom", "random"])
@@ -160,8 +209,33 @@ def test_subspace_alignment_end_to_end(tmp_path: Path, monkeypatch: pytest.Monke
         assert "rho_init" not in curves[f"{layer}@final:weights"]
         assert curves[f"{layer}@final:weights"]["rho_target"] == pytest.approx(float(tensors[f"{layer}@final/alignment/rho_weights"]))
     assert set(summary["fc1@final:update/top"]) >= {"rho_residual_k16", "share_residual_k16"}
+    for layer in ("fc1", "fc2"):  # the nulls beside each ρ
+        nulls = summary[f"{layer}@final:alignment"]
+        span = tensors[f"{layer}@final/alignment/rho_data_span"]
+        assert nulls["inputs"] == "uncentred" and nulls["isotropic"] == 1.0 and span.shape == (20,)
+        assert nulls["data_span"] == pytest.approx(float(span.mean())) and nulls["data_span_min"] <= nulls["data_span"]
+        assert nulls["rho_update"] == pytest.approx(float(tensors[f"{layer}@final/alignment/rho_update"]))
+        assert nulls["position_update"] == pytest.approx(math.log(nulls["rho_update"]) / math.log(nulls["data_span"]))
+        assert curves[f"{layer}@final:update"]["rho_data_span"] == pytest.approx(nulls["data_span"])
     shown = CliRunner().invoke(app, ["show", "store/align"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     assert "share_residual_k16" in shown.output
     as_json = json.loads(CliRunner().invoke(app, ["show", "store/align", "--json"]).stdout)
     assert "rho_residual" in as_json["studies"][0]["curves"]["fc2@final:update"]["top"]
+
+
+def test_layer_input_moment_centred_or_not() -> None:
+    """``alignment_inputs: centred`` subtracts the inputs' mean: for the first layer, the data's own."""
+    from redundancy.models import build_model
+    from redundancy.spec.schema import ModelConfig
+    from redundancy.studies.subspace.study import SubspaceConfig, layer_input_moment
+
+    net = build_model(ModelConfig(name="mlp", widths=[5]), (6,), 3, seed=0)
+    x = torch.randn(37, 6, generator=_gen(5)) + 1.5
+    x64 = x.double()
+    plain = layer_input_moment(net, "fc1", x, 10, batch=8)
+    centred = layer_input_moment(net, "fc1", x, 10, batch=8, centred=True)
+    xc = x64 - x64.mean(0)
+    assert torch.allclose(plain, x64.T @ x64, rtol=1e-10) and torch.allclose(centred, xc.T @ xc, rtol=1e-9, atol=1e-9)
+    assert SubspaceConfig().alignment_inputs == "uncentred"
+    assert "alignment_inputs" not in canonical_study(SubspaceConfig())  # the default keeps ids

@@ -68,14 +68,30 @@ def test_show_and_json_carry_the_opt_in_outputs(stores: dict[str, Path]) -> None
 
 
 def test_unit_tickets_read_as_two_tables_at_80_columns(stores: dict[str, Path]) -> None:
-    shown = _cli("show", "--width", "80", str(stores["unit_ticket"]))
+    shown = _cli("show", "--studies", "--width", "80", str(stores["unit_ticket"]))
     assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
-    assert shown.count("unit_ticket run/unit_ticket") == 2  # per-arm rows, then per-keep-fraction comparisons
+    assert shown.count("unit_ticket seed0/unit_ticket") == 2  # per-arm rows, then per-keep-fraction comparisons
     arms = [line for line in shown.splitlines() if line.startswith(" random:reinit ")]
     assert arms and len(arms[0].split()) == 3  # the arm and its accuracy at both keep fractions, on one line
     assert "reference_accuracy" in shown and "p_value" in shown
     doc = json.loads(_cli("show", "--json", str(stores["unit_ticket"])))
     assert doc["studies"][0]["kind"] == "unit_ticket" and doc["studies"][0]["summary"]
+
+
+def test_the_shipped_unit_ticket_spec_compares_arms_across_three_networks(stores: dict[str, Path]) -> None:
+    """The spec is a seed grid: each arm's paired difference from random:reinit over the networks, with its
+    interval and Holm's p, in show (80 columns), show --json and the TUI's store detail."""
+    shown = _cli("show", "--width", "80", str(stores["unit_ticket"]))
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
+    for level in ("keep 25%", "keep 10%"):
+        assert f"across networks: unit_ticket (unit_ticket), {level}: arm − random:reinit" in " ".join(shown.split())
+    assert "95% CI" in shown and "p (Holm)" in shown and "no best arm is named" in " ".join(shown.split())
+    (c,) = json.loads(_cli("show", "--json", str(stores["unit_ticket"])))["comparisons"]
+    assert c["networks"] == ["seed=0", "seed=1", "seed=2"] and len(c["effects"]) == 12  # 6 arms x 2 fractions
+    assert all(e["ci_low"] is not None and e["ci_low"] <= e["mean_difference"] <= e["ci_high"] for e in c["effects"])
+    detail = tui_details.store_detail(list_store(stores["unit_ticket"]))
+    across = [p for p in detail.panels if p.title.startswith("across networks")]
+    assert len(across) == 2 and all(row[2].startswith("[") for p in across for row in p.table.rows)
 
 
 async def _panels(store: Path) -> tuple[list[str], list[str]]:
@@ -122,3 +138,4 @@ def test_the_report_draws_alignment_and_fine_tuning_beside_accuracy(stores: dict
     md = (tmp_path / "report" / "report.md").read_text()
     assert "alignment" in md and "fine-tuned" in md
     assert "unit\\_ticket" in md and "reference\\_accuracy" in md
+    assert "arms across networks" in md and any("networks-unit_ticket" in s for s in slugs)

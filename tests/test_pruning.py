@@ -31,6 +31,9 @@ from redundancy.studies.pruning.study import (
     parse_criterion,
     removal_levels,
     run,
+    auc_percentile,
+    curve_auc,
+    removable_within,
     summary_row,
 )
 from redundancy.studies.pruning.engine import removal_sweep, single_unit_removal, textbook_removal
@@ -108,6 +111,41 @@ def test_removal_levels_and_summary_row() -> None:
     assert row["auc"] == pytest.approx(0.5)
     half = summary_row([0, 2], [1.0, 0.5], 4)  # max_fraction 0.5: nothing past 50 %
     assert half["acc@50%"] == pytest.approx(0.5) and half["acc@75%"] is None
+    assert row["removable@1pt"] == 0 and row["removable@5pt_fraction"] == 0.0
+
+
+def test_auc_percentile_against_counting() -> None:
+    null = [0.5, 0.6, 0.6, 0.7, 0.8]
+    assert auc_percentile(0.65, null) == pytest.approx(60.0)  # 3 of 5 below
+    assert auc_percentile(0.6, null) == pytest.approx(100 * (1 + 0.5 * 2) / 5)  # ties count half
+    assert auc_percentile(0.1, null) == 0.0 and auc_percentile(0.9, null) == 100.0
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=1000)
+    for q in (0.1, 0.5, 0.9):
+        value = float(np.quantile(draws, q))
+        assert auc_percentile(value, draws) == pytest.approx(100 * q, abs=0.2)
+    # the AUC of the mean curve is the mean of the per-seed AUCs (trapezoids are linear)
+    levels, curves = [0, 3, 5, 10], rng.uniform(0.5, 1.0, (7, 4))
+    assert curve_auc(levels, curves.mean(0), 10) == pytest.approx(np.mean([curve_auc(levels, c, 10) for c in curves]))
+    assert curve_auc(levels, curves[0], 10) == pytest.approx(np.trapezoid(curves[0], np.asarray(levels) / 10))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_removable_within_is_the_longest_prefix_within_the_drop(seed: int) -> None:
+    """Brute force: the largest evaluated k such that every level up to it is within the drop."""
+    rng = np.random.default_rng(seed)
+    levels = sorted(rng.choice(np.arange(1, 40), size=int(rng.integers(1, 10)), replace=False).tolist())
+    levels = [0, *levels]
+    acc = (0.9 - np.cumsum(rng.uniform(-0.01, 0.03, len(levels))) + 0.0).tolist()
+    acc[0] = 0.9
+    for points in (1, 5):
+        want = max(k for j, k in enumerate(levels) if all(a >= 0.9 - points / 100 - 1e-12 for a in acc[: j + 1]))
+        assert removable_within(levels, acc, points) == want
+    row = summary_row(levels, acc, 40)
+    assert row["removable@5pt_fraction"] == pytest.approx(removable_within(levels, acc, 5) / 40)
+    # by hand: 100 units, accuracy 0.95, 0.945, 0.93, 0.96 at 0, 10, 20, 30 removed
+    assert removable_within([0, 10, 20, 30], [0.95, 0.945, 0.93, 0.96], 1) == 10
+    assert removable_within([0, 10, 20, 30], [0.95, 0.945, 0.93, 0.96], 5) == 30
 
 
 def test_parse_criterion() -> None:
@@ -345,7 +383,10 @@ def test_cli_run_and_show_json(tmp_path: Path) -> None:
     for key in ("accuracy", "loss", "frame_potential"):
         assert len(curves["frame_potential:smallest"][key]) == 5
     assert set(curves["random"]) >= {"units_removed", "accuracy", "std", "seeds"}
-    assert set(study["summary"]["random"]) == {"acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%", "auc"}
+    removable = {"removable@1pt", "removable@1pt_fraction", "removable@5pt", "removable@5pt_fraction"}
+    assert set(study["summary"]["random"]) == {"acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%", "auc", "auc_percentile", *removable}
+    assert set(study["summary"]["magnitude:largest"]) == set(study["summary"]["random"]) and study["summary"]["random"]["auc_percentile"] is None
+    assert 0 <= study["summary"]["magnitude:largest"]["auc_percentile"] <= 100
     table = CliRunner().invoke(app, ["show", str(store)], terminal_width=160)
     assert table.exit_code == 0, table.output
     assert all(word in table.stdout for word in ("pruning", "random", "acc@50%", "auc")), table.stdout

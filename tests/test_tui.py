@@ -154,7 +154,12 @@ async def test_a_run_shows_its_training_curves(sample: Path) -> None:
         grid = app.detail.panels[0]
         assert isinstance(grid, TablePanel) and grid.title == "grid: train, mean ± std over 2 seeds"
         assert grid.table.rows[:2] == [["done", "2/2"], ["test_accuracy", "0.89 ± 0.014"]]
-        assert sorted(p.title for p in app.detail.panels[1:]) == [f"grid: {k}, mean ± std over 2 seeds" for k in ("dynamics", "lottery", "pruning", "subspace")]
+        grids = [p.title for p in app.detail.panels[1:] if p.title.startswith("grid: ")]
+        assert sorted(grids) == [f"grid: {k}, mean ± std over 2 seeds" for k in ("dynamics", "lottery", "pruning", "subspace")]
+        # then the pruning criteria compared with the random order across the two networks
+        across = [p for p in app.detail.panels if p.title.startswith("across networks")]
+        assert [p.title for p in across] == ["across networks: pruning (pruning), auc: arm − random, points, 2 networks"]
+        assert across[0].table.columns == ["arm", "diff", "95% CI", "t", "p", "p (Holm)"]
         await pilot.press("down")
         await settle(pilot)
         assert static_text(app, "#title") == "run seed0 · mlp on xord"

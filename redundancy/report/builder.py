@@ -292,6 +292,21 @@ def _grid_section(builder: _Builder, reading: StoreReading, doc: dict[str, Any],
     return section
 
 
+def _comparison_section(builder: _Builder, reading: StoreReading, doc: dict[str, Any], spec_name: str) -> Section | None:
+    """Arms compared across the store's networks (mean paired differences with intervals), when any study compares arms."""
+    from redundancy.report.comparisons import comparison_blocks
+
+    runs = [s for s in reading.runs() if s.done]
+    model = str(runs[0].attrs.get(L.A_MODEL, "")) if runs else ""
+    blocks = comparison_blocks(doc, model)
+    if not blocks:
+        return None
+    section = Section(title=f"{spec_name}: arms across networks", level=3)
+    prov = provenance_of(f"{L.INDEX} ({len(reading.stages)} stages)", reading.index, runs[0] if runs else None, spec_name)
+    builder.place(blocks, _slug(spec_name, "networks"), prov, section)
+    return section
+
+
 def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Section], bool]:
     """The store's sections, and whether any of its planned stages failed."""
     doc = document(reading, curves=True)
@@ -325,6 +340,9 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Sect
     grid = _grid_section(builder, reading, doc, spec_name)
     if grid is not None:
         sections.append(grid)
+    across = _comparison_section(builder, reading, doc, spec_name)
+    if across is not None:
+        sections.append(across)
 
     for study in done_studies:
         info = stages[study["id"]]

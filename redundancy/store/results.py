@@ -89,6 +89,21 @@ class Results:
 
 
 @dataclass(frozen=True)
+class Arms:
+    """One network's arms of a study that compares arms with a reference arm.
+
+    ``values[(arm, level)]`` is the arm's number at a level (a unit ticket's accuracy at
+    ``keep 25%``, a pruning criterion's ``auc``), already averaged over the study's own seeds;
+    ``reference[arm]`` names the arm it is compared with, for every arm that is tested (in
+    order); ``levels`` are the levels in order. Read across networks by
+    :mod:`redundancy.replicates`."""
+
+    values: Mapping[tuple[str, str], float]
+    reference: Mapping[str, str]
+    levels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class KindSchema:
     """What a study kind's records carry: the key fields of every record (in order)."""
 
@@ -97,6 +112,8 @@ class KindSchema:
     decode_v01: Callable[[Any, Any, Mapping[str, Any]], Results]
     #: Fills key fields 0.1 text omits from the stage's tensors (``tensor(name)`` gives one or None).
     complete: Callable[[Results, Callable[[str], Any]], Results] | None = None
+    #: For a kind that compares arms: its summary's :class:`Arms` (None when it has none to compare).
+    arms: Callable[[Mapping[str, Any]], Arms | None] | None = None
 
 
 # --- JSON encoding ---------------------------------------------------------------------------------

@@ -113,6 +113,16 @@ def grid_panels(doc: dict[str, Any]) -> list[Panel]:
     return [TablePanel(t.title, Table(t.columns, t.rows)) for t in grid_table_data(summary, max_columns=10**6)]
 
 
+def comparison_panels(doc: dict[str, Any]) -> list[Panel]:
+    """Arms compared across the networks of the store (:func:`redundancy.replicates.network_comparisons`):
+    mean paired differences against the reference with their intervals and Holm's p, the tables ``show`` prints."""
+    from redundancy.present.tables import comparison_table_data
+    from redundancy.replicates import network_comparisons
+
+    return [TablePanel(t.title, Table(t.columns, t.rows, t.caption))
+            for c in network_comparisons(doc) for t in comparison_table_data(c)]
+
+
 def store_detail(listing: Listing) -> Detail:
     """A store: its runs with their headline numbers and study counts, its spec, and for a grid
     spec the grid summary (from the attributes the listing read)."""
@@ -157,7 +167,7 @@ def store_detail(listing: Listing) -> Detail:
         key=store_key(listing.root),
         title=f"store {listing.name}" + (f" (spec {listing.spec_name})" if listing.spec_name not in ("", listing.name) else ""),
         table=Table(["run", "model", "dataset", "status", "test acc", "studies"], rows, caption),
-        panels=grid_panels(doc) if doc is not None else [],
+        panels=grid_panels(doc) + comparison_panels(doc) if doc is not None else [],
         message=message,
         provenance=prov,
         exportable=True,

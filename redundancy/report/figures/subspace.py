@@ -65,9 +65,10 @@ def _draw_accuracy(ax: Any, curves: list[Curve], target: str, reference: float |
         ax.set_xlabel("k, directions of W − Z kept\n(log scale; 0 = layer reset to Z)", fontsize=8)
 
 
-def _draw_alignment(ax: Any, curves: list[Curve], target: str) -> None:
+def _draw_alignment(ax: Any, curves: list[Curve], target: str, nulls: dict[str, Any] | None = None) -> None:
     """Opt-in alignment: ρ of the removed residual (solid) and of the kept part (dashed) with the layer's
-    inputs against k, per basis; ρ = 1 is an isotropic matrix of the same norm."""
+    inputs against k, per basis; beside them the baselines: ρ = 1 (an isotropic matrix of the same norm),
+    random matrices whose rows lie in the span of the inputs, and the layer's initial weights."""
     for i, curve in enumerate(curves):
         basis = str(curve.key["basis"])
         k = as_floats(curve.series.get("k"))
@@ -76,6 +77,16 @@ def _draw_alignment(ax: Any, curves: list[Curve], target: str) -> None:
             if len(y) == len(k) and len(k):
                 ax.plot(k, y, color=colour(basis, i), linestyle=style, label=f"{BASIS_WORDS.get(basis, basis)}, {what}")
     ax.axhline(1.0, color=GREY, linestyle=":", linewidth=1.0, label="isotropic (ρ = 1)")
+    nulls = nulls or {}
+    span, init = nulls.get("data_span"), nulls.get("rho_init")
+    if isinstance(span, (int, float)):
+        ax.axhline(float(span), color=GREY, linestyle="-.", linewidth=1.0, label=f"rows in the inputs' span (ρ = {span:.3g})")
+        if isinstance(nulls.get("data_span_min"), (int, float)) and isinstance(nulls.get("data_span_max"), (int, float)):
+            ax.axhspan(float(nulls["data_span_min"]), float(nulls["data_span_max"]), color=GREY, alpha=0.12, linewidth=0)
+    if isinstance(init, (int, float)) and target == "update":
+        ax.axhline(float(init), color=GREY, linestyle="--", linewidth=0.8, label=f"initial weights Z (ρ = {init:.3g})")
+    if isinstance(span, (int, float)) and span > 10:
+        ax.set_yscale("log")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)
     plain_ticks(ax, "x")
@@ -103,7 +114,8 @@ def subspace_figures(view: StageView) -> list[Block]:
         aligned = [c for c in curves if c.key.get("basis") is not None and "rho_residual" in c.series]
         fig, axes = new_figure((2 if spectra else 1) + bool(aligned), height=3.6, legends="each")
         if aligned:
-            _draw_alignment(axes[-1], aligned, target)
+            nulls = next((r.values for r in results.rows(layer=layer, checkpoint=checkpoint, target="alignment")), None)
+            _draw_alignment(axes[-1], aligned, target, nulls)
         acc_ax = axes[0]
         _draw_accuracy(acc_ax, curves, target, None if full is None else float(full))
         acc_ax.set_ylabel("test accuracy" if cfg.get("split", "test") == "test" else "validation accuracy")
@@ -137,7 +149,9 @@ def subspace_figures(view: StageView) -> list[Block]:
             + "every other layer unchanged; top and bottom are the leading and trailing left-singular vectors, "
             "random a random k-dimensional subspace (mean ± std over seeds). Right: singular values in decreasing order."
             + (" Last panel: ρ(R) = m‖R Xᵀ‖²_F / (‖R‖²_F ‖X‖²_F) of the removed residual (solid) and the kept part "
-               "(dashed) with the layer's evaluation inputs X (m the fan-in); 1 is an isotropic matrix of the same norm."
+               "(dashed) with the layer's evaluation inputs X (m the fan-in), against two baselines: 1, an isotropic matrix "
+               "of the same norm, and random matrices whose rows are random combinations of the inputs (so lie in their "
+               "span, as a first layer's SGD updates must; band: their range), with the initial weights Z for the update."
                if aligned else "")
         )
         key = "_".join(str(p) for p in (layer, checkpoint, target) if p is not None)

@@ -1,50 +1,50 @@
-"""Unit tickets: test accuracy of the smaller network against the fraction of units kept, per arm.
+"""Unit tickets: each arm's accuracy as a paired difference from ``random:reinit``, per fraction kept.
 
-One line per arm (selector and init) with ±1 std over seeds as a band; the
-arms from their own initial weights solid, from a fresh init dashed, so the
-question "do the chosen units carry a ticket?" reads as solid above dashed.
-The per-fraction comparison with ``random:reinit`` (paired t-test) follows as a table.
+One panel per keep fraction; every arm a point at its mean paired difference
+over the study's seeds with the 95 % t interval, each seed a dot, nothing joining
+the fractions (:func:`redundancy.report.comparisons.difference_figure`). The
+``<selector>:reinit`` arms other than the reference are the same networks as the
+reference (a fresh init makes units exchangeable) and are not drawn. The seeds
+share one trained network, so every number here is conditional on it: the
+comparison across networks is the store's own section (:mod:`redundancy.replicates`).
+The per-fraction comparison of the study's best arm follows as a table.
 """
 
 from __future__ import annotations
 
+from redundancy.report.comparisons import ArmPoint, difference_figure
 from redundancy.report.figures import register
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt
-from redundancy.report.style import PALETTE, legend_below, new_figure, percent_axis
-
-INIT_STYLES = {"original": "-", "reinit": "--"}
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, fmt
+from redundancy.stats import paired_difference
+from redundancy.studies.unit_ticket.results import REFERENCE
 
 
 @register("unit_ticket")
 def unit_ticket_figures(view: StageView) -> list[Block]:
     results = view.results
-    arms = [c for c in results.curves if c.x == "keep_fraction" and "accuracy" in c.series]
+    arms = {str(c.key.get("arm")): c for c in results.curves if c.x == "keep_fraction" and c.seeds.get("accuracy")}
     blocks: list[Block] = []
-    if arms:
-        fig, (ax,) = new_figure(1, height=3.8, legends="shared")
-        selectors = list(dict.fromkeys(str(c.key.get("selector")) for c in arms))
-        for c in arms:
-            x, y = as_floats(c.series["keep_fraction"]), as_floats(c.series["accuracy"])
-            colour = PALETTE[selectors.index(str(c.key.get("selector"))) % len(PALETTE)]
-            ax.plot(x, y, color=colour, linestyle=INIT_STYLES.get(str(c.key.get("init")), ":"), marker="o", markersize=3, label=str(c.key.get("arm")))
-            if "accuracy_std" in c.series:
-                sd = as_floats(c.series["accuracy_std"])
-                ax.fill_between(x, y - sd, y + sd, color=colour, alpha=0.12, linewidth=0)
-        dense = results.scalars.get("dense_accuracy")
-        if isinstance(dense, (int, float)):
-            ax.axhline(float(dense), color="#6E6E6E", linewidth=0.8, linestyle=":", label="dense network")
-        ax.set_xlabel("fraction of units kept")
-        ax.set_ylabel("test accuracy")
-        percent_axis(ax, "y")
-        percent_axis(ax, "x")
-        legend_below(ax, ncols=3, fontsize=6.5)
-        title = f"Unit tickets in {view.provenance.model}: accuracy of the smaller network ({view.label})"
-        fig.suptitle(title)
-        caption = ("Each arm keeps the units its selector chooses and trains the smaller network, from the kept units' "
-                   "own initial weights (solid) or a fresh init (dashed); bands are ±1 std over seeds.")
+    ref = arms.get(REFERENCE)
+    drawn = [a for a in arms if a != REFERENCE and not a.endswith(":reinit")]
+    if ref is not None and drawn:
+        panels = []
+        for fi, fraction in enumerate(ref.xs):
+            points = []
+            for a in drawn:
+                seeds_a, seeds_r = arms[a].seeds["accuracy"], ref.seeds["accuracy"]
+                if fi < len(seeds_a) and fi < len(seeds_r) and len(seeds_a[fi]) == len(seeds_r[fi]):
+                    test = paired_difference(seeds_a[fi], seeds_r[fi])
+                    points.append(ArmPoint(a, test.difference, [x - y for x, y in zip(seeds_a[fi], seeds_r[fi])]))
+            panels.append((f"keep {float(fraction):.0%}", points))
+        n = len(ref.seeds["accuracy"][0]) if ref.seeds["accuracy"] else 0
+        title = f"Unit tickets in {view.provenance.model}: each arm against {REFERENCE} ({view.label})"
+        fig = difference_figure(title, panels, reference=REFERENCE, scale=100.0, unit="accuracy points")
+        caption = (f"Each point is an arm's mean paired difference in test accuracy from {REFERENCE} over the study's {n} "
+                   "seeds (a dot per seed) with its 95 % t interval (s with n − 1). The seeds share one trained network: "
+                   "the result is conditional on that network; see the store's comparison across networks for more.")
         blocks.append(FigureBlock(key="accuracy", title=title, figure=fig, caption=caption))
     else:
-        blocks.append(NoteBlock(f"unit_ticket {view.label}: no arm curves with a kept-fraction axis in the stored study"))
+        blocks.append(NoteBlock(f"unit_ticket {view.label}: no per-seed arm accuracies with {REFERENCE} in the stored study"))
     rows = results.rows(arm=None)
     if rows:
         columns = list(dict.fromkeys(k for r in rows for k in r.values))
@@ -52,5 +52,7 @@ def unit_ticket_figures(view: StageView) -> list[Block]:
             title=f"Unit tickets: best arm against random:reinit ({view.label})",
             columns=["kept", *columns],
             rows=[[fmt(r.key.get("keep")), *(fmt(r.values.get(c)) for c in columns)] for r in rows],
+            caption="The best arm is chosen and tested on the same seeds of one network, so its margin is optimistic "
+                    "and conditional on that network; p is not corrected for the choice among arms.",
         ))
     return blocks

@@ -19,4 +19,10 @@ def derived_seed(seed: int, round_: int, stream: int, extra: int = 0) -> int:
     return int(np.random.SeedSequence(words).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-__all__ = ["derived_seed", "seed_words"]
+#: What ``follow_run_seed`` says in a kind's config (pruning's random orders, subspace's random bases).
+FOLLOW_RUN_SEED_HELP = (
+    "random draws derive from the run's seed, so runs of a seed grid (or --set seed=N) draw anew; "
+    "false keeps the draws of earlier versions, fixed whatever the run's seed"
+)
+
+__all__ = ["FOLLOW_RUN_SEED_HELP", "derived_seed", "seed_words"]

@@ -20,6 +20,7 @@ network (as the ``pruning`` study ranks units).
 Tensors (under ``/results``), R rounds, n units of a layer:
 
     masks/<layer>                          (R+1, *weight shape) uint8, round 0 all ones
+    trained/<layer>                        (R+1, *weight shape) the ticket's trained weights per round (``store_weights``)
     random_masks/<layer>                   (R+1, *weight shape) uint8, the random_mask control's
     sparsity/<layer>, sparsity/total       (R+1,) fraction of the studied weights pruned
     <variant>/accuracy                     (R+1,) test accuracy at the end of training
@@ -87,6 +88,9 @@ class LotteryConfig(StudyConfig):
         "auto", description="concentration test: chi-square when every expected count is >= 5 (auto), or seeded Monte Carlo"
     )
     draws: int = Field(999, ge=199, description="Monte-Carlo draws of the null per test (199 is the fewest that can reach p < 0.01)")
+    store_weights: bool = Field(
+        False, description="also store each round's trained ticket weights (trained/<layer>), so every mask can be recomputed from the store"
+    )
 
     @field_validator("rewind")
     @classmethod
@@ -475,6 +479,8 @@ def _assemble(
     tensors["sparsity/total"] = np.asarray(sparsity_total)
     for n in layers:
         tensors[f"masks/{n}"] = np.stack([m[n].numpy().astype(np.uint8) for m in masks])
+        if config.store_weights:  # round r's trained ticket: round r + 1's mask is cut from it
+            tensors[f"trained/{n}"] = np.stack([o.trained[weight_name(n)].detach().cpu().numpy() for o in outcomes["ticket"]])
         tensors[f"sparsity/{n}"] = np.asarray(per_layer[n])
         if "random_mask" in outcomes:
             tensors[f"random_masks/{n}"] = np.stack([m[n].numpy().astype(np.uint8) for m in random_masks])
@@ -551,7 +557,7 @@ def _assemble(
         if variant in variant_curves:
             summary[f"{variant} acc %"] = " ".join(f"{100 * a:.1f}" for a in variant_curves[variant]["accuracy"])
 
-    attrs = {"rewind_iteration": rewind, "dense_reused": reused, "layers": layers}
+    attrs = {"rewind_iteration": rewind, "dense_reused": reused, "layers": layers, "output_layer": order[-1]}
     return StudyResult(tensors=tensors, summary=summary, curves=curves, attrs=attrs)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from redundancy.store.results import Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, split_criterion, split_layer_checkpoint
+from redundancy.store.results import Arms, Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, split_criterion, split_layer_checkpoint
 
 
 PRUNING_KEY = ("layer", "checkpoint", "iteration", "criterion", "direction", "units")
@@ -107,4 +107,21 @@ def _with_iterations(results: Results, tensor: Callable[[str], Any]) -> Results:
     )
 
 
-SCHEMA = KindSchema("pruning", PRUNING_KEY, decode_pruning, _with_iterations)
+def compared_arms(summary: Mapping[str, Any]) -> Arms | None:
+    """Each criterion's ``auc`` tested against the random order's of the same layer and checkpoint
+    (the ``random`` row, mean over its seeds). None without a random baseline."""
+    values: dict[tuple[str, str], float] = {}
+    tested: dict[str, str] = {}
+    for name, row in summary.items():
+        if not isinstance(row, Mapping) or not isinstance(row.get("auc"), (int, float)) or isinstance(row.get("auc"), bool):
+            continue
+        values[(str(name), "auc")] = float(row["auc"])
+    for arm, _ in values:
+        prefix, _, criterion = arm.rpartition(" ")
+        reference = f"{prefix} random" if prefix else "random"
+        if criterion != "random" and (reference, "auc") in values:
+            tested[arm] = reference
+    return Arms(values, tested, ("auc",)) if tested else None
+
+
+SCHEMA = KindSchema("pruning", PRUNING_KEY, decode_pruning, _with_iterations, arms=compared_arms)

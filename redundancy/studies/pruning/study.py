@@ -39,7 +39,11 @@ each curve (``"<criterion>:<direction>"``, ``"random"``; prefixed with
 10, 25, 50, 75 and 90 % of units removed (linear interpolation between levels;
 null above ``max_fraction``) and ``auc``, the area under accuracy against the
 fraction of units removed (trapezoids over [0, K/n]; the mean accuracy over the
-sweep when ``max_fraction`` is 1).
+sweep when ``max_fraction`` is 1), and how much can go: ``removable@1pt`` and
+``removable@5pt``, the most units removed (an evaluated level, in the curve's
+order) with accuracy within 1 and 5 points of the unpruned network at every level
+up to it, and the same as a fraction of the layer's units (``..._fraction``; for
+``random``, of the mean curve).
 
 Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint>``:
 ``<lc>/units_removed`` (levels,), ``<lc>/iteration`` (the checkpoint's
@@ -60,7 +64,8 @@ fine-tuning) and ``finetuned_accuracy`` (mean over seeds for ``random``, with
 ``finetuned_std``); each curve's summary row gains ``ft@<p>%``, and
 ``summary["finetune"]`` says per level which criterion is best before and after
 and Kendall's τ between the two rankings. Tensors:
-``<lc>/<criterion>/<direction>/finetuned/<removed:06d>/{accuracy, pruned_accuracy}``.
+``<lc>/<criterion>/<direction>/finetuned/<removed:06d>/{accuracy, pruned_accuracy}``, and with
+``store_weights`` the fine-tuned parameters, ``.../finetuned/<removed:06d>/weights/<parameter>``.
 ``costs: true`` (implied by ``finetune``) adds ``params`` and ``flops`` (per
 level, of the structurally smaller network; FLOPs = 2 × multiply-adds of one
 input's forward pass) to every curve, ``<lc>/params`` and ``<lc>/flops``
@@ -89,7 +94,7 @@ from redundancy.spec.schema import ResolvedTrain, Strict, StudyConfig, TrainConf
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
-from redundancy.studies.common.seeds import seed_words
+from redundancy.studies.common.seeds import FOLLOW_RUN_SEED_HELP, derived_seed, seed_words
 from redundancy.studies.common.weights import unit_matrix
 from redundancy.studies.pruning.engine import removal_sweep
 from redundancy.studies.pruning.structural import (
@@ -271,8 +276,10 @@ class PruningConfig(StudyConfig):
     max_fraction: float = Field(1.0, gt=0, le=1, description="fraction of the layer's units to remove, in (0, 1]")
     step: int = Field(1, ge=1, description="units removed between two evaluations")
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
-    seeds: int = Field(5, ge=1, description="random orders per stochastic criterion (the seed's error bars use 5)")
+    seeds: int = Field(5, ge=1, le=1000, description="random orders per stochastic criterion (the seed's error bars use 5); their AUCs are the null each criterion's AUC is a percentile of")
     seed: int = Field(0, description="random orders: order i is drawn from the generator seeded with (seed, i)")
+    follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
+    store_weights: bool = Field(False, description="with finetune: also store each fine-tuned network's parameters (.../finetuned/<removed>/weights/<parameter>)")
     include_bias: bool = Field(False, description="magnitude: take the norm of [w_i, b_i] instead of w_i")
     activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
     costs: bool = Field(False, description="record parameters and FLOPs of the structurally smaller network at every level")
@@ -324,6 +331,17 @@ def check(config: PruningConfig, info: Any) -> list[tuple[Sequence[str | int], s
 # --- results ----------------------------------------------------------------------------------
 
 
+_ORDERS = 21  # stream of the random orders when they follow the run's seed (common.seeds.derived_seed)
+
+
+def order_seed(config: PruningConfig, run_seed: int, s: int) -> list[int]:
+    """Entropy of random order ``s``: (``seed``, s) alone by default (the same orders for every run), or
+    also the run's seed with ``follow_run_seed``, so each network of a seed grid gets its own orders."""
+    if config.follow_run_seed:
+        return [derived_seed(run_seed, s, _ORDERS, config.seed)]
+    return seed_words(config.seed, s)
+
+
 def summary_row(units_removed: Sequence[int], accuracy: Sequence[float], n_units: int) -> dict[str, float | None]:
     """Accuracy at 10/25/50/75/90 % of units removed (interpolated; None past the sweep) and the AUC.
 
@@ -335,8 +353,44 @@ def summary_row(units_removed: Sequence[int], accuracy: Sequence[float], n_units
     for p in SUMMARY_PERCENTS:
         f = p / 100
         row[f"acc@{p}%"] = float(np.interp(f, x, acc)) if f <= x[-1] + 1e-12 else None
-    row["auc"] = float(np.sum((x[1:] - x[:-1]) * (acc[1:] + acc[:-1]) / 2)) if len(x) > 1 else 0.0
+    row["auc"] = curve_auc(units_removed, accuracy, n_units)
+    for points in REMOVABLE_POINTS:
+        k = removable_within(units_removed, accuracy, points)
+        row[f"removable@{points}pt"] = k
+        row[f"removable@{points}pt_fraction"] = k / n_units
     return row
+
+
+def curve_auc(units_removed: Sequence[int], accuracy: Sequence[float], n_units: int) -> float:
+    """∫ accuracy d(fraction removed) over the sweep, by trapezoids (0 for a single level)."""
+    x = np.asarray(units_removed, dtype=np.float64) / n_units
+    acc = np.asarray(accuracy, dtype=np.float64)
+    return float(np.sum((x[1:] - x[:-1]) * (acc[1:] + acc[:-1]) / 2)) if len(x) > 1 else 0.0
+
+
+def auc_percentile(auc: float, null: Sequence[float]) -> float:
+    """Where ``auc`` sits in the null distribution of the random orders' AUCs, in percent:
+    100 · (#{null < auc} + ½ #{null = auc}) / |null| (mid-rank, so a tie with every draw is 50)."""
+    v = np.asarray(null, dtype=np.float64)
+    return float(100.0 * ((v < auc).sum() + 0.5 * (v == auc).sum()) / len(v))
+
+
+#: Accuracy drops (points) within which the summary says how many units can go.
+REMOVABLE_POINTS = (1, 5)
+
+
+def removable_within(units_removed: Sequence[int], accuracy: Sequence[float], points: float) -> int:
+    """The most units removable with accuracy within ``points`` of the unpruned network:
+    max{k_j : a(k_i) >= a(0) − points/100 for every evaluated k_i <= k_j}, with a(0) = accuracy[0]
+    the unpruned accuracy (every order starts at k = 0). Removal follows the order, so the first
+    evaluated level that falls below ends the run even if a later one recovers."""
+    floor = float(accuracy[0]) - points / 100.0
+    best = 0
+    for k, a in zip(units_removed, accuracy):
+        if a is None or not float(a) >= floor - 1e-12:
+            break
+        best = int(k)
+    return best
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
@@ -443,7 +497,7 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
                 criterion = CRITERIA[name]
                 seeds = range(config.seeds) if criterion.stochastic else [0]
                 for s in seeds:
-                    rng = np.random.default_rng(seed_words(config.seed, s))
+                    rng = np.random.default_rng(order_seed(config, ctx.run.config.seed, s))
                     order = criterion.order(inp, direction or "smallest", rng).to(torch.int64).cpu()
                     path = name if direction is None else f"{name}/{direction}"
                     plan.append((text, path, s, order))
@@ -477,6 +531,15 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
                     result.tensors[f"{lc}/{path}/{field}"] = value
                 panel[key] = curve
                 result.summary[f"{lc} {key}" if several else key] = summary_row(levels, curve["accuracy"], n)
+            # The random orders' AUCs are the null: each criterion's AUC as a percentile of it.
+            null = next((np.asarray([curve_auc(levels, acc_s, n) for acc_s in curve["seeds"]]) for key, curve in panel.items()
+                         if CRITERIA[key.partition(":")[0]].stochastic and len(curve.get("seeds", [])) >= 2), None)
+            if null is not None:
+                result.tensors[f"{lc}/random/auc"] = null
+                for key in panel:
+                    row = result.summary[f"{lc} {key}" if several else key]
+                    stochastic = CRITERIA[key.partition(":")[0]].stochastic  # the null itself: no percentile
+                    row["auc_percentile"] = None if stochastic else auc_percentile(row["auc"], null)
             if config.costs or config.finetune is not None:
                 dense = layer_costs(model, data.input_shape)
                 costs = [pruned_cost(model, dense, layer, k) for k in levels]
@@ -514,6 +577,11 @@ def run(config: PruningConfig, ctx: StudyContext) -> StudyResult:
                         before[r][key], after[r][key] = float(pre[rows].mean()), float(post[rows].mean())
                         result.tensors[f"{lc}/{path}/finetuned/{r:06d}/accuracy"] = post[rows] if len(rows) > 1 else np.float64(post[rows][0])
                         result.tensors[f"{lc}/{path}/finetuned/{r:06d}/pruned_accuracy"] = pre[rows] if len(rows) > 1 else np.float64(pre[rows][0])
+                        if config.store_weights:  # the fine-tuned smaller network's parameters, (seeds, ...) for random
+                            finals = [trained[i].checkpoints[trained[i].final_iteration] for i in rows]
+                            for param in finals[0]:
+                                values = [f[param].detach().cpu().numpy() for f in finals]
+                                result.tensors[f"{lc}/{path}/finetuned/{r:06d}/weights/{param}"] = np.stack(values) if len(rows) > 1 else values[0]
                 for key in keys:
                     row_key = f"{lc} {key}" if several else key
                     for r, ft_acc in zip(removed_levels, panel[key]["finetuned_accuracy"]):

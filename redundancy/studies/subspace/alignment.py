@@ -26,6 +26,7 @@ pre-activations is ‖R_k Xᵀ‖_F / ‖Δ Xᵀ‖_F.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,44 @@ def alignment_along(basis: torch.Tensor, delta: torch.Tensor, c: torch.Tensor, k
         share.append(max(float(s_suf[j]), 0.0) ** 0.5 / total_seen**0.5 if total_seen > 0 else float("nan"))
     as_t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     return AlignmentAlong(as_t(kept), as_t(residual), as_t(share))
+
+
+def centred_moment(c: torch.Tensor, row_sum: torch.Tensor, count: int) -> torch.Tensor:
+    """C_c = X_cᵀX_c of the rows centred on their mean x̄ = s / N: C − s sᵀ / N (s = Σ_i x_i)."""
+    s64 = row_sum.to(torch.float64)
+    return c - torch.outer(s64, s64) / count
+
+
+def expected_data_span_alignment(c: torch.Tensor) -> float:
+    """ρ̄_span = m tr(C²) / (tr C)²: the ratio of expectations of ρ(R) for R whose rows are random
+    combinations of the inputs, r = aᵀX with a ~ N(0, I_N), i.e. r ~ N(0, C) (the many-rows limit).
+
+    Every row of such an R lies in the span of the inputs, as every row of a first layer's SGD
+    update Σ_t δ_t x_tᵀ does. It is 1 when C ∝ I and m when one direction holds all of the energy;
+    uncentred image inputs, whose mean image dominates C, sit high in that range."""
+    m = c.shape[0]
+    t = float(torch.trace(c))
+    return m * float((c * c).sum()) / (t * t) if t > 0 else float("nan")
+
+
+def data_span_alignment(c: torch.Tensor, rows: int, draws: int, seed: int) -> torch.Tensor:
+    """ρ of ``draws`` random R (``rows`` × m) with rows r ~ N(0, C) = random combinations of the inputs,
+    drawn as R = G C^{1/2} (G standard normal, seeded). ρ is scale-free, so scaling R to any norm (the
+    measured matrix's) leaves it unchanged. (draws,) float64."""
+    evals, evecs = torch.linalg.eigh(c.to(torch.float64))
+    root = (evecs * evals.clamp(min=0).sqrt()) @ evecs.T
+    gen = torch.Generator().manual_seed(seed)
+    m = c.shape[0]
+    return torch.tensor([alignment_from_moment(torch.randn(rows, m, generator=gen, dtype=torch.float64) @ root, c)
+                         for _ in range(draws)], dtype=torch.float64)
+
+
+def span_position(rho: float, rho_span: float) -> float:
+    """Where ρ sits between the isotropic baseline (1 → 0) and the data-span baseline (ρ_span → 1), on a
+    log scale: log ρ / log ρ_span. Below 0: less aligned than isotropic; above 1: more than the span."""
+    if not (rho > 0 and rho_span > 0) or rho_span == 1.0:
+        return float("nan")
+    return math.log(rho) / math.log(rho_span)
 
 
 def input_rows(h: torch.Tensor, layer: torch.nn.Module) -> torch.Tensor:

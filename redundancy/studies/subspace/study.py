@@ -61,7 +61,8 @@ Tensors (under ``results/`` in the stage file), ``<lc>`` = ``<layer>@<checkpoint
 ``<lc>/<target>/<basis>/{accuracy, loss, residual_spectral_norm,
 residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
 ``random``, whose ``basis_seed`` (seeds,) holds the seed of each random basis
-(:func:`~redundancy.studies.subspace.linalg.random_orthonormal`); with
+(:func:`~redundancy.studies.subspace.linalg.random_orthonormal`; s for basis s, or with
+``follow_run_seed`` one derived from the run's seed and s, :func:`basis_seed`); with
 ``alignment``, also ``.../<basis>/{rho_kept, rho_residual, residual_share}``
 (same shapes) and ``<lc>/alignment/rho_{update,weights,init}``.
 """
@@ -80,8 +81,16 @@ from redundancy.spec.schema import StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_layers, missing_checkpoint
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
+from redundancy.studies.common.seeds import FOLLOW_RUN_SEED_HELP, derived_seed
 from redundancy.studies.common.weights import as_matrix64
-from redundancy.studies.subspace.alignment import alignment_along, alignment_from_moment, input_rows
+from redundancy.studies.subspace.alignment import (
+    alignment_along,
+    alignment_from_moment,
+    centred_moment,
+    data_span_alignment,
+    input_rows,
+    span_position,
+)
 from redundancy.studies.subspace.sweep import projected_sweep
 from redundancy.studies.subspace.linalg import (
     Basis,
@@ -122,6 +131,7 @@ class SubspaceConfig(StudyConfig):
         "top", description="top (leading singular vectors), bottom (trailing) or random (controls); or a list"
     )
     seeds: int = Field(5, ge=1, description="random basis: number of random subspaces (seeds 0..seeds-1)")
+    follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
     alignment: bool = Field(
         False, description="also record ρ (alignment with the layer's inputs) of the kept part and residual, and the residual's share"
@@ -129,6 +139,22 @@ class SubspaceConfig(StudyConfig):
     alignment_samples: int = Field(
         20_000, ge=1, description="alignment on a Conv: unfolded input patches sampled (seeded) to estimate XᵀX"
     )
+    alignment_inputs: Literal["uncentred", "centred"] = Field(
+        "uncentred", description="alignment: the layer's inputs as they are (uncentred) or minus their mean (centred)"
+    )
+    alignment_draws: int = Field(
+        20, ge=2, description="alignment: random matrices of the data-span baseline (rows random combinations of the inputs)"
+    )
+
+
+_SPAN = 23  # stream of the data-span baseline's random matrices (fixed: a property of the data, not of the run)
+_BASES = 22  # stream of the random bases when they follow the run's seed (common.seeds.derived_seed)
+
+
+def basis_seed(config: SubspaceConfig, run_seed: int, s: int) -> int:
+    """Seed of random basis ``s``: ``s`` itself by default (the same bases for every run), or derived from
+    the run's seed with ``follow_run_seed``, so each network of a seed grid gets its own bases."""
+    return derived_seed(run_seed, s, _BASES) if config.follow_run_seed else s
 
 
 def layer_rank(info: LayerInfo) -> int:
@@ -172,8 +198,10 @@ def _nan_to_none(values: Sequence[float]) -> list[float | None]:
 
 
 @torch.no_grad()
-def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch: int, seed: int = 0) -> torch.Tensor:
-    """C = XᵀX (float64, CPU) of the rows layer ``name`` multiplies, over the network inputs ``x``.
+def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch: int, seed: int = 0,
+                       centred: bool = False) -> torch.Tensor:
+    """C = XᵀX (float64, CPU) of the rows layer ``name`` multiplies, over the network inputs ``x``
+    (``centred``: of the rows minus their mean, :func:`.alignment.centred_moment`).
 
     The rows are the layer's inputs computed by the (unmodified) layers below:
     the data itself for the first layer. For a Conv they are its unfolded
@@ -185,6 +213,8 @@ def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch
     chosen: torch.Tensor | None = None
     per_image = 1
     moment: torch.Tensor | None = None
+    row_sum: torch.Tensor | None = None
+    count = 0
     for lo in range(0, x.shape[0], batch):
         h = net.features(x[lo : lo + batch], name)
         rows = input_rows(h if conv else h.flatten(1), layer).to(torch.float64)
@@ -199,8 +229,10 @@ def layer_input_moment(net: Any, name: str, x: torch.Tensor, samples: int, batch
             rows = rows[pick.to(rows.device)]
         part = (rows.T @ rows).cpu()
         moment = part if moment is None else moment + part
-    assert moment is not None
-    return moment
+        row_sum = rows.sum(0).cpu() if row_sum is None else row_sum + rows.sum(0).cpu()
+        count += rows.shape[0]
+    assert moment is not None and row_sum is not None
+    return centred_moment(moment, row_sum, count) if centred else moment
 
 
 def _rows_for_basis(
@@ -260,9 +292,11 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
             w64, z64 = as_matrix64(w), as_matrix64(z)
             lc = f"{name}@{ref}"
             moment = None
+            rho_span = float("nan")
             if config.alignment:
                 ctx.progress(done / total, f"{lc}: second moment of the layer's inputs")
-                moment = layer_input_moment(net, name, x, config.alignment_samples, batch)
+                moment = layer_input_moment(net, name, x, config.alignment_samples, batch,
+                                            centred=config.alignment_inputs == "centred")
                 rho_whole = {
                     "update": alignment_from_moment(w64 - z64, moment),
                     "weights": alignment_from_moment(w64, moment),
@@ -270,6 +304,16 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 }
                 for what, value in rho_whole.items():
                     result.tensors[f"{lc}/alignment/rho_{what}"] = np.float64(value)
+                # the nulls beside each ρ: 1 (isotropic rows) and random matrices whose rows lie in the inputs' span
+                span = data_span_alignment(moment, w64.shape[0], config.alignment_draws, derived_seed(0, 0, _SPAN))
+                result.tensors[f"{lc}/alignment/rho_data_span"] = span.numpy()
+                rho_span = float(span.mean())
+                result.summary[f"{lc}:alignment"] = {
+                    "inputs": config.alignment_inputs, "isotropic": 1.0, "data_span": rho_span,
+                    "data_span_min": float(span.min()), "data_span_max": float(span.max()),
+                    **{f"rho_{what}": value for what, value in rho_whole.items()},
+                    **{f"position_{what}": span_position(value, rho_span) for what, value in rho_whole.items()},
+                }
             sv = {"update": torch.linalg.svdvals(w64 - z64), "weights": torch.linalg.svdvals(w64)}
             for target_name, values in sv.items():
                 result.tensors[f"{lc}/singular_values/{target_name}"] = values.numpy()
@@ -285,7 +329,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 u, _ = left_singular(delta)
                 plan: list[tuple[str, int, torch.Tensor]] = []
                 for basis in bases:
-                    seeds = range(config.seeds) if basis == "random" else [0]
+                    seeds = [basis_seed(config, ctx.run.config.seed, s) for s in range(config.seeds)] if basis == "random" else [0]
                     plan += [(basis, seed, ordered_basis(u, basis, seed)) for seed in seeds]
                 sweep = projected_sweep(net, name, start, w, [b for _, _, b in plan], ks, x, y)
                 acc_reset, loss_reset = float(sweep.accuracy[0, 0]), float(sweep.loss[0, 0])
@@ -305,7 +349,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                             tensors[field] = per_seed if basis == "random" else per_seed[0]
                             curve[field] = _nan_to_none(per_seed.mean(axis=0))
                     curves[basis] = curve
-                    if basis == "random":  # seed s: random_orthonormal(n, s); docs/store.md gives its derivation
+                    if basis == "random":  # random_orthonormal(n, seed) of each; docs/store.md gives its derivation
                         tensors["basis_seed"] = np.asarray([plan[i][1] for i in picks], dtype=np.int64)
                     for path, value in tensors.items():
                         result.tensors[f"{prefix}/{basis}/{path}"] = value
@@ -319,6 +363,8 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
                 curves["accuracy_reset"] = acc_reset
                 curves["rank"] = rank
                 if moment is not None:
+                    curves["rho_data_span"] = _nan_to_none([rho_span])[0]  # the baselines: 1 and this
+                    curves["alignment_inputs"] = config.alignment_inputs
                     curves["rho_target"] = _nan_to_none([rho_whole[target]])[0]
                     if target == "update":
                         curves["rho_init"] = _nan_to_none([rho_whole["init"]])[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import Curve, KindSchema, Results, Row, checkpoint_ref, is_list, numbers
+from redundancy.store.results import Arms, Curve, KindSchema, Results, Row, checkpoint_ref, is_list, numbers
 
 UNIT_TICKET_KEY = ("arm", "selector", "selected_at", "init", "keep")
 
@@ -58,4 +58,30 @@ def decode_unit_ticket(summary: Any, curves: Any, config: Mapping[str, Any]) -> 
     return Results("unit_ticket", rows, out_curves, scalars)
 
 
-SCHEMA = KindSchema("unit_ticket", UNIT_TICKET_KEY, decode_unit_ticket)
+#: The arm every other arm is compared with: the smaller network trained from a fresh initialization.
+REFERENCE = "random:reinit"
+
+
+def compared_arms(summary: Mapping[str, Any]) -> Arms | None:
+    """Each arm's accuracy (mean over the study's seeds) per keep fraction, every arm tested against
+    ``random:reinit``. The other ``:reinit`` arms are the same networks as the reference (a fresh
+    initialization makes the kept units exchangeable), so they are not tested."""
+    values: dict[tuple[str, str], float] = {}
+    levels: list[str] = []
+    arms: list[str] = []
+    for name, row in summary.items():
+        if not isinstance(row, Mapping) or str(name).startswith("keep "):
+            continue
+        for level, v in row.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                values[(str(name), str(level))] = float(v)
+                if str(level) not in levels:
+                    levels.append(str(level))
+        arms.append(str(name))
+    if REFERENCE not in arms:
+        return None
+    tested = {a: REFERENCE for a in arms if a != REFERENCE and not a.endswith(":reinit")}
+    return Arms(values, tested, tuple(levels)) if tested else None
+
+
+SCHEMA = KindSchema("unit_ticket", UNIT_TICKET_KEY, decode_unit_ticket, arms=compared_arms)

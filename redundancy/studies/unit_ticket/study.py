@@ -52,7 +52,9 @@ the margin and a paired t-test over seeds (t, p), the dense accuracy and the
 kept units; ``summary[<arm>]``: accuracy per keep fraction.
 Tensors: ``<arm>/accuracy``, ``<arm>/early_stop_accuracy`` (fractions × seeds),
 ``<arm>/selected/<layer>`` (fractions × seeds × n) 0/1 (seed-independent
-selectors repeat their row), ``ticket_counts/<layer>`` (n,) and ``dense/accuracy``.
+selectors repeat their row), ``ticket_counts/<layer>`` (n,) and ``dense/accuracy``; with
+``store_weights``, ``ticket_masks/<layer>`` (weight shape, 0/1) of every layer: the masks after
+round ``ticket_round`` that ``ticket_counts`` counts (its row sums).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class UnitTicketConfig(StudyConfig):
     ticket_round: int = Field(3, ge=1, description="ticket_counts: round of iterative magnitude pruning whose masks count")
     ticket_rate: float = Field(0.2, gt=0, lt=1, description="ticket_counts: fraction of the remaining weights pruned per round")
     activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
+    store_weights: bool = Field(False, description="ticket_counts: also store the masks of iterative magnitude pruning it counts (ticket_masks/<layer>)")
 
     @field_validator("selectors", "inits", "keep_fractions", "selected_at")
     @classmethod
@@ -205,6 +208,9 @@ def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
         counts = {n: unit_counts(masks[n].numpy()) for n in layers}
         for n in layers:
             result.tensors[f"ticket_counts/{n}"] = counts[n]
+        if config.store_weights:  # every layer's mask, the output layer's too: the counts are its rows' sums
+            for n in names:
+                result.tensors[f"ticket_masks/{n}"] = masks[n].numpy().astype(np.uint8)
     fixed: dict[tuple[str, str], torch.Tensor] = {}  # (label, layer) -> scores
     for sel, label, ref in arms:
         if sel != "random":

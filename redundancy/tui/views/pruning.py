@@ -11,16 +11,41 @@ from __future__ import annotations
 from typing import Any
 
 from redundancy.store.results import Curve, Results
-from redundancy.tui.model import Panel, PlotPanel, Table
+from redundancy.tui.model import Panel, PlotPanel, Table, TablePanel
 from redundancy.tui.views.base import StudyView, curve_panel, line, numbers, summary_table, varying
+
+
+#: Columns of a criterion's row that say how much can go; a table of their own after the accuracies.
+HOW_MUCH = ("removable@", "auc_percentile")
 
 
 def table(summary: dict[str, Any]) -> Table:
     """One row per criterion: accuracy at fixed fractions removed and the area under the curve,
-    the headline number, which stays in view beside the criterion in a narrow terminal."""
-    out = summary_table(summary, "criterion")
+    the headline number, which stays in view beside the criterion in a narrow terminal. How many
+    units can go and the AUC's percentile among random orders are a panel of their own
+    (:func:`panels`), so this table keeps a column per number."""
+    main = {k: ({c: v for c, v in row.items() if not str(c).startswith(HOW_MUCH)} if isinstance(row, dict) else row)
+            for k, row in summary.items()}
+    out = summary_table(main, "criterion")
     out.headline = "auc" if "auc" in out.columns[1:] else None
     return out
+
+
+def how_much_panel(results: Results) -> TablePanel | None:
+    """Per criterion: units removable within 1 and 5 points of the unpruned accuracy (count and fraction)
+    and the AUC's percentile among the random orders' AUCs."""
+    rows = [r for r in results.summary if any(str(c).startswith(HOW_MUCH) for c in r.values)]
+    if not rows:
+        return None
+    fields = [f for f in ("layer", "checkpoint") if len({r.key.get(f) for r in rows}) > 1]
+    columns = list(dict.fromkeys(c for r in rows for c in r.values if str(c).startswith(HOW_MUCH)))
+
+    def name(r: Any) -> str:
+        crit = str(r.key.get("criterion")) + (f":{r.key['direction']}" if r.key.get("direction") else "")
+        return f"{r.key.get('layer')}@{r.key.get('checkpoint')}/{crit}" if fields else crit
+
+    return TablePanel("how much can go: units removable within 1 / 5 points; AUC percentile among random orders",
+                      Table(["criterion", *columns], [[name(r), *(r.values.get(c) for c in columns)] for r in rows]))
 
 
 def label(curve: Curve, fields: list[str]) -> str:
@@ -56,6 +81,9 @@ def panels(results: Results) -> list[Panel]:
         cost = line(ykey, first, ykey) if first is not None else None
         if cost is not None:
             out.append(PlotPanel(f"{title} vs units removed", "units removed", ykey, [cost]))
+    how_much = how_much_panel(results)
+    if how_much is not None:
+        out.insert(1 if out else 0, how_much)
     return out
 
 

@@ -16,8 +16,13 @@ from redundancy.tui.views.base import StudyView, curve_panel, summary_table
 
 
 def table(summary: dict[str, Any]) -> Table:
-    """One row per fraction kept: the best arm, its accuracy, the reference's and the paired test."""
-    return summary_table({k: v for k, v in summary.items() if str(k).startswith("keep ")}, "kept")
+    """One row per fraction kept: the best arm, its accuracy, the reference's and the paired test, whose
+    seeds share one trained network (the caption says so; the store's view compares across networks)."""
+    out = summary_table({k: v for k, v in summary.items() if str(k).startswith("keep ")}, "kept")
+    note = ("best arm chosen and tested on the same seeds of one network: conditional on that network; "
+            "a seed grid's store compares the arms across networks")
+    out.caption = f"{out.caption}; {note}" if out.caption else note
+    return out
 
 
 def panels(results: Results) -> list[Panel]:
