@@ -47,7 +47,15 @@ studies:
     seeds: 1
     ticket_round: 1
     store_weights: true
+  - kind: correspondence
+    partner: spawn
+    spawn: {iterations: [0, 20], copies: 2}
+    matching: [weights, activations]
+    path_points: 3
+    null_draws: 5
+    probe_samples: 50
 """
+KINDS = ["pruning", "subspace", "lottery", "dynamics", "unit_ticket", "correspondence"]
 
 
 def _segment_regex(span: str) -> str:
@@ -93,7 +101,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target.root
 
 
-@pytest.mark.parametrize("kind", ["pruning", "subspace", "lottery", "dynamics", "unit_ticket"])
+def test_every_built_in_kind_is_checked() -> None:
+    from redundancy.studies import BUILTIN
+
+    assert sorted(KINDS) == sorted(BUILTIN)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_dataset_of_every_kind_is_documented(store: Path, kind: str) -> None:
     patterns = documented(kind)
     paths: list[str] = []
