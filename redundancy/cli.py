@@ -120,6 +120,23 @@ def _warn(problems: list[Problem]) -> None:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)), soft_wrap=True)
 
 
+def _print_contracts(resolved: Any) -> None:
+    """The data contract each imported run is evaluated under: which samples it is tested on, preprocessed how."""
+    from redundancy.data import get_dataset
+    from redundancy.data.contract import describe
+    from redundancy.spec.loader import run_label
+
+    seen: set[str] = set()
+    for point in resolved.points:
+        run = point.run
+        if not run.train.from_checkpoints or point.shared in seen:
+            continue
+        seen.add(point.shared)
+        entry = get_dataset(run.data.name)
+        where = f"{run_label(point.values)}: " if len(resolved.points) > 1 else ""
+        err.print(Text(clean(where + describe(run, entry.sizes(run.data), entry.normalization))), soft_wrap=True)
+
+
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -199,6 +216,7 @@ def run(
         if options.kind == "local" and not dry_run:  # remote workers bring their own data and memory
             problems += preflight(resolved, device=device, data_root=data_root)
         _warn(resolved.warnings)
+        _print_contracts(resolved)
         jobs.append((make_plan(resolved), Store(root), options))
     if problems:
         raise SpecError(problems)
