@@ -329,7 +329,7 @@ def test_an_adapter_names_the_layers_and_is_checked_against_the_forward(on_path:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("nosuchpkg.nets:build", "model 'nosuchpkg.nets:build': cannot import module 'nosuchpkg.nets': ModuleNotFoundError"),
+        ("nosuchpkg.nets:build", "model 'nosuchpkg.nets:build': cannot import module 'nosuchpkg.nets' (looked for nosuchpkg.py or nosuchpkg/ beside the spec"),
         ("mynets:missing", "model 'mynets:missing': module 'mynets' has no attribute 'missing'"),
         ("mynets:NOT_CALLABLE", "model 'mynets:NOT_CALLABLE': mynets:NOT_CALLABLE is a int, not a callable"),
         ("mynets:not_a_model", "returned int; expected a redundancy.models.LayeredNet, a plain nn.Sequential"),

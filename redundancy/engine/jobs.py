@@ -33,6 +33,7 @@ from redundancy.engine.stages import DataCache, execute_study, execute_train, pr
 from redundancy.engine.stacking import execute_train_group
 from redundancy.engine.threads import stage_threads, using_threads
 from redundancy.errors import RedundancyError
+from redundancy import plugins
 from redundancy.plugins import raised_at
 from redundancy.store import Store, now_iso
 from redundancy.store.stages import artifacts_from, study_attrs, study_tensors, train_attrs, train_tensors
@@ -65,6 +66,8 @@ class StageJob:
     trains whole even when some members are stored, so that no member's result
     depends on which others were cached); empty means all. ``store_root`` is
     the store folder, absolute, for resume states and progress files.
+    ``plugin_files`` are the plugin modules found beside the spec (module -> file), which
+    a worker process loads from there as the driver did.
     """
 
     train: tuple[TrainStage, ...] = ()
@@ -74,6 +77,7 @@ class StageJob:
     device: str = "auto"
     data_root: str | None = None
     store_root: str | None = None
+    plugin_files: tuple[tuple[str, str], ...] = ()
 
     @property
     def stages(self) -> list[Stage]:
@@ -218,6 +222,7 @@ def run_job(
 
     start = time.perf_counter()
     try:
+        plugins.restore(dict(job.plugin_files))
         device = resolve_device(job.device)
         cache = worker_data(device, job.data_root, caches)
         store = _reachable_store(job.store_root)

@@ -869,6 +869,11 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
     # Past the bounds: the registries (and torch with them) may load now.
     from redundancy.studies import STUDIES
 
+    if not file.startswith("<"):  # plugin modules beside the spec file come before sys.path
+        from redundancy.plugins import look_beside
+
+        look_beside(Path(file).parent, _plugin_names(data))
+
     DATASETS, MODELS = _registries()
     spec: Spec | None = None
     try:
@@ -896,6 +901,23 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
     spec = spec.model_copy(update={"studies": [s for _, s in studies]})
     resolved = _resolve(spec, where, text, file, parsed, studies, STUDIES, DATASETS, MODELS)
     return resolved
+
+
+def _plugin_names(data: dict[str, Any]) -> list[Any]:
+    """Every model, dataset and study kind name a spec's raw data writes (grid values included)."""
+    names: list[Any] = []
+    for section in ("data", "model"):
+        if isinstance(data.get(section), dict):
+            names.append(data[section].get("name"))
+    grid = data.get("grid")
+    if isinstance(grid, dict):
+        for axis in ("data.name", "model.name"):
+            if isinstance(grid.get(axis), list):
+                names += grid[axis]
+    studies = data.get("studies")
+    if isinstance(studies, list):
+        names += [s.get("kind") for s in studies if isinstance(s, dict)]
+    return names
 
 
 def _executor_problems(where: _Located, section: dict[str, Any]) -> list[Problem]:
