@@ -465,12 +465,18 @@ def show(
 def report(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="report folder: index.html, report.md, figures/ (files already there that the report did not make are kept)")] = Path("report"),
+    format_: Annotated[Optional[list[str]], typer.Option("--format", metavar="png|svg|pdf", help="figure file format; repeat for several (default: png and svg)")] = None,
+    dpi: Annotated[int, typer.Option(help="resolution of PNG figures, dots per inch")] = 150,
+    no_footer: Annotated[bool, typer.Option("--no-footer", help="leave the provenance line out of the figure images (the page still shows it)")] = False,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", help="only these sections: train, grid or a study kind; repeat for several (default: all)")] = None,
 ) -> None:
-    """Figures and tables of every store as HTML (a page per store when several), Markdown and PNG/SVG files."""
+    """Figures and tables of every store as HTML (a page per store when several), Markdown and PNG/SVG/PDF files."""
     from redundancy.report import build_report
+    from redundancy.report.builder import ReportOptions
 
     try:
-        built = build_report(_store_paths(paths), out_dir, log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
+        options = ReportOptions(tuple(dict.fromkeys(format_ or ["png", "svg"])), dpi, not no_footer, frozenset(kind) if kind else None)
+        built = build_report(_store_paths(paths), out_dir, options, log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
     except RedundancyError as exc:
         raise _fail(exc) from None
     except OSError as exc:  # a full disk, a read-only folder, --out naming a file

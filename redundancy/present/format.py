@@ -128,6 +128,26 @@ LABELS: dict[str, str] = {
     "update": "update W − W₀",
 }
 DIRECTIONS: dict[str, str] = {"smallest": "smallest first", "largest": "largest first"}
+#: Names of the built-in models and datasets as papers write them; plugin names are shown as written.
+NAMES: dict[str, str] = {
+    "lenet_300_100": "LeNet-300-100",
+    "mlp": "MLP",
+    "conv2": "Conv-2",
+    "conv4": "Conv-4",
+    "conv6": "Conv-6",
+    "vgg19": "VGG-19",
+    "mnist": "MNIST",
+    "mnist-5k": "MNIST 5k",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "teacher-student": "teacher-student",
+    "xord": "XORD",
+}
+
+
+def name_label(name: str) -> str:
+    """A model's or dataset's name as a paper writes it (``lenet_300_100`` -> ``LeNet-300-100``)."""
+    return NAMES.get(name, name)
 
 
 def label(key: str) -> str:
