@@ -395,10 +395,12 @@ def summary_tables(title: str, summary: dict[str, Any], width: int | None = None
     return [rich_table(t) for t in build(summary, title, width=width or PIPE_WIDTH, fold_prefix=True)]
 
 
-def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Console | None = None) -> None:
+def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Console | None = None, explain: bool = False) -> None:
+    from redundancy.present.tables import summary_columns, summary_rows
     from redundancy.store import layout as L
 
     console = console or _console(None)
+    shown: dict[str, list[str]] = {"train": ["iters", "best", "test acc", "acc@best"]}  # kind -> metrics printed
     room = None if console.width >= PIPE_WIDTH else console.width
     runs = Table(title=_t(f"runs in {doc['store']}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("run", "model", "data", "seed", "status", "iters", "best", "test acc", "acc@best"):
@@ -420,14 +422,34 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Conso
         if st.get("summary") and (studies or not grid["axes"]):  # a grid's studies are summarized by grid point below
             for table in summary_tables(f"{st['kind']} {st['run']}/{st['name']}", st["summary"], room):
                 console.print(table)
+            rows, scalars = summary_rows(st["summary"])
+            shown.setdefault(str(st["kind"]), []).extend([*summary_columns(rows), *scalars])
         elif st["status"] != "done":
             console.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
     for data in grid_table_data(grid) if grid["axes"] else []:
         console.print(rich_table(data, fold_numbers=False))
+    for t in grid["tables"] if grid["axes"] else []:
+        shown.setdefault(str(t["kind"]), []).extend(t["metrics"])
+    if explain:
+        _print_glossary(shown, console)
     stale = doc.get("stale") or []
     if stale:
         console.print(_t(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
                          + ", ".join(str(s["id"]) for s in stale)), soft_wrap=True)
+
+
+def _print_glossary(shown: dict[str, list[str]], console: Console) -> None:
+    """Every metric the tables above printed, defined with its unit, by kind."""
+    from redundancy.present.glossary import glossary
+
+    table = Table(title="what the numbers mean", box=box.SIMPLE_HEAD, pad_edge=False, show_lines=False)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("metric", overflow="fold")
+    table.add_column("meaning [unit]", overflow="fold", ratio=1)
+    for kind, keys in shown.items():
+        for name, text in glossary(kind, keys):
+            table.add_row(_t(kind), _t(name), _t(text))
+    console.print(table)
 
 
 @app.command()
@@ -435,6 +457,7 @@ def show(
     store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     studies: Annotated[bool, typer.Option("--studies", help="for a grid, also print every study's own table")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="after the tables, define every metric they show, with its unit")] = False,
     width: Width = None,
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
@@ -453,7 +476,7 @@ def show(
         doc["grid"] = grid_summary(doc)
         sys.stdout.write(strict_json(doc, indent=1) + "\n")
     else:
-        _print_summary(doc, studies=studies, console=_console(width))
+        _print_summary(doc, studies=studies, console=_console(width), explain=explain)
     if doc["mixed_environments"]:
         from redundancy.store.environment import mixed_message
 

@@ -142,6 +142,8 @@ def test_report_options_choose_formats_resolution_footer_and_sections(built: dic
     html = (out / "index.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and ".png" not in html  # the page still shows them
     assert stages["pruning"] in html  # ... with the provenance in the caption
+    glossary = html[html.index("what the numbers mean"):]  # the shown kinds' metrics defined, units included
+    assert "area under accuracy" in glossary and "[fraction of test samples, 0–1]" in glossary and "Gini" not in glossary
 
     wide = root / "pdf"
     result = CliRunner().invoke(app, ["report", store, "--out", str(wide), "--format", "pdf", "--format", "png", "--dpi", "300", "--kind", "train"])

@@ -597,6 +597,11 @@ def test_every_view_reads_what_the_real_engine_writes(tmp_path: Path) -> None:
         assert isinstance(panel, PlotPanel) and panel.title.startswith(title), kind
         assert len(panel.series) == lines and all(len(s.x) == len(s.y) > 1 for s in panel.series), kind
         assert all(isinstance(p, TablePanel) or p.series for p in detail.panels if not isinstance(p, HeatmapPanel)), kind
+        # the table's tooltip defines its metrics from the kind's own definitions
+        defined = detail.table.definitions
+        for row in detail.table.rows:  # every number is under a defined column or beside a defined row label
+            for column, cell in zip(detail.table.columns[1:], row[1:]):
+                assert not isinstance(cell, (int, float)) or column in defined or str(row[0]) in defined, (kind, column, row[0])
     trajectories = [p for p in tui_details.study_detail(listing, studies["dynamics"]).panels if "trajectory" in p.title]
     assert [p.title.split(":")[0] for p in trajectories] == ["fc1", "fc2"]
     run = tui_details.run_detail(listing, listing.runs[0])
@@ -676,6 +681,8 @@ async def test_at_80x24_the_pruning_table_keeps_criterion_and_auc_in_view(sample
         await goto(pilot, tui_details.stage_key(sample, entry.id))
         header = next(line for line in screen_lines(app) if "criterion" in line)
         assert "auc" in header and "acc@90%" not in header  # too narrow for every column
+        tooltip = str(app.query_one("#table", DataTable).tooltip)
+        assert "auc: area under accuracy" in tooltip and "acc@10%: test accuracy with that percentage" in tooltip
         assert any("magnitude:smallest" in line and "0.7984" in line for line in screen_lines(app))
         table = app.query_one("#table", DataTable)
         table.focus()
@@ -725,6 +732,8 @@ async def test_help_is_made_from_the_bindings(sample: Path) -> None:
     rows = help_rows(bindings)
     assert len(rows) == len(bindings) and all(what for _, what in rows)
     assert ("c", RedundancyApp.BINDINGS[3].tooltip) in rows  # type: ignore[union-attr]
+    keys = dict(rows)  # each binding under its own key, not the footer's "[ ]" for the pair
+    assert keys["]"].startswith("next plot") and keys["["].startswith("previous plot") and "[ ]" not in keys
     app = RedundancyApp([sample], poll=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -391,5 +391,25 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Sect
         view = StageView(info, study, run_info, provenance_of(info.id, info.attrs, run_info, spec_name), label)
         builder.draw(str(study["kind"]), view, _slug(spec_name, str(study.get("run")), str(study.get("name"))), section)
         sections.append(section)
+    glossary = _glossary_section(spec_name, done_runs, [s for s in done_studies if builder.options.wants(str(s["kind"]))])
+    if glossary is not None:
+        sections.append(glossary)
     failed = any(e.get("status") == "failed" for e in [*doc["runs"], *doc["studies"]])
     return sections, failed
+
+
+def _glossary_section(spec_name: str, runs: list[dict[str, Any]], studies: list[dict[str, Any]]) -> Section | None:
+    """What every number in the store's tables means, with its unit, from the definitions each kind declares."""
+    from redundancy.present.glossary import glossary
+    from redundancy.present.tables import summary_columns, summary_rows
+
+    shown: dict[str, list[str]] = {"train": ["iterations", "best it.", "test acc.", "test acc. @best"]} if runs else {}
+    for study in studies:
+        rows, scalars = summary_rows(study.get("summary") or {})
+        shown.setdefault(str(study["kind"]), []).extend([*summary_columns(rows), *scalars])
+    lines = [[kind, name, text] for kind, keys in shown.items() for name, text in glossary(kind, keys)]
+    if not lines:
+        return None
+    section = Section(title=f"{spec_name}: what the numbers mean", level=3)
+    section.items.append(TableBlock(title="Glossary", columns=["kind", "metric", "meaning [unit]"], rows=lines))
+    return section

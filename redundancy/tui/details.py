@@ -212,7 +212,7 @@ def run_detail(listing: Listing, group: RunGroup) -> Detail:
     return Detail(
         key=key,
         title=title,
-        table=training.table(attrs),
+        table=define_metrics(training.table(attrs), "train"),
         panels=panels,
         message=message,
         provenance=provenance(attrs, _config_yaml(attrs), "resolved run config"),
@@ -266,6 +266,8 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
             message = f"datasets of this study: {exc}"
     if not panels and not message:
         message = "no curves stored for this study"
+    if table is not None:
+        define_metrics(table, str(entry.study_kind))
     return Detail(
         key=key,
         title=title,
@@ -276,6 +278,17 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
         exportable=True,
         export_stem=export_stem(listing.name, entry.run, entry.name),
     )
+
+
+def define_metrics(table: Table, kind: str) -> Table:
+    """Fill ``table.definitions`` with every column and row label ``kind`` defines (for its tooltip)."""
+    from redundancy.present.glossary import define
+
+    for label in [*table.columns, *(str(row[0]) for row in table.rows if row)]:
+        metric = define(kind, label)
+        if metric is not None:
+            table.definitions.setdefault(label, metric.text())
+    return table
 
 
 def problem_detail(path: Path, reason: str) -> Detail:
