@@ -339,9 +339,8 @@ def ls(
         for rec in reading.stages:
             if verify:
                 complete(rec)
-            acc = rec.attrs.get(L.A_TEST_ACCURACY) if rec.stage_kind == L.KIND_TRAIN and rec.done else None
             name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
-            headline = rec.error if rec.error else ("" if not isinstance(acc, (int, float)) else f"test acc {acc:.4f}")
+            headline = rec.error if rec.error else _headline(rec)
             status = f"{rec.status} (stale)" if rec.stale else rec.status
             table.add_row(*(_t(c) for c in (root, rec.id, rec.kind, name, status, headline)))
         problems += reading.problems()
@@ -356,6 +355,24 @@ def _print_warnings(lines: list[str]) -> None:
     """One line per thing a reader should know before trusting a store (its stages mix environments)."""
     for line in lines:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(line)), soft_wrap=True)
+
+
+def _headline(rec: Any) -> str:
+    """A finished stage's first numbers, for ``ls``: a run's test accuracy, a study's first two headline numbers."""
+    from redundancy.grid import flatten_numbers, headline_numbers
+    from redundancy.store import layout as L
+
+    if not rec.done:
+        return ""
+    if rec.stage_kind == L.KIND_TRAIN:
+        acc = rec.attrs.get(L.A_TEST_ACCURACY)
+        return f"test acc {acc:.4f}" if isinstance(acc, (int, float)) else ""
+    # From the attributes the listing read (verifying every stage's content is --verify's to ask for).
+    summary = rec.json(L.A_SUMMARY, {}) if L.A_SUMMARY in rec.attrs else {}
+    summary = summary if isinstance(summary, dict) else {}
+    numbers = [(k, v) for k, v in headline_numbers(str(rec.study_kind), summary).items() if v is not None]
+    numbers = numbers or [(k, v) for k, v in flatten_numbers(summary).items() if v is not None]
+    return "; ".join(f"{k} {fmt(v)}" for k, v in numbers[:2])
 
 
 def _print_problems(problems: list[str]) -> None:
@@ -395,7 +412,9 @@ def summary_tables(title: str, summary: dict[str, Any], width: int | None = None
     return [rich_table(t) for t in build(summary, title, width=width or PIPE_WIDTH, fold_prefix=True)]
 
 
-def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Console | None = None, explain: bool = False) -> None:
+def _print_summary(
+    doc: dict[str, Any], *, studies: bool = False, console: Console | None = None, explain: bool = False, per_run: bool = True
+) -> None:
     from redundancy.present.tables import summary_columns, summary_rows
     from redundancy.store import layout as L
 
@@ -415,21 +434,28 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Conso
         runs.add_row(*(_t(fmt(r.get(k, ""))) for k in keys))
     console.print(runs)
     from redundancy.grid import grid_summary
-    from redundancy.present.tables import grid_table_data
+    from redundancy.present.tables import grid_runs_table, grid_table_data
+
+    from redundancy.present.format import weights_label
 
     grid = grid_summary(doc)
+    runs_by_id = {r["id"]: r for r in doc["runs"]}
     for st in doc["studies"]:
         if st.get("summary") and (studies or not grid["axes"]):  # a grid's studies are summarized by grid point below
-            for table in summary_tables(f"{st['kind']} {st['run']}/{st['name']}", st["summary"], room):
+            weights = weights_label(st.get("config"), runs_by_id.get(st.get("run_id"), {}))
+            title = f"{st['kind']} {st['run']}/{st['name']}" + (f" · weights {weights}" if weights else "")
+            for table in summary_tables(title, st["summary"], room):
                 console.print(table)
             rows, scalars = summary_rows(st["summary"])
             shown.setdefault(str(st["kind"]), []).extend([*summary_columns(rows), *scalars])
         elif st["status"] != "done":
             console.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
-    for data in grid_table_data(grid) if grid["axes"] else []:
+    for data, t in zip(grid_table_data(grid), [t for t in grid["tables"] if t["rows"]]) if grid["axes"] else []:
         console.print(rich_table(data, fold_numbers=False))
-    for t in grid["tables"] if grid["axes"] else []:
         shown.setdefault(str(t["kind"]), []).extend(t["metrics"])
+        each = grid_runs_table(doc, t, transposed=data.transposed) if per_run else None
+        if each is not None:  # the runs the mean ± std above averages, each with its own numbers
+            console.print(rich_table(each, fold_numbers=False))
     if explain:
         _print_glossary(shown, console)
     stale = doc.get("stale") or []
@@ -458,6 +484,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     studies: Annotated[bool, typer.Option("--studies", help="for a grid, also print every study's own table")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="after the tables, define every metric they show, with its unit")] = False,
+    runs: Annotated[bool, typer.Option("--runs/--no-runs", help="for a grid, each run's own numbers under the grid's mean ± std")] = True,
     width: Width = None,
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
@@ -476,7 +503,7 @@ def show(
         doc["grid"] = grid_summary(doc)
         sys.stdout.write(strict_json(doc, indent=1) + "\n")
     else:
-        _print_summary(doc, studies=studies, console=_console(width), explain=explain)
+        _print_summary(doc, studies=studies, console=_console(width), explain=explain, per_run=runs)
     if doc["mixed_environments"]:
         from redundancy.store.environment import mixed_message
 

@@ -164,3 +164,28 @@ def label(key: str) -> str:
         layer, _, at = key.partition("@")
         return f"{layer} at {label(at)}"
     return key.replace("_", " ")
+
+
+# --- which weights a result describes ---------------------------------------------------------------
+#: Study config fields that name the checkpoints a study reads (pruning and subspace: ``checkpoint``;
+#: unit tickets: ``selected_at``); a kind with none (lottery, dynamics) trains or reads every checkpoint.
+CHECKPOINT_FIELDS = ("checkpoint", "selected_at")
+
+
+def checkpoint_label(ref: Any, run: Mapping[str, Any]) -> str:
+    """``best (iteration 500)``: a checkpoint as a study names it, with the iteration it stands for in
+    ``run`` (the run's stored attributes: ``iterations`` is final's, ``best_iteration`` best's)."""
+    iteration = {"final": run.get("iterations"), "best": run.get("best_iteration")}.get(str(ref))
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return f"iteration {ref}"
+    return f"{ref} (iteration {iteration})" if isinstance(iteration, int) and not isinstance(iteration, bool) else str(ref)
+
+
+def weights_label(config: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str | None:
+    """The checkpoints a study's config reads, each with its iteration (``best (iteration 500)``); None when
+    the kind names none."""
+    for name in CHECKPOINT_FIELDS:
+        refs = (config or {}).get(name)
+        if refs is not None:
+            return ", ".join(checkpoint_label(r, run) for r in (refs if isinstance(refs, list) else [refs]))
+    return None
