@@ -455,7 +455,7 @@ def _print_summary(
         shown.setdefault(str(t["kind"]), []).extend(t["metrics"])
         each = grid_runs_table(doc, t, transposed=data.transposed) if per_run else None
         if each is not None:  # the runs the mean ± std above averages, each with its own numbers
-            console.print(rich_table(each, fold_numbers=False))
+            console.print(rich_table(each))  # plain numbers: run names fold rather than end in an ellipsis
     if explain:
         _print_glossary(shown, console)
     stale = doc.get("stale") or []
