@@ -543,16 +543,48 @@ def report(
 @app.command()
 def gc(
     store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
+    delete: Annotated[bool, typer.Option("--delete", help="free the space of stale stages: list them, and delete them once confirmed")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="with --delete: confirm without asking")] = False,
 ) -> None:
-    """Move stages that the store's current plan no longer names into stages/stale/ (nothing is deleted)."""
+    """Move stages that the store's current plan no longer names into stages/stale/ (nothing is deleted);
+    with --delete, list the stale stage files and delete them after confirmation."""
     from redundancy.store import Store
-    from redundancy.store.writer import collect_stale
+    from redundancy.store.writer import collect_stale, delete_stale, stale_files
 
+    log = lambda message: err.print(Text(clean(message)), soft_wrap=True)  # noqa: E731
+    target = Store(store)
+    if not delete:
+        try:
+            moved = collect_stale(target, log=log)
+        except RedundancyError as exc:
+            raise _fail(exc) from None
+        err.print(_t(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
+        return
     try:
-        moved = collect_stale(Store(store), log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
+        remove, keep = stale_files(target)
     except RedundancyError as exc:
         raise _fail(exc) from None
-    err.print(_t(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
+    for path, why in keep:
+        log(f"keep    {path}: {why}; gc deletes only stage files it wrote")
+    for path, size in remove:
+        log(f"stale   {path} ({size / 2**20:.1f} MiB)")
+    total = sum(size for _, size in remove)
+    if not remove:
+        err.print("no stale stage file to delete")
+        return
+    what = f"{len(remove)} stale stage file(s), {total / 2**20:.1f} MiB"
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print(_t(f"dry run: {what} would be deleted; nothing was. Confirm with --yes."))
+            return
+        if not typer.confirm(f"delete {what}?", default=False, err=True):
+            err.print("nothing deleted")
+            return
+    try:
+        freed = delete_stale(target, [p for p, _ in remove], log=log)
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+    err.print(_t(f"deleted {what}: {freed / 2**20:.1f} MiB freed"))
 
 
 @app.command()
