@@ -146,9 +146,19 @@ def _check_device(device: str) -> None:
 
 
 SpecPaths = Annotated[list[Path], typer.Argument(metavar="SPEC...", help="YAML spec file(s)")]
+def _complete_set(incomplete: str) -> list[str]:
+    """Shell completion of ``--set``: the spec's field paths, each ending in ``=``."""
+    from redundancy.spec.schema import field_paths
+
+    return [f"{path}=" for path in field_paths() if path.startswith(incomplete)]
+
+
 Overrides = Annotated[
     Optional[list[str]],
-    typer.Option("--set", metavar="PATH=VALUE", help="set a spec field as if written in the file, e.g. --set train.iterations=100 (repeatable; VALUE is YAML)"),
+    typer.Option(
+        "--set", metavar="PATH=VALUE", autocompletion=_complete_set,
+        help="set a spec field as if written in the file, e.g. --set train.iterations=100 (repeatable; VALUE is YAML)",
+    ),
 ]
 
 

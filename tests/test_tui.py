@@ -384,26 +384,31 @@ def test_export_writes_table_and_curve_csv_to_the_export_folder_never_the_store(
                 await pilot.press("e")
                 await settle(pilot)
                 shown.append(static_text(app, "#status"))
+                screens.append(screen_lines(app))
             return shown
 
+    screens: list[list[str]] = []
     first, second = asyncio.run(export_twice())
     folder = tmp_path / "home" / "redundancy-exports"
     table_csv = folder / "sample-seed0-pruning-table.csv"
     curve_csv = folder / "sample-seed0-pruning-test_accuracy_vs_units_removed_random_mean_std.csv"
-    assert first == f"exported: {table_csv}, {curve_csv}"  # whole paths
-    assert second == f"exported: {folder / 'sample-seed0-pruning-table-2.csv'}, {folder / (curve_csv.stem + '-2.csv')}"  # never replaced
+    assert first == f"exported to {folder}: {table_csv.name}, {curve_csv.name}"  # the folder once, whole names
+    assert second == f"exported to {folder}: sample-seed0-pruning-table-2.csv, {curve_csv.stem}-2.csv"  # never replaced
+    for name in (table_csv.name, curve_csv.name):  # on screen whole, wrapped rather than cut at the terminal's edge
+        assert any(name in line for line in screens[0]), name
     assert sorted(p for p in sample.parent.rglob("*") if p.is_file()) == before  # nothing written beside or inside the store
     summary, curves, _ = pruning_result(0)
     with table_csv.open() as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["criterion", "acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%", "auc"]
-    assert rows[1][0] == "magnitude:smallest" and float(rows[1][6]) == summary["magnitude:smallest"]["auc"]
+    assert rows[1][0] == "magnitude:smallest" and float(rows[1][6]) == pytest.approx(summary["magnitude:smallest"]["auc"], rel=1e-11)
+    assert all(len(cell) <= 14 for row in rows[1:] for cell in row[1:])  # 0.538, never 0.5379999999999999
     with curve_csv.open() as f:
         points = list(csv.DictReader(f))
     assert list(points[0]) == ["series", "units removed", "accuracy", "std"]
     random = [p for p in points if p["series"] == "random"]
-    assert [float(p["accuracy"]) for p in random] == curves["random"]["accuracy"]
-    assert [float(p["std"]) for p in random] == curves["random"]["std"]
+    assert [float(p["accuracy"]) for p in random] == pytest.approx(curves["random"]["accuracy"], rel=1e-11)
+    assert [float(p["std"]) for p in random] == pytest.approx(curves["random"]["std"], rel=1e-11)
     assert len(points) == 5 * len(curves["random"]["units_removed"])
 
 
@@ -750,3 +755,11 @@ def test_every_tui_module_stays_small() -> None:
     package = Path(__file__).resolve().parents[1] / "redundancy" / "tui"
     sizes = {p.relative_to(package).as_posix(): len(p.read_text(encoding="utf-8").splitlines()) for p in package.rglob("*.py")}
     assert len(sizes) > 10 and not {name: n for name, n in sizes.items() if n > 350}
+
+
+def test_the_tree_tells_weight_from_bias_however_narrow() -> None:
+    from redundancy.tui.tree import member_label
+
+    assert member_label("blocks.fc1.layer.weight") == "fc1.weight" and member_label("blocks.fc1.layer.bias") == "fc1.bias"
+    assert member_label("blocks.conv1.norm.running_mean") == "conv1.norm.running_mean"
+    assert member_label("accuracy") == "accuracy" and member_label("blocks.x") == "blocks.x"

@@ -16,6 +16,7 @@ Neither is a stage file; a worker that cannot reach the folder skips both.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
@@ -190,7 +191,7 @@ def _steps(
             for stage_id in ids:
                 store.write_progress(stage_id, content)
         if emit is not None:
-            m = metrics or {}
+            m = {k: v for k, v in (metrics or {}).items() if not (isinstance(v, float) and math.isnan(v))}  # no training loss before the first step
             emit(StageStep(ids[0], label, it, total, rate, m.get("train_loss"), m.get("val_accuracy"), m.get("test_accuracy")))
 
     return callback

@@ -293,3 +293,23 @@ class Spec(Strict):
     studies: list[SerializeAsAny[StudyConfig]] = Field(default_factory=list)
     grid: dict[str, list[Any]] | None = Field(None, description="spec field path -> list of values; the plan is their product")
     executor: dict[str, Any] | None = Field(None, description="executor options (partition, gpus, time limit) for ray/slurm")
+
+
+#: Fields the loader fills in; a spec (or ``--set``) never writes them.
+DERIVED_FIELDS = {"plugin", "plugin_identity", "checkpoint_sha256", "sha256"}
+
+
+def field_paths(model: type[BaseModel] = None, prefix: str = "") -> list[str]:  # type: ignore[assignment]
+    """Every ``--set`` path of a spec's scalar and section fields (``train.iterations``,
+    ``data.preprocess.scale``), in schema order: what shell completion offers."""
+    model = model or Spec
+    out: list[str] = []
+    for name, info in model.model_fields.items():
+        if name in DERIVED_FIELDS or (not prefix and name in ("studies", "executor")):
+            continue
+        path = f"{prefix}{name}"
+        out.append(path)
+        nested = [a for a in getattr(info.annotation, "__args__", (info.annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        for sub in nested:
+            out += field_paths(sub, f"{path}.")
+    return out
