@@ -443,6 +443,10 @@ def _print_summary(
         keys = ("name", L.A_MODEL, L.A_DATASET, L.A_SEED, "status", L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST)
         runs.add_row(*(_t(fmt(r.get(k, ""))) for k in keys))
     console.print(runs)
+    unseen = [str(r.get("name")) for r in doc["runs"] if r.get(L.A_DATA_CONTRACT) == "unknown"]
+    if unseen:  # honest conclusions: say it wherever the accuracy is shown
+        console.print(_t(f"note: {', '.join(unseen)}: imported checkpoints whose spec declares no data contract; their test "
+                         "accuracy may count samples they trained on (declare data.split, or train.data_contract)"), soft_wrap=True)
     from redundancy.grid import grid_summary
     from redundancy.present.tables import grid_runs_table, grid_table_data
 

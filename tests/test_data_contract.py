@@ -102,12 +102,19 @@ def test_a_checkpoint_trained_on_another_split_is_scored_on_its_own_held_out_set
     assert "cannot know that the test set is unseen" not in done.output
     (run,) = read_document(tmp_path / "out")["runs"]
     assert run["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert run["data_contract"] == "declared"
+    assert "note:" not in cli("show", "out", cwd=tmp_path, monkeypatch=monkeypatch).output
 
     # The tool's own test set holds digits this network trained on: evaluated there, it warns.
     (tmp_path / "undeclared.yaml").write_text(SPEC.format(data="", train=""))
     checked = cli("validate", "undeclared.yaml", cwd=tmp_path, monkeypatch=monkeypatch)
     assert checked.exit_code == 0, checked.output
     assert "warning:" in checked.output and "cannot know that the test set is unseen" in checked.output
+    assert cli("run", "undeclared.yaml", "--store", "inflated", "--quiet", cwd=tmp_path, monkeypatch=monkeypatch).exit_code == 0
+    (inflated,) = read_document(tmp_path / "inflated")["runs"]
+    assert inflated["data_contract"] == "unknown"
+    shown = cli("show", "inflated", cwd=tmp_path, monkeypatch=monkeypatch).output  # said again wherever the accuracy is shown
+    assert "note: run: imported checkpoints whose spec declares no data contract" in shown
     tool_test = load_data(DataConfig(name="mnist-5k"), validation=0.1)
     pixels, _ = users_own_data()
     seen = {row.tobytes() for row in pixels[train].astype(np.uint8)}

@@ -175,6 +175,16 @@ def describe(run: ResolvedRun, sizes: tuple[int, int], normalization: tuple[tupl
     return f"data contract of the imported checkpoints: {split}; preprocessing {_preprocessing(cfg, normalization)}"
 
 
+def contract_kind(run: ResolvedRun) -> str | None:
+    """What an imported run's spec says its checkpoints were trained on: ``declared`` (data.split),
+    ``redundancy`` (load_data's data) or ``unknown``; None for a run trained here."""
+    if not run.train.from_checkpoints:
+        return None
+    if run.data.split is not None:
+        return "declared"
+    return "redundancy" if run.train.data_contract == "redundancy" else "unknown"
+
+
 def unseen_warning(run: ResolvedRun) -> str | None:
     """Why the test set of an imported run may not be unseen, or None when the spec says what the weights saw."""
     if not run.train.from_checkpoints or run.data.split is not None or run.train.data_contract == "redundancy":
@@ -186,4 +196,4 @@ def unseen_warning(run: ResolvedRun) -> str | None:
     )
 
 
-__all__ = ["MAX_INDICES", "apply", "describe", "preprocess", "read_indices", "split_rows", "unseen_warning"]
+__all__ = ["MAX_INDICES", "apply", "contract_kind", "describe", "preprocess", "read_indices", "split_rows", "unseen_warning"]
