@@ -14,6 +14,7 @@ from redundancy.grid import flatten_numbers
 from redundancy.report import build_report
 from redundancy.store.reader import read_document
 from redundancy.tui.compare import Item, compare_detail
+from redundancy.tui.details import study_detail
 from redundancy.tui.source import list_store
 from tiny import run_spec, tiny_text
 
@@ -80,6 +81,8 @@ def test_compare_always_shows_which_weights_each_study_read(named: dict[str, Any
     detail = compare_detail(items)
     assert detail.table is not None
     assert detail.table.rows[0] == ["weights", *(f"best (iteration {named['best'][i.group.label]})" for i in items)]
+    for item in items:  # and each study's own view says it in its title
+        assert study_detail(listing, item.entry).title.endswith(f"· weights best (iteration {named['best'][item.group.label]})")
 
 
 def test_figure_titles_name_the_checkpoint_and_its_iteration(named: dict[str, Any], tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
                 summary.update(top)
                 config = source.json_attr(data.attrs, L.A_CONFIG, {}) or {}
                 train = item.group.train
-                weights.append(weights_label(config, train.record.attrs if train is not None and train.record is not None else {}))
+                weights.append(weights_label(config, reader.complete(train.record).attrs if train is not None and train.record is not None else {}))
                 study_fields = source.flatten(config, "study")
                 specs.append({**study_fields, **run_fields})
         except SourceError as exc:

@@ -22,7 +22,7 @@ import yaml
 
 from redundancy.grid import grid_axes, grid_summary
 from redundancy.present.tables import grid_table_data
-from redundancy.present.format import fmt
+from redundancy.present.format import fmt, weights_label
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.results import Results
@@ -252,6 +252,10 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
         return Detail(key=key, title=title, message=f"{entry.path.name if entry.path else entry.id}: {exc}")
     view = view_for(entry.study_kind)
     message = "; ".join(data.notes)
+    run = entry_run_attrs(listing, entry)
+    weights = weights_label(source.json_attr(data.attrs, L.A_CONFIG, {}) or {}, run)
+    if weights:  # which weights the numbers describe: best (iteration 500)
+        title += f" · weights {weights}"
     table: Table | None
     try:
         table = view.table(data.summary)
@@ -278,6 +282,13 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
         exportable=True,
         export_stem=export_stem(listing.name, entry.run, entry.name),
     )
+
+
+def entry_run_attrs(listing: Listing, entry: StageEntry) -> dict[str, Any]:
+    """The attributes of the run a study studied (its iterations name final and best), or {} when unread."""
+    group = next((g for g in listing.runs if g.label == entry.run), None)
+    train = group.train if group is not None else None
+    return dict(reader.complete(train.record).attrs) if train is not None and train.record is not None else {}
 
 
 def define_metrics(table: Table, kind: str) -> Table:
