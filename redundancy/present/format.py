@@ -175,7 +175,9 @@ CHECKPOINT_FIELDS = ("checkpoint", "selected_at")
 def checkpoint_label(ref: Any, run: Mapping[str, Any]) -> str:
     """``best (iteration 500)``: a checkpoint as a study names it, with the iteration it stands for in
     ``run`` (the run's stored attributes: ``iterations`` is final's, ``best_iteration`` best's)."""
-    iteration = {"final": run.get("iterations"), "best": run.get("best_iteration")}.get(str(ref))
+    from redundancy.store import layout as L
+
+    iteration = {"final": run.get(L.A_ITERATIONS), "best": run.get(L.A_BEST_ITERATION)}.get(str(ref))
     if isinstance(ref, int) and not isinstance(ref, bool):
         return f"iteration {ref}"
     return f"{ref} (iteration {iteration})" if isinstance(iteration, int) and not isinstance(iteration, bool) else str(ref)

@@ -12,21 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from redundancy.store import layout as L
 from redundancy.store.results import ACCURACY, Metric
 from redundancy.store.results import define as _define
 
 #: The columns of the runs table (``show``, ``ls``, the report) and a train grid's headline numbers.
 RUN_METRICS: tuple[Metric, ...] = (
     Metric("iters", "training iterations (optimizer steps) of the run", "iterations"),
-    Metric("iterations", "training iterations (optimizer steps) of the run", "iterations"),
+    Metric(L.A_ITERATIONS, "training iterations (optimizer steps) of the run", "iterations"),
     Metric("best", "iteration with the lowest validation loss: the weights a study's checkpoint best names", "iteration"),
-    Metric("best_iteration", "iteration with the lowest validation loss: the weights a study's checkpoint best names", "iteration"),
+    Metric(L.A_BEST_ITERATION, "iteration with the lowest validation loss: the weights a study's checkpoint best names", "iteration"),
     Metric("test acc", "test accuracy of the final weights", ACCURACY),
-    Metric("test_accuracy", "test accuracy of the final weights", ACCURACY),
+    Metric(L.A_TEST_ACCURACY, "test accuracy of the final weights", ACCURACY),
     Metric("acc@best", "test accuracy of the best weights (lowest validation loss)", ACCURACY),
-    Metric("test_accuracy_at_best", "test accuracy of the best weights (lowest validation loss)", ACCURACY),
-    Metric("best_val_loss", "lowest validation loss over training", "cross-entropy, nats"),
-    Metric("seed", "the run's seed"),
+    Metric(L.A_TEST_ACCURACY_AT_BEST, "test accuracy of the best weights (lowest validation loss)", ACCURACY),
+    Metric(L.A_BEST_VAL_LOSS, "lowest validation loss over training", "cross-entropy, nats"),
+    Metric(L.A_SEED, "the run's seed"),
     Metric("best it.", "iteration with the lowest validation loss: the weights a study's checkpoint best names", "iteration"),
     Metric("test acc.", "test accuracy of the final weights", "percent of test samples"),
     Metric("test acc. @best", "test accuracy of the best weights (lowest validation loss)", "percent of test samples"),
