@@ -24,6 +24,7 @@ studies:
   - {kind: lottery, layers: [fc1, fc2], rounds: 1, rate: 0.5, draws: 199}
   - {kind: dynamics, layers: [fc1], probe: 50, restarts: 1}
   - {kind: unit_ticket, layers: [fc1], keep_fractions: [0.5], seeds: 1, selectors: [magnitude_final, random]}
+  - {kind: correspondence, partner: seed, path_points: 3}
 """)
 
 
@@ -53,7 +54,7 @@ def test_show_explain_defines_every_metric_it_prints(every: dict[str, Any]) -> N
     assert "no definition declared" not in result.output
     tables, _, explained = result.output.partition("what the numbers mean")
     keys = printed_keys(every)
-    assert set(keys) == {"train", "pruning", "subspace", "lottery", "dynamics", "unit_ticket"}
+    assert set(keys) == {"train", "pruning", "subspace", "lottery", "dynamics", "unit_ticket", "correspondence"}
     for kind, shown in keys.items():
         for key in shown:
             metric = define(kind, key)
