@@ -74,22 +74,30 @@ class StoreSet:
 
     @property
     def studies(self) -> pd.DataFrame:
-        """One row per study stage: store, run, study, kind, stage id, status, error, grid axes, and its
-        headline numbers (the numbers ``show`` lines up by grid point, as ``a/b`` columns)."""
+        """One row per study stage: store, run, study, kind, stage id, status, error, stale, ``weights``
+        (the checkpoints it read, each with its iteration: ``best (iteration 500)``), grid axes, then
+        every scalar of its summary: numbers as ``a/b`` columns (the headline ones, which ``show``
+        lines up by grid point, first), top-level text such as ``layer`` as it is."""
         import pandas as pd
 
-        from redundancy.grid import headline_numbers
+        from redundancy.grid import flatten_numbers, headline_numbers
+        from redundancy.present.format import weights_label
 
         rows = []
         for r in self.readings:
+            runs = {rec.id: rec.attrs for rec in r.runs()}
             for rec in r.studies():
                 RD.complete(rec)
                 row = {"store": r.name, "run": rec.run, "study": rec.name, "kind": rec.study_kind, "id": rec.id,
-                       "status": rec.status, "error": rec.error or None, "stale": rec.stale, **_axes(rec.grid_point)}
+                       "status": rec.status, "error": rec.error or None, "stale": rec.stale,
+                       "weights": weights_label(rec.config, runs.get(rec.run_id, {})), **_axes(rec.grid_point)}
                 if rec.done:
-                    row.update(headline_numbers(rec.study_kind, RD.raw_summary(rec)))
+                    summary = RD.raw_summary(rec)
+                    row.update(headline_numbers(rec.study_kind, summary))
+                    row.update({k: v for k, v in flatten_numbers(summary).items() if k not in row})
+                    row.update({k: v for k, v in summary.items() if isinstance(v, str) and k not in row})
                 rows.append(row)
-        return pd.DataFrame(rows, columns=_columns(rows, ["store", "run", "study", "kind", "id", "status", "error", "stale"]))
+        return pd.DataFrame(rows, columns=_columns(rows, ["store", "run", "study", "kind", "id", "status", "error", "stale", "weights"]))
 
     def curves(self, kind: str) -> pd.DataFrame:
         """Every curve point of the done studies of ``kind``, tidy: one row per (curve, series, point).

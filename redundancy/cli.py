@@ -120,6 +120,23 @@ def _warn(problems: list[Problem]) -> None:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)), soft_wrap=True)
 
 
+def _print_contracts(resolved: Any) -> None:
+    """The data contract each imported run is evaluated under: which samples it is tested on, preprocessed how."""
+    from redundancy.data import get_dataset
+    from redundancy.data.contract import describe
+    from redundancy.spec.loader import run_label
+
+    seen: set[str] = set()
+    for point in resolved.points:
+        run = point.run
+        if not run.train.from_checkpoints or point.shared in seen:
+            continue
+        seen.add(point.shared)
+        entry = get_dataset(run.data.name)
+        where = f"{run_label(point.values)}: " if len(resolved.points) > 1 else ""
+        err.print(Text(clean(where + describe(run, entry.sizes(run.data), entry.normalization))), soft_wrap=True)
+
+
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -129,9 +146,19 @@ def _check_device(device: str) -> None:
 
 
 SpecPaths = Annotated[list[Path], typer.Argument(metavar="SPEC...", help="YAML spec file(s)")]
+def _complete_set(incomplete: str) -> list[str]:
+    """Shell completion of ``--set``: the spec's field paths, each ending in ``=``."""
+    from redundancy.spec.schema import field_paths
+
+    return [f"{path}=" for path in field_paths() if path.startswith(incomplete)]
+
+
 Overrides = Annotated[
     Optional[list[str]],
-    typer.Option("--set", metavar="PATH=VALUE", help="set a spec field as if written in the file, e.g. --set train.iterations=100 (repeatable; VALUE is YAML)"),
+    typer.Option(
+        "--set", metavar="PATH=VALUE", autocompletion=_complete_set,
+        help="set a spec field as if written in the file, e.g. --set train.iterations=100 (repeatable; VALUE is YAML)",
+    ),
 ]
 
 
@@ -199,6 +226,7 @@ def run(
         if options.kind == "local" and not dry_run:  # remote workers bring their own data and memory
             problems += preflight(resolved, device=device, data_root=data_root)
         _warn(resolved.warnings)
+        _print_contracts(resolved)
         jobs.append((make_plan(resolved), Store(root), options))
     if problems:
         raise SpecError(problems)
@@ -321,9 +349,8 @@ def ls(
         for rec in reading.stages:
             if verify:
                 complete(rec)
-            acc = rec.attrs.get(L.A_TEST_ACCURACY) if rec.stage_kind == L.KIND_TRAIN and rec.done else None
             name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
-            headline = rec.error if rec.error else ("" if not isinstance(acc, (int, float)) else f"test acc {acc:.4f}")
+            headline = rec.error if rec.error else _headline(rec)
             status = f"{rec.status} (stale)" if rec.stale else rec.status
             table.add_row(*(_t(c) for c in (root, rec.id, rec.kind, name, status, headline)))
         problems += reading.problems()
@@ -338,6 +365,24 @@ def _print_warnings(lines: list[str]) -> None:
     """One line per thing a reader should know before trusting a store (its stages mix environments)."""
     for line in lines:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(line)), soft_wrap=True)
+
+
+def _headline(rec: Any) -> str:
+    """A finished stage's first numbers, for ``ls``: a run's test accuracy, a study's first two headline numbers."""
+    from redundancy.grid import flatten_numbers, headline_numbers
+    from redundancy.store import layout as L
+
+    if not rec.done:
+        return ""
+    if rec.stage_kind == L.KIND_TRAIN:
+        acc = rec.attrs.get(L.A_TEST_ACCURACY)
+        return f"test acc {acc:.4f}" if isinstance(acc, (int, float)) else ""
+    # From the attributes the listing read (verifying every stage's content is --verify's to ask for).
+    summary = rec.json(L.A_SUMMARY, {}) if L.A_SUMMARY in rec.attrs else {}
+    summary = summary if isinstance(summary, dict) else {}
+    numbers = [(k, v) for k, v in headline_numbers(str(rec.study_kind), summary).items() if v is not None]
+    numbers = numbers or [(k, v) for k, v in flatten_numbers(summary).items() if v is not None]
+    return "; ".join(f"{k} {fmt(v)}" for k, v in numbers[:2])
 
 
 def _print_problems(problems: list[str]) -> None:
@@ -377,10 +422,14 @@ def summary_tables(title: str, summary: dict[str, Any], width: int | None = None
     return [rich_table(t) for t in build(summary, title, width=width or PIPE_WIDTH, fold_prefix=True)]
 
 
-def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Console | None = None) -> None:
+def _print_summary(
+    doc: dict[str, Any], *, studies: bool = False, console: Console | None = None, explain: bool = False, per_run: bool = True
+) -> None:
+    from redundancy.present.tables import summary_columns, summary_rows
     from redundancy.store import layout as L
 
     console = console or _console(None)
+    shown: dict[str, list[str]] = {"train": ["iters", "best", "test acc", "acc@best"]}  # kind -> metrics printed
     room = None if console.width >= PIPE_WIDTH else console.width
     runs = Table(title=_t(f"runs in {doc['store']}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("run", "model", "data", "seed", "status", "iters", "best", "test acc", "acc@best"):
@@ -394,28 +443,59 @@ def _print_summary(doc: dict[str, Any], *, studies: bool = False, console: Conso
         keys = ("name", L.A_MODEL, L.A_DATASET, L.A_SEED, "status", L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY, L.A_TEST_ACCURACY_AT_BEST)
         runs.add_row(*(_t(fmt(r.get(k, ""))) for k in keys))
     console.print(runs)
+    unseen = [str(r.get("name")) for r in doc["runs"] if r.get(L.A_DATA_CONTRACT) == "unknown"]
+    if unseen:  # honest conclusions: say it wherever the accuracy is shown
+        console.print(_t(f"note: {', '.join(unseen)}: imported checkpoints whose spec declares no data contract; their test "
+                         "accuracy may count samples they trained on (declare data.split, or train.data_contract)"), soft_wrap=True)
     from redundancy.grid import grid_summary
-    from redundancy.present.tables import grid_table_data
+    from redundancy.present.tables import grid_runs_table, grid_table_data
+
+    from redundancy.present.format import weights_label
 
     grid = grid_summary(doc)
+    runs_by_id = {r["id"]: r for r in doc["runs"]}
     for st in doc["studies"]:
         if st.get("summary") and (studies or not grid["axes"]):  # a grid's studies are summarized by grid point below
-            for table in summary_tables(f"{st['kind']} {st['run']}/{st['name']}", st["summary"], room):
+            weights = weights_label(st.get("config"), runs_by_id.get(st.get("run_id"), {}))
+            title = f"{st['kind']} {st['run']}/{st['name']}" + (f" · weights {weights}" if weights else "")
+            for table in summary_tables(title, st["summary"], room):
                 console.print(table)
+            rows, scalars = summary_rows(st["summary"])
+            shown.setdefault(str(st["kind"]), []).extend([*summary_columns(rows), *scalars])
         elif st["status"] != "done":
             console.print(_t(f"{st['kind']} {st['run']}/{st['name']}: {st['status']} {st.get('error', '')}"))
-    for data in grid_table_data(grid) if grid["axes"] else []:
+    for data, t in zip(grid_table_data(grid), [t for t in grid["tables"] if t["rows"]]) if grid["axes"] else []:
         console.print(rich_table(data, fold_numbers=False))
+        shown.setdefault(str(t["kind"]), []).extend(t["metrics"])
+        each = grid_runs_table(doc, t, transposed=data.transposed) if per_run else None
+        if each is not None:  # the runs the mean ± std above averages, each with its own numbers
+            console.print(rich_table(each))  # plain numbers: run names fold rather than end in an ellipsis
     from redundancy.present.tables import comparison_table_data
     from redundancy.replicates import network_comparisons
 
     for comparison in network_comparisons(doc):
         for data in comparison_table_data(comparison):
             console.print(rich_table(data))
+    if explain:
+        _print_glossary(shown, console)
     stale = doc.get("stale") or []
     if stale:
         console.print(_t(f"{len(stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
                          + ", ".join(str(s["id"]) for s in stale)), soft_wrap=True)
+
+
+def _print_glossary(shown: dict[str, list[str]], console: Console) -> None:
+    """Every metric the tables above printed, defined with its unit, by kind."""
+    from redundancy.present.glossary import glossary
+
+    table = Table(title="what the numbers mean", box=box.SIMPLE_HEAD, pad_edge=False, show_lines=False)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("metric", overflow="fold")
+    table.add_column("meaning [unit]", overflow="fold", ratio=1)
+    for kind, keys in shown.items():
+        for name, text in glossary(kind, keys):
+            table.add_row(_t(kind), _t(name), _t(text))
+    console.print(table)
 
 
 @app.command()
@@ -423,6 +503,8 @@ def show(
     store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     studies: Annotated[bool, typer.Option("--studies", help="for a grid, also print every study's own table")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="after the tables, define every metric they show, with its unit")] = False,
+    runs: Annotated[bool, typer.Option("--runs/--no-runs", help="for a grid, each run's own numbers under the grid's mean ± std")] = True,
     width: Width = None,
 ) -> None:
     """Summary tables of a store (or the whole store as JSON)."""
@@ -444,7 +526,7 @@ def show(
         doc["comparisons"] = [to_plain(c) for c in network_comparisons(doc)]
         sys.stdout.write(strict_json(doc, indent=1) + "\n")
     else:
-        _print_summary(doc, studies=studies, console=_console(width))
+        _print_summary(doc, studies=studies, console=_console(width), explain=explain, per_run=runs)
     if doc["mixed_environments"]:
         from redundancy.store.environment import mixed_message
 
@@ -456,12 +538,18 @@ def show(
 def report(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="report folder: index.html, report.md, figures/ (files already there that the report did not make are kept)")] = Path("report"),
+    format_: Annotated[Optional[list[str]], typer.Option("--format", metavar="png|svg|pdf", help="figure file format; repeat for several (default: png and svg)")] = None,
+    dpi: Annotated[int, typer.Option(help="resolution of PNG figures, dots per inch")] = 150,
+    no_footer: Annotated[bool, typer.Option("--no-footer", help="leave the provenance line out of the figure images (the page still shows it)")] = False,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", help="only these sections: train, grid or a study kind; repeat for several (default: all)")] = None,
 ) -> None:
-    """Figures and tables of every store as HTML (a page per store when several), Markdown and PNG/SVG files."""
+    """Figures and tables of every store as HTML (a page per store when several), Markdown and PNG/SVG/PDF files."""
     from redundancy.report import build_report
+    from redundancy.report.builder import ReportOptions
 
     try:
-        built = build_report(_store_paths(paths), out_dir, log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
+        options = ReportOptions(tuple(dict.fromkeys(format_ or ["png", "svg"])), dpi, not no_footer, frozenset(kind) if kind else None)
+        built = build_report(_store_paths(paths), out_dir, options, log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
     except RedundancyError as exc:
         raise _fail(exc) from None
     except OSError as exc:  # a full disk, a read-only folder, --out naming a file
@@ -478,16 +566,48 @@ def report(
 @app.command()
 def gc(
     store: Annotated[Path, typer.Argument(metavar="STORE", help="store folder, e.g. store/quickstart")],
+    delete: Annotated[bool, typer.Option("--delete", help="free the space of stale stages: list them, and delete them once confirmed")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="with --delete: confirm without asking")] = False,
 ) -> None:
-    """Move stages that the store's current plan no longer names into stages/stale/ (nothing is deleted)."""
+    """Move stages that the store's current plan no longer names into stages/stale/ (nothing is deleted);
+    with --delete, list the stale stage files and delete them after confirmation."""
     from redundancy.store import Store
-    from redundancy.store.writer import collect_stale
+    from redundancy.store.writer import collect_stale, delete_stale, stale_files
 
+    log = lambda message: err.print(Text(clean(message)), soft_wrap=True)  # noqa: E731
+    target = Store(store)
+    if not delete:
+        try:
+            moved = collect_stale(target, log=log)
+        except RedundancyError as exc:
+            raise _fail(exc) from None
+        err.print(_t(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
+        return
     try:
-        moved = collect_stale(Store(store), log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
+        remove, keep = stale_files(target)
     except RedundancyError as exc:
         raise _fail(exc) from None
-    err.print(_t(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
+    for path, why in keep:
+        log(f"keep    {path}: {why}; gc deletes only stage files it wrote")
+    for path, size in remove:
+        log(f"stale   {path} ({size / 2**20:.1f} MiB)")
+    total = sum(size for _, size in remove)
+    if not remove:
+        err.print("no stale stage file to delete")
+        return
+    what = f"{len(remove)} stale stage file(s), {total / 2**20:.1f} MiB"
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print(_t(f"dry run: {what} would be deleted; nothing was. Confirm with --yes."))
+            return
+        if not typer.confirm(f"delete {what}?", default=False, err=True):
+            err.print("nothing deleted")
+            return
+    try:
+        freed = delete_stale(target, [p for p, _ in remove], log=log)
+    except RedundancyError as exc:
+        raise _fail(exc) from None
+    err.print(_t(f"deleted {what}: {freed / 2**20:.1f} MiB freed"))
 
 
 @app.command()

@@ -89,9 +89,10 @@ class RunView:
             if event.total == 1:
                 self.progress.update(task, completed=int(STUDY_STEPS * event.completed), stats=event.message)
                 return
-            if event.loss is not None:
-                acc = f" val acc {event.accuracy:.3f}" if event.accuracy is not None else ""
-                self.stats[event.stage_id] = f"loss {event.loss:.3f}{acc}"
+            if event.evaluated:  # no training loss at iteration 0: only what was measured is shown
+                loss = f"loss {event.loss:.3f}" if event.loss is not None else ""
+                acc = f"val acc {event.accuracy:.3f}" if event.accuracy is not None else ""
+                self.stats[event.stage_id] = " ".join(filter(None, (loss, acc)))
             rate = f"{event.rate:,.0f} it/s" if event.rate is not None else ""
             self.progress.update(task, completed=event.completed, rate=rate, stats=self.stats.get(event.stage_id, ""))
         elif isinstance(event, (StageDone, StageFailed)):

@@ -17,6 +17,14 @@ run's config (``model.plugin`` / ``data.plugin``), so it is in the stage
 identity and in the stored config; built-ins leave the field empty and their
 identities do not change.
 
+An import path's module is looked up first beside the spec that names it: a file
+``mymod.py`` or a package folder ``mymod/`` in the spec's folder is loaded from
+that location (:func:`look_beside`), under a private module name, without
+putting the folder on ``sys.path``, so a ``yaml.py`` next to a spec serves only
+the spec that names it and never shadows PyYAML. Otherwise the module is
+imported from ``sys.path``. Worker processes receive the locations found
+(:func:`beside`, :func:`restore`) and load the same files.
+
 Every call into plugin code goes through :func:`call`, which turns any exception
 into a :class:`PluginError` naming the plugin: a stage that fails in a plugin
 fails as that stage, with one line.
@@ -27,7 +35,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata as metadata
-from collections.abc import Callable
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +51,90 @@ DATASET_GROUP = "redundancy.datasets"
 
 class PluginError(RedundancyError):
     """A plugin that cannot be found, imported or called, or that failed or returned the wrong thing."""
+
+
+#: Top-level module name -> its file (``name.py``) or package ``__init__.py`` beside a spec that names it.
+_BESIDE: dict[str, Path] = {}
+#: The spec folders looked in, most recent last (for the message when a module is nowhere).
+_LOOKED: list[Path] = []
+#: Caches of resolved plugins elsewhere (study kinds), cleared when a location changes.
+_CACHES: list[Callable[[], None]] = []
+#: Prefix of the private names modules beside a spec are loaded under.
+_PRIVATE = "_redundancy_beside_"
+
+
+def _top(name: str) -> str:
+    return name.partition(":")[0].split(".")[0]
+
+
+def look_beside(folder: str | Path, names: Iterable[object]) -> None:
+    """Record the modules of the import paths in ``names`` that are files or packages in ``folder``."""
+    folder = Path(folder).resolve()
+    if folder not in _LOOKED:
+        _LOOKED.append(folder)
+    for name in names:
+        if not isinstance(name, str) or not is_import_path(name) or not _top(name).isidentifier():
+            continue
+        top = _top(name)
+        for candidate in (folder / f"{top}.py", folder / top / "__init__.py"):
+            if candidate.is_file():
+                _locate(top, candidate)
+                break
+
+
+def _locate(top: str, path: Path) -> None:
+    if _BESIDE.get(top) != path:
+        _BESIDE[top] = path
+        _resolve.cache_clear()
+        for clear in _CACHES:
+            clear()
+
+
+def beside() -> dict[str, str]:
+    """The modules found beside specs in this process, for worker processes (:func:`restore`)."""
+    return {top: str(path) for top, path in _BESIDE.items()}
+
+
+def restore(found: Mapping[str, str]) -> None:
+    """Use the modules another process found beside its specs (``found`` from :func:`beside`)."""
+    for top, path in found.items():
+        _locate(top, Path(path))
+
+
+def _private_name(path: Path) -> str:
+    return f"{_PRIVATE}{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{path.parent.name if path.name == '__init__.py' else path.stem}"
+
+
+def _import_module(module_name: str) -> Any:
+    """``module_name`` from beside a spec when it was found there, else from ``sys.path``."""
+    top, _, rest = module_name.partition(".")
+    path = _BESIDE.get(top)
+    if path is None:
+        return importlib.import_module(module_name)
+    private = _private_name(path)
+    if private not in sys.modules:
+        package = [str(path.parent)] if path.name == "__init__.py" else None
+        spec = importlib.util.spec_from_file_location(private, path, submodule_search_locations=package)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[private] = module  # before running it, as import does: its classes pickle by this name
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[private]
+            raise
+    return importlib.import_module(f"{private}.{rest}" if rest else private)
+
+
+def _nowhere(module_name: str) -> str:
+    top = _top(module_name)
+    if top in _BESIDE:
+        return f"loaded from {_BESIDE[top]}"
+    if not _LOOKED:
+        return "looked on sys.path"
+    folders = ", ".join(str(f) for f in _LOOKED[-2:])
+    return f"looked for {top}.py or {top}/ beside the spec (in {folders}), then on sys.path"
 
 
 @dataclass(frozen=True)
@@ -102,7 +196,8 @@ def _distribution_of(module_name: str) -> tuple[str, str] | None:
 
 def module_identity(module_name: str, module: Any) -> str:
     """``dist version`` of the distribution that installed ``module``, else ``module sha256:hex`` of its source."""
-    dist = _distribution_of(module_name)
+    from_spec_folder = getattr(module, "__name__", "").startswith(_PRIVATE)  # a file beside a spec: no distribution's
+    dist = None if from_spec_folder else _distribution_of(module_name)
     if dist is not None:
         return f"{dist[0]} {dist[1]}"
     digest = _source_sha256(module)
@@ -117,9 +212,9 @@ def import_target(target: str, what: str, name: str) -> tuple[Any, Any]:
     if not module_name or not attr:
         raise PluginError(f"{what} {name!r}: an import path is 'package.module:attribute'")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name)
     except Exception as exc:
-        raise PluginError(f"{what} {name!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
+        raise PluginError(f"{what} {name!r}: cannot import module {module_name!r} ({_nowhere(module_name)}): {type(exc).__name__}: {exc}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -165,6 +260,10 @@ def resolve(group: str, name: str) -> Plugin:
 def forget() -> None:
     """Drop resolved plugins (after installing or editing one in the same process, as tests do)."""
     _resolve.cache_clear()
+    _BESIDE.clear()
+    _LOOKED.clear()
+    for name in [m for m in sys.modules if m.startswith(_PRIVATE)]:
+        del sys.modules[name]
     importlib.invalidate_caches()
     metadata_cache = getattr(metadata, "_cache_clear", None)  # not public; present in some versions
     if callable(metadata_cache):
@@ -202,11 +301,14 @@ __all__ = [
     "MODEL_GROUP",
     "Plugin",
     "PluginError",
+    "beside",
     "call",
     "entry_point_names",
     "forget",
     "is_import_path",
+    "look_beside",
     "module_identity",
     "options_model",
     "resolve",
+    "restore",
 ]

@@ -130,6 +130,9 @@ def test_events_progress_file_and_cache(tmp_path: Path) -> None:
     assert kinds.count("StageStarted") == 4 and kinds.count("StageDone") == 4
     steps = [e for e in seen if isinstance(e, ev.StageStep) and e.evaluated and e.completed > 0]
     assert steps and all(e.loss is not None and e.accuracy is not None and e.rate for e in steps)
+    at_start = [e for e in seen if isinstance(e, ev.StageStep) and e.total > 1 and e.completed == 0]
+    assert at_start and all(e.loss is None and e.accuracy is not None for e in at_start)  # no training loss before a step
+    assert not any("nan" in e.line() for e in seen if isinstance(e, ev.StageStep))
     # while training, the store holds its curves so far; none is left once stored, and none is ever a stage
     first = progress_at_eval[0]
     assert first is not None and first["total"] == 60 and first["series"]["iteration"] == [0]

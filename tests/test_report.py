@@ -117,13 +117,45 @@ def test_every_figure_carries_its_provenance(built: dict[str, Any]) -> None:
         stage = by_kind[kind]
         # In the image itself (the SVG keeps its text as text) ...
         svg_text = (built["out"] / "figures" / f"{stem}.svg").read_text()
-        for needed in (stage.id, "spec tiny", "mlp on xord", "cpu", str(stage.attrs["created"])[:10]):
+        for needed in (stage.id, "spec tiny", "MLP on XORD", "cpu", str(stage.attrs["created"])[:10]):
             assert needed in svg_text, (stem, needed)
         # ... and in the page's caption under it.
         figure = re.search(rf'<figure id="{re.escape(stem)}">(.*?)</figure>', html, re.S)
         assert figure is not None, stem
-        for needed in (f"<code>{stage.id}</code>", "<code>tiny</code>", "model mlp", "dataset xord", "device cpu"):
+        for needed in (f"<code>{stage.id}</code>", "<code>tiny</code>", "model MLP", "dataset XORD", "device cpu"):
             assert needed in figure.group(1), (stem, needed)
+
+
+def test_report_options_choose_formats_resolution_footer_and_sections(built: dict[str, Any]) -> None:
+    store, root = str(built["root"] / "store"), built["root"]
+    out = root / "paper"
+    result = CliRunner().invoke(app, ["report", store, "--out", str(out), "--format", "svg", "--no-footer", "--kind", "pruning", "--kind", "train"])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (out / "figures").iterdir())
+    assert files == ["tiny-run-pruning-fc1_best.svg", "tiny-run-training-curves.svg"]
+    stages = {s.attrs.get("study_kind", "training"): s.id for s in built["store"].stages()}
+    for name, kind in zip(files, ("pruning", "training")):
+        svg = (out / "figures" / name).read_text()
+        assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
+        assert stages[kind] not in svg and "spec tiny" not in svg  # no provenance footer in the image
+        assert "MLP" in svg  # the model as a paper names it, not its registry key
+    html = (out / "index.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and ".png" not in html  # the page still shows them
+    assert stages["pruning"] in html  # ... with the provenance in the caption
+    glossary = html[html.index("what the numbers mean"):]  # the shown kinds' metrics defined, units included
+    assert "area under accuracy" in glossary and "[fraction of test samples, 0–1]" in glossary and "Gini" not in glossary
+
+    wide = root / "pdf"
+    result = CliRunner().invoke(app, ["report", store, "--out", str(wide), "--format", "pdf", "--format", "png", "--dpi", "300", "--kind", "train"])
+    assert result.exit_code == 0, result.output
+    assert (wide / "figures" / "tiny-run-training-curves.pdf").read_bytes()[:5] == b"%PDF-"
+    sharp = png_size((wide / "figures" / "tiny-run-training-curves.png").read_bytes())
+    default = png_size((built["out"] / "figures" / "tiny-run-training-curves.png").read_bytes())
+    assert sharp[0] > 1.8 * default[0]
+
+    for args, message in ((["--kind", "nosuch"], "--kind nosuch: no such section in these stores"), (["--format", "gif"], "--format: expected png, svg, pdf; found gif"), (["--dpi", "0"], "--dpi")):
+        result = CliRunner().invoke(app, ["report", store, "--out", str(root / "bad"), *args])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
 
 
 class _Links(HTMLParser):

@@ -243,3 +243,16 @@ def test_several_specs_run_into_one_parent_folder(tmp_path: Path) -> None:
     code, output = invoke("run", str(a), str(bad), "--store", str(tmp_path / "more"), "--device", "cpu", "--quiet")
     assert code == 2 and f"{bad}:" in output, output
     assert not (tmp_path / "more").exists(), "a bad spec among several: nothing runs"
+
+
+def test_shell_completion_offers_set_field_names() -> None:
+    def complete(words: str) -> list[str]:
+        env = {"_REDUNDANCY_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        result = CliRunner().invoke(app, [], prog_name="redundancy", env=env)
+        assert result.exit_code == 0, result.output
+        return result.output.split()
+
+    assert complete("redundancy run spec.yaml --set train.it") == ["train.iterations="]
+    offered = complete("redundancy validate spec.yaml --set data.")
+    assert "data.preprocess.scale=" in offered and "data.split.train=" in offered
+    assert not any("plugin" in o or "sha256" in o for o in offered)  # fields only the loader sets are not offered

@@ -341,3 +341,37 @@ def test_gc_moves_stages_of_earlier_spec_versions_aside(tmp_path: Path, monkeypa
     assert (store.stage_dir / layout.STALE / layout.stage_file(stale)).is_file()
     assert stale not in store.stage_ids() and len(store.stage_ids()) == 1
     assert runner.invoke(app, ["run", "spec.yaml", "--device", "cpu", "--quiet"]).output.count("1 cached") == 1
+
+
+def test_gc_delete_frees_stale_stages_after_confirmation_and_only_files_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for seed in (0, 1, 2):  # each edit of the spec leaves the previous training stale
+        write_spec(tmp_path, tiny_text(iterations=20, seed=seed))
+        assert runner.invoke(app, ["run", "spec.yaml", "--device", "cpu", "--quiet"]).exit_code == 0
+    store = Store(tmp_path / "store" / "tiny")
+    assert len(stale_stage_ids(store)) == 2
+    assert runner.invoke(app, ["gc", str(store.root)]).exit_code == 0  # moved to stages/stale/, still taking space
+    aside = store.stage_dir / layout.STALE
+    mine = {  # files in stages/stale/ the tool did not write: never deleted
+        "notes.txt": b"my notes",
+        "train-0123456789abcdef.h5": b"not HDF5",
+    }
+    for name, data in mine.items():
+        (aside / name).write_bytes(data)
+    with h5py.File(aside / "train-fedcba9876543210.h5", "w") as f:
+        f.attrs[layout.A_STAGE_ID] = "train-0000000000000000"  # HDF5, but its id is not its name
+    before = {p.name for p in aside.iterdir()}
+    dry = runner.invoke(app, ["gc", str(store.root), "--delete"])
+    assert dry.exit_code == 0 and "dry run: 2 stale stage file(s)" in dry.output and "nothing was" in dry.output, dry.output
+    assert {p.name for p in aside.iterdir()} == before
+    for name in (*mine, "train-fedcba9876543210.h5"):
+        assert f"keep    {aside / name}" in dry.output.replace("\n", "")
+    done = runner.invoke(app, ["gc", str(store.root), "--delete", "--yes"])
+    assert done.exit_code == 0 and "MiB freed" in done.output, done.output
+    left = {p.name for p in aside.iterdir()}
+    assert left == {*mine, "train-fedcba9876543210.h5"} and (aside / "notes.txt").read_bytes() == b"my notes"
+    assert stale_stage_ids(store) == [] and len(store.stage_ids()) == 1
+    again = runner.invoke(app, ["run", "spec.yaml", "--device", "cpu", "--quiet"])  # the current plan's stage is untouched
+    assert again.exit_code == 0 and "0 trained" in again.output and "1 cached" in again.output, again.output
+    assert runner.invoke(app, ["gc", str(store.root), "--delete"]).output.strip().endswith("no stale stage file to delete")

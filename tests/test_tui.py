@@ -389,26 +389,32 @@ def test_export_writes_table_and_curve_csv_to_the_export_folder_never_the_store(
                 await pilot.press("e")
                 await settle(pilot)
                 shown.append(static_text(app, "#status"))
+                status = app.query_one("#status", Static)
+                screens.append((status.content_size.width, status.content_size.height))
             return shown
 
+    screens: list[tuple[int, int]] = []
     first, second = asyncio.run(export_twice())
     folder = tmp_path / "home" / "redundancy-exports"
     table_csv = folder / "sample-seed0-pruning-table.csv"
     curve_csv = folder / "sample-seed0-pruning-test_accuracy_vs_units_removed_random_mean_std.csv"
-    assert first == f"exported: {table_csv}, {curve_csv}"  # whole paths
-    assert second == f"exported: {folder / 'sample-seed0-pruning-table-2.csv'}, {folder / (curve_csv.stem + '-2.csv')}"  # never replaced
+    assert first == f"exported to {folder}: {table_csv.name}, {curve_csv.name}"  # the folder once, whole names
+    assert second == f"exported to {folder}: sample-seed0-pruning-table-2.csv, {curve_csv.stem}-2.csv"  # never replaced
+    width, height = screens[0]  # the status line wraps onto as many lines as the message needs, not cut at the edge
+    assert len(first) > width and 2 <= height <= 3 and width * height >= len(first)
     assert sorted(p for p in sample.parent.rglob("*") if p.is_file()) == before  # nothing written beside or inside the store
     summary, curves, _ = pruning_result(0)
     with table_csv.open() as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["criterion", "acc@10%", "acc@25%", "acc@50%", "acc@75%", "acc@90%", "auc"]
-    assert rows[1][0] == "magnitude:smallest" and float(rows[1][6]) == summary["magnitude:smallest"]["auc"]
+    assert rows[1][0] == "magnitude:smallest" and float(rows[1][6]) == pytest.approx(summary["magnitude:smallest"]["auc"], rel=1e-11)
+    assert all(len(cell) <= 14 for row in rows[1:] for cell in row[1:])  # 0.538, never 0.5379999999999999
     with curve_csv.open() as f:
         points = list(csv.DictReader(f))
     assert list(points[0]) == ["series", "units removed", "accuracy", "std"]
     random = [p for p in points if p["series"] == "random"]
-    assert [float(p["accuracy"]) for p in random] == curves["random"]["accuracy"]
-    assert [float(p["std"]) for p in random] == curves["random"]["std"]
+    assert [float(p["accuracy"]) for p in random] == pytest.approx(curves["random"]["accuracy"], rel=1e-11)
+    assert [float(p["std"]) for p in random] == pytest.approx(curves["random"]["std"], rel=1e-11)
     assert len(points) == 5 * len(curves["random"]["units_removed"])
 
 
@@ -602,6 +608,11 @@ def test_every_view_reads_what_the_real_engine_writes(tmp_path: Path) -> None:
         assert isinstance(panel, PlotPanel) and panel.title.startswith(title), kind
         assert len(panel.series) == lines and all(len(s.x) == len(s.y) > 1 for s in panel.series), kind
         assert all(isinstance(p, TablePanel) or p.series for p in detail.panels if not isinstance(p, HeatmapPanel)), kind
+        # the table's tooltip defines its metrics from the kind's own definitions
+        defined = detail.table.definitions
+        for row in detail.table.rows:  # every number is under a defined column or beside a defined row label
+            for column, cell in zip(detail.table.columns[1:], row[1:]):
+                assert not isinstance(cell, (int, float)) or column in defined or str(row[0]) in defined, (kind, column, row[0])
     trajectories = [p for p in tui_details.study_detail(listing, studies["dynamics"]).panels if "trajectory" in p.title]
     assert [p.title.split(":")[0] for p in trajectories] == ["fc1", "fc2"]
     run = tui_details.run_detail(listing, listing.runs[0])
@@ -681,6 +692,8 @@ async def test_at_80x24_the_pruning_table_keeps_criterion_and_auc_in_view(sample
         await goto(pilot, tui_details.stage_key(sample, entry.id))
         header = next(line for line in screen_lines(app) if "criterion" in line)
         assert "auc" in header and "acc@90%" not in header  # too narrow for every column
+        tooltip = str(app.query_one("#table", DataTable).tooltip)
+        assert "auc: area under accuracy" in tooltip and "acc@10%: test accuracy with that percentage" in tooltip
         assert any("magnitude:smallest" in line and "0.7984" in line for line in screen_lines(app))
         table = app.query_one("#table", DataTable)
         table.focus()
@@ -730,6 +743,8 @@ async def test_help_is_made_from_the_bindings(sample: Path) -> None:
     rows = help_rows(bindings)
     assert len(rows) == len(bindings) and all(what for _, what in rows)
     assert ("c", RedundancyApp.BINDINGS[3].tooltip) in rows  # type: ignore[union-attr]
+    keys = dict(rows)  # each binding under its own key, not the footer's "[ ]" for the pair
+    assert keys["]"].startswith("next plot") and keys["["].startswith("previous plot") and "[ ]" not in keys
     app = RedundancyApp([sample], poll=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -746,3 +761,11 @@ def test_every_tui_module_stays_small() -> None:
     package = Path(__file__).resolve().parents[1] / "redundancy" / "tui"
     sizes = {p.relative_to(package).as_posix(): len(p.read_text(encoding="utf-8").splitlines()) for p in package.rglob("*.py")}
     assert len(sizes) > 10 and not {name: n for name, n in sizes.items() if n > 350}
+
+
+def test_the_tree_tells_weight_from_bias_however_narrow() -> None:
+    from redundancy.tui.tree import member_label
+
+    assert member_label("blocks.fc1.layer.weight") == "fc1.weight" and member_label("blocks.fc1.layer.bias") == "fc1.bias"
+    assert member_label("blocks.conv1.norm.running_mean") == "conv1.norm.running_mean"
+    assert member_label("accuracy") == "accuracy" and member_label("blocks.x") == "blocks.x"

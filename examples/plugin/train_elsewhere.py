@@ -5,7 +5,7 @@ training. The network is the one ``redundancy_example.nets:build`` makes, so
 its ``nn.Sequential`` parameter names (``1.weight``, ``3.weight``) need no
 ``keys:`` map; the data is the spec's, read through redundancy's loader.
 
-    PYTHONPATH=. python train_elsewhere.py      # writes init.pt and trained.pt here
+    python train_elsewhere.py      # writes init.pt and trained.pt here
 """
 
 from __future__ import annotations

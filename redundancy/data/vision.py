@@ -184,6 +184,7 @@ def load_vision(spec: VisionSet, cfg: DataConfig, opts: DataOptions) -> RawData:
         source=f"{spec.title} via torchvision {_torchvision_version()} from {_folder(cls, opts.root)}",
         offline_subset=False,
         files=tuple(_folder(cls, opts.root) / name for name in _required_files(cls)),
+        normalization=(spec.mean, spec.std),
     )
 
 

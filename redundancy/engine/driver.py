@@ -61,6 +61,7 @@ from redundancy.engine.jobs import Stage, StageCrashed, StageJob, StageLost, Sta
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
 from redundancy.engine.stages import DataCache, StageFailure, current_environment, provenance
 from redundancy.engine.stacking import stack_groups, stacking_support
+from redundancy import plugins
 from redundancy.errors import RedundancyError, StoreError, StoreWriteError
 from redundancy.spec.schema import RunConfig
 from redundancy.store import Store, to_json
@@ -226,9 +227,10 @@ def drive(
     supported = stacking or stacking_support(device_type, DataCache(torch.device("cpu"), data_root))
     chain = executor.chain_studies
     store_root = str(store.root.resolve())
+    plugin_files = tuple(sorted(plugins.beside().items()))
 
     def make_job(train: Sequence[TrainStage], studies: Sequence[StudyStage], keep: Sequence[str] = ()) -> StageJob:
-        return StageJob(tuple(train), tuple(studies), tuple(keep), plan.spec.name, device_name, data_root, store_root)
+        return StageJob(tuple(train), tuple(studies), tuple(keep), plan.spec.name, device_name, data_root, store_root, plugin_files)
 
     def pending_studies(run_id: str) -> list[StudyStage]:
         return [s for s in studies_of.get(run_id, []) if s.id not in cached]

@@ -91,7 +91,7 @@ class StageStep(Event):
 
     @property
     def evaluated(self) -> bool:
-        return self.loss is not None
+        return self.loss is not None or self.accuracy is not None  # iteration 0 has no training loss yet
 
     def line(self) -> str:
         if self.total == 1:

@@ -16,6 +16,7 @@ Neither is a stage file; a worker that cannot reach the folder skips both.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
@@ -33,6 +34,7 @@ from redundancy.engine.stages import DataCache, execute_study, execute_train, pr
 from redundancy.engine.stacking import execute_train_group
 from redundancy.engine.threads import stage_threads, using_threads
 from redundancy.errors import RedundancyError
+from redundancy import plugins
 from redundancy.plugins import raised_at
 from redundancy.store import Store, now_iso
 from redundancy.store.stages import artifacts_from, study_attrs, study_tensors, train_attrs, train_tensors
@@ -65,6 +67,8 @@ class StageJob:
     trains whole even when some members are stored, so that no member's result
     depends on which others were cached); empty means all. ``store_root`` is
     the store folder, absolute, for resume states and progress files.
+    ``plugin_files`` are the plugin modules found beside the spec (module -> file), which
+    a worker process loads from there as the driver did.
     """
 
     train: tuple[TrainStage, ...] = ()
@@ -74,6 +78,7 @@ class StageJob:
     device: str = "auto"
     data_root: str | None = None
     store_root: str | None = None
+    plugin_files: tuple[tuple[str, str], ...] = ()
 
     @property
     def stages(self) -> list[Stage]:
@@ -186,7 +191,7 @@ def _steps(
             for stage_id in ids:
                 store.write_progress(stage_id, content)
         if emit is not None:
-            m = metrics or {}
+            m = {k: v for k, v in (metrics or {}).items() if not (isinstance(v, float) and math.isnan(v))}  # no training loss before the first step
             emit(StageStep(ids[0], label, it, total, rate, m.get("train_loss"), m.get("val_accuracy"), m.get("test_accuracy")))
 
     return callback
@@ -218,6 +223,7 @@ def run_job(
 
     start = time.perf_counter()
     try:
+        plugins.restore(dict(job.plugin_files))
         device = resolve_device(job.device)
         cache = worker_data(device, job.data_root, caches)
         store = _reachable_store(job.store_root)

@@ -23,14 +23,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from redundancy.spec.loader import ResolvedSpec, run_label
-from redundancy.spec.schema import EXECUTION_ONLY_TRAIN, ResolvedRun, RunConfig, Spec, StudyConfig
+from redundancy.spec.schema import EXECUTION_ONLY_TRAIN, SPLIT_PATHS, ResolvedRun, RunConfig, Spec, StudyConfig
 
 __all__ = ["EXECUTION_ONLY_TRAIN", "Plan", "StudyStage", "TrainStage", "canonical_run", "canonical_study", "digest", "make_plan", "next_seed", "pairs_runs", "run_label"]
 
 
 def canonical_run(run: RunConfig) -> dict[str, Any]:
     """The run's identity payload: non-default resolved fields only."""
-    return run.model_dump(mode="json", exclude_defaults=True, exclude={"train": EXECUTION_ONLY_TRAIN})
+    exclude: dict[str, Any] = {"train": EXECUTION_ONLY_TRAIN}
+    if run.data.split is not None:
+        exclude["data"] = {"split": SPLIT_PATHS}
+    return run.model_dump(mode="json", exclude_defaults=True, exclude=exclude)
 
 
 def canonical_study(study: StudyConfig) -> dict[str, Any]:

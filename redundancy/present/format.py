@@ -128,6 +128,26 @@ LABELS: dict[str, str] = {
     "update": "update W − W₀",
 }
 DIRECTIONS: dict[str, str] = {"smallest": "smallest first", "largest": "largest first"}
+#: Names of the built-in models and datasets as papers write them; plugin names are shown as written.
+NAMES: dict[str, str] = {
+    "lenet_300_100": "LeNet-300-100",
+    "mlp": "MLP",
+    "conv2": "Conv-2",
+    "conv4": "Conv-4",
+    "conv6": "Conv-6",
+    "vgg19": "VGG-19",
+    "mnist": "MNIST",
+    "mnist-5k": "MNIST 5k",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "teacher-student": "teacher-student",
+    "xord": "XORD",
+}
+
+
+def name_label(name: str) -> str:
+    """A model's or dataset's name as a paper writes it (``lenet_300_100`` -> ``LeNet-300-100``)."""
+    return NAMES.get(name, name)
 
 
 def label(key: str) -> str:
@@ -144,3 +164,30 @@ def label(key: str) -> str:
         layer, _, at = key.partition("@")
         return f"{layer} at {label(at)}"
     return key.replace("_", " ")
+
+
+# --- which weights a result describes ---------------------------------------------------------------
+#: Study config fields that name the checkpoints a study reads (pruning and subspace: ``checkpoint``;
+#: unit tickets: ``selected_at``); a kind with none (lottery, dynamics) trains or reads every checkpoint.
+CHECKPOINT_FIELDS = ("checkpoint", "selected_at")
+
+
+def checkpoint_label(ref: Any, run: Mapping[str, Any]) -> str:
+    """``best (iteration 500)``: a checkpoint as a study names it, with the iteration it stands for in
+    ``run`` (the run's stored attributes: ``iterations`` is final's, ``best_iteration`` best's)."""
+    from redundancy.store import layout as L
+
+    iteration = {"final": run.get(L.A_ITERATIONS), "best": run.get(L.A_BEST_ITERATION)}.get(str(ref))
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return f"iteration {ref}"
+    return f"{ref} (iteration {iteration})" if isinstance(iteration, int) and not isinstance(iteration, bool) else str(ref)
+
+
+def weights_label(config: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str | None:
+    """The checkpoints a study's config reads, each with its iteration (``best (iteration 500)``); None when
+    the kind names none."""
+    for name in CHECKPOINT_FIELDS:
+        refs = (config or {}).get(name)
+        if refs is not None:
+            return ", ".join(checkpoint_label(r, run) for r in (refs if isinstance(refs, list) else [refs]))
+    return None

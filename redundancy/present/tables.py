@@ -261,3 +261,26 @@ def comparison_table_data(c: NetworkComparison) -> list[TableData]:
     if tables:
         tables[-1].caption = c.note()
     return tables
+
+
+def grid_runs_table(doc: Mapping[str, Any], table: Mapping[str, Any], *, transposed: bool = False) -> TableData | None:
+    """The runs behind one grid table (a table of :func:`redundancy.grid.grid_summary`): a row per run
+    with its own headline numbers (a column per run when ``transposed``, as its grid table), so a
+    mean ± std never hides the runs it averages."""
+    from redundancy.grid import headline_numbers
+
+    metrics = list(table["metrics"])
+    rows: list[list[Any]] = []
+    if table["kind"] == "train":
+        rows = [[r.get("name"), *(r.get(m) for m in metrics)] for r in doc["runs"] if r.get("status") == "done"]
+    else:
+        for st in doc["studies"]:
+            if st.get("name") == table["study"] and st.get("kind") == table["kind"] and st.get("status") == "done":
+                numbers = headline_numbers(str(st["kind"]), st.get("summary") or {})
+                rows.append([st.get("run"), *(numbers.get(m) for m in metrics)])
+    if len(rows) < 2:
+        return None
+    title = f"runs of {grid_table_title(table, '', prefix='grid: ')}"
+    if transposed:
+        return TableData(title, ["", *(str(r[0]) for r in rows)], [[m, *(r[i + 1] for r in rows)] for i, m in enumerate(metrics)], transposed=True)
+    return TableData(title, ["run", *metrics], rows)

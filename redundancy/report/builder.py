@@ -1,8 +1,9 @@
 """Build a report from stores: collect stages, call the registered figure functions, save figures.
 
 The builder owns everything figure functions do not: which stages exist,
-provenance, file names, saving each figure as PNG and SVG with its provenance
-printed under it, and catching a figure function that fails so one broken
+provenance, file names, saving each figure in the formats asked for (PNG and
+SVG unless :class:`ReportOptions` says otherwise) with its provenance printed
+under it (unless ``footer`` is off: a figure for a paper), and catching a figure function that fails so one broken
 study does not hide the rest (the failure is shown in the report and makes the
 command exit non-zero).
 """
@@ -14,6 +15,7 @@ import os
 import re
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from matplotlib.text import Text
 from PIL import Image
 
 from redundancy.errors import RedundancyError
+from redundancy.present.format import name_label
 from redundancy.present.text import clean
 from redundancy.report.document import RenderedFigure, Report, Section
 from redundancy.report.figures import figure_for
@@ -46,8 +49,39 @@ FOOTER_IN = 0.2  # height of the provenance strip under each figure (inches)
 FILL_COMMAND = "make run  (or: redundancy run specs/quickstart.yaml)"
 
 
+#: The figure file formats ``report --format`` offers.
+FORMATS = ("png", "svg", "pdf")
+
+
 class NoStores(RedundancyError):
     """Nothing to report: no store under the given paths."""
+
+
+class BadReportOption(RedundancyError):
+    """A report option out of its range (a format, a resolution, a kind no store has)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report writes: figure ``formats``, PNG resolution, the provenance footer inside each
+    figure, and which ``kinds`` of sections (``train``, ``grid`` and study kinds; None: all)."""
+
+    formats: tuple[str, ...] = ("png", "svg")
+    dpi: int = PNG_DPI
+    footer: bool = True
+    kinds: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise BadReportOption(f"--format: expected {', '.join(FORMATS)}; found {', '.join(bad) or 'none'}")
+        if not 10 <= self.dpi <= 1200:
+            raise BadReportOption(f"--dpi: expected 10 to 1200 dots per inch; found {self.dpi}")
+
+    def wants(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
 
 
 def _slug(*parts: str) -> str:
@@ -57,17 +91,17 @@ def _slug(*parts: str) -> str:
     return text or "figure"
 
 
-def _write_png(fig: Figure, path: Path) -> None:
-    """Save as an 8-bit palette PNG: line plots use few colours, so this is about a third of the RGBA
+def _png(fig: Figure, dpi: int) -> bytes:
+    """An 8-bit palette PNG: line plots use few colours, so this is about a third of the RGBA
     file with no visible change, which keeps the self-contained page and the committed figures small."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": "redundancy report"})  # no label clipped
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": "redundancy report"})  # no label clipped
     buffer.seek(0)
+    out = io.BytesIO()
     with Image.open(buffer) as image:
         palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        encoded = io.BytesIO()
-        palette.save(encoded, format="png", optimize=True)
-    write_file(path, encoded.getvalue())
+        palette.save(out, format="png", optimize=True)
+    return out.getvalue()
 
 
 def literal_text(fig: Figure) -> None:
@@ -88,8 +122,8 @@ def provenance_of(stage_id: str, attrs: dict[str, Any], run: StageRecord | None,
     return Provenance(
         spec_name=str(attrs.get(L.A_SPEC_NAME) or spec_name),
         stage_id=stage_id,
-        model=str(source.get(L.A_MODEL, "model not recorded")),
-        dataset=str(source.get(L.A_DATASET, "dataset not recorded")),
+        model=name_label(str(source.get(L.A_MODEL, "model not recorded"))),
+        dataset=name_label(str(source.get(L.A_DATASET, "dataset not recorded"))),
         offline_subset=bool(source.get(L.A_OFFLINE_SUBSET, False)),
         data_source=str(source.get(L.A_DATA_SOURCE, "")),
         device=str(attrs.get(L.A_DEVICE, "device not recorded")),
@@ -98,10 +132,11 @@ def provenance_of(stage_id: str, attrs: dict[str, Any], run: StageRecord | None,
 
 
 class _Builder:
-    def __init__(self, out: Path, report: Report, previous: Previous):
+    def __init__(self, out: Path, report: Report, previous: Previous, options: ReportOptions):
         self.out = out
         self.report = report
         self.previous = previous
+        self.options = options
         self.slugs: set[str] = set()
 
     def _taken(self, slug: str) -> bool:
@@ -110,7 +145,7 @@ class _Builder:
             return True
         return any(
             os.path.lexists(self.out / name) and name not in self.previous
-            for name in (f"{FIGURES_DIR}/{slug}.png", f"{FIGURES_DIR}/{slug}.svg")
+            for name in (f"{FIGURES_DIR}/{slug}.{ext}" for ext in FORMATS)
         )
 
     def unique(self, slug: str) -> str:
@@ -121,25 +156,34 @@ class _Builder:
         return candidate
 
     def save(self, block: FigureBlock, stem: str, prov: Provenance) -> RenderedFigure:
-        """Write PNG and SVG with the provenance line printed under the axes, inside the image."""
+        """Write the figure in each format asked for, with the provenance line printed under the axes unless
+        the footer is off; the page shows an in-memory PNG either way."""
         slug = self.unique(stem)
         fig = block.figure
-        # Reserve a strip at the bottom for the provenance line, so the layout keeps legends and labels off it.
-        footer = FOOTER_IN / fig.get_figheight()
-        engine = fig.get_layout_engine()
-        if isinstance(engine, ConstrainedLayoutEngine):
-            engine.set(rect=(0.0, footer, 1.0, 1.0 - footer))
-        fig.text(0.5, 0.25 * footer, prov.line(), ha="center", va="bottom", fontsize=6.0, color=GREY)
+        if self.options.footer:
+            # Reserve a strip at the bottom for the provenance line, so the layout keeps legends and labels off it.
+            footer = FOOTER_IN / fig.get_figheight()
+            engine = fig.get_layout_engine()
+            if isinstance(engine, ConstrainedLayoutEngine):
+                engine.set(rect=(0.0, footer, 1.0, 1.0 - footer))
+            fig.text(0.5, 0.25 * footer, prov.line(), ha="center", va="bottom", fontsize=6.0, color=GREY)
         literal_text(fig)
-        png, svg = f"{FIGURES_DIR}/{slug}.png", f"{FIGURES_DIR}/{slug}.svg"
-        _write_png(fig, self.out / png)
-        # The first save laid the figure out; the SVG reuses those positions (figure fractions, the
+        files = {ext: f"{FIGURES_DIR}/{slug}.{ext}" if ext in self.options.formats else None for ext in FORMATS}
+        embedded = _png(fig, self.options.dpi if files["png"] else PNG_DPI)
+        if files["png"]:
+            write_file(self.out / files["png"], embedded)
+        # The first save laid the figure out; the vector files reuse those positions (figure fractions, the
         # same at any dpi) instead of solving the constrained layout again.
         fig.set_layout_engine("none")
-        vector = io.BytesIO()
-        fig.savefig(vector, format="svg", bbox_inches="tight", metadata={"Date": None})  # no date: same store, same SVG
-        write_file(self.out / svg, vector.getvalue())
-        rendered = RenderedFigure(slug, block.title, block.caption, prov, png, svg)
+        if files["svg"]:
+            vector = io.BytesIO()
+            fig.savefig(vector, format="svg", bbox_inches="tight", metadata={"Date": None})  # no date: same store, same SVG
+            write_file(self.out / files["svg"], vector.getvalue())
+        if files["pdf"]:
+            document = io.BytesIO()
+            fig.savefig(document, format="pdf", bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None})
+            write_file(self.out / files["pdf"], document.getvalue())
+        rendered = RenderedFigure(slug, block.title, block.caption, prov, files["png"], files["svg"], files["pdf"], embedded)
         self.report.figures.append(rendered)
         return rendered
 
@@ -203,7 +247,9 @@ def _quiet(message: str) -> None:
     pass
 
 
-def build_report(paths: Sequence[Path], out: Path, *, log: Callable[[str], None] = _quiet) -> Report:
+def build_report(
+    paths: Sequence[Path], out: Path, options: ReportOptions | None = None, *, log: Callable[[str], None] = _quiet
+) -> Report:
     """Build the report for every store under ``paths`` into ``out``: index.html, report.md, figures/,
     one HTML page per store when there are several, and the manifest of those files.
 
@@ -216,10 +262,16 @@ def build_report(paths: Sequence[Path], out: Path, *, log: Callable[[str], None]
     naming the command that fills one, and :class:`ReportFolderTaken` before writing anything
     when a page's name is taken by a file the report did not make.
     """
+    options = options or ReportOptions()
     stores = [read_store(root) for root in find_stores(list(paths))]
     if not stores:
         where = ", ".join(str(p) for p in paths) or "(no path given)"
         raise NoStores(f"no store under {where}; nothing to report. Fill one with: {FILL_COMMAND}")
+    if options.kinds is not None:
+        present = {"train", "grid"} | {str(rec.study_kind) for store in stores for rec in store.studies()}
+        unknown = sorted(options.kinds - present)
+        if unknown:
+            raise BadReportOption(f"--kind {', '.join(unknown)}: no such section in these stores (there: {', '.join(sorted(present))})")
     pages: dict[Path, str] = {}
     if len(stores) > 1:
         used: set[str] = {"index"}
@@ -236,7 +288,7 @@ def build_report(paths: Sequence[Path], out: Path, *, log: Callable[[str], None]
     check_figures_folder(out)
     (out / FIGURES_DIR).mkdir(exist_ok=True)
     report = Report(out=out, sources=[str(s.root) for s in stores], created=now_iso())
-    builder = _Builder(out, report, previous)
+    builder = _Builder(out, report, previous, options)
     healthy: list[list[Section]] = []
     failing: list[list[Section]] = []
     with report_style():
@@ -265,7 +317,7 @@ def build_report(paths: Sequence[Path], out: Path, *, log: Callable[[str], None]
             head.title = f"{head.title} ({head.folder})"
     report.index, report.pages = write_html(report)
     report.markdown = write_markdown(report)
-    names = [f for fig in report.figures for f in (fig.png, fig.svg)]
+    names = [f for fig in report.figures for f in fig.files]
     names += [p.relative_to(out).as_posix() for p in (report.index, *report.pages, report.markdown)]
     written = {name: sha for name in names if (sha := digest(out / name)) is not None}
     finish(out, written, previous)
@@ -330,14 +382,14 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Sect
     sections = [head]
 
     training = Section(title=f"{spec_name}: training", level=3)
-    for run in done_runs:
+    for run in done_runs if builder.options.wants("train") else []:
         info = stages[run["id"]]
         view = StageView(info, run, info, provenance_of(info.id, info.attrs, None, spec_name), str(run.get("name")))
         builder.draw("train", view, _slug(spec_name, str(run.get("name")), "training"), training)
     if training.items:
         sections.append(training)
 
-    grid = _grid_section(builder, reading, doc, spec_name)
+    grid = _grid_section(builder, reading, doc, spec_name) if builder.options.wants("grid") else None
     if grid is not None:
         sections.append(grid)
     across = _comparison_section(builder, reading, doc, spec_name)
@@ -345,6 +397,8 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Sect
         sections.append(across)
 
     for study in done_studies:
+        if not builder.options.wants(str(study["kind"])):
+            continue
         info = stages[study["id"]]
         run_info = stages.get(str(study.get("run_id")))
         run_info = run_info if run_info is not None and run_info.done else None
@@ -355,5 +409,25 @@ def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Sect
         view = StageView(info, study, run_info, provenance_of(info.id, info.attrs, run_info, spec_name), label)
         builder.draw(str(study["kind"]), view, _slug(spec_name, str(study.get("run")), str(study.get("name"))), section)
         sections.append(section)
+    glossary = _glossary_section(spec_name, done_runs, [s for s in done_studies if builder.options.wants(str(s["kind"]))])
+    if glossary is not None:
+        sections.append(glossary)
     failed = any(e.get("status") == "failed" for e in [*doc["runs"], *doc["studies"]])
     return sections, failed
+
+
+def _glossary_section(spec_name: str, runs: list[dict[str, Any]], studies: list[dict[str, Any]]) -> Section | None:
+    """What every number in the store's tables means, with its unit, from the definitions each kind declares."""
+    from redundancy.present.glossary import glossary
+    from redundancy.present.tables import summary_columns, summary_rows
+
+    shown: dict[str, list[str]] = {"train": ["iterations", "best it.", "test acc.", "test acc. @best"]} if runs else {}
+    for study in studies:
+        rows, scalars = summary_rows(study.get("summary") or {})
+        shown.setdefault(str(study["kind"]), []).extend([*summary_columns(rows), *scalars])
+    lines = [[kind, name, text] for kind, keys in shown.items() for name, text in glossary(kind, keys)]
+    if not lines:
+        return None
+    section = Section(title=f"{spec_name}: what the numbers mean", level=3)
+    section.items.append(TableBlock(title="Glossary", columns=["kind", "metric", "meaning [unit]"], rows=lines))
+    return section

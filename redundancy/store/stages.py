@@ -62,8 +62,25 @@ def train_attrs(stage: TrainStage, result: TrainResult, data: DataBundle, prov: 
         L.A_TEST_ACCURACY: final,
         L.A_TEST_ACCURACY_AT_BEST: at_best,
         L.A_BEST_VAL_LOSS: float(np.min(m["val_loss"])),
+        **_contract_attrs(stage.config, data),
         **prov,
     }
+
+
+def _contract_attrs(run: Any, data: DataBundle) -> dict[str, Any]:
+    """For an imported run, the data contract it was evaluated under (trained runs carry none: their data is the tool's)."""
+    from redundancy.data import get_dataset
+    from redundancy.data.contract import contract_kind, describe
+
+    kind = contract_kind(run)
+    if kind is None:
+        return {}
+    try:
+        entry = get_dataset(run.data.name)
+        text = describe(run, entry.sizes(run.data), entry.normalization)
+    except Exception as exc:  # the description is for readers; the contract's kind is what counts
+        text = f"data contract not described ({type(exc).__name__})"
+    return {L.A_DATA_CONTRACT: kind, L.A_DATA_CONTRACT_TEXT: text}
 
 
 def store_train(store: Store, stage: TrainStage, result: TrainResult, data: DataBundle, prov: dict[str, Any], spec_name: str) -> None:

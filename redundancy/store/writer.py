@@ -14,8 +14,11 @@ store at a time.
 A store is written by one spec file: ``index.h5`` records that file's path and
 the history of the resolved spec's hashes. A run of a different file with the
 same name is refused, unless its content is one the store was written from
-before (the same spec, moved or copied). Nothing here ever deletes: a replaced
-store, a stale stage and a broken stage file are moved aside.
+before (the same spec, moved or copied). Nothing here deletes on its own: a
+replaced store, a stale stage and a broken stage file are moved aside. Only
+``gc --delete``, after the user confirms the list it printed, removes stale
+stage files (:func:`delete_stale`), and only files this tool wrote: regular
+files named like a stage whose ``stage_id`` attribute is that name.
 
 A folder is written as a store only when it is one already, is empty, or is
 new: ``--store`` naming a folder of other files is refused before anything is
@@ -31,6 +34,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -360,3 +364,68 @@ def collect_stale(store: Store, *, wait: bool = False, log: LogFn = _quiet) -> l
             log(f"stale   {sid} moved to {dest}")
             moved.append(dest)
     return moved
+
+
+#: A stage file's name, with the ``.N`` a second file of one name gets when moved aside.
+_STAGE_NAME = re.compile(r"^(?P<id>[A-Za-z0-9_-]+-[0-9a-f]{16})" + re.escape(L.STAGE_SUFFIX) + r"(\.\d+)?$")
+
+
+def _not_ours(path: Path) -> str | None:
+    """Why ``path`` is not a stage file this tool wrote (so it must not be deleted), or None."""
+    match = _STAGE_NAME.match(path.name)
+    if match is None:
+        return "not named like a stage file"
+    if path.is_symlink() or not path.is_file():
+        return "not a regular file"
+    try:
+        with open_h5(path) as f:
+            stage_id = f.attrs.get(L.A_STAGE_ID)
+    except Exception:  # h5py raises several types for a file that is not HDF5
+        return "does not open as an HDF5 stage file"
+    stage_id = stage_id.decode() if isinstance(stage_id, bytes) else stage_id
+    if stage_id != match.group("id"):
+        return "its stage_id attribute does not match its name"
+    return None
+
+
+def stale_files(store: Store) -> tuple[list[tuple[Path, int]], list[tuple[Path, str]]]:
+    """What ``gc --delete`` would remove: stale stage files in ``stages/`` and the stage files already moved
+    to ``stages/stale/``, each with its size; and the files found there it keeps, each with the reason."""
+    if not _h5_attrs_have(store.index_path, L.A_FORMAT_VERSION):
+        raise StoreError(f"{store.root}: not a store with a plan (no readable {L.INDEX} of a store); nothing is stale")
+    store.refuse_links()
+    if plan_ids(store) is None:
+        raise StoreError(f"{store.index_path}: no readable plan; run its spec once to record one")
+    candidates = [store.stage_path(sid) for sid in stale_stage_ids(store)]
+    aside = store.stage_dir / L.STALE
+    if aside.is_dir() and not aside.is_symlink():
+        candidates += sorted(aside.iterdir())
+    remove: list[tuple[Path, int]] = []
+    keep: list[tuple[Path, str]] = []
+    for path in candidates:
+        why = _not_ours(path)
+        if why is None:
+            remove.append((path, path.stat().st_size))
+        else:
+            keep.append((path, why))
+    return remove, keep
+
+
+def delete_stale(store: Store, paths: list[Path], *, wait: bool = False, log: LogFn = _quiet) -> int:
+    """Delete those of ``paths`` (from :func:`stale_files`) that are still stale stage files this tool wrote,
+    under the writer's lock; returns the bytes freed. A path that changed since it was listed is kept."""
+    freed = 0
+    with locked(store, wait=wait, log=log):
+        remove, _ = stale_files(store)
+        allowed = {path: size for path, size in remove}
+        for path in paths:
+            if path not in allowed:
+                log(f"kept    {path}: no longer a stale stage file")
+                continue
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise write_failed(path, exc) from None
+            freed += allowed[path]
+            log(f"deleted {path}")
+    return freed

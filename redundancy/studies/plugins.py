@@ -114,6 +114,9 @@ def resolve(name: str) -> StudyPlugin:
     return StudyPlugin(name, as_kind(obj, name), identity)
 
 
+_plugins._CACHES.append(resolve.cache_clear)  # a module found beside a spec replaces what a name resolved to
+
+
 def forget() -> None:
     """Drop resolved plugins (after installing or editing one in the same process, as tests do)."""
     resolve.cache_clear()

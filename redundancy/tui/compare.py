@@ -18,6 +18,7 @@ from textual.widgets import TabbedContent
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.results import Results
+from redundancy.present.format import weights_label
 from redundancy.present.tables import summary_rows
 from redundancy.tui import source
 from redundancy.tui.details import export_stem, read_study, run_detail
@@ -128,6 +129,7 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
     summaries: list[dict[str, Any]] = []
     panel_sets: list[list[Panel]] = []
     study_results: list[Results] = []
+    weights: list[str | None] = []  # which checkpoint each study read, with its iteration: always shown
     for item in items:
         try:
             run_fields = source.flatten(_run_config(item), "run" if item.entry else "")
@@ -143,7 +145,10 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
                 rows, top = summary_rows(data.summary)
                 summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
                 summary.update(top)
-                study_fields = source.flatten(source.json_attr(data.attrs, L.A_CONFIG, {}) or {}, "study")
+                config = source.json_attr(data.attrs, L.A_CONFIG, {}) or {}
+                train = item.group.train
+                weights.append(weights_label(config, reader.complete(train.record).attrs if train is not None and train.record is not None else {}))
+                study_fields = source.flatten(config, "study")
                 specs.append({**study_fields, **run_fields})
         except SourceError as exc:
             return Detail(key="compare", title="compare", message=f"{item.label}: {exc}")
@@ -154,6 +159,8 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
         view = view_for(kind)
         panel_sets = [view.panels(with_x(r, relative[0]) if relative else r) for r in study_results]
     rows: list[list[Any]] = []
+    if any(weights):  # two studies of different runs may read different iterations under one name (best)
+        rows.append(["weights", *weights])
     for field in differing(specs):
         rows.append([f"spec {field}", *(spec.get(field) for spec in specs)])
     if not rows:

@@ -22,7 +22,7 @@ import yaml
 
 from redundancy.grid import grid_axes, grid_summary
 from redundancy.present.tables import grid_table_data
-from redundancy.present.format import fmt
+from redundancy.present.format import fmt, weights_label
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.results import Results
@@ -222,7 +222,7 @@ def run_detail(listing: Listing, group: RunGroup) -> Detail:
     return Detail(
         key=key,
         title=title,
-        table=training.table(attrs),
+        table=define_metrics(training.table(attrs), "train"),
         panels=panels,
         message=message,
         provenance=provenance(attrs, _config_yaml(attrs), "resolved run config"),
@@ -262,6 +262,10 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
         return Detail(key=key, title=title, message=f"{entry.path.name if entry.path else entry.id}: {exc}")
     view = view_for(entry.study_kind)
     message = "; ".join(data.notes)
+    run = entry_run_attrs(listing, entry)
+    weights = weights_label(source.json_attr(data.attrs, L.A_CONFIG, {}) or {}, run)
+    if weights:  # which weights the numbers describe: best (iteration 500)
+        title += f" · weights {weights}"
     table: Table | None
     try:
         table = view.table(data.summary)
@@ -276,6 +280,8 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
             message = f"datasets of this study: {exc}"
     if not panels and not message:
         message = "no curves stored for this study"
+    if table is not None:
+        define_metrics(table, str(entry.study_kind))
     return Detail(
         key=key,
         title=title,
@@ -286,6 +292,24 @@ def study_detail(listing: Listing, entry: StageEntry) -> Detail:
         exportable=True,
         export_stem=export_stem(listing.name, entry.run, entry.name),
     )
+
+
+def entry_run_attrs(listing: Listing, entry: StageEntry) -> dict[str, Any]:
+    """The attributes of the run a study studied (its iterations name final and best), or {} when unread."""
+    group = next((g for g in listing.runs if g.label == entry.run), None)
+    train = group.train if group is not None else None
+    return dict(reader.complete(train.record).attrs) if train is not None and train.record is not None else {}
+
+
+def define_metrics(table: Table, kind: str) -> Table:
+    """Fill ``table.definitions`` with every column and row label ``kind`` defines (for its tooltip)."""
+    from redundancy.present.glossary import define
+
+    for label in [*table.columns, *(str(row[0]) for row in table.rows if row)]:
+        metric = define(kind, label)
+        if metric is not None:
+            table.definitions.setdefault(label, metric.text())
+    return table
 
 
 def problem_detail(path: Path, reason: str) -> Detail:

@@ -30,6 +30,8 @@ class Table:
     headline: str | None = None
     max_width: int | None = None
     more: list["TablePanel"] = field(default_factory=list)
+    #: What the metrics shown mean (column or row label -> definition with unit): the table's tooltip.
+    definitions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -161,7 +161,8 @@ class DetailPane:
         if not written:
             self.set_status(Text("nothing to export here"))
             return
-        self.set_status(Text(clean("exported: " + ", ".join(str(p) for p in written), one_line=True)))
+        # The folder once, then the file names: the status line wraps rather than cutting the last name.
+        self.set_status(Text(clean(f"exported to {written[0].parent}: " + ", ".join(p.name for p in written), one_line=True)))
         self.notify("\n".join(clean(p) for p in written), title="CSV written", markup=False, timeout=10)
 
 

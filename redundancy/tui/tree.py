@@ -240,7 +240,7 @@ class TreeSync:
                 child = node.add(safe_text(label), child_ref)
             else:
                 shape = "×".join(map(str, m.shape)) or "scalar"
-                label = Text(m.name) + Text(f"  {shape} {m.dtype}", style="dim")
+                label = Text(member_label(m.name)) + Text(f"  {shape} {m.dtype}", style="dim")
                 child = node.add_leaf(safe_text(label), NodeRef("dataset", key, root=ref.root, path=ref.path, name=m.path, mtime_ns=ref.mtime_ns))
             self.nodes[key] = child
 
@@ -299,3 +299,12 @@ def study_label(entry: source.StageEntry) -> Text:
 
 def problem_label(name: str, reason: str) -> Text:
     return Text("⚠ ", style="red") + Text(name) + Text(f": {reason}", style="red")
+
+
+def member_label(name: str) -> str:
+    """A stored parameter's name as the tree shows it: ``blocks.fc1.layer.weight`` -> ``fc1.weight``, so the
+    part that tells a weight from a bias survives a narrow tree (its full name is in the dataset's view)."""
+    parts = name.split(".")
+    if len(parts) > 2 and parts[0] == "blocks":
+        parts = [p for i, p in enumerate(parts[1:]) if not (p == "layer" and i == 1)]
+    return ".".join(parts)

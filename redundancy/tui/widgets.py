@@ -217,9 +217,12 @@ def fill_table(widget: DataTable[Any], table: Table | None) -> None:
     moved right after it, stay in view while the others scroll sideways."""
     widget.clear(columns=True)
     widget.scroll_to(0, 0, animate=False)
+    widget.tooltip = None
     if table is None:
         widget.fixed_columns = 0
         return
+    if table.definitions:  # hovering the table defines its metrics, units included
+        widget.tooltip = Text("\n".join(f"{clean(k, one_line=True)}: {v}" for k, v in table.definitions.items()))
     order = list(range(len(table.columns)))
     if table.headline in table.columns[1:]:
         h = table.columns.index(table.headline)
@@ -242,11 +245,16 @@ def fill_table(widget: DataTable[Any], table: Table | None) -> None:
     widget.call_after_refresh(widget.refresh, layout=True)
 
 
+#: Keys as the help names them. The footer's ``key_display`` may stand for a pair of bindings (``[ ]``
+#: for previous and next plot); the help lists each binding, so it names each one's own key.
+KEY_NAMES = {
+    "question_mark": "?", "slash": "/", "space": "space", "left_square_bracket": "[", "right_square_bracket": "]",
+    "escape": "escape", "less_than_sign": "<", "greater_than_sign": ">", "right": "→", "left": "←",
+}
+
+
 def _key_text(binding: Binding) -> str:
-    if binding.key_display:
-        return binding.key_display
-    names = {"question_mark": "?", "slash": "/", "space": "space", "left_square_bracket": "[", "right_square_bracket": "]", "escape": "escape"}
-    return " ".join(names.get(k, k) for k in binding.key.split(","))
+    return " ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
 
 
 def help_rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:

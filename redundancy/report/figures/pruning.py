@@ -112,7 +112,7 @@ def pruning_figures(view: StageView) -> list[Block]:
             top = ax.secondary_xaxis("top", functions=(lambda u, n=n: 100.0 * u / n, lambda p, n=n: p * n / 100.0))
             top.set_xlabel("units removed (% of the layer)")
         legend_below(ax, ncols=2, title=state or None, title_fontsize=8)
-        fig.suptitle(f"Pruning {layer or 'a layer'} of {view.provenance.model} without retraining")
+        fig.suptitle(f"Pruning {where} of {view.provenance.model} without retraining")  # names the weights: best (iteration 500)
         title = f"Pruning {where} of {view.provenance.model} without retraining"
         caption = (
             "Accuracy after removing units one criterion at a time (greedy, no retraining). Solid lines remove the "

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from redundancy.report.figures import register
+from redundancy.present.format import checkpoint_label
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import BLACK, GREY, VERMILLION, colour, legend_below, new_figure, percent_axis, plain_ticks
 from redundancy.store.results import Curve
@@ -107,7 +108,8 @@ def subspace_figures(view: StageView) -> list[Block]:
     blocks: list[Block] = []
     for (layer, checkpoint, target), curves in groups.items():
         layer, target = str(layer or cfg.get("layer", "layer")), str(target or "update")
-        where = f"{layer} at checkpoint {checkpoint}" if checkpoint is not None else layer
+        run_attrs = view.run.attrs if view.run is not None else {}
+        where = f"{layer} at {checkpoint_label(checkpoint, run_attrs)}" if checkpoint is not None else layer
         rows = results.rows(layer=layer, checkpoint=checkpoint, target=target)
         full = next((r.values["acc_full"] for r in rows if isinstance(r.values.get("acc_full"), (int, float))), None)
         spectra = _spectra(view, layer, checkpoint, target, curves)

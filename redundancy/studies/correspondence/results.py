@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import Curve, KindSchema, Results, Row, is_list, numbers
+from redundancy.store.results import Curve, KindSchema, Metric, Results, Row, is_list, numbers
 
 KEY = ("section", "pair", "layer", "matching", "alignment", "rewind")
 ALIGNMENTS = ("none", "weights", "activations")
@@ -91,4 +91,30 @@ def decode_correspondence(summary: Any, curves: Any, config: Mapping[str, Any]) 
     return Results("correspondence", rows, out_curves, scalars)
 
 
-SCHEMA = KindSchema("correspondence", KEY, decode_correspondence)
+METRICS = (
+    Metric("partner", "whom the run's units are matched with: seed (the next seed), spawn (copies from rewind iterations) or teacher"),
+    Metric("units", "hidden units of the layer matched", "count"),
+    Metric("mean", "mean similarity of matched unit pairs (|cosine| of weights or correlation of activations)", "similarity, 0–1"),
+    Metric("median", "median similarity of matched unit pairs", "similarity, 0–1"),
+    Metric("null_mean", "mean similarity of random unit pairs, the chance level", "similarity, 0–1"),
+    Metric("above_*", "fraction of matched pairs whose similarity is at least the threshold", "fraction of units, 0–1"),
+    Metric("null_above_*", "fraction of random pairs at least as similar, the chance level", "fraction of pairs, 0–1"),
+    Metric("rank_correlation", "Spearman's ρ between the norms of matched units", "−1 to 1"),
+    Metric("kept_overlap_*", "overlap of the units magnitude pruning keeps in both networks at that fraction removed, after alignment", "fraction, 0–1"),
+    Metric("chance_*", "the overlap two random kept sets of that size have", "fraction, 0–1"),
+    Metric("loss_barrier", "rise of test loss along the straight path between the networks above the endpoints' average", "cross-entropy, nats"),
+    Metric("error_barrier", "rise of test error along the path above the endpoints' average", "fraction of test samples"),
+    Metric("loss_ends", "mean test loss of the two endpoint networks", "cross-entropy, nats"),
+    Metric("error_ends", "mean test error of the two endpoint networks", "fraction of test samples"),
+    Metric("pairs", "pairs of copies averaged", "count"),
+    Metric("student_units", "units of the student's first hidden layer", "count"),
+    Metric("teacher_units", "units of the teacher's hidden layer", "count"),
+    Metric("students_per_teacher_unit", "mean number of student units specialized to each teacher unit", "count"),
+    Metric("teacher_units_covered", "fraction of teacher units with at least one specialized student unit", "fraction, 0–1"),
+    Metric("specialized_fraction", "fraction of student units whose best similarity to a teacher unit reaches the threshold", "fraction, 0–1"),
+    Metric("null_specialized_fraction", "the same fraction against a random teacher, the chance level", "fraction, 0–1"),
+    Metric("largest_share", "largest share of the output weight one teacher unit's students carry", "fraction, 0–1"),
+    Metric("mean_best_similarity", "mean over student units of their best similarity to a teacher unit", "similarity, 0–1"),
+)
+
+SCHEMA = KindSchema("correspondence", KEY, decode_correspondence, metrics=METRICS)

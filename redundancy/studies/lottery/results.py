@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import Curve, KindSchema, Results, Row, is_list
+from redundancy.store.results import ACCURACY, Curve, KindSchema, Metric, Results, Row, is_list
 
 
 LOTTERY_KEY = ("variant", "layer", "direction")
@@ -59,4 +59,24 @@ def decode_lottery(summary: Any, curves: Any, config: Mapping[str, Any]) -> Resu
     return Results("lottery", rows, out_curves, scalars)
 
 
-SCHEMA = KindSchema("lottery", LOTTERY_KEY, decode_lottery)
+METRICS = (
+    Metric("sparsity", "fraction of the layer's weights pruned after the last round", "fraction, 0–1"),
+    Metric("p_value", "p-value of the test that surviving weights concentrate on few units more than a hypergeometric null", "probability"),
+    Metric("concentrated", "whether p_value < 0.01"),
+    Metric("gini", "Gini coefficient of surviving weights per unit (0: even, 1: all on one unit)", "0–1"),
+    Metric("null_gini", "the Gini coefficient expected under the null (survivors spread at random)", "0–1"),
+    Metric("empty", "units with no surviving incoming weight", "count of units"),
+    Metric("expected_empty", "empty units expected under the null", "count of units"),
+    Metric("cond_survival", "probability that another weight of a unit survives given one does; about density under the null", "probability"),
+    Metric("density", "surviving weights over all weights of the layer", "fraction, 0–1"),
+    Metric("disconnected", "units left with no incoming or no outgoing weight", "count of units"),
+    Metric("rho_norm", "Spearman's ρ between survivors per unit and the unit's trained weight norm", "−1 to 1"),
+    Metric("rho_fp", "Spearman's ρ between survivors per unit and the unit's frame-potential contribution", "−1 to 1"),
+    Metric("dense_accuracy", "test accuracy of the dense trained network", ACCURACY),
+    Metric("first_round_below_dense", "first pruning round whose ticket is more than 1 accuracy point below the dense network (none: never)", "round"),
+    Metric("sparsity_at_first_drop", "fraction of weights pruned at that round", "fraction, 0–1"),
+    Metric("pruned %", "percentage of all weights pruned at each round, round 0 first", "percent"),
+    Metric("* acc %", "test accuracy at each round, round 0 first: ticket (rewound survivors), reinit (same mask, fresh init), random_mask (random mask of the same sparsity)", "percent of test samples"),
+)
+
+SCHEMA = KindSchema("lottery", LOTTERY_KEY, decode_lottery, metrics=METRICS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from redundancy.store.results import Arms, Curve, Key, KindSchema, Results, Row, checkpoint_ref, is_list, split_criterion, split_layer_checkpoint
+from redundancy.store.results import ACCURACY, Arms, Curve, Key, KindSchema, Metric, Results, Row, checkpoint_ref, is_list, split_criterion, split_layer_checkpoint
 
 
 PRUNING_KEY = ("layer", "checkpoint", "iteration", "criterion", "direction", "units")
@@ -124,4 +124,23 @@ def compared_arms(summary: Mapping[str, Any]) -> Arms | None:
     return Arms(values, tested, ("auc",)) if tested else None
 
 
-SCHEMA = KindSchema("pruning", PRUNING_KEY, decode_pruning, _with_iterations, arms=compared_arms)
+METRICS = (
+    Metric("layer", "the layer whose units are removed"),
+    Metric("checkpoint", "the weights pruned: best (lowest validation loss), final, or an iteration, with its iteration"),
+    Metric("units", "units of the layer: rows of a Linear weight, filters of a Conv", "count"),
+    Metric("accuracy_unpruned", "test accuracy of the network before any unit is removed", ACCURACY),
+    Metric("acc@*%", "test accuracy with that percentage of the layer's units removed in the criterion's order, without retraining (linear between levels; random: mean over seeds)", ACCURACY),
+    Metric("auc", "area under accuracy against the fraction of units removed (trapezoids; the mean accuracy over the sweep when max_fraction is 1)", "accuracy × fraction removed, 0–1"),
+    Metric("ft@*%", "test accuracy after fine-tuning the network with that percentage of units removed", ACCURACY),
+    Metric("params_dense", "parameters of the whole dense network", "count"),
+    Metric("flops_dense", "floating-point operations of one forward pass of one input through the dense network (2 per multiply-add)", "FLOPs"),
+    Metric("params_at_max", "parameters of the network with the most units removed (built smaller)", "count"),
+    Metric("flops_at_max", "FLOPs of one forward pass of one input with the most units removed", "FLOPs"),
+    Metric("best_pruned", "the criterion with the highest accuracy right after pruning, before fine-tuning"),
+    Metric("best_finetuned", "the criterion with the highest accuracy after fine-tuning"),
+    Metric("kendall_tau", "Kendall's τ between the criteria's rankings before and after fine-tuning (1: same order)", "−1 to 1"),
+    Metric("ranking_pruned", "criteria from best to worst right after pruning"),
+    Metric("ranking_finetuned", "criteria from best to worst after fine-tuning"),
+)
+
+SCHEMA = KindSchema("pruning", PRUNING_KEY, decode_pruning, _with_iterations, arms=compared_arms, metrics=METRICS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import Curve, KindSchema, Results, Row, is_list, numbers, split_layer_checkpoint
+from redundancy.store.results import ACCURACY, Curve, KindSchema, Metric, Results, Row, is_list, numbers, split_layer_checkpoint
 
 
 SUBSPACE_KEY = ("layer", "checkpoint", "iteration", "target", "basis", "rank")
@@ -61,4 +61,15 @@ def decode_subspace(summary: Any, curves: Any, config: Mapping[str, Any]) -> Res
     return Results("subspace", rows, out_curves, scalars)
 
 
-SCHEMA = KindSchema("subspace", SUBSPACE_KEY, decode_subspace)
+METRICS = (
+    Metric("rank", "rank of the projected matrix (W − Z for update, W for weights): the largest k", "count of directions"),
+    Metric("k_within_1pt", "smallest evaluated k whose projected layer is within 1 accuracy point of the unprojected network (n/a: none)", "count of directions"),
+    Metric("k_within_5pt", "smallest evaluated k within 5 accuracy points of the unprojected network (n/a: none)", "count of directions"),
+    Metric("acc_k*", "test accuracy with the layer's update projected onto k directions of the basis (random: mean over seeds)", ACCURACY),
+    Metric("acc_full", "test accuracy of the unprojected trained network", ACCURACY),
+    Metric("acc_reset", "test accuracy at k = 0: the layer at its initialization Z (update) or at zero (weights)", ACCURACY),
+    Metric("rho_residual_k*", "alignment ρ of the removed residual R_k with the layer's inputs; 1 for an isotropic random matrix", "ratio"),
+    Metric("share_residual_k*", "the residual's share of the change in pre-activations, ‖R_k Xᵀ‖_F / ‖(W − Z) Xᵀ‖_F", "ratio, 0–1"),
+)
+
+SCHEMA = KindSchema("subspace", SUBSPACE_KEY, decode_subspace, metrics=METRICS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import Arms, Curve, KindSchema, Results, Row, checkpoint_ref, is_list, numbers
+from redundancy.store.results import ACCURACY, Arms, Curve, KindSchema, Metric, Results, Row, checkpoint_ref, is_list, numbers
 
 UNIT_TICKET_KEY = ("arm", "selector", "selected_at", "init", "keep")
 
@@ -84,4 +84,18 @@ def compared_arms(summary: Mapping[str, Any]) -> Arms | None:
     return Arms(values, tested, tuple(levels)) if tested else None
 
 
-SCHEMA = KindSchema("unit_ticket", UNIT_TICKET_KEY, decode_unit_ticket, arms=compared_arms)
+METRICS = (
+    Metric("keep *%", "mean test accuracy over seeds of the smaller network keeping that percentage of units, trained from the arm's initialization", ACCURACY),
+    Metric("best", "the arm (selector:init) with the highest mean accuracy at this keep fraction"),
+    Metric("accuracy", "mean test accuracy of the best arm", ACCURACY),
+    Metric("reference", "the arm the best is compared with: random units, fresh initialization"),
+    Metric("reference_accuracy", "mean test accuracy of the reference arm", ACCURACY),
+    Metric("margin", "best arm's accuracy minus the reference's", "fraction of test samples"),
+    Metric("t", "paired t statistic of best against reference over seeds", "t"),
+    Metric("p_value", "two-sided p-value of the paired t-test", "probability"),
+    Metric("dense", "test accuracy of the run's dense network", ACCURACY),
+    Metric("units", "units kept per pruned layer", "count per layer"),
+    Metric("seeds", "seeds per arm", "count"),
+)
+
+SCHEMA = KindSchema("unit_ticket", UNIT_TICKET_KEY, decode_unit_ticket, arms=compared_arms, metrics=METRICS)
