@@ -69,6 +69,15 @@ METRICS = (
     Metric("acc_full", "test accuracy of the unprojected trained network", ACCURACY),
     Metric("acc_reset", "test accuracy at k = 0: the layer at its initialization Z (update) or at zero (weights)", ACCURACY),
     Metric("rho_residual_k*", "alignment ρ of the removed residual R_k with the layer's inputs; 1 for an isotropic random matrix", "ratio"),
+    Metric("inputs", "the layer's inputs the alignment is measured on: as they are (uncentred) or minus their mean (centred)"),
+    Metric("isotropic", "the isotropic baseline of ρ: a random matrix with isotropic rows has ρ = 1", "ratio"),
+    Metric("data_span", "the data-span baseline of ρ: mean over random matrices of the same norm whose rows lie in the span of the layer's inputs", "ratio"),
+    Metric("data_span_min", "the smallest ρ among those random data-span matrices", "ratio"),
+    Metric("data_span_max", "the largest ρ among those random data-span matrices", "ratio"),
+    Metric("rho_update", "alignment ρ of the whole update W − Z with the layer's inputs", "ratio"),
+    Metric("rho_weights", "alignment ρ of the trained weights W with the layer's inputs", "ratio"),
+    Metric("rho_init", "alignment ρ of the initial weights Z with the layer's inputs (the layer's own baseline)", "ratio"),
+    Metric("position_*", "where that ρ sits between the isotropic baseline (0) and the data-span baseline (1), log ρ / log ρ_span", "log-ratio"),
     Metric("share_residual_k*", "the residual's share of the change in pre-activations, ‖R_k Xᵀ‖_F / ‖(W − Z) Xᵀ‖_F", "ratio, 0–1"),
 )
 
