@@ -27,7 +27,10 @@ imported from ``sys.path``. Worker processes receive the locations found
 
 Every call into plugin code goes through :func:`call`, which turns any exception
 into a :class:`PluginError` naming the plugin: a stage that fails in a plugin
-fails as that stage, with one line.
+fails as that stage, with one line. "Any exception" includes :class:`SystemExit`:
+a training script named as a model calls ``sys.exit`` on import, and that must
+not end ``validate`` or ``run`` with the script's exit status and no word. Only a
+real Ctrl-C (:class:`KeyboardInterrupt`) passes through.
 """
 
 from __future__ import annotations
@@ -213,8 +216,12 @@ def import_target(target: str, what: str, name: str) -> tuple[Any, Any]:
         raise PluginError(f"{what} {name!r}: an import path is 'package.module:attribute'")
     try:
         module = _import_module(module_name)
-    except Exception as exc:
-        raise PluginError(f"{what} {name!r}: cannot import module {module_name!r} ({_nowhere(module_name)}): {type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a module that exits on import is a broken plugin, not our exit
+        raise PluginError(
+            f"{what} {name!r}: cannot import module {module_name!r} ({_nowhere(module_name)}): {failure_text(exc)}{raised_at(exc)}"
+        ) from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -276,8 +283,21 @@ def call(plugin: Plugin, what: str, *args: Any, **kwargs: Any) -> Any:
         return plugin.function(*args, **kwargs)
     except RedundancyError as exc:
         raise PluginError(f"{plugin.describe(what)} failed: {exc}") from None
-    except Exception as exc:
-        raise PluginError(f"{plugin.describe(what)} failed: {type(exc).__name__}: {exc}{raised_at(exc)}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise PluginError(f"{plugin.describe(what)} failed: {failure_text(exc)}{raised_at(exc)}") from None
+
+
+def failure_text(exc: BaseException) -> str:
+    """What went wrong in plugin code, in one line: the exception's type and first line, or the
+    ``sys.exit`` call a script made."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) (a script rather than a module of functions?)"
+    if isinstance(exc, RedundancyError):
+        return str(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def raised_at(exc: BaseException) -> str:
@@ -304,6 +324,7 @@ __all__ = [
     "beside",
     "call",
     "entry_point_names",
+    "failure_text",
     "forget",
     "is_import_path",
     "look_beside",

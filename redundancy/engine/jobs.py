@@ -135,7 +135,14 @@ def error_text(exc: BaseException) -> str:
     """An exception as one line: the message for the errors a stage reports, type and place for the rest."""
     if isinstance(exc, (RedundancyError, KeyError, ValueError)):
         return str(exc) or type(exc).__name__
+    if isinstance(exc, SystemExit):  # plugin code (a model's forward, say) that ends the process
+        return f"sys.exit({exc.code!r}) was called{raised_at(exc)}"
     return f"{type(exc).__name__}: {exc}{raised_at(exc)}"
+
+
+#: What a stage's failure may be: any exception, and ``sys.exit`` called by plugin code inside it
+#: (a real Ctrl-C, KeyboardInterrupt, still stops the run).
+STAGE_FAILURES = (Exception, SystemExit)
 
 
 # One data cache per worker process: Ray reuses workers, so each loads a dataset once.
@@ -227,7 +234,7 @@ def run_job(
         device = resolve_device(job.device)
         cache = worker_data(device, job.data_root, caches)
         store = _reachable_store(job.store_root)
-    except Exception as exc:
+    except STAGE_FAILURES as exc:
         return [outcome(stage.id, start, exc) for stage in job.stages]
 
     results: dict[str, TrainResult] = {}
@@ -262,7 +269,7 @@ def run_job(
                     resume = store_resume(store, first, announce, warn) if store is not None else None
                     trained = [execute_train(first.config, data, device, callback, resume=resume)]
                 prov = provenance(device)  # inside the block: it records the thread count the stage computed with
-        except Exception as exc:
+        except STAGE_FAILURES as exc:
             return [outcome(s.id, start, exc) for s in job.stages if isinstance(s, TrainStage)]
         for stage, result in zip(job.train, trained):
             if job.keep and stage.id not in job.keep:
@@ -273,7 +280,7 @@ def run_job(
                     done.attrs = train_attrs(stage, result, data, prov, job.spec_name)
                     done.tensors = train_tensors(result)
                     results[stage.id] = result
-                except Exception as exc:
+                except STAGE_FAILURES as exc:
                     done = outcome(stage.id, start, exc)
             done.resumed_from = resumed[0] if resumed else None
             done.warnings = list(warnings)
@@ -306,7 +313,7 @@ def run_job(
                 done = outcome(study.id, start)
                 done.attrs = study_attrs(study, result, provenance(device), job.spec_name)
             done.tensors = study_tensors(result)
-        except Exception as exc:
+        except STAGE_FAILURES as exc:
             outcomes.append(outcome(study.id, start, exc))
             continue
         outcomes.append(done)

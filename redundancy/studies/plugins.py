@@ -35,7 +35,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from redundancy import plugins as _plugins
-from redundancy.errors import RedundancyError
 from redundancy.plugins import PluginError, is_import_path, module_identity
 
 if TYPE_CHECKING:
@@ -127,9 +126,10 @@ def call(plugin: StudyPlugin, what: str, function: Any, *args: Any) -> Any:
     """Call ``function`` of ``plugin`` with any exception inside it reported as one :class:`PluginError` naming it."""
     try:
         return function(*args)
-    except Exception as exc:
-        message = str(exc) if isinstance(exc, RedundancyError) else f"{type(exc).__name__}: {exc}"
-        raise PluginError(f"{plugin.describe()} failed in {what}: {message}{_plugins.raised_at(exc)}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: see redundancy.plugins
+        raise PluginError(f"{plugin.describe()} failed in {what}: {_plugins.failure_text(exc)}{_plugins.raised_at(exc)}") from None
 
 
 __all__ = ["GROUP", "PluginError", "StudyPlugin", "as_kind", "call", "entry_point_names", "forget", "is_import_path", "module_identity", "resolve"]
