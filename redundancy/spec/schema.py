@@ -28,6 +28,27 @@ class Strict(BaseModel):
 
 #: Seeds are unsigned 63-bit integers: every consumer (torch, numpy) takes them without overflow.
 SEED_MAX = 2**63 - 1
+#: Upper bounds of integer fields, each far past any run that fits a machine and well inside int64,
+#: so a typo (10**23 iterations, a billion random seeds) is refused by ``validate`` instead of running
+#: for ever or exhausting memory.
+#: Training iterations, checkpoint iterations, milestones and intervals (the seed trains 50,000).
+ITERATIONS_MAX = 10**9
+#: Samples, batch sizes and other counts of data points.
+SAMPLES_MAX = 10**9
+#: Units of a layer (``model.widths`` entries, ranks, units removed per step).
+UNITS_MAX = 10**7
+#: Repetitions: random seeds, orders or restarts a study draws (each one is a full evaluation or training).
+REPEATS_MAX = 1000
+#: Pruning rounds (each keeps 1 - rate of the weights: 100 rounds at 0.2 leave 2e-10 of them).
+ROUNDS_MAX = 100
+#: Monte-Carlo draws of a null distribution.
+DRAWS_MAX = 10**6
+#: Entries of a list of levels, ranks, milestones or checkpoints.
+LIST_MAX = 10_000
+#: Hidden-width multiplier: wider than any network a machine holds, still an exact integer product.
+WIDTH_MAX = 1e6
+#: CPU threads of a stage.
+THREADS_MAX = 4096
 #: Longest store or study name: both become folder and file names.
 NAME_MAX = 100
 #: Most log-spaced checkpoints ``log:N`` may ask for (each keeps a copy of the weights).
@@ -81,10 +102,10 @@ class DataConfig(Strict):
     name: str = Field("mnist-5k", description="dataset from the data registry (see `redundancy.data.DATASETS`)")
     root: str | None = Field(None, description="folder holding torchvision datasets (else --data-root, $REDUNDANCY_DATA, user cache)")
     download: bool = Field(True, description="download torchvision datasets on first use when the network allows")
-    train_samples: int | None = Field(None, ge=1, description="use only the first N training samples (after the seeded shuffle); None = all")
-    test_samples: int | None = Field(None, ge=1, description="use only the first N test samples; None = all")
-    input_dim: int | None = Field(None, ge=1, description="teacher-student: input size (default 500); xord: number of pairs d (default 4)")
-    teacher_width: int = Field(4, ge=1, description="teacher-student: hidden units of the teacher")
+    train_samples: int | None = Field(None, ge=1, le=SAMPLES_MAX, description="use only the first N training samples (after the seeded shuffle); None = all")
+    test_samples: int | None = Field(None, ge=1, le=SAMPLES_MAX, description="use only the first N test samples; None = all")
+    input_dim: int | None = Field(None, ge=1, le=UNITS_MAX, description="teacher-student: input size (default 500); xord: number of pairs d (default 4)")
+    teacher_width: int = Field(4, ge=1, le=UNITS_MAX, description="teacher-student: hidden units of the teacher")
     noise: float = Field(0.0, ge=0.0, description="teacher-student: std of Gaussian label noise added to the teacher's logits")
     data_seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the dataset itself (teacher weights, splits, synthetic samples)")
     options: dict[str, Any] = Field(default_factory=dict, description="dataset plugins only: fields passed to the loader")
@@ -97,14 +118,25 @@ class ModelConfig(Strict):
     """Which network to train."""
 
     name: str = Field("lenet_300_100", description="model from the model registry (see `redundancy.models.MODELS`)")
-    width: float = Field(1.0, gt=0, description="multiplier on every hidden width (units and filters)")
-    widths: list[int] | None = Field(None, description="mlp only: hidden layer widths before the multiplier")
+    width: float = Field(1.0, gt=0, le=WIDTH_MAX, description="multiplier on every hidden width (units and filters), at most 10**6")
+    widths: Annotated[list[Annotated[int, Field(ge=1, le=UNITS_MAX)]], Field(max_length=LIST_MAX)] | None = Field(
+        None, description="mlp only: hidden layer widths before the multiplier"
+    )
     init: Literal["glorot_normal", "kaiming_normal", "default"] = Field(
         "glorot_normal", description="weight initialization (the seed uses Gaussian Glorot)"
     )
     bias: bool = Field(True, description="layers carry a bias")
     options: dict[str, Any] = Field(default_factory=dict, description="model plugins only: fields passed to the builder")
     plugin: str | None = Field(None, description="set by redundancy, not in specs: the model plugin's distribution and version, or its source's SHA-256")
+
+
+def _check_iterations(iterations: list[int]) -> None:
+    bad = [i for i in iterations if i < 0]
+    if bad:
+        raise ValueError(f"checkpoint iterations must be >= 0, found {bad[:5]}")
+    bad = [i for i in iterations if i > ITERATIONS_MAX]
+    if bad:
+        raise ValueError(f"checkpoint iterations must be <= {ITERATIONS_MAX:,}, found {bad[:5]}")
 
 
 class TrainConfig(Strict):
@@ -114,15 +146,17 @@ class TrainConfig(Strict):
     lr: float | None = Field(None, gt=0, description="learning rate; model default")
     momentum: float | None = Field(None, ge=0, lt=1, description="SGD momentum; model default")
     weight_decay: float = Field(0.0, ge=0)
-    lr_milestones: list[int] | None = Field(None, description="iterations where lr is multiplied by lr_gamma; model default")
+    lr_milestones: Annotated[list[Annotated[int, Field(ge=0, le=ITERATIONS_MAX)]], Field(max_length=LIST_MAX)] | None = Field(
+        None, description="iterations where lr is multiplied by lr_gamma; model default"
+    )
     lr_gamma: float = Field(0.1, gt=0)
-    batch_size: int | None = Field(None, ge=1, description="model default")
-    iterations: int | None = Field(None, ge=1, description="model default")
+    batch_size: int | None = Field(None, ge=1, le=SAMPLES_MAX, description="model default")
+    iterations: int | None = Field(None, ge=1, le=ITERATIONS_MAX, description="model default; at most 10**9")
     validation: float = Field(
         0.1, gt=0, description="held out of training for validation: a fraction (<1) or a count (>=1)"
     )
-    eval_interval: int | None = Field(None, ge=1, description="iterations between evaluations; default iterations/20 (at most 1000)")
-    eval_batch_size: int = Field(1000, ge=1, description="batch size for evaluation")
+    eval_interval: int | None = Field(None, ge=1, le=ITERATIONS_MAX, description="iterations between evaluations; default iterations/20 (at most 1000)")
+    eval_batch_size: int = Field(1000, ge=1, le=SAMPLES_MAX, description="batch size for evaluation")
     checkpoints: list[int] | str | None = Field(
         None,
         description="extra checkpoint iterations: a list, 'log:N' for N log-spaced ones, or 0 for none (0, final and best always kept)",
@@ -130,17 +164,17 @@ class TrainConfig(Strict):
     graph: Literal["auto", "on", "off"] = Field("auto", description="capture the training step as a CUDA graph (CUDA only)")
     stack: Literal["auto", "off"] = Field("auto", description="train runs of the same shape as one stacked model (CUDA only)")
     threads: int | None = Field(
-        None, ge=1, description="CPU threads of every stage of the run; changes float rounding, so part of the identity when set (default 1)"
+        None, ge=1, le=THREADS_MAX, description="CPU threads of every stage of the run; changes float rounding, so part of the identity when set (default 1)"
     )
     resume_every: int | None = Field(
-        None, ge=1, description="iterations between stored resume states of a training stage (default 10000; also at every checkpoint)"
+        None, ge=1, le=ITERATIONS_MAX, description="iterations between stored resume states of a training stage (default 10000; also at every checkpoint)"
     )
 
     from_checkpoints: dict[int, str] | None = Field(
         None,
         description="iteration -> state-dict file (PyTorch or safetensors, relative to the spec): import these weights instead of training; the largest iteration is final",
     )
-    best_iteration: int | None = Field(None, ge=0, description="with from_checkpoints: the imported iteration studies may call best")
+    best_iteration: int | None = Field(None, ge=0, le=ITERATIONS_MAX, description="with from_checkpoints: the imported iteration studies may call best")
     keys: dict[str, str] | None = Field(
         None, description="with from_checkpoints: parameter names in the files -> the model's (fc1.weight, or the full state-dict name)"
     )
@@ -158,9 +192,7 @@ class TrainConfig(Strict):
         if v is not None:
             if not v:
                 raise ValueError("from_checkpoints needs at least one iteration: file entry")
-            bad = [i for i in v if i < 0]
-            if bad:
-                raise ValueError(f"checkpoint iterations must be >= 0, found {bad}")
+            _check_iterations(list(v))
         return v
 
     @field_validator("graph", "stack", mode="before")
@@ -188,9 +220,9 @@ class TrainConfig(Strict):
         if isinstance(v, list):
             if not all(type(i) is int for i in v):
                 raise ValueError(f"{accepted}; found {v!r}")
-            bad = [i for i in v if i < 0]
-            if bad:
-                raise ValueError(f"checkpoint iterations must be >= 0, found {bad}")
+            if len(v) > LIST_MAX:
+                raise ValueError(f"at most {LIST_MAX:,} checkpoint iterations; found {len(v):,}")
+            _check_iterations(v)
             return v
         raise ValueError(f"{accepted}; found {v!r}")
 
@@ -217,10 +249,10 @@ class ResolvedTrain(TrainConfig):
     optimizer: Literal["sgd", "adam"]
     lr: float = Field(gt=0)
     momentum: float = Field(ge=0, lt=1)
-    lr_milestones: list[int]
-    batch_size: int = Field(ge=1)
-    iterations: int = Field(ge=1)
-    eval_interval: int = Field(ge=1)
+    lr_milestones: list[int]  # bounded where TrainConfig declares it
+    batch_size: int = Field(ge=1, le=SAMPLES_MAX)
+    iterations: int = Field(ge=1, le=ITERATIONS_MAX)
+    eval_interval: int = Field(ge=1, le=ITERATIONS_MAX)
 
 
 def resolve_train(train: TrainConfig, model: ModelConfig) -> ResolvedTrain:

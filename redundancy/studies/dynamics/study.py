@@ -50,7 +50,7 @@ import torch
 from pydantic import Field, field_validator
 
 from redundancy.models import LayeredNet
-from redundancy.spec.schema import StudyConfig
+from redundancy.spec.schema import REPEATS_MAX, SAMPLES_MAX, SEED_MAX, UNITS_MAX, StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef
@@ -90,14 +90,14 @@ class DynamicsConfig(StudyConfig):
         None, min_length=1, description="stored iterations (or best/final) to measure; default every stored one; 0 is always added"
     )
     metrics: list[Metric] | None = Field(None, min_length=1, description=f"subset of {', '.join(METRICS)}; default all")
-    clusters: int = Field(4, ge=1, description="K-Means clusters (Brutzkus & Globerson use 4); at most a layer's units")
-    restarts: int = Field(10, ge=1, description="seeded K-Means restarts; the best objective is kept")
-    probe: int = Field(1000, ge=2, description="validation inputs for activation correlations and removal accuracy")
+    clusters: int = Field(4, ge=1, le=UNITS_MAX, description="K-Means clusters (Brutzkus & Globerson use 4); at most a layer's units")
+    restarts: int = Field(10, ge=1, le=REPEATS_MAX, description="seeded K-Means restarts; the best objective is kept")
+    probe: int = Field(1000, ge=2, le=SAMPLES_MAX, description="validation inputs for activation correlations and removal accuracy")
     correlation_threshold: float = Field(0.5, gt=0, lt=1, description="|ρ| above which two units are repeated (Casper et al.)")
     removable_tolerance: float = Field(
         0.1, ge=0, description="a unit is removable when removing it alone costs less than this many accuracy points"
     )
-    seed: int = Field(0, description="seed of the K-Means restarts and the randomized PCA")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the K-Means restarts and the randomized PCA")
 
     @field_validator("metrics")
     @classmethod

@@ -48,7 +48,7 @@ from pydantic import Field, field_validator
 
 from redundancy.measures import fp_contributions
 from redundancy.models import param_name
-from redundancy.spec.schema import ModelConfig, ResolvedTrain, StudyConfig, TrainConfig, resolve_train
+from redundancy.spec.schema import DRAWS_MAX, ROUNDS_MAX, ModelConfig, ResolvedTrain, StudyConfig, TrainConfig, resolve_train
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_layers
 from redundancy.studies.common.seeds import derived_seed
@@ -72,7 +72,7 @@ class LotteryConfig(StudyConfig):
     """Fields of a ``lottery`` study; ``{kind: lottery}`` alone is Frankle & Carbin's procedure with both controls."""
 
     kind: Literal["lottery"] = "lottery"
-    rounds: int = Field(15, ge=1, description="pruning rounds after the dense round 0")
+    rounds: int = Field(15, ge=1, le=ROUNDS_MAX, description="pruning rounds after the dense round 0")
     rate: float = Field(0.2, gt=0, lt=1, description="fraction of the remaining weights pruned per round (per layer)")
     output_rate: float | None = Field(None, gt=0, lt=1, description="rate of the output layer; default rate / 2")
     scope: Literal["layerwise", "global"] = Field(
@@ -87,7 +87,7 @@ class LotteryConfig(StudyConfig):
     test: Literal["auto", "chi2", "monte_carlo"] = Field(
         "auto", description="concentration test: chi-square when every expected count is >= 5 (auto), or seeded Monte Carlo"
     )
-    draws: int = Field(999, ge=199, description="Monte-Carlo draws of the null per test (199 is the fewest that can reach p < 0.01)")
+    draws: int = Field(999, ge=199, le=DRAWS_MAX, description="Monte-Carlo draws of the null per test (199 is the fewest that can reach p < 0.01)")
     store_weights: bool = Field(
         False, description="also store each round's trained ticket weights (trained/<layer>), so every mask can be recomputed from the store"
     )

@@ -90,7 +90,7 @@ import torch
 from pydantic import AfterValidator, Field, field_validator
 
 from redundancy.models import LayeredNet, param_name
-from redundancy.spec.schema import ResolvedTrain, Strict, StudyConfig, TrainConfig
+from redundancy.spec.schema import ITERATIONS_MAX, LIST_MAX, REPEATS_MAX, SAMPLES_MAX, SEED_MAX, UNITS_MAX, ResolvedTrain, Strict, StudyConfig, TrainConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
@@ -252,9 +252,9 @@ DEFAULT_CRITERIA = [
 class FinetuneConfig(Strict):
     """Retrain each criterion's structurally pruned network (all parameters, the run's optimizer and batch size)."""
 
-    iterations: int = Field(..., ge=1, description="fine-tuning iterations")
+    iterations: int = Field(..., ge=1, le=ITERATIONS_MAX, description="fine-tuning iterations")
     lr: float | None = Field(None, gt=0, description="learning rate; default the run's (no decay schedule)")
-    levels: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1)] = Field(
+    levels: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1, max_length=LIST_MAX)] = Field(
         ..., description="fractions of the layer's units removed at which to fine-tune, in (0, 1)"
     )
 
@@ -274,14 +274,14 @@ class PruningConfig(StudyConfig):
         description="name or name:direction (smallest first, the default, or largest first); names: " + ", ".join(CRITERIA),
     )
     max_fraction: float = Field(1.0, gt=0, le=1, description="fraction of the layer's units to remove, in (0, 1]")
-    step: int = Field(1, ge=1, description="units removed between two evaluations")
+    step: int = Field(1, ge=1, le=UNITS_MAX, description="units removed between two evaluations")
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
-    seeds: int = Field(5, ge=1, le=1000, description="random orders per stochastic criterion (the seed's error bars use 5); their AUCs are the null each criterion's AUC is a percentile of")
-    seed: int = Field(0, description="random orders: order i is drawn from the generator seeded with (seed, i)")
+    seeds: int = Field(5, ge=1, le=REPEATS_MAX, description="random orders per stochastic criterion (the seed's error bars use 5); their AUCs are the null each criterion's AUC is a percentile of")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="random orders: order i is drawn from the generator seeded with (seed, i)")
     follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
     store_weights: bool = Field(False, description="with finetune: also store each fine-tuned network's parameters (.../finetuned/<removed>/weights/<parameter>)")
     include_bias: bool = Field(False, description="magnitude: take the norm of [w_i, b_i] instead of w_i")
-    activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
+    activation_samples: int = Field(1000, ge=1, le=SAMPLES_MAX, description="activation: training inputs the mean |activation| is taken over")
     costs: bool = Field(False, description="record parameters and FLOPs of the structurally smaller network at every level")
     finetune: FinetuneConfig | None = Field(
         None, description="fine-tune each criterion's structurally pruned network at some levels (fully connected models); implies costs"

@@ -77,7 +77,7 @@ import torch
 from pydantic import Field
 
 from redundancy.models import param_name
-from redundancy.spec.schema import StudyConfig
+from redundancy.spec.schema import LIST_MAX, REPEATS_MAX, SAMPLES_MAX, UNITS_MAX, StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_layers, missing_checkpoint
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
@@ -124,20 +124,20 @@ class SubspaceConfig(StudyConfig):
     target: Target | Annotated[list[Target], Field(min_length=1)] = Field(
         "update", description="update = project W − Z; weights = project W itself; or both as a list"
     )
-    ks: Literal["all"] | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = Field(
+    ks: Literal["all"] | Annotated[list[Annotated[int, Field(ge=0, le=UNITS_MAX)]], Field(min_length=1, max_length=LIST_MAX)] = Field(
         "all", description="ranks to evaluate, or all (0..rank); 0, 1, 10, 16 and the rank are always added"
     )
     basis: Basis | Annotated[list[Basis], Field(min_length=1)] = Field(
         "top", description="top (leading singular vectors), bottom (trailing) or random (controls); or a list"
     )
-    seeds: int = Field(5, ge=1, description="random basis: number of random subspaces (seeds 0..seeds-1)")
+    seeds: int = Field(5, ge=1, le=REPEATS_MAX, description="random basis: number of random subspaces (seeds 0..seeds-1)")
     follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
     split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
     alignment: bool = Field(
         False, description="also record ρ (alignment with the layer's inputs) of the kept part and residual, and the residual's share"
     )
     alignment_samples: int = Field(
-        20_000, ge=1, description="alignment on a Conv: unfolded input patches sampled (seeded) to estimate XᵀX"
+        20_000, ge=1, le=SAMPLES_MAX, description="alignment on a Conv: unfolded input patches sampled (seeded) to estimate XᵀX"
     )
     alignment_inputs: Literal["uncentred", "centred"] = Field(
         "uncentred", description="alignment: the layer's inputs as they are (uncentred) or minus their mean (centred)"

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from redundancy.spec.schema import StudyConfig, TrainConfig
+from redundancy.spec.schema import REPEATS_MAX, ROUNDS_MAX, SAMPLES_MAX, StudyConfig, TrainConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef
@@ -102,13 +102,13 @@ class UnitTicketConfig(StudyConfig):
     inits: Annotated[list[Init], Field(min_length=1)] = Field(
         default_factory=lambda: ["original", "reinit"], description="original (the kept units' initial weights) and/or reinit (fresh)"
     )
-    seeds: int = Field(3, ge=1, description="seeds per arm: seed s fixes batch order, fresh init and random selection")
+    seeds: int = Field(3, ge=1, le=REPEATS_MAX, description="seeds per arm: seed s fixes batch order, fresh init and random selection")
     selected_at: Annotated[list[CheckpointRef], Field(min_length=1)] = Field(
         default_factory=lambda: ["final"], description="checkpoints the trained-weight selectors read (final, best, an iteration)"
     )
-    ticket_round: int = Field(3, ge=1, description="ticket_counts: round of iterative magnitude pruning whose masks count")
+    ticket_round: int = Field(3, ge=1, le=ROUNDS_MAX, description="ticket_counts: round of iterative magnitude pruning whose masks count")
     ticket_rate: float = Field(0.2, gt=0, lt=1, description="ticket_counts: fraction of the remaining weights pruned per round")
-    activation_samples: int = Field(1000, ge=1, description="activation: training inputs the mean |activation| is taken over")
+    activation_samples: int = Field(1000, ge=1, le=SAMPLES_MAX, description="activation: training inputs the mean |activation| is taken over")
     store_weights: bool = Field(False, description="ticket_counts: also store the masks of iterative magnitude pruning it counts (ticket_masks/<layer>)")
 
     @field_validator("selectors", "inits", "keep_fractions", "selected_at")
