@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -123,6 +124,23 @@ class Plan:
         return [*self.runs, *self.studies]
 
 
+def _run_identities(resolved: ResolvedSpec) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Each point with :func:`canonical_run` of its run, dumped once per run config but the seed
+    (points that differ only by seed share it; the seed is a field like any other, left out at its default)."""
+    shared: dict[str, dict[str, Any]] = {}
+    default_seed = RunConfig.model_fields["seed"].default
+    for point in resolved.points:
+        if point.shared and point.shared in shared:
+            identity = dict(shared[point.shared])
+            if point.run.seed != default_seed:
+                identity["seed"] = point.run.seed
+        else:
+            identity = canonical_run(point.run)
+            if point.shared:
+                shared[point.shared] = {k: v for k, v in identity.items() if k != "seed"}
+        yield point, identity
+
+
 def study_names(studies: list[StudyConfig]) -> list[str]:
     """Each study's label: its ``name``, else its kind (numbered when a kind repeats)."""
     counts: dict[str, int] = {}
@@ -145,15 +163,26 @@ def make_plan(resolved: ResolvedSpec) -> Plan:
     A study that pairs runs (:func:`pairs_runs`) has a stage only at points with a partner
     (:func:`next_seed`), and its id hashes both training stages' ids; every other id is as before.
     """
+    from redundancy.spec.loader import without_cycle_collection
+
+    with without_cycle_collection():
+        return _make_plan(resolved)
+
+
+def _make_plan(resolved: ResolvedSpec) -> Plan:
     spec = resolved.spec
     plan = Plan(spec, resolved.text)
     names = study_names(list(spec.studies))
     payloads = [canonical_study(study) for study in spec.studies]  # the same at every grid point
-    stages = [TrainStage(f"train-{digest(canonical_run(p.run))}", run_label(p.values), p.values, p.run) for p in resolved.points]
+    # Each payload as the JSON digest() writes it: a study's id hashes {"run": <run id>, "study": <payload>}
+    # (keys sorted), built below without re-encoding the payload at each of a grid's points.
+    texts = [json.dumps(payload, sort_keys=True, separators=(",", ":")) for payload in payloads]
+    stages = [TrainStage(f"train-{digest(identity)}", run_label(p.values), p.values, p.run) for p, identity in _run_identities(resolved)]
     partners = next_seed(resolved.points) if any(pairs_runs(s) for s in spec.studies) else {}
     for i, stage in enumerate(stages):
         plan.runs.append(stage)
-        for name, study, payload in zip(names, spec.studies, payloads):
+        run_json = json.dumps(stage.id)
+        for name, study, payload, text in zip(names, spec.studies, payloads, texts):
             if pairs_runs(study):
                 if i not in partners:
                     continue
@@ -161,6 +190,7 @@ def make_plan(resolved: ResolvedSpec) -> Plan:
                 sid = f"{study.kind}-{digest({'run': stage.id, 'partner': partner.id, 'study': payload})}"
                 plan.studies.append(StudyStage(sid, name, stage, study, partner))
                 continue
-            sid = f"{study.kind}-{digest({'run': stage.id, 'study': payload})}"
+            body = '{"run":' + run_json + ',"study":' + text + "}"
+            sid = f"{study.kind}-{hashlib.sha256(body.encode()).hexdigest()[:16]}"
             plan.studies.append(StudyStage(sid, name, stage, study))
     return plan
