@@ -12,7 +12,8 @@ name -> model name, written ``fc1.weight`` or ``blocks.fc1.layer.weight``), the
 model's own names, the names of a plugin module's own ``state_dict`` (an adapted
 ``nn.Sequential``'s ``0.weight``, see :mod:`redundancy.models.adapt`), and the short
 ``<layer>.<param>`` form. A name that matches nothing, a model parameter no file
-entry gives, and a shape that differs are errors naming the layer.
+entry gives, a shape that differs, weights that are not floating point (int8 would be
+truncated into the model's float) and NaN or infinite values are errors naming the layer.
 
 The imported run is then evaluated on the spec's data (train, validation and
 test loss and accuracy at each imported iteration), so it is stored like a
@@ -60,8 +61,15 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file {path} not found (from_checkpoints files must be on a file system this machine shares)") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
     except Exception as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights only" in first.lower():  # a pickle with objects other than tensors: refused, not run
+            raise CheckpointError(f"cannot read checkpoint {path}: it holds objects other than tensors, which are not loaded ({first})") from None
+        # Anything else (a text file, a truncated archive) fails inside the unpickler with whatever
+        # error its bytes lead to (IndexError, EOFError...): that is not the user's news.
+        raise CheckpointError(f"cannot read checkpoint {path}: not a state-dict file written by torch.save or safetensors") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
@@ -113,6 +121,14 @@ def match_state(
             raise CheckpointError(
                 f"checkpoint {file}: layer {param_layer(k)} {k.split('.')[-1]} ({source[k]}) has shape {tuple(value.shape)}; the model's is {tuple(want.shape)}"
             )
+        what = f"checkpoint {file}: layer {param_layer(k)} {k.split('.')[-1]} ({source[k]})"
+        if want.is_floating_point() and not value.is_floating_point():
+            # int8 or bool weights would be cast to float silently: quantized files need dequantizing first
+            raise CheckpointError(f"{what} is {str(value.dtype).removeprefix('torch.')}, not floating point; dequantize it to float32 before importing")
+        if value.is_floating_point() or value.is_complex():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise CheckpointError(f"{what} holds {bad:,} non-finite value(s) (NaN or inf) of {value.numel():,}; studies need finite weights")
     for k, want in model_state.items():
         if k not in out:
             out[k] = want.detach().clone()  # num_batches_tracked, which the files may leave out

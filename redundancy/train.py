@@ -487,7 +487,7 @@ def _train(
             train_loss = host[4 * size + i] / count if count else float("nan")
             record = records[i]
             if it > 0 and not math.isfinite(train_loss):
-                record.failure = TrainingDiverged(f"training loss is {train_loss} at iteration {it}")
+                record.failure = TrainingDiverged(f"diverged: training loss is {train_loss} at iteration {it}")
                 if not stacked:
                     raise record.failure
                 continue

@@ -21,6 +21,7 @@ import torch
 from redundancy import __version__
 from redundancy.data import DataBundle, load_data
 from redundancy.engine.threads import compute_library
+from redundancy.errors import RedundancyError
 from redundancy.spec.schema import RunConfig, StudyConfig
 from redundancy.store import layout as L
 from redundancy.store import now_iso
@@ -105,9 +106,34 @@ def execute_train(
     return train_model(run.model, run.train, data, seed=run.seed, device=device, callback=callback, resume=resume)
 
 
+class NonFiniteWeights(RedundancyError):
+    """A checkpoint a study would read holds NaN or infinite weights."""
+
+
+def non_finite_weights(run: RunArtifacts) -> None:
+    """Refuse a run whose checkpoints hold NaN or infinite values, naming the first such layer.
+
+    Every study computes on weights (norms, Gram matrices, SVDs, K-Means): on non-finite ones
+    they either fail deep inside a library (an eigensolver that does not converge, an index
+    past an empty selection) or, worse, return numbers. The training stage reports a loss that
+    stops being finite as diverged; this catches what gets past it (a layer the loss does not see).
+    """
+    from redundancy.models import param_layer
+
+    for iteration, state in sorted(run.checkpoints.items()):
+        for name, value in state.items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                bad = int((~torch.isfinite(value)).sum())
+                raise NonFiniteWeights(
+                    f"layer {param_layer(name)} {name.split('.')[-1]} holds {bad:,} non-finite value(s) (NaN or inf) "
+                    f"at iteration {iteration} of run {run.run_id}; the study needs finite weights"
+                )
+
+
 def execute_study(
     study: StudyConfig, run: RunArtifacts, data: DataBundle, device: torch.device, progress: ProgressFn | None = None
 ) -> StudyResult:
+    non_finite_weights(run)
     ctx = StudyContext(run=run, data=data, device=device)
     if progress is not None:
         ctx.progress = progress
