@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from redundancy.spec.loader import ResolvedSpec, run_label
+from redundancy.spec.loader import ResolvedSpec, run_label, study_labels
 from redundancy.spec.schema import EXECUTION_ONLY_TRAIN, SPLIT_PATHS, ResolvedRun, RunConfig, Spec, StudyConfig
 
 __all__ = ["EXECUTION_ONLY_TRAIN", "Plan", "StudyStage", "TrainStage", "canonical_run", "canonical_study", "digest", "make_plan", "next_seed", "pairs_runs", "run_label"]
@@ -142,19 +142,9 @@ def _run_identities(resolved: ResolvedSpec) -> Iterator[tuple[Any, dict[str, Any
 
 
 def study_names(studies: list[StudyConfig]) -> list[str]:
-    """Each study's label: its ``name``, else its kind (numbered when a kind repeats)."""
-    counts: dict[str, int] = {}
-    for s in studies:
-        counts[s.kind] = counts.get(s.kind, 0) + 1
-    seen: dict[str, int] = {}
-    names = []
-    for s in studies:
-        if s.name:
-            names.append(s.name)
-            continue
-        seen[s.kind] = seen.get(s.kind, 0) + 1
-        names.append(s.kind if counts[s.kind] == 1 else f"{s.kind}{seen[s.kind]}")
-    return names
+    """Each study's label: its ``name``, else its kind (numbered when a kind repeats); the loader
+    refuses a name that is another study's label."""
+    return study_labels(studies)
 
 
 def make_plan(resolved: ResolvedSpec) -> Plan:

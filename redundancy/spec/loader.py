@@ -113,11 +113,28 @@ class _Located:
         return node, key_node
 
     def override_at(self, loc: Loc) -> Override | None:
-        """The last override that set ``loc`` or a section holding it."""
+        """The last override that set ``loc`` or a section holding it, or that made ``loc`` (``--set trian.lr=1``
+        makes a section ``trian`` the file does not have)."""
         for o in reversed(self.overrides):
             if tuple(loc[: len(o.path)]) == o.path:
                 return o
+        for o in reversed(self.overrides):
+            if loc and o.path[: len(loc)] == tuple(loc) and not self._in_file(loc):
+                return o
         return None
+
+    def _in_file(self, loc: Loc) -> bool:
+        node = self.root
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+            else:
+                return False
+            if node is None:
+                return False
+        return True
 
     def problem(self, loc: Loc, message: str, *, at_key: bool = False) -> Problem:
         override = self.override_at(loc)
@@ -816,7 +833,32 @@ def _studies(where: _Located, data: dict[str, Any], kinds: dict[str, Any]) -> tu
     names = [s.name for _, s in studies if s.name]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(where.problem(("studies",), f"two studies are named {dup!r}; names must be unique"))
+    # A name may not be another study's default label either: both would be the same store path.
+    labels = study_labels([s for _, s in studies])
+    defaults = {label: i for (i, s), label in zip(studies, labels) if not s.name}
+    kinds_at = {i: s.kind for i, s in studies}
+    for i, s in studies:
+        if s.name and s.name in defaults:
+            j = defaults[s.name]
+            problems.append(where.problem(("studies", i, "name"), f"name {s.name!r} is also the default label of studies[{j}] (kind {kinds_at[j]}, no name); "
+                                          "names must differ from every study's name and default label: rename one"))
     return studies, problems
+
+
+def study_labels(studies: Sequence[StudyConfig]) -> list[str]:
+    """Each study's label in the store: its ``name``, else its kind (numbered when a kind repeats)."""
+    counts: dict[str, int] = {}
+    for s in studies:
+        counts[s.kind] = counts.get(s.kind, 0) + 1
+    seen: dict[str, int] = {}
+    names = []
+    for s in studies:
+        if s.name:
+            names.append(s.name)
+            continue
+        seen[s.kind] = seen.get(s.kind, 0) + 1
+        names.append(s.kind if counts[s.kind] == 1 else f"{s.kind}{seen[s.kind]}")
+    return names
 
 
 def plugins_installed() -> list[str]:
@@ -1063,6 +1105,8 @@ def _resolve(
     templates: dict[str, tuple[ResolvedRun, str]] = {}  # grid values but the seed -> (run, its config but the seed)
     checked: dict[str, tuple[list[tuple[list[Loc], str]], Any, list[int]]] = {}  # shared -> (problems, layers, checkpoints)
     points: list[GridPoint] = []
+    notes_found: dict[tuple[Any, ...], Problem] = {}  # warnings about what a run does that may not be what was meant
+    raw_validation = _raw_value(where, ("train", "validation"))
     seen: dict[tuple[str, int], int] = {}  # identity -> number of the first point with it
     merged: dict[int, list[int]] = {}
     firsts: dict[int, dict[str, Any]] = {}
@@ -1105,11 +1149,12 @@ def _resolve(
                 if model_key not in layer_cache:
                     try:
                         layer_cache[model_key] = describe_layers(run.model, shape, classes)
-                    except Exception as exc:  # a model that cannot take this data
-                        layer_cache[model_key] = exc
+                    except (Exception, SystemExit) as exc:  # a model that cannot take this data (or a plugin that exits)
+                        layer_cache[model_key] = exc if isinstance(exc, Exception) else RedundancyError(f"it called sys.exit({exc.code!r})")
                 layers = layer_cache[model_key]
-                if isinstance(layers, Exception):
-                    found.append(([("model",)], f"model {run.model.name!r} cannot be built for dataset {run.data.name!r}: {layers}"))
+                if isinstance(layers, BaseException):
+                    reason = str(layers).strip().splitlines()[0] if str(layers).strip() else type(layers).__name__  # torch appends C++ frames
+                    found.append(([("model",)], f"model {run.model.name!r} cannot be built for dataset {run.data.name!r}: {reason}"))
                 elif run.train.from_checkpoints:
                     found += _import_checks(run, studies, shape, classes)
                 if not found:
@@ -1119,6 +1164,10 @@ def _resolve(
                         for sub, message in _study_checks(study, info, kinds):
                             found.append(([("studies", i) + tuple(sub)], message))
             checked[shared] = (found, layers, checkpoints)
+            if not found:
+                for locs, message in _run_notes(run, datasets, raw_validation):
+                    note = _point_problem(where, spec, point, locs, message)
+                    notes_found.setdefault((note.file, note.line, note.column, note.path, note.message), note)
         found, layers, checkpoints = checked[shared]
         for locs, message in found:
             report(point, locs, message)
@@ -1144,6 +1193,7 @@ def _resolve(
         loc = ("grid",) if spec.grid else ("seeds",)
         label = run_label(firsts[numbers[0]])
         warnings.append(where.problem(loc, f"grid points {', '.join(map(str, numbers))} ({label}) are the same run; it is trained once"))
+    warnings += notes_found.values()
     given = set(spec.train.model_fields_set)
     notes: dict[str, GridPoint] = {}
     for gp in points:
@@ -1158,6 +1208,50 @@ def _resolve(
             warnings.append(where.problem(("train", "from_checkpoints"), note))
     override_text = "".join(f"\n# --set {o.text}" for o in overrides)
     return ResolvedSpec(spec, text + override_text if overrides else text, file, points, tuple(o.text for o in overrides), warnings, where)
+
+
+def _raw_value(where: _Located, loc: Loc) -> Any:
+    """The value at ``loc`` as written (in the file or a ``--set``), or None: whether ``1.0`` was written as a float."""
+    override = where.override_at(loc)
+    if override is not None:
+        value: Any = override.value
+        for part in loc[len(override.path):]:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+    if where.root is None or not where._in_file(loc):
+        return None
+    node, _ = where._node(loc)
+    if isinstance(node, yaml.ScalarNode):
+        return yaml.safe_load(node.value) if not node.style else node.value  # plain (libyaml says "", PyYAML None)
+    return None
+
+
+def _run_notes(run: ResolvedRun, datasets: Any, raw_validation: Any) -> list[tuple[list[Loc], str]]:
+    """What a valid run does that may not be what its spec meant: warnings, not errors."""
+    from redundancy.data import validation_count
+
+    notes: list[tuple[list[Loc], str]] = []
+    train = run.train
+    if isinstance(raw_validation, float) and raw_validation >= 1 and raw_validation == train.validation:
+        notes.append(([("train", "validation")], f"validation {raw_validation!r} is read as a count: {int(raw_validation)} sample(s) held out for validation, "
+                                                  "not a fraction; write a value below 1 for a fraction, or a whole number for a count"))
+    if isinstance(train.checkpoints, list):
+        past = sorted(i for i in train.checkpoints if i > train.iterations)
+        if past:
+            notes.append(([("train", "checkpoints"), ("train", "iterations")], f"checkpoint iteration(s) {past[:5]} are past the last iteration {train.iterations:,} and are not kept"))
+    if train.from_checkpoints:
+        return notes  # no training: batch sizes do not apply
+    entry = datasets[run.data.name]
+    try:
+        pool, _ = entry.sizes(run.data)
+        samples = pool - validation_count(pool, train.validation)
+    except Exception:  # reported as an error by the checks
+        return notes
+    if run.data.train_samples is not None and not entry.generated:
+        samples = min(samples, run.data.train_samples)
+    if train.batch_size > samples:
+        notes.append(([("train", "batch_size")], f"batch size {train.batch_size:,} is larger than the {samples:,} training samples; every step uses all of them (full-batch training)"))
+    return notes
 
 
 def _derive(values: dict[str, Any], spec_dir: Path, datasets: Any, models: Any) -> list[tuple[list[Loc], str]]:
