@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from redundancy.errors import Problem, RedundancyError, SpecError
+from redundancy.errors import Problem, RedundancyError, SpecError, StoreBusy
 from redundancy.present.format import fmt
 from redundancy.present.text import clean
 
@@ -64,8 +64,12 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: flags print as flags, not as "--force <bool>"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console()
-err = Console(stderr=True)
+# Lines are never broken at a width: on a terminal the terminal wraps them, and piped output (a log,
+# --quiet lines read by a program) keeps one message per line whatever the length.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+if not err.is_terminal:  # tables on stderr (a run's closing summary) are laid out unbounded too
+    err = Console(stderr=True, soft_wrap=True, width=10_000)
 _state: dict[str, bool] = {"debug": False}
 
 
@@ -281,7 +285,7 @@ def _run_plan(
             table.add_column(col)
         for row in rows:
             table.add_row(*(_t(c) for c in row))
-        out.print(table)
+        _console(None).print(table)
         return 0
     try:
         log = lambda message: err.print(Text(clean(message)), soft_wrap=True)  # noqa: E731
@@ -296,6 +300,8 @@ def _run_plan(
                     )
         finally:
             runner.close()
+    except StoreBusy as exc:  # only --no-wait gets here: say how to wait instead
+        return _fail(StoreBusy(f"{exc} (or leave out --no-wait to wait for it)")).exit_code
     except RedundancyError as exc:
         return _fail(exc).exit_code
     except KeyboardInterrupt:
@@ -642,6 +648,10 @@ def tui(
     if not any(p.exists() for p in targets):
         err.print(_t(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
         raise typer.Exit(code=1)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Without a terminal the app would draw escape codes into a pipe and wait for keys for ever.
+        err.print(Text("error: ", style="bold red") + _t("tui needs a terminal (stdin and stdout are not one); for piped output use: redundancy show STORE, or redundancy report"))
+        raise typer.Exit(code=1)
     from redundancy.store.bounds import read_limit
     from redundancy.tui import run_tui  # Textual loads only for this command
 
@@ -649,9 +659,31 @@ def tui(
     run_tui(targets, poll=poll, export_dir=export_dir)
 
 
+_shown_warnings: set[str] = set()
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """A library's warning (torch, matplotlib, numpy) as one of the tool's own log lines, once per message.
+
+    Python's default prints the warning's source line and file path, often several lines, into
+    the middle of progress output; here it is ``warning: <library>: <first line>``, and
+    ``--debug`` adds where it was raised.
+    """
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    origin = Path(filename).parts
+    library = next((p for p in ("torch", "matplotlib", "numpy", "scipy", "h5py", "textual", "sklearn") if p in origin), Path(filename).stem)
+    line_text = f"{library}: {text}" + (f" ({category.__name__} at {filename}:{lineno})" if _state["debug"] else "")
+    if line_text in _shown_warnings:
+        return
+    _shown_warnings.add(line_text)
+    err.print(Text("warning: ", style="yellow") + Text(clean(line_text, one_line=True)), soft_wrap=True)
+
+
 def main() -> None:
     import signal
+    import warnings
 
+    warnings.showwarning = _show_warning
     if hasattr(signal, "SIGXFSZ"):  # past a file size limit (ulimit -f) a write fails with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app(prog_name="redundancy")

@@ -92,7 +92,7 @@ class WriterLock:
             except BlockingIOError:
                 message = f"{self.root} is being written by {self.holder()}"
                 if not wait:
-                    raise StoreBusy(f"{message}; try again once it has finished (or leave out --no-wait to wait)") from None
+                    raise StoreBusy(f"{message}; try again once it has finished") from None  # run adds its --no-wait hint
                 log(f"{message}; waiting for it to finish (then this run continues from what it stored)")
                 fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as exc:
