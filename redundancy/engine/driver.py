@@ -117,8 +117,10 @@ def describe_plan(plan: Plan, store: Store) -> list[tuple[str, str, str, str]]:
     """(stage id, kind, label, status) rows for ``--dry-run`` (which only reads: a broken stage file stays where it is)."""
     rows = []
     try:  # one listing instead of a stat per stage: a 100,000-point grid has 300,000 stages
-        present = set(os.listdir(store.stage_dir))
-    except OSError:
+        present: set[str] | None = set(os.listdir(store.stage_dir))
+    except FileNotFoundError:  # no store yet: every stage is to run
+        present = set()
+    except OSError:  # each stage says what is wrong with it
         present = None
     for stage in plan.stages:
         problem = "missing" if present is not None and L.stage_file(stage.id) not in present else store.stage_problem(stage.id)
