@@ -116,22 +116,29 @@ def write_index(store: Store, plan: Plan, failures: list[StageFailure], device: 
 def describe_plan(plan: Plan, store: Store) -> list[tuple[str, str, str, str]]:
     """(stage id, kind, label, status) rows for ``--dry-run`` (which only reads: a broken stage file stays where it is)."""
     rows = []
-    try:  # one listing instead of a stat per stage: a 100,000-point grid has 300,000 stages
-        present: set[str] | None = set(os.listdir(store.stage_dir))
-    except FileNotFoundError:  # no store yet: every stage is to run
-        present = set()
-    except OSError:  # each stage says what is wrong with it
-        present = None
+    # One listing per folder instead of a stat per stage: a 100,000-point grid has 300,000 stages.
+    present, stale = _listing(store.stage_dir), _listing(store.stage_dir / L.STALE)
     for stage in plan.stages:
-        problem = "missing" if present is not None and L.stage_file(stage.id) not in present else store.stage_problem(stage.id)
+        name = L.stage_file(stage.id)
+        problem = "missing" if present is not None and name not in present else store.stage_problem(stage.id)
         status = "cached" if problem is None else "to run" if problem == "missing" else f"to run (its file {problem})"
-        if problem is not None and store.stale_reusable(stage.id):
+        if problem is not None and (stale is None or name in stale) and store.stale_reusable(stage.id):
             status = f"cached in {L.STAGES}/{L.STALE}/ (moved back when run)"
         if isinstance(stage, TrainStage):
             rows.append((stage.id, "train", stage.label, status))
         else:
             rows.append((stage.id, stage.config.kind, f"{stage.run.label}/{stage.name}", status))
     return rows
+
+
+def _listing(folder: Path) -> set[str] | None:
+    """Names in ``folder`` (none when it does not exist); None when it cannot be listed (each stage then says why)."""
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
+    except OSError:
+        return None
 
 
 def default_store_root(spec_name: str, store: str | Path | None) -> Path:
