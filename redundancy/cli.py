@@ -328,10 +328,13 @@ def validate(
 ) -> None:
     """Check specs completely without running anything.
 
-    Errors (exit 2): YAML syntax and bounds, unknown or misspelled fields, wrong types and
-    ranges, unknown datasets, models, layers and checkpoints, splits larger than the data.
+    Errors (exit 2): YAML syntax and bounds, control characters, unknown or misspelled fields,
+    wrong types and ranges (integer fields have upper bounds), unknown datasets, models, layers
+    and checkpoints, splits larger than the data, study names equal to another study's label,
+    imported weights that are not finite floats, plugins that fail or exit on import.
     Warnings (exit 0): data not on disk and not downloadable here, runs too large for this
-    machine's memory, grid points that are the same run.
+    machine's memory, grid points that are the same run, validation written as 1.0 (a count),
+    batches larger than the training data, checkpoints past the last iteration.
     """
     from redundancy.engine import make_plan
     from redundancy.spec.preflight import preflight
