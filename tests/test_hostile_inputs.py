@@ -255,13 +255,11 @@ def test_validate_and_dry_run_of_a_100000_point_grid_finish(tmp_path: Path) -> N
 
 
 def test_tui_without_a_terminal_exits_with_one_line(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, tiny_text())
     (tmp_path / "store").mkdir()
-    proc = cli("tui", "store", cwd=tmp_path, timeout=60)  # stdin /dev/null, stdout a pipe
+    proc = cli("tui", "store", cwd=tmp_path, timeout=60)  # stdin /dev/null, stdout a pipe: it used to draw for ever
     line = one_error(proc, 1)
     assert "tui needs a terminal" in line, line
     assert "\x1b" not in proc.stdout + proc.stderr
-    del spec
 
 
 # --- 9: messages -------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ seconds.
 from __future__ import annotations
 
 import contextlib
-import copy
 import difflib
 import gc
 import json
