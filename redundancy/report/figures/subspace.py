@@ -88,6 +88,7 @@ def _draw_alignment(ax: Any, curves: list[Curve], target: str, nulls: dict[str, 
         ax.axhline(float(init), color=GREY, linestyle="--", linewidth=0.8, label=f"initial weights Z (ρ = {init:.3g})")
     if isinstance(span, (int, float)) and span > 10:
         ax.set_yscale("log")
+        plain_ticks(ax, "y")  # 1, 10, 100: the default labels are mathtext, which the report's style shows literally
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)
     plain_ticks(ax, "x")
