@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh clone: `make run` and `make test`.
 #
 # Both install exactly what requirements/ locks (every package, its version and its hashes, for
-# Linux x86-64 with CPython 3.11): lock.txt for running, lock-dev.txt for running and testing.
+# Linux x86-64 with CPython 3.11): runtime.lock for running, dev.lock for running and testing.
 # `make lock` refreshes the locks from pyproject.toml; `pip install .` still takes whatever
 # versions pyproject.toml allows, for people who want their own.
 PYTHON ?= python3
@@ -9,8 +9,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
-LOCK    := requirements/lock.txt
-DEVLOCK := requirements/lock-dev.txt
+LOCK    := requirements/runtime.lock
+DEVLOCK := requirements/dev.lock
 LOCKENV := .venv-lock
 # pip shows what it collects and installs; --no-deps because the lock already names every package
 PIP_LOCKED := -m pip install --require-hashes --no-deps --progress-bar on
@@ -25,11 +25,11 @@ help:
 	@echo "make test    set up .venv from the dev lock and run the whole test suite"
 	@echo "make bench   run the benchmarks (ratios against the textbook way)"
 	@echo "make report  figures and tables from the stores under store/"
-	@echo "make lock    refresh requirements/*.txt from pyproject.toml, keeping pins (UPGRADE=1: newest releases)"
+	@echo "make lock    refresh requirements/*.lock from pyproject.toml, keeping pins (UPGRADE=1: newest releases)"
 
-$(PY): requirements/pip.txt
+$(PY): requirements/pip.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) $(PIP_LOCKED) -r requirements/pip.txt
+	$(PY) $(PIP_LOCKED) -r requirements/pip.lock
 	@touch $(PY)
 
 $(STAMP): $(LOCK) pyproject.toml | $(PY)
@@ -61,16 +61,16 @@ report: $(STAMP)
 	$(VENV)/bin/redundancy report store --out report
 
 # The lock tool lives in its own environment, so .venv holds exactly the locked set.
-$(LOCKENV)/bin/pip-compile: requirements/tools.txt
+$(LOCKENV)/bin/pip-compile: requirements/tools.lock
 	@test -x $(LOCKENV)/bin/python || $(PYTHON) -m venv $(LOCKENV)
-	$(LOCKENV)/bin/python $(PIP_LOCKED) -r requirements/tools.txt
+	$(LOCKENV)/bin/python $(PIP_LOCKED) -r requirements/tools.lock
 	@touch $@
 
 lock: $(LOCKENV)/bin/pip-compile
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -c requirements/pins.txt -o $(LOCK) pyproject.toml
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -c requirements/pins.txt -c $(LOCK) --extra dev -o $(DEVLOCK) pyproject.toml
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -o requirements/pip.txt requirements/pip.in
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -o requirements/tools.txt requirements/tools.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -o requirements/pip.lock requirements/pip.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKENV)/bin/pip-compile $(COMPILE) -o requirements/tools.lock requirements/tools.in
 
 clean-store:
 	rm -rf store/*/

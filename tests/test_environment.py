@@ -34,7 +34,7 @@ def _installed() -> dict[str, str]:
     out = {}
     for dist in importlib.metadata.distributions():
         name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
-        if name and name not in ("pip", "redundancy"):  # the installer (requirements/pip.txt) and the project itself
+        if name and name not in ("pip", "redundancy"):  # the installer (requirements/pip.lock) and the project itself
             out[name] = dist.version
     return out
 
@@ -54,11 +54,11 @@ def test_the_virtual_environment_holds_exactly_the_lock() -> None:
 
 
 def test_the_dev_lock_extends_the_runtime_lock_with_the_same_versions() -> None:
-    runtime, dev = _locked(ROOT / "requirements" / "lock.txt"), _locked(ROOT / "requirements" / "lock-dev.txt")
+    runtime, dev = _locked(ROOT / "requirements" / "runtime.lock"), _locked(ROOT / "requirements" / "dev.lock")
     assert {name: dev.get(name) for name in runtime} == runtime
     assert {"pytest", "ray", "submitit"} <= set(dev) - set(runtime)
     assert runtime["torch"] == "2.14.1" and runtime["torchvision"] == "0.29.1"
-    text = (ROOT / "requirements" / "lock.txt").read_text()
+    text = (ROOT / "requirements" / "runtime.lock").read_text()
     assert "--hash=sha256:" in text and "/opt" not in text and "file://" not in text  # hashes, no machine's paths
 
 
@@ -67,7 +67,7 @@ def test_every_declared_dependency_is_locked() -> None:
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    runtime, dev = _locked(ROOT / "requirements" / "lock.txt"), _locked(ROOT / "requirements" / "lock-dev.txt")
+    runtime, dev = _locked(ROOT / "requirements" / "runtime.lock"), _locked(ROOT / "requirements" / "dev.lock")
 
     def name(requirement: str) -> str:
         return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)).lower()
