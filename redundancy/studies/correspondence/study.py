@@ -280,21 +280,10 @@ def _ticket_masks(ctx: StudyContext, spawn: SpawnConfig) -> dict[str, torch.Tens
     """Parameter masks of the round-``ticket_round`` ticket (rounds retrained from the initialization), or None."""
     if spawn.ticket_round is None:
         return None
-    from redundancy.studies.lottery.study import LotteryConfig, param_masks, prune_round, pruning_groups, weight_name
+    from redundancy.studies.lottery.study import param_masks, ticket_after_round
 
     names = ctx.build_model().names
-    lottery = LotteryConfig(rounds=spawn.ticket_round, rate=spawn.ticket_rate)
-    groups = pruning_groups(names, names[-1], lottery)
-    init = ctx.state("init")
-    masks = {n: torch.ones_like(init[weight_name(n)], dtype=torch.bool) for n in names}
-    trained = ctx.state("final")
-    for r in range(1, spawn.ticket_round + 1):
-        masks = prune_round({n: trained[weight_name(n)] for n in names}, masks, groups, r)
-        if r < spawn.ticket_round:
-            ctx.progress(0.0, f"ticket: training round {r} of iterative magnitude pruning")
-            retrained = ctx.train(init_state=init, masks=param_masks(masks))
-            trained = retrained.checkpoints[retrained.final_iteration]
-    return param_masks(masks)
+    return param_masks(ticket_after_round(ctx, names, spawn.ticket_round, spawn.ticket_rate, "ticket"))
 
 
 def spawn_copies(ctx: StudyContext, spawn: SpawnConfig) -> dict[int, list[dict[str, torch.Tensor]]]:

@@ -301,6 +301,24 @@ def param_masks(masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {weight_name(layer): mask for layer, mask in masks.items()}
 
 
+def ticket_after_round(ctx: StudyContext, names: list[str], rounds: int, rate: float, label: str) -> dict[str, torch.Tensor]:
+    """Each layer's mask after round ``rounds`` of iterative magnitude pruning of every layer at ``rate``
+    (the output layer at half of it), from the run's final weights, the rounds before it retrained from
+    the initialization with the run's training: the ticket the lottery study finds at that round.
+    ``label`` starts the progress lines."""
+    groups = pruning_groups(names, names[-1], LotteryConfig(rounds=rounds, rate=rate))
+    init = ctx.state("init")
+    masks = {n: torch.ones_like(init[weight_name(n)], dtype=torch.bool) for n in names}
+    trained = ctx.state("final")
+    for r in range(1, rounds + 1):
+        masks = prune_round({n: trained[weight_name(n)] for n in names}, masks, groups, r)
+        if r < rounds:
+            ctx.progress(0.0, f"{label}: training round {r} of iterative magnitude pruning")
+            retrained = ctx.train(init_state=init, masks=param_masks(masks))
+            trained = retrained.checkpoints[retrained.final_iteration]
+    return masks
+
+
 # --- the study ------------------------------------------------------------------------------------
 
 

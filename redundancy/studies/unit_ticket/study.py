@@ -72,7 +72,7 @@ from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef
 from redundancy.studies.common.seeds import derived_seed
 from redundancy.studies.lottery.concentration import unit_counts
-from redundancy.studies.lottery.study import LotteryConfig, param_masks, prune_round, pruning_groups, weight_name
+from redundancy.studies.lottery.study import ticket_after_round, weight_name
 from redundancy.studies.pruning.study import mean_abs_activation
 from redundancy.studies.pruning.orders import greedy_frame_potential_order
 from redundancy.studies.pruning.structural import FULLY_CONNECTED, hidden_widths, narrow_model_config, shrink_state
@@ -148,18 +148,7 @@ def _arms(config: UnitTicketConfig) -> list[tuple[str, str, CheckpointRef | None
 def ticket_masks(ctx: StudyContext, config: UnitTicketConfig, names: list[str]) -> dict[str, torch.Tensor]:
     """Masks after round ``ticket_round`` of iterative magnitude pruning of every layer, from the run's
     final weights, rounds retrained from the initialization with the run's training (the lottery's ticket)."""
-    lottery = LotteryConfig(rounds=config.ticket_round, rate=config.ticket_rate)
-    groups = pruning_groups(names, names[-1], lottery)
-    init = ctx.state("init")
-    masks = {n: torch.ones_like(init[weight_name(n)], dtype=torch.bool) for n in names}
-    trained = ctx.state("final")
-    for r in range(1, config.ticket_round + 1):
-        masks = prune_round({n: trained[weight_name(n)] for n in names}, masks, groups, r)
-        if r < config.ticket_round:
-            ctx.progress(0.0, f"ticket_counts: training round {r} of iterative magnitude pruning")
-            retrained = ctx.train(init_state=init, masks=param_masks(masks))
-            trained = retrained.checkpoints[retrained.final_iteration]
-    return masks
+    return ticket_after_round(ctx, names, config.ticket_round, config.ticket_rate, "ticket_counts")
 
 
 def _scores(selector: str, ctx: StudyContext, ref: CheckpointRef | None, layer: str, config: UnitTicketConfig,
