@@ -9,6 +9,9 @@ from typing import Any
 __version__ = "0.1.0"
 __all__ = ["__version__", "open_store"]
 
+# The study registry registers the built-in kinds' result schemas with the store (plain Python, no torch).
+from redundancy import studies as _studies  # noqa: E402,F401
+
 
 def __getattr__(name: str) -> Any:
     if name == "open_store":

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 from typing import Any
 
+from redundancy.store.keys import is_layer_at, split_label
+
 MISSING = "—"  # a value that was not recorded or not reached
 NOT_A_NUMBER = "n/a"  # a value that was computed and is NaN
 YES, NO = "yes", "no"
@@ -160,8 +162,8 @@ def label(key: str) -> str:
     if ":" in key:
         head, _, tail = key.partition(":")
         return f"{label(head)}, {DIRECTIONS[tail]}" if tail in DIRECTIONS else f"{label(head)} · {label(tail)}"
-    if "@" in key and not key.endswith("%"):  # "fc1@final" is a layer at a checkpoint; "acc@75%" reads as is
-        layer, _, at = key.partition("@")
+    if is_layer_at(key):  # "fc1@final" is a layer at a checkpoint; "acc@75%" reads as is
+        layer, at = split_label(key)
         return f"{layer} at {label(at)}"
     return key.replace("_", " ")
 

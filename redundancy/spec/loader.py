@@ -693,10 +693,20 @@ def _check_names(where: _Located, data: dict[str, Any], section: str, field_name
 
 #: Fields the loader fills in from plugins and files; a spec that writes them is wrong.
 _DERIVED = {("model", "plugin"): "the model plugin's version", ("data", "plugin"): "the dataset plugin's version", ("train", "checkpoint_sha256"): "the SHA-256 of the from_checkpoints files"}
-#: Study kinds that read the initialization (iteration 0) of the run.
-_NEEDS_INIT = {"subspace", "dynamics", "lottery", "unit_ticket"}
-#: Study kinds that train networks again (a pruning study does when it fine-tunes).
-_RETRAINS = {"lottery", "unit_ticket"}
+
+
+def _needs_init(kind: str) -> bool:
+    """The kind reads the initialization (iteration 0) of the run (its package's entry says so)."""
+    from redundancy.studies import BUILTIN
+
+    return kind in BUILTIN and BUILTIN[kind].reads_init
+
+
+def _retrains(kind: str) -> bool:
+    """The kind trains networks again (a pruning study also does when it fine-tunes)."""
+    from redundancy.studies import BUILTIN
+
+    return kind in BUILTIN and BUILTIN[kind].retrains
 
 
 def _plugin_problems(where: _Located, data: dict[str, Any], registries: tuple[_Registry, _Registry]) -> list[Problem]:
@@ -764,14 +774,14 @@ def _import_checks(run: ResolvedRun, studies: list[tuple[int, StudyConfig]], sha
         if best is None:
             for sub in _uses_best(study.model_dump(mode="json", exclude={"name"})):
                 out.append(([("studies", i) + sub, ("studies", i)], f"{study.kind} uses checkpoint 'best', but the run imports its checkpoints without train.best_iteration; set it, or name final or an iteration (pruning's checkpoint is best unless set)"))
-        if study.kind in _NEEDS_INIT and 0 not in files:
+        if _needs_init(study.kind) and 0 not in files:
             out.append(([("studies", i, "kind"), ("studies", i)], f"{study.kind} needs the initialization, iteration 0; train.from_checkpoints has no file for it (it has {sorted(files)})"))
     return out
 
 
 def _retrain_note(run: ResolvedRun, studies: list[tuple[int, StudyConfig]], given: set[str]) -> str | None:
     """What the studies that train again use for training, and which values are the model's defaults."""
-    kinds = [s.kind for _, s in studies if s.kind in _RETRAINS or getattr(s, "finetune", None) is not None]
+    kinds = [s.kind for _, s in studies if _retrains(s.kind) or getattr(s, "finetune", None) is not None]
     if not kinds:
         return None
     fields = ("optimizer", "lr", "momentum", "batch_size", "iterations", "lr_milestones")

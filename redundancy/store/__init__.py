@@ -8,10 +8,23 @@
   report and :func:`redundancy.open_store` read through it);
 - :mod:`redundancy.store.results`: typed study results and their decoding from every stored form.
 
-Importing this package never imports torch.
+Importing this package never imports torch, nor h5py until a name of :mod:`.files` is asked for.
 """
 
+from typing import Any
+
 from redundancy.store import layout
-from redundancy.store.files import FORMAT_VERSION, INDEX, STAGES, StageInfo, Store, now_iso, open_h5, read_attrs, to_json
+
+_FILES = ("FORMAT_VERSION", "INDEX", "STAGES", "StageInfo", "Store", "now_iso", "open_h5", "read_attrs", "to_json")
+
+
+def __getattr__(name: str) -> Any:
+    # h5py is imported when a store is first opened, so the schema registry and ``import redundancy`` stay light.
+    if name in _FILES:
+        from redundancy.store import files
+
+        return getattr(files, name)
+    raise AttributeError(f"module 'redundancy.store' has no attribute {name!r}")
+
 
 __all__ = ["FORMAT_VERSION", "INDEX", "STAGES", "StageInfo", "Store", "layout", "now_iso", "open_h5", "read_attrs", "to_json"]

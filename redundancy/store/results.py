@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from redundancy.store.keys import checkpoint_ref, split_criterion, split_layer_at
+
 SCHEMA = 1
 
 Key = dict[str, Any]
@@ -204,27 +206,8 @@ def numbers(v: Any) -> bool:
     return isinstance(v, list) and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v)
 
 
-def checkpoint_ref(text: Any) -> Any:
-    """``"best"``, ``"final"`` or an iteration: a checkpoint as the spec names it (digits become an int)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        return text
-    s = str(text).strip()
-    s = s.split(" ", 1)[0]  # "best (iteration 500)" -> "best"
-    return int(s) if s.isdigit() else s
-
-
-def split_layer_checkpoint(text: str) -> tuple[str, Any]:
-    """``("fc1", "best")`` from ``"fc1@best"`` (split at the last ``@``); no ``@``: (text, None)."""
-    layer, at, ref = text.rpartition("@")
-    if not at:
-        return text, None
-    return layer, checkpoint_ref(ref)
-
-
-def split_criterion(text: str) -> tuple[str, str | None]:
-    """``("magnitude", "smallest")`` from ``"magnitude:smallest"``; ``("random", None)`` from ``"random"``."""
-    name, colon, direction = text.partition(":")
-    return name, (direction if colon else None)
+# ``checkpoint_ref``, ``split_layer_checkpoint`` and ``split_criterion`` are :mod:`redundancy.store.keys`'s.
+split_layer_checkpoint = split_layer_at
 
 
 # any other kind
@@ -270,15 +253,25 @@ def decode_generic(kind: str, summary: Any, curves: Any) -> Results:
     return Results(kind, rows, out_curves, scalars)
 
 
+#: Where a kind's schema comes from: the study registry sets it (:func:`set_schema_source`) when it
+#: is imported, so the store decodes a built-in kind's records without importing any study code.
+_schema_source: Callable[[str], KindSchema | None] | None = None
+
+
+def set_schema_source(source: Callable[[str], KindSchema | None]) -> None:
+    """Register the function that gives a built-in kind's :class:`KindSchema` (the study registry's)."""
+    global _schema_source
+    _schema_source = source
+
+
 def kind_schema(kind: str) -> KindSchema | None:
     """The schema a built-in study kind declares in its package (``redundancy/studies/<kind>/results.py``).
 
     The study registry names it by string; its module is plain Python, so a
     reader that decodes a stage imports neither torch nor a study's compute.
+    Only built-in kinds: a kind named in store text is data, never imported.
     """
-    from redundancy.studies import result_schema
-
-    return result_schema(kind)
+    return _schema_source(kind) if _schema_source is not None else None
 
 
 def key_fields(kind: str) -> tuple[str, ...]:

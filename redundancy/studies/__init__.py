@@ -3,9 +3,10 @@
 A study kind is a package under ``redundancy/studies/<kind>/``: its config, its
 pure math, its compute (``study.py``, a :class:`~redundancy.studies.base.StudyKind`)
 and its typed result schema (``results.py``, a
-:class:`~redundancy.store.results.KindSchema`). :data:`BUILTIN` below names
-them as ``"module:attribute"`` strings, so importing this registry imports
-nothing of a kind: the readers (``show``, the TUI, the report) load a kind's
+:class:`~redundancy.store.results.KindSchema`), named by the :class:`Entry` its
+``__init__.py`` declares with its flags. :data:`BUILTIN` below names each
+package in one line, and an entry names modules as ``"module:attribute"``
+strings, so importing this registry imports nothing of a kind's code: the readers (``show``, the TUI, the report) load a kind's
 ``results`` module, which needs neither torch nor numpy, and only a run loads
 its compute.
 
@@ -18,9 +19,11 @@ spec is validated or run, never from store text.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
+
+from redundancy.store.results import set_schema_source
+from redundancy.studies.entry import Entry
 
 if TYPE_CHECKING:
     from redundancy.store.results import KindSchema
@@ -30,35 +33,44 @@ if TYPE_CHECKING:
 HEADLINE_ANY: tuple[str, ...] = ("auc", "area_under", "k_within_1", "distance", "p_value")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A study kind as the registry knows it, before anything of it is imported.
+class _Entries(Mapping[str, Entry]):
+    """Name -> :class:`Entry`, reading a built-in kind's package (``ENTRY``) the first time it is asked for.
 
-    ``compute`` and ``results`` are ``"module:attribute"``: the :class:`StudyKind`
-    (imports torch) and the :class:`KindSchema` (plain Python). ``headline`` are
-    substrings of the summary paths a grid table shows for this kind (besides
-    :data:`HEADLINE_ANY`); a kind with no match shows every number.
+    Iterating lists names without importing anything.
     """
 
-    name: str
-    compute: str
-    results: str | None = None
-    headline: tuple[str, ...] = ()
+    def __init__(self, packages: dict[str, str]):
+        self._packages = packages
+        self._entries: dict[str, Entry] = {}
+
+    def __getitem__(self, name: str) -> Entry:
+        if name not in self._entries:
+            entry = importlib.import_module(self._packages[name]).ENTRY  # KeyError for an unknown kind
+            if entry.name != name:
+                raise ValueError(f"study kind package {self._packages[name]} declares {entry.name!r}, registered as {name!r}")
+            self._entries[name] = entry
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._packages)
+
+    def __len__(self) -> int:
+        return len(self._packages)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._packages
 
 
-def _pkg(kind: str, headline: tuple[str, ...] = ()) -> Entry:
-    return Entry(kind, f"redundancy.studies.{kind}.study:KIND", f"redundancy.studies.{kind}.results:SCHEMA", headline)
-
-
-#: The built-in kinds, in the order ``validate`` lists them. A new kind is its package and one line here.
-BUILTIN: dict[str, Entry] = {
-    "subspace": _pkg("subspace"),
-    "lottery": _pkg("lottery", ("p_value", "ticket_accuracy", "dense_accuracy", "first_round_below_dense")),
-    "dynamics": _pkg("dynamics", ("distance_end", "fp_ratio_end", "alpha_end", "repeated_fraction_end")),
-    "pruning": _pkg("pruning"),
-    "unit_ticket": _pkg("unit_ticket"),
-    "correspondence": _pkg("correspondence", ("barrier", "students_per_teacher_unit", "teacher_units_covered")),
-}
+#: The built-in kinds, in the order ``validate`` lists them: each is a package declaring its
+#: :class:`Entry`. A new kind is its package and one line here.
+BUILTIN: _Entries = _Entries({
+    "subspace": "redundancy.studies.subspace",
+    "lottery": "redundancy.studies.lottery",
+    "dynamics": "redundancy.studies.dynamics",
+    "pruning": "redundancy.studies.pruning",
+    "unit_ticket": "redundancy.studies.unit_ticket",
+    "correspondence": "redundancy.studies.correspondence",
+})
 
 
 def load(target: str) -> Any:
@@ -151,6 +163,9 @@ def result_schema(kind: str) -> KindSchema | None:
     if entry is None or entry.results is None:
         return None
     return load(entry.results)
+
+
+set_schema_source(result_schema)  # the store decodes built-in kinds' records through their schemas
 
 
 def headline_tokens(kind: str) -> tuple[str, ...]:

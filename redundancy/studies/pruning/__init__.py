@@ -1,1 +1,5 @@
 """The pruning study kind: see ``study.py`` (config and compute) and ``results.py`` (typed results)."""
+
+from redundancy.studies.entry import in_package
+
+ENTRY = in_package(__name__, "pruning")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from redundancy.store.results import ACCURACY, Arms, Curve, Key, KindSchema, Metric, Results, Row, checkpoint_ref, is_list, split_criterion, split_layer_checkpoint
+from redundancy.store.results import ACCURACY, Arms, Curve, Key, KindSchema, Metric, Results, Row, is_list
 
 
 PRUNING_KEY = ("layer", "checkpoint", "iteration", "criterion", "direction", "units")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import ACCURACY, Curve, KindSchema, Metric, Results, Row, is_list, numbers, split_layer_checkpoint
+from redundancy.store.results import ACCURACY, Curve, KindSchema, Metric, Results, Row, is_list, numbers
 
 
 SUBSPACE_KEY = ("layer", "checkpoint", "iteration", "target", "basis", "rank")

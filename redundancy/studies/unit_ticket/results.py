@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.results import ACCURACY, Arms, Curve, KindSchema, Metric, Results, Row, checkpoint_ref, is_list, numbers
+from redundancy.store.results import ACCURACY, Arms, Curve, KindSchema, Metric, Results, Row, is_list, numbers
 
 UNIT_TICKET_KEY = ("arm", "selector", "selected_at", "init", "keep")
 

@@ -1,0 +1,85 @@
+"""How a study names what it stores: ``<layer>@<checkpoint>`` and the paths of its tensors.
+
+The one place such a name is built or read back. A study addresses its tensors
+by typed parts (a layer, a checkpoint as the spec names it, then the names of
+the groups below), and readers get the parts back, never a string to split:
+
+>>> layer_at("fc1", "best")
+'fc1@best'
+>>> split_layer_at("fc1@best")
+('fc1', 'best')
+>>> tensor_path(LayerAt("fc1", "best"), "magnitude", "smallest", "accuracy")
+'fc1@best/magnitude/smallest/accuracy'
+
+Plain Python: no torch, no numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: Between a layer and the checkpoint it was read at.
+AT = "@"
+#: Between the groups of a tensor's path inside a stage file's ``results/``.
+SEP = "/"
+
+
+@dataclass(frozen=True)
+class LayerAt:
+    """A layer read at a checkpoint (``"best"``, ``"final"`` or an iteration)."""
+
+    layer: str
+    checkpoint: Any
+
+    def __str__(self) -> str:
+        return layer_at(self.layer, self.checkpoint)
+
+
+def checkpoint_ref(text: Any) -> Any:
+    """``"best"``, ``"final"`` or an iteration: a checkpoint as the spec names it (digits become an int)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    s = str(text).strip()
+    s = s.split(" ", 1)[0]  # "best (iteration 500)" -> "best"
+    return int(s) if s.isdigit() else s
+
+
+def layer_at(layer: str, checkpoint: Any) -> str:
+    """``"fc1@best"``: a layer at a checkpoint, as summaries, labels and tensor groups name it."""
+    return f"{layer}{AT}{checkpoint}"
+
+
+def split_layer_at(text: str) -> tuple[str, Any]:
+    """``("fc1", "best")`` from ``"fc1@best"`` (split at the last ``@``); no ``@``: (text, None)."""
+    layer, at, ref = str(text).rpartition(AT)
+    if not at:
+        return str(text), None
+    return layer, checkpoint_ref(ref)
+
+
+def is_layer_at(text: str) -> bool:
+    """True for ``"fc1@final"`` (a layer at a checkpoint); False for ``"acc@75%"`` (an accuracy at a level)."""
+    return AT in text and not text.endswith("%")
+
+
+def split_label(text: str) -> tuple[str, str]:
+    """``("fc1", "final")`` from a summary label ``"fc1@final"``, both as text (split at the first ``@``)."""
+    layer, _, at = str(text).partition(AT)
+    return layer, at
+
+
+def tensor_path(*parts: Any) -> str:
+    """A tensor's path below ``results/``: its parts joined (a :class:`LayerAt` as ``fc1@best``)."""
+    return SEP.join(str(p) for p in parts)
+
+
+def split_tensor_path(path: str) -> tuple[str, ...]:
+    """The parts of a tensor's path, in order."""
+    return tuple(path.split(SEP))
+
+
+def split_criterion(text: str) -> tuple[str, str | None]:
+    """``("magnitude", "smallest")`` from ``"magnitude:smallest"``; ``("random", None)`` from ``"random"``."""
+    name, colon, direction = text.partition(":")
+    return name, (direction if colon else None)
