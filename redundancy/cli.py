@@ -478,7 +478,8 @@ def _print_summary(
         console.print(_t(f"note: {', '.join(unseen)}: imported checkpoints whose spec declares no data contract; their test "
                          "accuracy may count samples they trained on (declare data.split, or train.data_contract)"), soft_wrap=True)
     from redundancy.grid import grid_summary
-    from redundancy.present.tables import grid_runs_table, grid_table_data
+    from redundancy.grid import grid_runs_table
+    from redundancy.present.tables import grid_table_data
 
     from redundancy.present.format import weights_label
 
@@ -500,7 +501,7 @@ def _print_summary(
         each = grid_runs_table(doc, t, transposed=data.transposed) if per_run else None
         if each is not None:  # the runs the mean ± std above averages, each with its own numbers
             console.print(rich_table(each))  # plain numbers: run names fold rather than end in an ellipsis
-    from redundancy.present.tables import comparison_table_data
+    from redundancy.replicates import comparison_table_data
     from redundancy.replicates import network_comparisons
 
     for comparison in network_comparisons(doc):

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from redundancy.present.tables import SEED_AXIS
+from redundancy.present.tables import SEED_AXIS, TableData, grid_table_title
 from redundancy.present.tables import grid_cell as format_cell  # noqa: F401  (the cell text of every grid table)
 from redundancy.store import layout as L
 from redundancy.studies import headline_tokens
@@ -162,3 +163,24 @@ def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
             rows.append({"point": g, "done": r["done"], "failed": r["failed"], "pending": r["pending"], "cells": cells})
         out_tables.append({"study": t["study"], "kind": t["kind"], "metrics": list(t["metrics"]), "rows": rows})
     return {"axes": axes, "seed_axis": seed_axis, "group_axes": group_axes, "groups": groups, "tables": out_tables}
+
+
+def grid_runs_table(doc: Mapping[str, Any], table: Mapping[str, Any], *, transposed: bool = False) -> TableData | None:
+    """The runs behind one grid table (a table of :func:`redundancy.grid.grid_summary`): a row per run
+    with its own headline numbers (a column per run when ``transposed``, as its grid table), so a
+    mean ± std never hides the runs it averages."""
+    metrics = list(table["metrics"])
+    rows: list[list[Any]] = []
+    if table["kind"] == "train":
+        rows = [[r.get("name"), *(r.get(m) for m in metrics)] for r in doc["runs"] if r.get("status") == "done"]
+    else:
+        for st in doc["studies"]:
+            if st.get("name") == table["study"] and st.get("kind") == table["kind"] and st.get("status") == "done":
+                numbers = headline_numbers(str(st["kind"]), st.get("summary") or {})
+                rows.append([st.get("run"), *(numbers.get(m) for m in metrics)])
+    if len(rows) < 2:
+        return None
+    title = f"runs of {grid_table_title(table, '', prefix='grid: ')}"
+    if transposed:
+        return TableData(title, ["", *(str(r[0]) for r in rows)], [[m, *(r[i + 1] for r in rows)] for i, m in enumerate(metrics)], transposed=True)
+    return TableData(title, ["run", *metrics], rows)

@@ -31,7 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redundancy.present.tables import SEED_AXIS
+from redundancy.present.format import MISSING, fmt
+from redundancy.present.tables import SEED_AXIS, TableData, point_label
 from redundancy.stats import CONFIDENCE, DDOF, PairedDifference, holm, paired_difference
 from redundancy.store.results import Arms, kind_schema
 
@@ -207,3 +208,58 @@ def to_plain(c: NetworkComparison) -> dict[str, Any]:
         "best": [{"level": b.level, "arm": b.arm, "chosen_on": list(b.chosen_on), "measured_on": list(b.measured_on),
                   "margin": test(b.margin)} for b in c.best],
     }
+
+
+# --- the comparisons as tables, for show, the TUI and the report -----------------------------------
+
+#: Differences are shown in points: accuracy (and the area under an accuracy curve) × 100.
+POINTS = 100.0
+
+
+def _signed(v: float | None) -> str:
+    return MISSING if v is None or not math.isfinite(v) else f"{v * POINTS:+.2f}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return MISSING if low is None or high is None else f"[{low * POINTS:+.2f}, {high * POINTS:+.2f}]"
+
+
+def _t(v: float | None) -> str:
+    return MISSING if v is None else (f"{v:+.2f}" if math.isfinite(v) else ("+inf" if v > 0 else "-inf"))
+
+
+def comparison_table_data(c: NetworkComparison) -> list[TableData]:
+    """A comparison of arms across networks (:class:`redundancy.replicates.NetworkComparison`): a table
+    per level (keep fraction, ``auc``) with a row per arm: the mean paired difference against the
+    reference in points (× 100), its interval, t, p and Holm's p over every arm × level; then, when a
+    best arm is named, a row per level with its margin on the held-out networks. The last table's
+    caption says what the numbers rest on (and that they are conditional, for one network)."""
+    where = f" at {point_label(c.point)}" if c.point else ""
+    n = len(c.networks)
+    references = list(dict.fromkeys(e.reference for e in c.effects))
+    against = f" − {references[0]}" if len(references) == 1 else " − reference"
+    pct = f"{c.confidence:.0%} CI"
+    tables = []
+    for level in c.levels:
+        effects = [e for e in c.effects if e.level == level]
+        if not effects:
+            continue
+        title = f"across networks: {c.study} ({c.kind}){where}, {level}: arm{against}, points, {n} network{'s' if n != 1 else ''}"
+        columns = ["arm", *(["against"] if len(references) > 1 else []), "diff", pct, "t", "p", "p (Holm)"]
+        rows = [[e.arm, *([e.reference] if len(references) > 1 else []), _signed(e.test.difference.mean),
+                 _interval(e.test.difference.low, e.test.difference.high), _t(e.test.t), fmt(e.test.p_value), fmt(e.p_holm)]
+                for e in effects]
+        tables.append(TableData(title, columns, rows))
+    if c.best:
+        best_rows = []
+        for b in c.best:
+            m = b.margin
+            best_rows.append([b.level, b.arm, ", ".join(b.chosen_on), ", ".join(b.measured_on),
+                              _signed(None if m is None else m.difference.mean),
+                              MISSING if m is None else _interval(m.difference.low, m.difference.high),
+                              MISSING if m is None else fmt(m.p_value)])
+        tables.append(TableData(f"best arm: {c.study}{where}, chosen on some networks, margin (points) on the others",
+                                ["level", "best", "chosen on", "measured on", "margin", pct, "p"], best_rows))
+    if tables:
+        tables[-1].caption = c.note()
+    return tables

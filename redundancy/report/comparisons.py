@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from redundancy.present.format import GREY
-from redundancy.present.tables import comparison_table_data, point_label
+from redundancy.present.tables import point_label
+from redundancy.replicates import comparison_table_data
 from redundancy.replicates import network_comparisons
 from redundancy.report.model import Block, FigureBlock, TableBlock
 from redundancy.report.style import PALETTE, new_figure

@@ -116,7 +116,7 @@ def grid_panels(doc: dict[str, Any]) -> list[Panel]:
 def comparison_panels(doc: dict[str, Any]) -> list[Panel]:
     """Arms compared across the networks of the store (:func:`redundancy.replicates.network_comparisons`):
     mean paired differences against the reference with their intervals and Holm's p, the tables ``show`` prints."""
-    from redundancy.present.tables import comparison_table_data
+    from redundancy.replicates import comparison_table_data
     from redundancy.replicates import network_comparisons
 
     return [TablePanel(t.title, Table(t.columns, t.rows, t.caption))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from redundancy.report.figures import register
+from redundancy.report.figures.registry import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import PALETTE, legend_below, new_figure, percent_axis
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from redundancy.report.figures import register
+from redundancy.report.figures.registry import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import BLUE, GREY, SKY_BLUE, VERMILLION, integer_ticks, legend_below, new_figure, plain_ticks, wrap
 

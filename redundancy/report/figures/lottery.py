@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from redundancy.report.figures import register
+from redundancy.report.figures.registry import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
 from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, legend_below, new_figure, percent_axis, plain_ticks, wrap
 from redundancy.store.results import Results

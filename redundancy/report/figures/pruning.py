@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from redundancy.present.format import label as readable
-from redundancy.report.figures import register
+from redundancy.report.figures.registry import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import DIRECTION_MARKERS, DIRECTION_STYLES, colour, legend_below, new_figure, percent_axis, wrap
 from redundancy.store.results import Curve

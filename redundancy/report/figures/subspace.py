@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from redundancy.report.figures import register
+from redundancy.report.figures.registry import register
 from redundancy.present.format import checkpoint_label
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import BLACK, GREY, VERMILLION, colour, legend_below, new_figure, percent_axis, plain_ticks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from redundancy.report.figures import register
+from redundancy.report.figures.registry import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView
 from redundancy.report.style import colour, legend_below, new_figure, percent_axis, plain_ticks
 from redundancy.store import layout as L

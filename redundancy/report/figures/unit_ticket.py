@@ -13,7 +13,7 @@ The per-fraction comparison of the study's best arm follows as a table.
 from __future__ import annotations
 
 from redundancy.report.comparisons import ArmPoint, difference_figure
-from redundancy.report.figures import register
+from redundancy.report.figures.registry import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, fmt
 from redundancy.stats import paired_difference
 from redundancy.studies.unit_ticket.results import REFERENCE

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from redundancy.store.keys import checkpoint_ref, split_criterion, split_layer_at as split_layer_checkpoint
 from redundancy.store.results import ACCURACY, Arms, Curve, Key, KindSchema, Metric, Results, Row, is_list
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from redundancy.store.keys import split_layer_at as split_layer_checkpoint
 from redundancy.store.results import ACCURACY, Curve, KindSchema, Metric, Results, Row, is_list, numbers
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from redundancy.store.keys import checkpoint_ref
 from redundancy.store.results import ACCURACY, Arms, Curve, KindSchema, Metric, Results, Row, is_list, numbers
 
 UNIT_TICKET_KEY = ("arm", "selector", "selected_at", "init", "keep")
