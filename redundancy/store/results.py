@@ -137,9 +137,37 @@ ACCURACY = "fraction of test samples, 0–1"
 
 
 @dataclass(frozen=True)
+class Plot:
+    """A plot a kind declares once for every reader: the TUI and the report draw it alike.
+
+    The series ``y`` of every curve that carries it (and whose key fields equal ``where``'s),
+    against the curve's x axis; one line per curve, named by the values of ``label``'s key
+    fields (by default the fields that tell the curves apart), with ``<y>_std``, when stored, as a
+    ±std band. ``xlabel`` and ``ylabel`` say what the axes measure, units included.
+    """
+
+    title: str
+    y: str
+    xlabel: str
+    ylabel: str
+    label: tuple[str, ...] = ()
+    where: tuple[tuple[str, Any], ...] = ()
+
+    def curves(self, results: Results) -> list[Curve]:
+        """The curves this plot draws, in order: those carrying ``y`` whose key matches ``where``."""
+        return [c for c in results.curves
+                if isinstance(c.series.get(self.y), list) and all(c.key.get(f) == v for f, v in self.where)]
+
+    def line_label(self, curve: Curve, varying: Sequence[str]) -> str:
+        """A line's legend: ``label``'s key fields (or the ``varying`` ones) that are set, else ``y``."""
+        return curve.label(*(self.label or tuple(varying))) or self.y
+
+
+@dataclass(frozen=True)
 class KindSchema:
-    """What a study kind's records carry: the key fields of every record (in order), and what each
-    summary number means (``metrics``: ``show --explain``, TUI tooltips and the report glossary)."""
+    """What a study kind's records carry: the key fields of every record (in order), what each
+    summary number means (``metrics``: ``show --explain``, TUI tooltips and the report glossary)
+    and which plots readers draw (``plots``)."""
 
     kind: str
     key_fields: tuple[str, ...]
@@ -149,6 +177,8 @@ class KindSchema:
     #: For a kind that compares arms: its summary's :class:`Arms` (None when it has none to compare).
     arms: Callable[[Mapping[str, Any]], Arms | None] | None = None
     metrics: tuple[Metric, ...] = ()
+    #: The plots every reader draws for this kind (a kind without its own TUI view or report figure).
+    plots: tuple[Plot, ...] = ()
 
 
 # --- JSON encoding ---------------------------------------------------------------------------------

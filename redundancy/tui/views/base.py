@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redundancy.store.reader import StageRecord
-from redundancy.store.results import Curve, Results
+from redundancy.store.results import Curve, Plot, Results, kind_schema
 from redundancy.present.tables import summary_tables
 from redundancy.tui.model import Panel, PlotPanel, Series, Table, TablePanel
 
@@ -116,8 +116,24 @@ def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
     return out
 
 
+def declared_panels(results: Results, plots: Sequence[Plot]) -> list[Panel]:
+    """The plots a kind declares in its schema (:class:`~redundancy.store.results.Plot`), as panels."""
+    panels: list[Panel] = []
+    for plot in plots:
+        found = [c for c in plot.curves(results) if numbers(c.series.get(plot.y)) is not None]
+        fields = varying(found)
+        lines = [s for c in found if (s := line(plot.line_label(c, fields), c, plot.y, std=f"{plot.y}_std")) is not None]
+        if lines:
+            panels.append(PlotPanel(plot.title, plot.xlabel, plot.ylabel, lines, logx=spans_decades(lines)))
+    return panels
+
+
 def generic_panels(results: Results) -> list[Panel]:
-    """For a kind without a view: one panel per series, against each curve's own x axis."""
+    """For a kind without a view: the plots its schema declares, else one panel per series, against
+    each curve's own x axis."""
+    schema = kind_schema(results.kind)
+    if schema is not None and schema.plots:
+        return declared_panels(results, schema.plots)
     panels: list[Panel] = []
     ykeys: list[tuple[str, str]] = []
     for c in results.curves:
@@ -135,4 +151,4 @@ def generic_panels(results: Results) -> list[Panel]:
     return panels
 
 
-GENERIC = StudyView("generic", summary_table, generic_panels, "any study kind without its own view")
+GENERIC = StudyView("generic", summary_table, generic_panels, "any study kind without its own view: the plots its schema declares, else every series")
