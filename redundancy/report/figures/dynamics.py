@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from redundancy.report.figures.registry import register
+from redundancy.store.keys import tensor_path
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import BLUE, GREY, SKY_BLUE, VERMILLION, integer_ticks, legend_below, new_figure, plain_ticks, wrap
 
@@ -53,11 +54,11 @@ MAX_PATHS = 120  # units drawn as paths; more turn the picture into ink
 def trajectory_figure(view: StageView, layer: str) -> FigureBlock | None:
     """Unit directions moving through training (PCA plane), beside angles to the K-Means centres at init vs end."""
     names = set(view.result_names())
-    points_path = f"{layer}/trajectory/points"
-    angles_path = f"{layer}/clustering/angles"
+    points_path = tensor_path(layer, "trajectory", "points")
+    angles_path = tensor_path(layer, "clustering", "angles")
     if points_path not in names and angles_path not in names:
         return None
-    wanted = [p for p in (points_path, f"{layer}/trajectory/explained", angles_path) if p in names]
+    wanted = [p for p in (points_path, tensor_path(layer, "trajectory", "explained"), angles_path) if p in names]
     data = view.result_tensors(wanted)
     panels = [p for p in (points_path, angles_path) if p in data]
     fig, axes = new_figure(len(panels), height=3.4, legends="each")
@@ -69,7 +70,7 @@ def trajectory_figure(view: StageView, layer: str) -> FigureBlock | None:
                 ax.plot(pts[:, u, 0], pts[:, u, 1], color=GREY, linewidth=0.5, alpha=0.6)
             ax.scatter(pts[0, ::step, 0], pts[0, ::step, 1], s=6, color=SKY_BLUE, label="initialization", zorder=3)
             ax.scatter(pts[-1, ::step, 0], pts[-1, ::step, 1], s=6, color=VERMILLION, label="last checkpoint", zorder=3)
-            explained = data.get(f"{layer}/trajectory/explained")
+            explained = data.get(tensor_path(layer, "trajectory", "explained"))
             ev = [f" ({100 * float(x):.0f}% of variance)" for x in explained] if explained is not None else ["", ""]
             ax.set_xlabel(wrap(f"principal axis 1{ev[0]}", 34))
             ax.set_ylabel(wrap(f"principal axis 2{ev[1]}", 40))

@@ -25,6 +25,7 @@ import numpy as np
 from redundancy.report.figures.registry import register
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
 from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, legend_below, new_figure, percent_axis, plain_ticks, wrap
+from redundancy.store.keys import tensor_path
 from redundancy.store.results import Results
 from redundancy.studies.lottery.concentration import hypergeom_pmf, unit_counts
 
@@ -44,7 +45,7 @@ def last_round_masks(view: StageView, layers: list[str]) -> dict[str, tuple[int,
     names = set(view.result_names())
     out: dict[str, tuple[int, np.ndarray]] = {}
     for layer in layers:
-        path = f"masks/{layer}"
+        path = tensor_path("masks", layer)
         if path in names:
             mask = view.result_tensors([path], last=True)[path]  # only the last round is read
             out[layer] = (len(_arms(view.results).get("ticket", {}).get("round") or [0]) - 1, mask)

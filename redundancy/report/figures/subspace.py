@@ -17,6 +17,7 @@ from redundancy.report.figures.registry import register
 from redundancy.present.format import checkpoint_label
 from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
 from redundancy.report.style import BLACK, GREY, VERMILLION, colour, legend_below, new_figure, percent_axis, plain_ticks
+from redundancy.store.keys import LayerAt, tensor_path
 from redundancy.store.results import Curve
 
 # Short legend labels (the caption spells them out), so the legends under the panels stay narrow.
@@ -26,11 +27,11 @@ SPECTRUM_WORDS = {"update": "W − Z (update)", "weights": "W (trained weights)"
 
 def _spectra(view: StageView, layer: str, checkpoint: Any, target: str, curves: list[Curve]) -> dict[str, np.ndarray]:
     """Singular values of W − Z (and of W) from the stored tensors, else the row's typed spectrum."""
-    lc = f"{layer}@{checkpoint}"  # the study's tensor group of this layer and checkpoint
+    path = {m: tensor_path(LayerAt(layer, checkpoint), "singular_values", m) for m in ("update", "weights")}
     names = set(view.result_names())
-    wanted = [m for m in ("update", "weights") if f"{lc}/singular_values/{m}" in names]
-    data = view.result_tensors(f"{lc}/singular_values/{m}" for m in wanted)
-    out = {SPECTRUM_WORDS[m]: np.asarray(data[f"{lc}/singular_values/{m}"], dtype=float) for m in wanted}
+    wanted = [m for m in ("update", "weights") if path[m] in names]
+    data = view.result_tensors(path[m] for m in wanted)
+    out = {SPECTRUM_WORDS[m]: np.asarray(data[path[m]], dtype=float) for m in wanted}
     if not out:
         for c in curves:
             if c.key.get("basis") is None and "singular_value" in c.series:

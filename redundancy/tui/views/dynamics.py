@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from redundancy.store import layout as L
+from redundancy.store.keys import split_tensor_path, tensor_path
 from redundancy.store.reader import ReadError, StageRecord, dataset_names, read_tensors
 from redundancy.store.results import Results
 from redundancy.tui.model import Panel, PlotPanel, Series, Table
@@ -57,7 +58,7 @@ def trajectories(rec: StageRecord) -> list[Panel]:
     out: list[Panel] = []
     for layer in _layers(rec):
         try:
-            (points,) = read_tensors(rec, L.RESULTS, [f"{layer}/trajectory/points"]).values()
+            (points,) = read_tensors(rec, L.RESULTS, [tensor_path(layer, "trajectory", "points")]).values()
         except (ReadError, KeyError):
             continue
         if points.ndim != 3 or points.shape[2] != 2:
@@ -72,7 +73,8 @@ def trajectories(rec: StageRecord) -> list[Panel]:
 
 def _layers(rec: StageRecord) -> list[str]:
     """The layers a dynamics stage studied, from the first part of its result tensors' names."""
-    return list(dict.fromkeys(n.split("/", 1)[0] for n in dataset_names(rec, L.RESULTS) if n.endswith("/trajectory/points")))
+    parts = [split_tensor_path(n) for n in dataset_names(rec, L.RESULTS)]
+    return list(dict.fromkeys(p[0] for p in parts if len(p) == 3 and p[1:] == ("trajectory", "points")))
 
 
 VIEW = StudyView("dynamics", table, panels, "per-layer metrics vs training iteration, unit trajectories", trajectories)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redundancy.store.keys import LayerAt, tensor_path
 from redundancy.store.results import Curve, Results
 from redundancy.tui.model import Panel, PlotPanel, Table, TablePanel
 from redundancy.tui.views.base import StudyView, curve_panel, line, numbers, summary_table, varying
@@ -42,7 +43,7 @@ def how_much_panel(results: Results) -> TablePanel | None:
 
     def name(r: Any) -> str:
         crit = str(r.key.get("criterion")) + (f":{r.key['direction']}" if r.key.get("direction") else "")
-        return f"{r.key.get('layer')}@{r.key.get('checkpoint')}/{crit}" if fields else crit
+        return tensor_path(LayerAt(r.key.get("layer"), r.key.get("checkpoint")), crit) if fields else crit
 
     return TablePanel("how much can go: units removable within 1 / 5 points; AUC percentile among random orders",
                       Table(["criterion", *columns], [[name(r), *(r.values.get(c) for c in columns)] for r in rows]))
@@ -53,7 +54,7 @@ def label(curve: Curve, fields: list[str]) -> str:
     k = curve.key
     name = str(k.get("criterion")) + (f":{k['direction']}" if k.get("direction") else "")
     if "layer" in fields or "checkpoint" in fields:
-        return f"{k.get('layer')}@{k.get('checkpoint')}/{name}"
+        return tensor_path(LayerAt(k.get("layer"), k.get("checkpoint")), name)
     return name
 
 
