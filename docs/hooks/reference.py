@@ -236,7 +236,8 @@ def cli_page() -> str:
         "# Command reference",
         "",
         "Generated from the command-line application at every build of this site: every command, "
-        "argument and option, with its default. `redundancy COMMAND --help` prints the same.",
+        "argument and option, with its default. `redundancy COMMAND --help` (or `-h`) prints the same; "
+        "`redundancy --install-completion` sets up shell completion.",
         "",
         f"{' '.join((group.help or '').split())}",
         "",
