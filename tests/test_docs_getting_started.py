@@ -28,7 +28,7 @@ PAGE = ROOT / "docs" / "getting-started.md"
 MARK = "<!-- tested:"
 
 
-def tested_block(text: str) -> list[str]:
+def commands_of_page(text: str) -> list[str]:
     """The command lines of the fenced bash block right after the page's ``tested`` comment."""
     end_of_comment = text.index("-->", text.index(MARK))
     match = re.compile(r"-->\s*\n```bash\n(.*?)\n```", re.S).match(text, end_of_comment)
@@ -36,8 +36,8 @@ def tested_block(text: str) -> list[str]:
     return [line for line in match.group(1).splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_tested_block_is_found() -> None:
-    lines = tested_block(PAGE.read_text(encoding="utf-8"))
+def test_the_page_has_a_tested_block() -> None:
+    lines = commands_of_page(PAGE.read_text(encoding="utf-8"))
     assert lines and lines[0].startswith("make run"), lines
 
 
@@ -48,7 +48,7 @@ def _site_packages() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None, reason="needs git and make")
 def test_getting_started_commands_in_a_fresh_clone(tmp_path: Path) -> None:
-    commands = tested_block(PAGE.read_text(encoding="utf-8"))
+    commands = commands_of_page(PAGE.read_text(encoding="utf-8"))
     clone = tmp_path / "redundancy"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
 
@@ -73,8 +73,10 @@ def test_getting_started_commands_in_a_fresh_clone(tmp_path: Path) -> None:
 
     assert (clone / "store" / "quickstart" / "index.h5").is_file()
     # The clone's own code ran, installed into the clone's environment.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import redundancy; print(redundancy.__file__)"],
-        cwd=tmp_path, env=env, check=True, capture_output=True, text=True, timeout=60,
+        cwd=elsewhere, env=env, check=True, capture_output=True, text=True, timeout=60,
     ).stdout.strip()
     assert Path(where).resolve().is_relative_to(clone.resolve()), where
