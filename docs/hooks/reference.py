@@ -10,6 +10,7 @@ Only schemas are imported; nothing trains.
 
 from __future__ import annotations
 
+import html
 import re
 import types
 import typing
@@ -73,8 +74,17 @@ def default_text(field: Any) -> str:
 
 
 def cell(text: str) -> str:
-    """Text inside a Markdown table cell: pipes escaped, one line."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text inside a Markdown table cell, on one line, shown literally.
+
+    Backquoted parts become ``<code>`` elements; in every part ``|`` (a cell's end), ``{`` (an
+    attribute list) and ``<`` (an HTML tag) are written as character references.
+    """
+    parts = " ".join(str(text).split()).split("`")
+    out = []
+    for i, part in enumerate(parts):
+        part = html.escape(part, quote=False).replace("|", "&#124;").replace("{", "&#123;")
+        out.append(f"<code>{part}</code>" if i % 2 else part)
+    return "".join(out)
 
 
 def anchor(path: str) -> str:
@@ -99,10 +109,10 @@ def is_derived(name: str, field: Any) -> bool:
     return name in DERIVED_FIELDS or bool(extra.get("loader"))
 
 
-def model_tables(model: type, path: str, level: int, skip: tuple[str, ...] = ()) -> list[str]:
+def model_tables(model: type, path: str, level: int, skip: tuple[str, ...] = (), title: str = "") -> list[str]:
     """A heading and a table of ``model``'s fields, then one such section per nested model."""
     doc = " ".join((model.__doc__ or "").split())
-    title = f"`{path}`" if path else "Top level"
+    title = title or (f"`{path}`" if path else "Top level")
     lines = [f"{'#' * level} {title} {{#{anchor(path or 'top-level')}}}", "", doc, "", "| field | type | default | meaning |", "| --- | --- | --- | --- |"]
     nested: list[tuple[str, type]] = []
     for name, field in model.model_fields.items():
@@ -110,16 +120,18 @@ def model_tables(model: type, path: str, level: int, skip: tuple[str, ...] = ())
             continue
         kind = type_text(field.annotation)
         bounds = bounds_text(field)
-        kind_cell = f"`{cell(kind)}`" + (f" ({cell(bounds)})" if bounds else "")
+        kind_cell = cell(f"`{kind}`") + (f" ({cell(bounds)})" if bounds else "")
         sub_path = f"{path}.{name}" if path else name
         subs = nested_models(field.annotation)
         default = default_text(field)
         meaning = field.description or ""
         if subs:
-            section = f"[`{sub_path}`](#{anchor(sub_path)})"
-            default = section if default.startswith("`{") else default
-            meaning = f"{meaning} (fields: {section})" if meaning else f"a section: {section}"
-        lines.append(f"| `{name}` | {kind_cell} | {cell(default)} | {cell(meaning)} |")
+            section = f"[{cell(f'`{sub_path}`')}](#{anchor(sub_path)})"
+            default = section if default.startswith("`{") else cell(default)
+            meaning = f"{cell(meaning)} (fields: {section})" if meaning else f"a section: {section}"
+        else:
+            default, meaning = cell(default), cell(meaning)
+        lines.append(f"| `{name}` | {kind_cell} | {default} | {meaning} |")
         nested += [(sub_path, sub) for sub in subs]
     lines.append("")
     for sub_path, sub in nested:
@@ -159,8 +171,9 @@ def spec_page() -> str:
     ]
     for kind in STUDIES:
         entry = STUDIES[kind]
-        lines += [f"### `{kind}`", "", entry.description or "", ""]
-        lines += model_tables(entry.config, f"studies[kind={kind}]", 4, skip=("kind", "name"))
+        tables = model_tables(entry.config, f"studies[kind={kind}]", 3, skip=("kind", "name"), title=f"`{kind}`")
+        # the kind's one-line description before its config's docstring
+        lines += tables[:2] + ([cell(entry.description), ""] if entry.description else []) + tables[2:]
     lines += [
         "## Executors",
         "",
@@ -195,7 +208,8 @@ def spec_page() -> str:
     ]
     for name, entry in MODELS.items():
         d = train_defaults(name)
-        what = cell(" ".join((entry.build.__doc__ or "").split()).split(". ")[0].rstrip("."))
+        first_line = ((entry.build.__doc__ or "").strip().splitlines() or [""])[0]
+        what = cell(first_line.replace("``", "`").rstrip("."))
         lines.append(
             f"| `{name}` | {what} | {d.get('optimizer')} | {d.get('lr')} | {d.get('momentum')} | "
             f"{d.get('batch_size')} | {d.get('iterations'):,} | {d.get('lr_milestones') or '—'} |"
@@ -223,7 +237,7 @@ def param_row(param: Any) -> str:
             default = f"`{param.default!r}`"
         if getattr(param, "multiple", False):
             default += " (repeatable)"
-    return f"| {names} | {default} | {cell(getattr(param, 'help', None) or '')} |"
+    return f"| {cell(names)} | {cell(default)} | {cell(getattr(param, 'help', None) or '')} |"
 
 
 def cli_page() -> str:
