@@ -63,7 +63,7 @@ report: $(STAMP)
 
 # The reference pages are generated from the code while the site builds; figures come from docs/figures/.
 docs: $(DEVSTAMP)
-	$(PY) -m mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 # The lock tool lives in its own environment, so .venv holds exactly the locked set.
 $(LOCKENV)/bin/pip-compile: requirements/tools.lock
