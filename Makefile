@@ -18,13 +18,14 @@ COMPILE := --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links 
 # `make lock` keeps every pin it can and adds or drops what pyproject.toml changed; `make lock UPGRADE=1` takes the newest releases
 COMPILE += $(if $(UPGRADE),--upgrade,)
 
-.PHONY: run test bench report install dev lock clean-store help
+.PHONY: run test bench report docs install dev lock clean-store help
 
 help:
 	@echo "make run     set up .venv from the lock, run specs/quickstart.yaml and print its summary"
 	@echo "make test    set up .venv from the dev lock and run the whole test suite"
 	@echo "make bench   run the benchmarks (ratios against the textbook way)"
 	@echo "make report  figures and tables from the stores under store/"
+	@echo "make docs    build the documentation site into site/ (strict: a broken link fails)"
 	@echo "make lock    refresh requirements/*.lock from pyproject.toml, keeping pins (UPGRADE=1: newest releases)"
 
 $(PY): requirements/pip.lock
@@ -59,6 +60,10 @@ bench: $(STAMP)
 
 report: $(STAMP)
 	$(VENV)/bin/redundancy report store --out report
+
+# The reference pages are generated from the code while the site builds; figures come from docs/figures/.
+docs: $(DEVSTAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 # The lock tool lives in its own environment, so .venv holds exactly the locked set.
 $(LOCKENV)/bin/pip-compile: requirements/tools.lock
