@@ -12,9 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rich.text import Text
-from textual.widgets import TabbedContent
-
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.results import Results
@@ -22,10 +19,8 @@ from redundancy.present.format import weights_label
 from redundancy.present.tables import summary_rows
 from redundancy.tui import source
 from redundancy.tui.details import export_stem, read_study, run_detail
-from redundancy.tui.nodes import StudyNode, node_kind
 from redundancy.tui.model import Detail, Panel, PlotPanel, Series, Table
 from redundancy.tui.source import Listing, RunGroup, SourceError, StageEntry
-from redundancy.tui.tree import NodeRef, StoreTree
 from redundancy.tui.views import view_for
 
 # Compare cells are cut to this many characters on screen, so a long value (a data source, a path)
@@ -221,56 +216,3 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
         exportable=True,
         export_stem=export_stem(items[0].listing.name, "compare", *(i.label for i in items)),
     )
-
-
-class Marking:
-    """The app's marks and comparison: space marks a run or study, ``c`` compares, ``a`` shows every row.
-
-    A part of :class:`redundancy.tui.app.RedundancyApp`, which provides ``set_status``, ``_load``
-    and the tree's ``_marked_label``."""
-
-    marked: list[str]
-    nodes: dict[str, Any]
-    compare_all: bool = False
-    detail_ref: NodeRef | None
-    query_one: Any
-
-    def on_store_tree_mark_toggled(self, message: StoreTree.MarkToggled) -> None:
-        ref = message.node.data
-        if ref is None or not ref.markable:
-            self.set_status(Text("only runs and studies can be marked for comparison"))
-            return
-        if ref.key in self.marked:
-            self.marked.remove(ref.key)
-        else:
-            self.marked.append(ref.key)
-        message.node.set_label(self._marked_label(ref.key, ref.title or Text(ref.key)))
-        self.set_status(Text(f"{len(self.marked)} marked; c compares them"))
-
-    def action_compare(self) -> None:
-        self.query_one("#tabs", TabbedContent).active = "view"
-        self._load(NodeRef("compare", "compare"), keep_panel=False)
-
-    def action_compare_all(self) -> None:
-        """In a comparison, switch between the rows that differ and every row."""
-        if self.detail_ref is None or self.detail_ref.kind != "compare":
-            return
-        self.compare_all = not self.compare_all
-        self._load(self.detail_ref, keep_panel=True)
-
-    def marked_items(self, ref: NodeRef, listings: dict[Any, Listing]) -> list[Item]:
-        if ref.kind != "compare":
-            return []
-        items = []
-        for key in self.marked:
-            node = self.nodes.get(key)
-            data = node.data if node is not None else None
-            if data is None or data.root not in listings:
-                continue
-            listing = listings[data.root]
-            group = listing.group(data.label)
-            if group is None:
-                continue
-            entry = listing.entry(data.stage_id) if node_kind(data.kind) is StudyNode else None
-            items.append(Item(listing, group, entry))
-        return items
