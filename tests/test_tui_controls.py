@@ -1,17 +1,23 @@
-"""TUI controls: the tree's width, the loss axes' scale, node kinds, and compared curves of
-networks of different widths against the fraction of units removed."""
+"""TUI controls: the tree's width, the loss axes' scale, node kinds, compared curves of
+networks of different widths against the fraction of units removed, and the screen areas
+as widgets that post messages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from textual.app import App
+from textual.message import Message
 
 from redundancy.store.results import Curve, Results
 from redundancy.tui import RedundancyApp
+from redundancy.tui import details as tui_details
 from redundancy.tui.compare import relative_axis, with_x
 from redundancy.tui.model import PlotPanel
 from redundancy.tui.nodes import NODE_KINDS, GONE, StudyNode, node_kind
+from redundancy.tui.pane import DetailPane
+from redundancy.tui.search import SearchBox
 from redundancy.tui.tree import NodeRef, StoreTree
 from redundancy.tui.views import view_for
 from redundancy.tui.widgets import CurvePlot, help_rows
@@ -89,3 +95,26 @@ def test_curves_of_different_widths_compare_against_the_fraction_removed() -> No
     assert axis == ("fraction_removed", "fraction of units removed", "units_removed")
     (accuracy,) = [p for p in view_for("pruning").panels(with_x(pruning(64), axis[0])) if isinstance(p, PlotPanel)][:1]
     assert accuracy.series[0].x == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@run_async
+async def test_screen_areas_are_widgets_that_keep_their_state_and_post_messages(sample: Path) -> None:
+    """The app is no mix of its areas: the tree keeps the marks and says when they change, the
+    search box keeps its matches and says when a search is done, the pane keeps what it shows."""
+    assert RedundancyApp.__bases__ == (App,)
+    seen: list[Message] = []
+    app = RedundancyApp([sample], poll=0)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(pilot)
+        run = tui_details.run_key(sample, "seed0")
+        await pilot.press("space", "down", "space")  # the store cannot be marked; the run can
+        await settle(pilot)
+        posted = list({id(m): m for m in seen if isinstance(m, (StoreTree.NotMarkable, StoreTree.MarksChanged))}.values())
+        assert [type(m) for m in posted] == [StoreTree.NotMarkable, StoreTree.MarksChanged]
+        assert posted[1].marked == (run,) and app.query_one(StoreTree).marked == [run]
+        assert app.query_one(DetailPane).detail is app.detail and app.detail is not None and app.detail.key == run
+        await pilot.press("slash", *"seed0", "enter")
+        await settle(pilot)
+        found = [m for m in seen if isinstance(m, SearchBox.Found)]
+        assert found and found[-1].words == "seed0" and run in found[-1].found
+        assert app.query_one(SearchBox).matches == found[-1].found

@@ -9,10 +9,12 @@ of stage files written by a run becomes one tree update. Stage files and
 ``index.h5`` are replaced atomically by the writer, so a reader sees a whole
 file or none; a file that still cannot be read becomes an error node.
 
-The app is assembled from its screen areas: the tree (:mod:`.tree`), the
-detail pane (:mod:`.pane`), search (:mod:`.search`) and marks with compare
-(:mod:`.compare`); this module holds the layout, the bindings, scanning and
-the status line.
+Each screen area is a widget that owns its state: the tree (:mod:`.tree`:
+listings, nodes, marks), the detail pane (:mod:`.pane`: what is on show), the
+search box (:mod:`.search`: the matches) and the status line (:mod:`.status`).
+They post messages up (the cursor moved, the marks changed, a search is done)
+and the app, which holds the layout, the bindings and scanning, answers by
+calling down: it passes each area what it needs from another.
 """
 
 from __future__ import annotations
@@ -25,24 +27,23 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Footer
 from textual.widgets.tree import TreeNode
 
+from redundancy.present.text import clean
 from redundancy.tui import source
-from redundancy.tui.compare import Marking
-from redundancy.tui.export import default_export_dir
+from redundancy.tui.export import default_export_dir, export_detail
 from redundancy.tui.model import Detail
 from redundancy.tui.pane import DetailPane
-from redundancy.tui.search import Search
+from redundancy.tui.search import SearchBox
 from redundancy.tui.source import Listing, Source
-from redundancy.tui.text import safe_text
-from redundancy.tui.tree import NodeRef, StoreTree, TreeSync
-from redundancy.tui.widgets import CurvePlot, Heatmap, HelpScreen
+from redundancy.tui.status import StatusLine, summary
+from redundancy.tui.tree import NodeRef, StoreTree
+from redundancy.tui.widgets import HelpScreen
 
 DEFAULT_POLL_SECONDS = 1.0
-MIN_TREE = 12  # columns the tree keeps when narrowed
 MIN_PANE = 30  # columns the detail pane keeps when the tree is widened
 
 
@@ -56,7 +57,7 @@ class Rescanned(Message):
         self.forced = forced
 
 
-class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
+class RedundancyApp(App[None]):
     """Browse stores: tree, summary tables, plots, dataset previews, provenance, compare."""
 
     CSS_PATH = "redundancy.tcss"
@@ -89,49 +90,36 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
         self.paths = [Path(p) for p in paths]
         self.poll = poll
         self.export_dir = export_dir if export_dir is not None else default_export_dir()
-        self.compare_all = False
-        self.sources: list[Source] = []
-        self.listings: dict[Path, Listing] = {}
-        self.nodes: dict[str, TreeNode[NodeRef]] = {}
-        self.marked: list[str] = []
-        self.detail: Detail | None = None
-        self.detail_ref: NodeRef | None = None
-        self.panel_index = 0
-        self.matches: list[str] = []
-        self.match_index = -1
-        self.status_text = Text("")
-        self.status_is_summary = False  # the status line shows the store counts, kept current by each scan
-        self.log_y = False
         self.scanning = False
         self.loaded = False
 
     # --- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            tree = StoreTree(Text("stores"), id="tree")
-            tree.show_root = False
-            tree.guide_depth = 2
-            yield tree
-            with Vertical(id="detail"):
-                yield Static(Text("reading stores…"), id="title")
-                with TabbedContent(initial="view", id="tabs"):
-                    with TabPane("View", id="view"):
-                        yield DataTable(id="table", zebra_stripes=True, cursor_type="row")
-                        yield Static(Text(""), id="note")
-                        yield Static(Text(""), id="caption")
-                        with ContentSwitcher(initial="message", id="area"):
-                            yield CurvePlot(id="plot")
-                            yield Heatmap(id="heatmap")
-                            yield DataTable(id="values", zebra_stripes=True)
-                            yield Static(Text(""), id="message")
-                        yield Static(Text(""), id="legend")
-                    with TabPane("Provenance", id="provenance"):
-                        with VerticalScroll(id="provenance-scroll"):
-                            yield Static(Text(""), id="facts")
-                            yield Static(Text(""), id="spec")
-        yield Input(placeholder="search names and spec values (enter: go, escape: close)", id="search")
-        yield Static(Text(""), id="status")
+            yield StoreTree(Text("stores"), id="tree")
+            yield DetailPane(id="detail")
+        yield SearchBox(placeholder="search names and spec values (enter: go, escape: close)", id="search")
+        yield StatusLine(id="status")
         yield Footer()
+
+    @property
+    def store_tree(self) -> StoreTree:
+        return self.query_one(StoreTree)
+
+    @property
+    def detail_pane(self) -> DetailPane:
+        return self.query_one(DetailPane)
+
+    @property
+    def search_box(self) -> SearchBox:
+        return self.query_one(SearchBox)
+
+    @property
+    def status_line(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    def set_status(self, text: Text, *, summary: bool = False) -> None:
+        self.status_line.say(text, summary=summary)
 
     def _mounted(self) -> bool:
         """False once the app tears its screen down: a worker that finishes during shutdown
@@ -139,10 +127,34 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
         return self.is_running and bool(self.query(StoreTree))
 
     def on_mount(self) -> None:
-        self.query_one(StoreTree).focus()
+        self.store_tree.focus()
         self.scan(forced=True)
         if self.poll > 0:
             self.set_interval(self.poll, self._poll_tick)
+
+    # --- each area's state, as callers and tests read it --------------------------------------------------
+    @property
+    def nodes(self) -> dict[str, TreeNode[NodeRef]]:
+        return self.store_tree.nodes
+
+    @property
+    def listings(self) -> dict[Path, Listing]:
+        return self.store_tree.listings
+
+    @property
+    def detail(self) -> Detail | None:
+        return self.detail_pane.detail
+
+    @property
+    def panel_index(self) -> int:
+        return self.detail_pane.panel_index
+
+    @property
+    def status_text(self) -> Text:
+        return self.status_line.text
+
+    def _reveal(self, key: str) -> None:
+        self.store_tree.reveal(key)
 
     # --- scanning (worker thread) and applying (UI thread) ------------------------------------------
     def _poll_tick(self) -> None:
@@ -169,80 +181,138 @@ class RedundancyApp(TreeSync, DetailPane, Search, Marking, App[None]):
         if not self._mounted():
             self.scanning = False
             return
+        tree, status, ref = self.store_tree, self.status_line, self.detail_pane.ref
         try:
-            changed = self._apply_scan(message.sources, message.listings)
+            changed = tree.apply_scan(message.sources, message.listings)
         finally:
             self.scanning = False
         first = not self.loaded
         self.loaded = True
-        tree = self.query_one(StoreTree)
-        if first or self.status_is_summary:  # live while a run writes: a store appears, stages finish
-            self.set_status(self._summary_status(), summary=True)
+        if first or status.is_summary:  # live while a run writes: a store appears, stages finish
+            self.set_status(summary(tree.sources, tree.listings, self.poll), summary=True)
         if first:
             tree.cursor_line = 0
-        elif self.detail_ref is not None and self.detail_ref.kind != "compare" and self.detail_ref.key not in self.nodes:
+        elif ref is not None and ref.kind != "compare" and ref.key not in tree.nodes:
             # The node on show is gone (a problem path that became a store, a removed stage):
             # show whatever the cursor is on once the tree has its new lines.
             self.call_after_refresh(self._show_cursor)
-        elif self.detail_ref is not None and (message.forced or self._affected(self.detail_ref, changed)):
-            self._load(self.detail_ref, keep_panel=True)
+        elif ref is not None and (message.forced or ref.root in changed or (ref.kind == "compare" and bool(changed))):
+            self._load(ref, keep_panel=True)
 
     def _show_cursor(self) -> None:
         if not self._mounted():
             return
-        node = self.query_one(StoreTree).cursor_node
-        if node is not None:
-            self._show(node)
+        node = self.store_tree.cursor_node
+        if node is not None and node.data is not None:
+            self._load(node.data, keep_panel=False)
 
-    def _affected(self, ref: NodeRef, changed: set[Path]) -> bool:
-        return ref.root in changed or (ref.kind == "compare" and bool(changed))
+    # --- the pane shows what the tree's cursor is on, or the comparison of the marks -----------------------
+    def on_tree_node_highlighted(self, event: StoreTree.NodeHighlighted[NodeRef]) -> None:
+        if event.node.data is not None:
+            self._load(event.node.data, keep_panel=False)
 
-    # --- actions ------------------------------------------------------------------------------------
+    def _load(self, ref: NodeRef, *, keep_panel: bool) -> None:
+        items = self.store_tree.marked_items() if ref.kind == "compare" else []
+        self.detail_pane.load(ref, dict(self.listings), items, keep_panel=keep_panel)
+
+    def show_detail(self, detail: Detail, keep_panel: bool = False) -> None:
+        """Show ``detail`` in the pane, unless the app has closed."""
+        if self._mounted():
+            self.detail_pane.show_detail(detail, keep_panel)
+
+    def on_store_tree_marks_changed(self, message: StoreTree.MarksChanged) -> None:
+        self.set_status(Text(f"{len(message.marked)} marked; c compares them"))
+
+    def on_store_tree_not_markable(self, message: StoreTree.NotMarkable) -> None:
+        self.set_status(Text("only runs and studies can be marked for comparison"))
+
+    def action_compare(self) -> None:
+        self.detail_pane.show_tab("view")
+        self._load(NodeRef("compare", "compare"), keep_panel=False)
+
+    def action_compare_all(self) -> None:
+        """In a comparison, switch between the rows that differ and every row."""
+        pane = self.detail_pane
+        if pane.toggle_all_rows() and pane.ref is not None:
+            self._load(pane.ref, keep_panel=True)
+
+    # --- search -------------------------------------------------------------------------------------------
+    def action_search(self) -> None:
+        self.search_box.open()
+
+    def action_close_search(self) -> None:
+        if self.search_box.close():
+            self.store_tree.focus()
+
+    def on_search_box_asked(self, message: SearchBox.Asked) -> None:
+        self.action_close_search()
+        if message.words:
+            self.set_status(Text(f"searching for {message.words!r}…"))
+            self.search_box.search(message.words, dict(self.listings), self.store_tree.member_texts())
+
+    def on_search_box_found(self, message: SearchBox.Found) -> None:
+        self._found(message.words, message.found)
+
+    def _found(self, words: str, found: list[str]) -> None:
+        if not self._mounted():
+            return
+        if not found:
+            self.set_status(Text(f"no match for {words!r}"))
+            return
+        self.action_next_match(1)
+        self.set_status(Text(f"{len(found)} match{'es' * (len(found) != 1)} for {words!r} · n / N: next / previous"))
+
+    def action_next_match(self, step: int) -> None:
+        key = self.search_box.step(step)
+        if key is not None:
+            self.store_tree.go_to(key)
+
+    # --- the pane's keys ----------------------------------------------------------------------------------
+    def action_panel(self, step: int) -> None:
+        self.detail_pane.step_panel(step)
+
+    def action_tab(self, tab: str) -> None:
+        self.detail_pane.show_tab(tab)
+
+    def action_zoom(self) -> None:
+        """Hide the summary table so the plot gets the whole pane (useful at 80 × 24)."""
+        self.detail_pane.toggle_zoom()
+
+    def action_log_y(self) -> None:
+        """Draw loss axes on a log scale, or back on a linear one."""
+        log_y = self.detail_pane.toggle_log_y()
+        self.set_status(Text(f"loss axes: {'log' if log_y else 'linear'} scale (l toggles)"))
+
+    def action_export(self) -> None:
+        """Write the table and the shown panel to CSV in the export folder; the paths are shown whole."""
+        pane = self.detail_pane
+        if pane.detail is None:
+            return
+        try:
+            written = export_detail(pane.detail, pane.panel_index if pane.detail.panels else None, self.export_dir)
+        except OSError as exc:
+            self.set_status(Text(clean(f"export failed: {exc}", one_line=True)))
+            return
+        if not written:
+            self.set_status(Text("nothing to export here"))
+            return
+        # The folder once, then the file names: the status line wraps rather than cutting the last name.
+        self.set_status(Text(clean(f"exported to {written[0].parent}: " + ", ".join(p.name for p in written), one_line=True)))
+        self.notify("\n".join(clean(p) for p in written), title="CSV written", markup=False, timeout=10)
+
+    # --- the app's own keys ---------------------------------------------------------------------------------
     def action_help(self) -> None:
         self.push_screen(HelpScreen([*StoreTree.BINDINGS, *self.BINDINGS]))
 
     def action_tree_width(self, step: int) -> None:
         """Widen or narrow the tree, leaving the pane at least :data:`MIN_PANE` columns."""
-        tree = self.query_one(StoreTree)
-        width = max(MIN_TREE, min(tree.outer_size.width + step, self.size.width - MIN_PANE))
-        tree.styles.min_width = MIN_TREE
-        tree.styles.max_width = width  # the stylesheet's bounds give way to the chosen width
-        tree.styles.width = width
+        width = self.store_tree.resize(step, self.size.width - MIN_PANE)
         self.set_status(Text(f"tree: {width} columns (< narrower, > wider)"))
-
-    def action_log_y(self) -> None:
-        """Draw loss axes on a log scale, or back on a linear one."""
-        self.log_y = not self.log_y
-        self.set_status(Text(f"loss axes: {'log' if self.log_y else 'linear'} scale (l toggles)"))
-        self._draw_panel()
 
     def action_rescan(self) -> None:
         if not self.scanning:
             self.scan(forced=True)
             self.set_status(Text("re-reading stores…"))
-
-    # --- status line -----------------------------------------------------------------------------------
-    def set_status(self, text: Text, *, summary: bool = False) -> None:
-        self.status_is_summary = summary
-        self.status_text = safe_text(text)
-        self.query_one("#status", Static).update(self.status_text)
-
-    def _summary_status(self) -> Text:
-        n = sum(1 for s in self.sources if s.kind == "store")
-        bad = sum(1 for s in self.sources if s.kind == "problem")
-        text = Text(f"{n} store{'s' * (n != 1)}")
-        counts = [listing.counts() for listing in self.listings.values()]
-        runs, studies, running = (sum(c.get(k, 0) for c in counts) for k in ("runs", "studies", "pending"))
-        if n:
-            text.append(f" · {runs} run{'s' * (runs != 1)}, {studies} stud{'ies' if studies != 1 else 'y'} done")
-        if running:
-            text.append(f" · {running} pending")
-        if bad:
-            text.append(f" · {bad} path{'s' * (bad != 1)} without a store", style="red")
-        if self.poll > 0:
-            text.append(f" · polled every {self.poll:g} s")
-        text.append(" · ? for help")
-        return text
 
 
 def run_tui(paths: Sequence[Path | str], *, poll: float = DEFAULT_POLL_SECONDS, export_dir: Path | None = None) -> None:

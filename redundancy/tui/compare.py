@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-from rich.text import Text
-from textual.widgets import TabbedContent
 
 from redundancy.store import layout as L
 from redundancy.store import reader
@@ -22,10 +19,8 @@ from redundancy.present.format import weights_label
 from redundancy.present.tables import summary_rows
 from redundancy.tui import source
 from redundancy.tui.details import export_stem, read_study, run_detail
-from redundancy.tui.nodes import StudyNode, node_kind
 from redundancy.tui.model import Detail, Panel, PlotPanel, Series, Table
 from redundancy.tui.source import Listing, RunGroup, SourceError, StageEntry
-from redundancy.tui.tree import NodeRef, StoreTree
 from redundancy.tui.views import view_for
 
 # Compare cells are cut to this many characters on screen, so a long value (a data source, a path)
@@ -111,6 +106,82 @@ def with_x(results: Results, x: str) -> Results:
     return replace(results, curves=curves)
 
 
+@dataclass
+class _Gathered:
+    """What each compared item contributes: its spec fields, its summary, its panels; for studies
+    their typed results and the weights they read."""
+
+    specs: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    panel_sets: list[list[Panel]] = field(default_factory=list)
+    study_results: list[Results] = field(default_factory=list)
+    weights: list[str | None] = field(default_factory=list)  # which checkpoint each study read, with its iteration
+
+
+def _gather(items: Sequence[Item], kind: str) -> _Gathered:
+    """Read every item (a run's detail, or a study's summary, results and config); :class:`SourceError`
+    names the item that could not be read."""
+    out = _Gathered()
+    for item in items:
+        try:
+            run_fields = source.flatten(_run_config(item), "run" if item.entry else "")
+            if item.entry is None:
+                detail = run_detail(item.listing, item.group)
+                summary = {row[0]: row[1] for row in (detail.table.rows if detail.table else [])}
+                out.specs.append(run_fields)
+            else:
+                data = read_study(item.entry)
+                detail = Detail(key="", title="", table=view_for(kind).table(data.summary), panels=[])
+                out.study_results.append(data.results)
+                rows, top = summary_rows(data.summary)
+                summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
+                summary.update(top)
+                config = source.json_attr(data.attrs, L.A_CONFIG, {}) or {}
+                train = item.group.train
+                out.weights.append(weights_label(config, reader.complete(train.record).attrs if train is not None and train.record is not None else {}))
+                out.specs.append({**source.flatten(config, "study"), **run_fields})
+        except SourceError as exc:
+            raise SourceError(f"{item.label}: {exc}") from exc
+        out.summaries.append(summary)
+        out.panel_sets.append(detail.panels)
+    return out
+
+
+def _rows(got: _Gathered, count: int, all_rows: bool) -> list[list[Any]]:
+    """The table: weights, the spec fields that differ, then the summary rows (those that differ unless ``all_rows``)."""
+    rows: list[list[Any]] = []
+    if any(got.weights):  # two studies of different runs may read different iterations under one name (best)
+        rows.append(["weights", *got.weights])
+    for name in differing(got.specs):
+        rows.append([f"spec {name}", *(spec.get(name) for spec in got.specs)])
+    if not rows:
+        rows.append(["spec", *(["same"] * count)])
+    keys: list[str] = []
+    for s in got.summaries:
+        keys += [k for k in s if k not in keys]
+    shown = keys if all_rows else differing(got.summaries)
+    rows += [[k, *(s.get(k) for s in got.summaries)] for k in shown]
+    if len(shown) < len(keys):
+        rows.append([f"{len(keys) - len(shown)} more row(s) the same in all", *([""] * count)])
+    return rows
+
+
+def _overlaid(labels: Sequence[str], panel_sets: Sequence[list[Panel]], relative: tuple[str, str, str] | None) -> list[Panel]:
+    """Each plot of the first item with the same plot of every item drawn into it, series named by item."""
+    panels: list[Panel] = []
+    for panel in panel_sets[0]:
+        if not isinstance(panel, PlotPanel):
+            continue
+        lines: list[Series] = []
+        for label, others in zip(labels, panel_sets):
+            match = next((p for p in others if isinstance(p, PlotPanel) and p.title == panel.title), None)
+            if match is not None:
+                lines += [Series(f"{label}: {s.label}", s.x, s.y, s.std) for s in match.series]
+        xlabel = relative[1] if relative and panel.xlabel == RELATIVE_AXES[relative[2]][2] else panel.xlabel
+        panels.append(PlotPanel(panel.title, xlabel, panel.ylabel, lines, panel.bars, logy_ok=panel.logy_ok))
+    return panels
+
+
 def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
     """Marked runs or studies of one kind side by side: differing spec fields, summaries, overlaid curves.
 
@@ -125,126 +196,23 @@ def compare_detail(items: Sequence[Item], *, all_rows: bool = False) -> Detail:
         )
     kind = kinds.pop()
     labels = _labels(items)
-    specs: list[dict[str, Any]] = []
-    summaries: list[dict[str, Any]] = []
-    panel_sets: list[list[Panel]] = []
-    study_results: list[Results] = []
-    weights: list[str | None] = []  # which checkpoint each study read, with its iteration: always shown
-    for item in items:
-        try:
-            run_fields = source.flatten(_run_config(item), "run" if item.entry else "")
-            if item.entry is None:
-                detail = run_detail(item.listing, item.group)
-                summary = {row[0]: row[1] for row in (detail.table.rows if detail.table else [])}
-                specs.append(run_fields)
-            else:
-                data = read_study(item.entry)
-                view = view_for(kind)
-                detail = Detail(key="", title="", table=view.table(data.summary), panels=[])
-                study_results.append(data.results)
-                rows, top = summary_rows(data.summary)
-                summary = {f"{name} · {k}": v for name, values in rows for k, v in values.items()}
-                summary.update(top)
-                config = source.json_attr(data.attrs, L.A_CONFIG, {}) or {}
-                train = item.group.train
-                weights.append(weights_label(config, reader.complete(train.record).attrs if train is not None and train.record is not None else {}))
-                study_fields = source.flatten(config, "study")
-                specs.append({**study_fields, **run_fields})
-        except SourceError as exc:
-            return Detail(key="compare", title="compare", message=f"{item.label}: {exc}")
-        summaries.append(summary)
-        panel_sets.append(detail.panels)
-    relative = relative_axis(study_results) if study_results else None
-    if study_results:
+    try:
+        got = _gather(items, kind)
+    except SourceError as exc:
+        return Detail(key="compare", title="compare", message=str(exc))
+    relative = relative_axis(got.study_results) if got.study_results else None
+    if got.study_results:
         view = view_for(kind)
-        panel_sets = [view.panels(with_x(r, relative[0]) if relative else r) for r in study_results]
-    rows: list[list[Any]] = []
-    if any(weights):  # two studies of different runs may read different iterations under one name (best)
-        rows.append(["weights", *weights])
-    for field in differing(specs):
-        rows.append([f"spec {field}", *(spec.get(field) for spec in specs)])
-    if not rows:
-        rows.append(["spec", *(["same"] * len(items))])
-    keys: list[str] = []
-    for s in summaries:
-        keys += [k for k in s if k not in keys]
-    shown = keys if all_rows else differing(summaries)
-    rows += [[k, *(s.get(k) for s in summaries)] for k in shown]
-    if len(shown) < len(keys):
-        rows.append([f"{len(keys) - len(shown)} more row(s) the same in all", *([""] * len(items))])
-    panels: list[Panel] = []
-    for panel in panel_sets[0]:
-        if not isinstance(panel, PlotPanel):
-            continue
-        lines: list[Series] = []
-        for label, others in zip(labels, panel_sets):
-            match = next((p for p in others if isinstance(p, PlotPanel) and p.title == panel.title), None)
-            if match is not None:
-                lines += [Series(f"{label}: {s.label}", s.x, s.y, s.std) for s in match.series]
-        xlabel = relative[1] if relative and panel.xlabel == RELATIVE_AXES[relative[2]][2] else panel.xlabel
-        panels.append(PlotPanel(panel.title, xlabel, panel.ylabel, lines, panel.bars, logy_ok=panel.logy_ok))
+        got.panel_sets = [view.panels(with_x(r, relative[0]) if relative else r) for r in got.study_results]
     what = "runs" if kind == "run" else f"{kind} studies"
     return Detail(
         key="compare:" + "|".join(labels),
         title=f"compare {len(items)} {what}: {', '.join(labels)}",
         table=Table(
-            ["", *labels], rows, max_width=CELL_WIDTH,
+            ["", *labels], _rows(got, len(items), all_rows), max_width=CELL_WIDTH,
             caption="spec rows: only the fields that differ; " + ("all summary rows (a: only those that differ)" if all_rows else "only summary rows that differ (a: all rows)"),
         ),
-        panels=panels,
+        panels=_overlaid(labels, got.panel_sets, relative),
         exportable=True,
         export_stem=export_stem(items[0].listing.name, "compare", *(i.label for i in items)),
     )
-
-
-class Marking:
-    """The app's marks and comparison: space marks a run or study, ``c`` compares, ``a`` shows every row.
-
-    A part of :class:`redundancy.tui.app.RedundancyApp`, which provides ``set_status``, ``_load``
-    and the tree's ``_marked_label``."""
-
-    marked: list[str]
-    nodes: dict[str, Any]
-    compare_all: bool = False
-    detail_ref: NodeRef | None
-    query_one: Any
-
-    def on_store_tree_mark_toggled(self, message: StoreTree.MarkToggled) -> None:
-        ref = message.node.data
-        if ref is None or not ref.markable:
-            self.set_status(Text("only runs and studies can be marked for comparison"))
-            return
-        if ref.key in self.marked:
-            self.marked.remove(ref.key)
-        else:
-            self.marked.append(ref.key)
-        message.node.set_label(self._marked_label(ref.key, ref.title or Text(ref.key)))
-        self.set_status(Text(f"{len(self.marked)} marked; c compares them"))
-
-    def action_compare(self) -> None:
-        self.query_one("#tabs", TabbedContent).active = "view"
-        self._load(NodeRef("compare", "compare"), keep_panel=False)
-
-    def action_compare_all(self) -> None:
-        """In a comparison, switch between the rows that differ and every row."""
-        if self.detail_ref is None or self.detail_ref.kind != "compare":
-            return
-        self.compare_all = not self.compare_all
-        self._load(self.detail_ref, keep_panel=True)
-
-    def marked_items(self, ref: NodeRef, listings: dict[Any, Listing]) -> list[Item]:
-        if ref.kind != "compare":
-            return []
-        items = []
-        for key in self.marked:
-            node = self.nodes.get(key)
-            data = node.data if node is not None else None
-            if data is None or data.root not in listings:
-                continue
-            listing = listings[data.root]
-            group = listing.group(data.label)
-            if group is None:
-                continue
-            entry = listing.entry(data.stage_id) if node_kind(data.kind) is StudyNode else None
-            items.append(Item(listing, group, entry))
-        return items

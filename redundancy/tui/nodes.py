@@ -1,24 +1,47 @@
 """What each kind of tree node is: whether it can be marked, whether its children are listed
 when it opens, and what the right-hand pane reads for it.
 
-A node's ``kind`` (a :class:`redundancy.tui.tree.NodeRef` field) names one of
-the small classes in :data:`NODE_KINDS`; code that used to switch on the string
-asks the class instead, so a new kind of node is one class and one line here.
+A node's ``kind`` (a :class:`NodeRef` field) names one of the small classes
+in :data:`NODE_KINDS`; code that used to switch on the string asks the class
+instead, so a new kind of node is one class and one line here. Imports run
+one way: the tree and the pane import this module, which imports the readers
+(:mod:`.details`, :mod:`.datasets`, :mod:`.compare`) and nothing of the widgets.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-from redundancy.tui import datasets, details
+from rich.text import Text
+
+from redundancy.tui import compare, datasets, details
 from redundancy.tui.model import Detail
 from redundancy.tui.source import Listing
 
-if TYPE_CHECKING:
-    from redundancy.tui.tree import NodeRef
-
 GONE = "this node is gone from the store (it was re-read)"
+
+
+@dataclass
+class NodeRef:
+    """What a tree node stands for; ``key`` is stable across refreshes (see ``details.*_key``)."""
+
+    kind: str  # store | run | study | group | dataset | file | problem | info
+    key: str
+    root: Path | None = None  # the store this node belongs to
+    label: str = ""  # run label (run, study)
+    stage_id: str = ""
+    path: Path | None = None  # HDF5 file (study, group, dataset, file)
+    name: str = "/"  # path inside that file
+    reason: str = ""  # problem nodes
+    loaded: bool = False  # children of a lazy node are listed
+    mtime_ns: int = 0
+    title: Text | None = None  # the label without the compare mark
+
+    @property
+    def markable(self) -> bool:
+        return node_kind(self.kind).markable
 
 
 class NodeKind:
@@ -29,7 +52,7 @@ class NodeKind:
     lazy: ClassVar[bool] = False
 
     @classmethod
-    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[Any], all_rows: bool) -> Detail:
+    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], all_rows: bool) -> Detail:
         return Detail(key=ref.key, title=ref.key, message=GONE)
 
     @staticmethod
@@ -41,7 +64,7 @@ class StoreNode(NodeKind):
     name = "store"
 
     @classmethod
-    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[Any], all_rows: bool) -> Detail:
+    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], all_rows: bool) -> Detail:
         listing = cls.listing(ref, listings)
         return details.store_detail(listing) if listing is not None else super().detail(ref, listings, items, all_rows)
 
@@ -51,7 +74,7 @@ class RunNode(NodeKind):
     markable = True
 
     @classmethod
-    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[Any], all_rows: bool) -> Detail:
+    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], all_rows: bool) -> Detail:
         listing = cls.listing(ref, listings)
         group = listing.group(ref.label) if listing is not None else None
         if listing is None or group is None:
@@ -65,7 +88,7 @@ class StudyNode(NodeKind):
     lazy = True
 
     @classmethod
-    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[Any], all_rows: bool) -> Detail:
+    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], all_rows: bool) -> Detail:
         listing = cls.listing(ref, listings)
         entry = listing.entry(ref.stage_id) if listing is not None else None
         if listing is None or entry is None:
@@ -77,7 +100,7 @@ class _FileMember(NodeKind):
     """A node inside an HDF5 file: without its file there is nothing to read."""
 
     @classmethod
-    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[Any], all_rows: bool) -> Detail:
+    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], all_rows: bool) -> Detail:
         if ref.path is None:
             return Detail(key=ref.key, title=ref.key, message="no file for this node")
         return cls.read(ref)
@@ -120,7 +143,7 @@ class ProblemNode(NodeKind):
     name = "problem"
 
     @classmethod
-    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[Any], all_rows: bool) -> Detail:
+    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], all_rows: bool) -> Detail:
         return details.problem_detail(ref.path or Path("?"), ref.reason)
 
 
@@ -130,9 +153,7 @@ class CompareNode(NodeKind):
     name = "compare"
 
     @classmethod
-    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[Any], all_rows: bool) -> Detail:
-        from redundancy.tui import compare  # compare marks tree nodes, so it imports the tree that imports this
-
+    def detail(cls, ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], all_rows: bool) -> Detail:
         return compare.compare_detail(items, all_rows=all_rows)
 
 
@@ -148,3 +169,20 @@ NODE_KINDS: dict[str, type[NodeKind]] = {
 def node_kind(name: str) -> type[NodeKind]:
     """The class of a node kind; an unknown name reads as a node that is gone."""
     return NODE_KINDS.get(name, NodeKind)
+
+
+def marked_items(keys: list[str], refs: dict[str, NodeRef], listings: dict[Path, Listing]) -> list[compare.Item]:
+    """The marked runs and studies (``keys``, in the order they were marked) that are still in the
+    tree (``refs``) and in the current listings, resolved for a comparison."""
+    items = []
+    for key in keys:
+        ref = refs.get(key)
+        if ref is None or ref.root not in listings:
+            continue
+        listing = listings[ref.root]
+        group = listing.group(ref.label)
+        if group is None:
+            continue
+        entry = listing.entry(ref.stage_id) if node_kind(ref.kind) is StudyNode else None
+        items.append(compare.Item(listing, group, entry))
+    return items

@@ -1,70 +1,82 @@
 """The right-hand pane: a node's detail (title, table, plot panels, provenance), loaded off the UI thread.
 
-:func:`build_detail` picks what to read for a node; :class:`DetailPane` runs it
-in a worker, cleans the result's text for the terminal and draws it: the table
-(first and headline columns frozen), the current panel with its legend, the
-provenance tab. Export writes what is shown to CSV in the export folder.
+:func:`build_detail` picks what to read for a node; :class:`DetailPane` owns
+what is shown: it runs the read in a worker, cleans the result's text for the
+terminal and draws it: the table (first and headline columns frozen), the
+current panel with its legend, the provenance tab. It keeps the detail on show,
+the panel, the log scale of loss axes and whether a comparison shows every row;
+the app tells it what to load and asks it to step, zoom and toggle.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.syntax import Syntax
 from rich.table import Table as RichTable
 from rich.text import Text
 from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, DataTable, Static, TabbedContent, TabPane
-from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from redundancy.present.text import clean
-from redundancy.tui import compare
-from redundancy.tui.export import export_detail
+from redundancy.tui.compare import Item
 from redundancy.tui.model import Detail, HeatmapPanel, PlotPanel, TablePanel
-from redundancy.tui.nodes import node_kind
+from redundancy.tui.nodes import NodeRef, node_kind
 from redundancy.tui.source import Listing
 from redundancy.tui.text import clean_detail
-from redundancy.tui.tree import NodeRef, StoreTree
 from redundancy.tui.widgets import CurvePlot, Heatmap, fill_table, legend
 
 MAX_LEGEND = 12
 
 
-class DetailPane:
-    """Loading and drawing the detail of the node under the cursor (a part of :class:`redundancy.tui.app.RedundancyApp`)."""
+class DetailPane(Vertical):
+    """The selection's detail: a View tab (table, note, caption, plot or preview, legend) and a Provenance tab."""
 
-    detail: Detail | None
-    detail_ref: NodeRef | None
-    panel_index: int
-    listings: dict[Path, Listing]
-    export_dir: Path
-    compare_all: bool
-    log_y: bool = False
-    query_one: Any
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.detail: Detail | None = None  # what is on show
+        self.ref: NodeRef | None = None  # the node asked for last (its detail may still be loading)
+        self.panel_index = 0
+        self.log_y = False  # loss axes on a log scale
+        self.all_rows = False  # a comparison shows every row, not only those that differ
 
-    # --- the right-hand pane ---------------------------------------------------------------------------
-    def on_tree_node_highlighted(self, event: StoreTree.NodeHighlighted[NodeRef]) -> None:
-        self._show(event.node)
+    def compose(self) -> ComposeResult:
+        yield Static(Text("reading stores…"), id="title")
+        with TabbedContent(initial="view", id="tabs"):
+            with TabPane("View", id="view"):
+                yield DataTable(id="table", zebra_stripes=True, cursor_type="row")
+                yield Static(Text(""), id="note")
+                yield Static(Text(""), id="caption")
+                with ContentSwitcher(initial="message", id="area"):
+                    yield CurvePlot(id="plot")
+                    yield Heatmap(id="heatmap")
+                    yield DataTable(id="values", zebra_stripes=True)
+                    yield Static(Text(""), id="message")
+                yield Static(Text(""), id="legend")
+            with TabPane("Provenance", id="provenance"):
+                with VerticalScroll(id="provenance-scroll"):
+                    yield Static(Text(""), id="facts")
+                    yield Static(Text(""), id="spec")
 
-    def _show(self, node: TreeNode[NodeRef]) -> None:
-        if node.data is not None:
-            self._load(node.data, keep_panel=False)
-
-    def _load(self, ref: NodeRef, *, keep_panel: bool) -> None:
-        self.detail_ref = ref
-        self._detail_worker(ref, dict(self.listings), keep_panel)
+    # --- loading (worker thread) and showing (UI thread) ---------------------------------------------------
+    def load(self, ref: NodeRef, listings: dict[Path, Listing], items: list[Item], *, keep_panel: bool) -> None:
+        """Read ``ref``'s detail from ``listings`` (``items``: the marked runs or studies, for a comparison)."""
+        self.ref = ref
+        self._detail_worker(ref, listings, items, self.all_rows, keep_panel)
 
     @work(thread=True, exclusive=True, group="detail")
-    def _detail_worker(self, ref: NodeRef, listings: dict[Path, Listing], keep_panel: bool) -> None:
-        detail = build_detail(ref, listings, self.marked_items(ref, listings), all_rows=self.compare_all)
+    def _detail_worker(self, ref: NodeRef, listings: dict[Path, Listing], items: list[Item], all_rows: bool, keep_panel: bool) -> None:
+        detail = build_detail(ref, listings, items, all_rows=all_rows)
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self.show_detail, detail, keep_panel)
+            self.app.call_from_thread(self._loaded, detail, keep_panel)
+
+    def _loaded(self, detail: Detail, keep_panel: bool) -> None:
+        if self.is_attached:  # the app may have closed while the detail was read
+            self.show_detail(detail, keep_panel)
 
     def show_detail(self, detail: Detail, keep_panel: bool = False) -> None:
-        if not self._mounted():
-            return
         detail = clean_detail(detail)
         same = self.detail is not None and self.detail.key == detail.key
         self.detail = detail
@@ -75,10 +87,10 @@ class DetailPane:
         table = self.query_one("#table", DataTable)
         fill_table(table, detail.table)
         table.set_class(detail.table is None, "-empty")
-        self._draw_panel()
+        self.draw_panel()
         self._draw_provenance()
 
-    def _draw_panel(self) -> None:
+    def draw_panel(self) -> None:
         detail = self.detail
         if detail is None:
             return
@@ -129,43 +141,41 @@ class DetailPane:
             table.add_row(Text(key), Text(value))
         facts.update(table)
         if detail.provenance.text:
-            theme = "ansi_dark" if self.current_theme.dark else "ansi_light"
+            theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
             spec.update(Syntax(detail.provenance.text, "yaml", theme=theme, word_wrap=True, background_color="default"))
         else:
             spec.update(Text(""))
 
-    def action_zoom(self) -> None:
-        """Hide the summary table so the plot gets the whole pane (useful at 80 × 24)."""
+    # --- what the app asks of the pane -----------------------------------------------------------------
+    def toggle_zoom(self) -> None:
+        """Hide the summary table so the plot gets the whole pane (useful at 80 × 24), or show it again."""
         self.query_one("#view", TabPane).toggle_class("-zoom")
 
-    def action_tab(self, tab: str) -> None:
+    def show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
 
-    def action_panel(self, step: int) -> None:
+    def step_panel(self, step: int) -> None:
+        """Show the next (``step`` 1) or previous (-1) panel, on the View tab."""
         if self.detail is None or not self.detail.panels:
             return
         self.panel_index = (self.panel_index + step) % len(self.detail.panels)
-        self.query_one("#tabs", TabbedContent).active = "view"
-        self._draw_panel()
+        self.show_tab("view")
+        self.draw_panel()
 
-    def action_export(self) -> None:
-        """Write the table and the shown panel to CSV in the export folder; the paths are shown whole."""
-        if self.detail is None:
-            return
-        panel = self.panel_index if self.detail.panels else None
-        try:
-            written = export_detail(self.detail, panel, self.export_dir)
-        except OSError as exc:
-            self.set_status(Text(clean(f"export failed: {exc}", one_line=True)))
-            return
-        if not written:
-            self.set_status(Text("nothing to export here"))
-            return
-        # The folder once, then the file names: the status line wraps rather than cutting the last name.
-        self.set_status(Text(clean(f"exported to {written[0].parent}: " + ", ".join(p.name for p in written), one_line=True)))
-        self.notify("\n".join(clean(p) for p in written), title="CSV written", markup=False, timeout=10)
+    def toggle_log_y(self) -> bool:
+        """Draw loss axes on a log scale, or back on a linear one; returns whether they are on a log scale."""
+        self.log_y = not self.log_y
+        self.draw_panel()
+        return self.log_y
+
+    def toggle_all_rows(self) -> bool:
+        """In a comparison, switch between the rows that differ and every row; False when no comparison is on show."""
+        if self.ref is None or self.ref.kind != "compare":
+            return False
+        self.all_rows = not self.all_rows
+        return True
 
 
-def build_detail(ref: NodeRef, listings: dict[Path, Listing], items: list[compare.Item], *, all_rows: bool = False) -> Detail:
+def build_detail(ref: NodeRef, listings: dict[Path, Listing], items: list[Item], *, all_rows: bool = False) -> Detail:
     """The detail for one node, read in a worker thread from the current listings (its kind says what to read)."""
     return node_kind(ref.kind).detail(ref, listings, items, all_rows)

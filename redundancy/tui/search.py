@@ -2,6 +2,7 @@
 
 The texts are gathered in a worker thread (reading attributes of every stage);
 ``n`` / ``N`` step through the matches, opening the tree down to each.
+:class:`SearchBox` owns the box and the matches.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual import work
+from textual.message import Message
 from textual.widgets import Input
 from textual.worker import get_current_worker
 
@@ -19,7 +20,6 @@ from redundancy.store import layout as L
 from redundancy.tui import source
 from redundancy.tui.details import complete, index_attrs, run_key, stage_key, store_key
 from redundancy.tui.source import Listing, SourceError
-from redundancy.tui.tree import StoreTree
 
 
 def search_texts(listing: Listing) -> list[tuple[str, str]]:
@@ -61,66 +61,68 @@ def matches(texts: Sequence[tuple[str, str]], query: str) -> list[str]:
     return [key for key, text in texts if all(w in text.lower() for w in words)]
 
 
-class Search:
-    """The app's search box and match stepping (a part of :class:`redundancy.tui.app.RedundancyApp`)."""
+class SearchBox(Input):
+    """The search box (hidden until ``/``) and the matches of the last search, which ``n`` / ``N`` step through.
 
-    matches: list[str]
-    match_index: int
-    nodes: dict[str, Any]
-    listings: dict[Path, Listing]
-    query_one: Any
+    It posts :class:`Asked` when enter is pressed and :class:`Found` when a search is done; the app
+    hands it what to search and moves the tree to each match it steps onto."""
 
-    def action_search(self) -> None:
-        box = self.query_one("#search", Input)
-        box.add_class("-active")
-        box.focus()
+    class Asked(Message):
+        """Enter pressed in the box: search for ``words`` (empty: the box was closed with nothing to find)."""
 
-    def action_close_search(self) -> None:
-        box = self.query_one("#search", Input)
-        if box.has_class("-active"):
-            box.remove_class("-active")
-            self.query_one(StoreTree).focus()
+        def __init__(self, words: str) -> None:
+            super().__init__()
+            self.words = words
+
+    class Found(Message):
+        """A search is done: the keys of the nodes that match ``words`` (the box keeps them to step through)."""
+
+        def __init__(self, words: str, found: list[str]) -> None:
+            super().__init__()
+            self.words = words
+            self.found = found
+
+    def __init__(self, *, placeholder: str, id: str | None = None) -> None:
+        super().__init__(placeholder=placeholder, id=id)
+        self.matches: list[str] = []
+        self.match_index = -1
+
+    def open(self) -> None:
+        self.add_class("-active")
+        self.focus()
+
+    def close(self) -> bool:
+        """Hide the box; whether it was open."""
+        if not self.has_class("-active"):
+            return False
+        self.remove_class("-active")
+        return True
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "search":
-            return
-        query = event.value.strip()
-        self.action_close_search()
-        if query:
-            self.set_status(Text(f"searching for {query!r}…"))
-            self._search_worker(query, dict(self.listings))
+        event.stop()
+        self.post_message(self.Asked(event.value.strip()))
+
+    def search(self, words: str, listings: dict[Path, Listing], members: list[tuple[str, str]]) -> None:
+        """Find ``words`` in the stores of ``listings`` (read in a worker) and in ``members``' labels."""
+        self._search_worker(words, listings, members)
 
     @work(thread=True, exclusive=True, group="search")
-    def _search_worker(self, query: str, listings: dict[Path, Listing]) -> None:
+    def _search_worker(self, words: str, listings: dict[Path, Listing], members: list[tuple[str, str]]) -> None:
         texts: list[tuple[str, str]] = []
         for listing in listings.values():
             texts += search_texts(listing)
-        texts += [(key, node.label.plain if isinstance(node.label, Text) else str(node.label)) for key, node in list(self.nodes.items()) if key.startswith("h5:")]
-        found = matches(texts, query)
+        found = matches([*texts, *members], words)
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self._found, query, found)
+            self.app.call_from_thread(self._found, words, found)
 
-    def _found(self, query: str, found: list[str]) -> None:
-        if not self._mounted():
-            return
+    def _found(self, words: str, found: list[str]) -> None:
         self.matches = found
         self.match_index = -1
-        if not found:
-            self.set_status(Text(f"no match for {query!r}"))
-            return
-        self.action_next_match(1)
-        self.set_status(Text(f"{len(found)} match{'es' * (len(found) != 1)} for {query!r} · n / N: next / previous"))
+        self.post_message(self.Found(words, found))
 
-    def action_next_match(self, step: int) -> None:
+    def step(self, step: int) -> str | None:
+        """The key of the next (``step`` 1) or previous (-1) match, or None when there are none."""
         if not self.matches:
-            return
+            return None
         self.match_index = (self.match_index + step) % len(self.matches)
-        key = self.matches[self.match_index]
-        self._reveal(key)
-        node = self.nodes.get(key)
-        if node is None:
-            return
-        tree = self.query_one(StoreTree)
-        # Nodes just revealed get their line numbers at the next repaint; move after it.
-        tree.call_after_refresh(tree.move_cursor, node)
-        tree.focus()
+        return self.matches[self.match_index]

@@ -1,17 +1,20 @@
-"""The store tree: the widget, its node references, its labels, and keeping it in step with the stores.
+"""The store tree: a widget that keeps itself in step with the stores and holds the marks for compare.
 
-:class:`TreeSync` is the part of the app that owns the tree: it turns listings
-(see :mod:`redundancy.tui.source`) into nodes in place, keeping what is
-expanded, marked and under the cursor across refreshes, and lists an HDF5
-group's members only when its node is opened. Every label is a ``Text`` with
-its store text made safe (:func:`redundancy.tui.text.safe_text`).
+:class:`StoreTree` owns what it shows: the stores' listings (see
+:mod:`redundancy.tui.source`), one node per stable key, and the runs and studies
+marked for comparison. :meth:`StoreTree.apply_scan` turns listings into nodes in
+place, keeping what is expanded, marked and under the cursor across refreshes;
+an HDF5 group's members are listed only when its node is opened. It says what
+happens through messages: Textual's ``NodeHighlighted`` when the cursor moves
+(the pane shows that node), :class:`StoreTree.MarksChanged` when a mark is set
+or cleared. Every label is a ``Text`` with its store text made safe
+(:func:`redundancy.tui.text.safe_text`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -20,30 +23,15 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from redundancy.tui import details, source
-from redundancy.tui.nodes import RunNode, node_kind
+from redundancy.tui.compare import Item
+from redundancy.tui.labels import member_label, problem_label, run_label, store_label, study_label
+from redundancy.tui.nodes import NodeRef, RunNode, marked_items, node_kind
 from redundancy.tui.source import Listing, Source
 from redundancy.tui.text import safe_text
 
+__all__ = ["MIN_TREE", "NodeRef", "StoreTree", "member_label"]
 
-@dataclass
-class NodeRef:
-    """What a tree node stands for; ``key`` is stable across refreshes (see ``details.*_key``)."""
-
-    kind: str  # store | run | study | group | dataset | file | problem | info
-    key: str
-    root: Path | None = None  # the store this node belongs to
-    label: str = ""  # run label (run, study)
-    stage_id: str = ""
-    path: Path | None = None  # HDF5 file (study, group, dataset, file)
-    name: str = "/"  # path inside that file
-    reason: str = ""  # problem nodes
-    loaded: bool = False  # children of a lazy node are listed
-    mtime_ns: int = 0
-    title: Text | None = None  # the label without the compare mark
-
-    @property
-    def markable(self) -> bool:
-        return node_kind(self.kind).markable
+MIN_TREE = 12  # columns the tree keeps when narrowed
 
 
 class StoreTree(Tree[NodeRef]):
@@ -56,6 +44,26 @@ class StoreTree(Tree[NodeRef]):
         Binding("enter", "select_cursor", "Open/close", show=False, tooltip="open or close the node; the right pane shows whatever the cursor is on"),
     ]
 
+    class MarksChanged(Message):
+        """A run or study was marked or unmarked (space); ``marked`` is every mark, in the order made."""
+
+        def __init__(self, marked: tuple[str, ...]) -> None:
+            super().__init__()
+            self.marked = marked
+
+    class NotMarkable(Message):
+        """Space on a node that cannot be compared (a store, a dataset)."""
+
+    def __init__(self, label: Text, *, id: str | None = None) -> None:
+        super().__init__(label, id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self.sources: list[Source] = []
+        self.listings: dict[Path, Listing] = {}
+        self.nodes: dict[str, TreeNode[NodeRef]] = {}
+        self.marked: list[str] = []
+
+    # --- keys ---------------------------------------------------------------------------------------
     def action_open(self) -> None:
         """Right: open a closed node, or step onto the first child of an open one."""
         node = self.cursor_node
@@ -76,30 +84,52 @@ class StoreTree(Tree[NodeRef]):
         elif node.parent is not None and not node.parent.is_root:
             self.move_cursor(node.parent)
 
-    class MarkToggled(Message):
-        """Space pressed on a node: mark or unmark it for comparison."""
-
-        def __init__(self, node: TreeNode[NodeRef]) -> None:
-            super().__init__()
-            self.node = node
-
     def action_mark(self) -> None:
         node = self.cursor_node
-        if node is not None:
-            self.post_message(self.MarkToggled(node))
+        if node is None:
+            return
+        ref = node.data
+        if ref is None or not ref.markable:
+            self.post_message(self.NotMarkable())
+            return
+        if ref.key in self.marked:
+            self.marked.remove(ref.key)
+        else:
+            self.marked.append(ref.key)
+        node.set_label(self._marked_label(ref.key, ref.title or Text(ref.key)))
+        self.post_message(self.MarksChanged(tuple(self.marked)))
 
+    # --- what others ask of the tree ------------------------------------------------------------------
+    def marked_items(self) -> list[Item]:
+        """The marked runs and studies still in the tree, resolved for a comparison."""
+        refs = {key: node.data for key, node in self.nodes.items() if node.data is not None and key in self.marked}
+        return marked_items(self.marked, refs, self.listings)
 
-class TreeSync:
-    """Tree upkeep for the app: apply a scan, sync children in place, label nodes, list HDF5 groups."""
+    def member_texts(self) -> list[tuple[str, str]]:
+        """(key, label) of every HDF5 member listed so far, for search."""
+        return [(key, node.label.plain if isinstance(node.label, Text) else str(node.label)) for key, node in list(self.nodes.items()) if key.startswith("h5:")]
 
-    nodes: dict[str, TreeNode[NodeRef]]
-    marked: list[str]
-    sources: list[Source]
-    listings: dict[Path, Listing]
-    query_one: Any
+    def go_to(self, key: str) -> None:
+        """Open the tree down to the node with ``key`` and put the cursor on it."""
+        self.reveal(key)
+        node = self.nodes.get(key)
+        if node is None:
+            return
+        # Nodes just revealed get their line numbers at the next repaint; move after it.
+        self.call_after_refresh(self.move_cursor, node)
+        self.focus()
 
-    def _apply_scan(self, sources: list[Source], fresh: dict[Path, Listing]) -> set[Path]:
-        tree = self.query_one(StoreTree)
+    def resize(self, step: int, room: int) -> int:
+        """Widen or narrow by ``step`` columns, to at least :data:`MIN_TREE` and at most ``room``; the new width."""
+        width = max(MIN_TREE, min(self.outer_size.width + step, room))
+        self.styles.min_width = MIN_TREE
+        self.styles.max_width = width  # the stylesheet's bounds give way to the chosen width
+        self.styles.width = width
+        return width
+
+    # --- keeping in step with the stores ------------------------------------------------------------------
+    def apply_scan(self, sources: list[Source], fresh: dict[Path, Listing]) -> set[Path]:
+        """Show ``sources``, with ``fresh`` listings of the stores that changed; returns those stores."""
         self.sources = sources
         roots = {s.path for s in sources if s.kind == "store"}
         for root in list(self.listings):
@@ -120,7 +150,7 @@ class TreeSync:
                 key = f"problem:{src.path}"
                 ref = NodeRef("problem", key, path=src.path, reason=src.reason)
                 desired.append((key, ref, problem_label(str(src.path), src.reason), False))
-        created = self._sync(tree.root, desired)
+        created = self._sync(self.root, desired)
         for root in fresh:
             node = self.nodes.get(details.store_key(root))
             if node is not None:
@@ -209,7 +239,7 @@ class TreeSync:
         return safe_text(label)
 
     # --- lazy HDF5 children --------------------------------------------------------------------------
-    def on_tree_node_expanded(self, event: StoreTree.NodeExpanded[NodeRef]) -> None:
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeRef]) -> None:
         node = event.node
         ref = node.data
         if ref is None:
@@ -244,7 +274,7 @@ class TreeSync:
                 child = node.add_leaf(safe_text(label), NodeRef("dataset", key, root=ref.root, path=ref.path, name=m.path, mtime_ns=ref.mtime_ns))
             self.nodes[key] = child
 
-    def _reveal(self, key: str) -> None:
+    def reveal(self, key: str) -> None:
         """Expand the ancestors of a search match, listing a run's studies if needed."""
         if key.startswith("stage:") and key not in self.nodes:
             for listing in self.listings.values():
@@ -259,52 +289,3 @@ class TreeSync:
         while parent is not None:
             parent.expand()
             parent = parent.parent
-
-
-# --- labels: Text only, so store contents are never read as markup ------------------------------------
-
-
-def store_label(listing: Listing) -> Text:
-    c = listing.counts()
-    text = Text(listing.name, style="bold")
-    text.append(f"  {c['runs']} run{'s' * (c['runs'] != 1)} · {c['studies']} stud{'ies' if c['studies'] != 1 else 'y'}", style="dim")
-    if c["pending"]:
-        text.append(f" · {c['pending']} pending", style="dim")
-    if c["failed"] or c["errors"]:
-        text.append(f" · {c['failed'] + c['errors']} bad", style="red")
-    return text
-
-
-def run_label(group: source.RunGroup) -> Text:
-    text = Text(group.label)
-    if group.train is None:
-        text.append("  no train stage", style="dim")
-    elif group.train.status != "done":
-        text.append(f"  {group.train.status}", style="red" if group.train.status in ("failed", "unreadable", "corrupt") else "dim")
-    elif group.train.record is not None and group.train.record.stale:
-        text.append("  stale", style="dim italic")
-    return text
-
-
-def study_label(entry: source.StageEntry) -> Text:
-    text = Text(entry.name)
-    if entry.study_kind and entry.study_kind != entry.name:
-        text.append(f"  {entry.study_kind}", style="dim")
-    if entry.status != "done":
-        text.append(f"  {entry.status}", style="red" if entry.status in ("failed", "unreadable", "corrupt") else "dim italic")
-    elif entry.record is not None and entry.record.stale:
-        text.append("  stale", style="dim italic")
-    return text
-
-
-def problem_label(name: str, reason: str) -> Text:
-    return Text("⚠ ", style="red") + Text(name) + Text(f": {reason}", style="red")
-
-
-def member_label(name: str) -> str:
-    """A stored parameter's name as the tree shows it: ``blocks.fc1.layer.weight`` -> ``fc1.weight``, so the
-    part that tells a weight from a bias survives a narrow tree (its full name is in the dataset's view)."""
-    parts = name.split(".")
-    if len(parts) > 2 and parts[0] == "blocks":
-        parts = [p for i, p in enumerate(parts[1:]) if not (p == "layer" and i == 1)]
-    return ".".join(parts)
