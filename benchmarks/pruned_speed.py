@@ -3,7 +3,7 @@
 - textbook: the dense LeNet-300-100 (and Conv-2), units "removed" by a mask
   (what an unstructured pruning library or a masked sweep runs: the same cost
   as the dense network);
-- engine: the network built smaller by :func:`redundancy.studies.pruning.structural.shrink`
+- engine: the network built smaller by :func:`redundancy.studies.common.structural.shrink`
   (rows of the layer and the matching inputs of the next layer removed).
 
 Rows: LeNet-300-100 with 50 % and 90 % of fc1's units removed (batch 1,000 of
@@ -24,7 +24,7 @@ import torch
 from common import CIFAR_SHAPE, MNIST_SHAPE, sync
 from redundancy.models import build_model
 from redundancy.spec.schema import ModelConfig
-from redundancy.studies.pruning.structural import kept_after, layer_costs, shrink, total_cost
+from redundancy.studies.common.structural import kept_after, layer_costs, shrink, total_cost
 
 
 def _rate(fn: Any, images: int, device: str, min_seconds: float) -> float:

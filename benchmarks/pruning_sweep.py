@@ -1,10 +1,10 @@
 """Pruning sweeps: the textbook loop against the study's engine, timed in one run on one device.
 
-- textbook (:func:`redundancy.studies.pruning.engine.textbook_removal`): per
+- textbook (:func:`redundancy.studies.common.removal.textbook_removal`): per
   level, deep-copy the model, zero the removed units' weights and evaluate the
   whole network over the images in batches of 1,000;
-- engine (:func:`~redundancy.studies.pruning.engine.removal_sweep`,
-  :func:`~redundancy.studies.pruning.engine.single_unit_removal`): the layers
+- engine (:func:`~redundancy.studies.common.removal.removal_sweep`,
+  :func:`~redundancy.studies.common.removal.single_unit_removal`): the layers
   below the pruned one run once, each level is a rank-1 update of the next
   layer's pre-activation, then only the layers above run.
 
@@ -44,8 +44,8 @@ import torch.nn.functional as F
 from redundancy.data import load_data
 from redundancy.models import LayeredNet, build_model
 from redundancy.spec.schema import DataConfig, ModelConfig, TrainConfig, resolve_train
-from redundancy.studies.pruning.engine import removal_sweep, single_unit_removal, textbook_removal
-from redundancy.studies.pruning.orders import order_by_scores
+from redundancy.studies.common.removal import removal_sweep, single_unit_removal, textbook_removal
+from redundancy.studies.common.orders import order_by_scores
 from redundancy.train import train_model
 
 IMAGES = 10_000

@@ -29,8 +29,8 @@ from redundancy.studies.lottery.concentration import (
     rankdata,
     regularized_gamma_q,
     spearman,
-    unit_counts,
 )
+from redundancy.studies.common.masks import unit_counts
 
 
 def all_masks(n: int, m: int, survivors: int):  # type: ignore[no-untyped-def]

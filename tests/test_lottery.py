@@ -22,19 +22,9 @@ from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import ModelConfig, TrainConfig, resolve_train
 from redundancy.store import Store
 from redundancy.studies.base import StudyContext
-from redundancy.studies.lottery.study import (
-    KIND as LOTTERY,
-    LotteryConfig,
-    effective_train,
-    first_drop_round,
-    keep_largest,
-    prune_round,
-    pruning_groups,
-    random_masks_like,
-    rewound_train,
-    same_learning,
-    survivors_after,
-)
+from redundancy.studies.common.imp import keep_largest, prune_round, pruning_groups, random_masks_like, rewound_train, survivors_after
+from redundancy.studies.lottery.config import LotteryConfig, effective_train, first_drop_round, same_learning
+from redundancy.studies.lottery.study import KIND as LOTTERY
 from redundancy.train import TrainResult, train_model
 from tiny import run_spec_file, stage_arrays, tiny_text, write_spec
 

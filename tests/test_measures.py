@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from redundancy.measures import fp_contributions, fp_lower_bound, frame_potential, normalize_rows
+from redundancy.studies.common.measures import fp_contributions, fp_lower_bound, frame_potential, normalize_rows
 
 
 def brute_fp(w: torch.Tensor) -> float:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from redundancy.cli import app
 from redundancy.data import load_data
 from redundancy.errors import SpecError
-from redundancy.measures import fp_contributions, frame_potential
+from redundancy.studies.common.measures import fp_contributions, frame_potential
 from redundancy.models import LayeredNet, build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
@@ -36,8 +36,8 @@ from redundancy.studies.pruning.study import (
     removable_within,
     summary_row,
 )
-from redundancy.studies.pruning.engine import removal_sweep, single_unit_removal, textbook_removal
-from redundancy.studies.pruning.orders import (
+from redundancy.studies.common.removal import removal_sweep, single_unit_removal, textbook_removal
+from redundancy.studies.common.orders import (
     TIE_RTOL,
     frame_potential_along,
     greedy_frame_potential_order,

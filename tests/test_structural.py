@@ -19,7 +19,7 @@ from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
 from redundancy.studies import RunArtifacts, StudyContext
 from redundancy.studies.pruning.study import FinetuneConfig, PruningConfig, finetune_pruned, finetune_train, kendall_tau, ranking, run
-from redundancy.studies.pruning.structural import (
+from redundancy.studies.common.structural import (
     hidden_widths,
     kept_after,
     layer_costs,

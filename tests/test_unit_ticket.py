@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from redundancy.cli import app
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
-from redundancy.studies.pruning.orders import greedy_frame_potential_order
-from redundancy.studies.pruning.structural import shrink_state
+from redundancy.studies.common.orders import greedy_frame_potential_order
+from redundancy.studies.common.structural import shrink_state
 from redundancy.studies.unit_ticket.stats import (
     keep_count,
     last_removed,
@@ -148,7 +148,7 @@ def test_original_init_is_the_kept_units_own_weights() -> None:
     """The narrow network's start under ``original`` is the initialization with rows and next columns cut."""
     from redundancy.models import build_model
     from redundancy.spec.schema import ModelConfig
-    from redundancy.studies.pruning.structural import narrow_model_config
+    from redundancy.studies.common.structural import narrow_model_config
 
     cfg = ModelConfig(name="mlp", widths=[6, 5])
     init = build_model(cfg, (4,), 3, seed=0).state_dict()

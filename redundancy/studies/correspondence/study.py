@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from redundancy.spec.schema import ITERATIONS_MAX, LIST_MAX, ROUNDS_MAX, SAMPLES_MAX, UNITS_MAX, StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
+from redundancy.studies.common.imp import param_masks, rewound_train, ticket_after_round
 from redundancy.studies.common.refs import CheckpointRef
 from redundancy.studies.common.seeds import derived_seed
 from redundancy.studies.correspondence import matching as M
@@ -280,15 +281,12 @@ def _ticket_masks(ctx: StudyContext, spawn: SpawnConfig) -> dict[str, torch.Tens
     """Parameter masks of the round-``ticket_round`` ticket (rounds retrained from the initialization), or None."""
     if spawn.ticket_round is None:
         return None
-    from redundancy.studies.lottery.study import param_masks, ticket_after_round
-
     names = ctx.build_model().names
     return param_masks(ticket_after_round(ctx, names, spawn.ticket_round, spawn.ticket_rate, "ticket"))
 
 
 def spawn_copies(ctx: StudyContext, spawn: SpawnConfig) -> dict[int, list[dict[str, torch.Tensor]]]:
     """Rewind iteration k -> the final weights of ``copies`` networks trained from θ_k, each with its own batch order."""
-    from redundancy.studies.lottery.study import rewound_train
     from redundancy.train import Member, TrainingDiverged, train_members
 
     run_cfg = ctx.run.config

@@ -62,7 +62,7 @@ def frame_potential_ratio(w: np.ndarray) -> tuple[float, float]:
     """
     import torch
 
-    from redundancy.measures import fp_lower_bound, frame_potential
+    from redundancy.studies.common.measures import fp_lower_bound, frame_potential
 
     rows = as_rows(w)
     fp = frame_potential(torch.from_numpy(rows))

@@ -71,7 +71,7 @@ from redundancy.studies.dynamics.measures import (
     spike_threshold,
     stable_rank,
 )
-from redundancy.studies.pruning.engine import single_unit_removal
+from redundancy.studies.common.removal import single_unit_removal
 from redundancy.train import evaluate
 
 METRICS = ("frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory")

@@ -26,6 +26,8 @@ from typing import Literal
 
 import numpy as np
 
+from redundancy.studies.common.masks import unit_counts  # k_i of a mask; named here for the report
+
 TestMethod = Literal["auto", "chi2", "monte_carlo"]
 
 # The chi-square approximation of the dispersion test is trusted when every
@@ -80,12 +82,6 @@ def hypergeom_var(population: int, successes: int, draws: int) -> float:
 
 
 # --- counts from masks ------------------------------------------------------------------------
-
-
-def unit_counts(mask: np.ndarray) -> np.ndarray:
-    """k_i: surviving incoming weights of each unit (axis 0 is the unit; a Conv filter is flattened)."""
-    m = np.asarray(mask)
-    return m.reshape(m.shape[0], -1).astype(bool).sum(axis=1).astype(np.int64)
 
 
 def outgoing_counts(next_mask: np.ndarray, units: int) -> tuple[np.ndarray, int]:

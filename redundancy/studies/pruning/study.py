@@ -55,7 +55,7 @@ accuracy, loss, frame_potential (levels,)}``; for a stochastic criterion
 Retraining (seed §2.3: pruning the largest components "can lead to better
 test accuracy after re-training"). ``finetune: {iterations, lr, levels}``
 takes, at each listed fraction of units removed, every criterion's pruned
-network built structurally smaller (:mod:`redundancy.studies.pruning.structural`:
+network built structurally smaller (:mod:`redundancy.studies.common.structural`:
 the layer's rows and the next layer's matching inputs removed) and trains all
 its parameters for ``iterations`` steps with the run's optimizer, batch size
 and seed (same batches for every criterion). Each curve gains
@@ -72,9 +72,9 @@ input's forward pass) to every curve, ``<lc>/params`` and ``<lc>/flops``
 tensors, and ``summary["costs"]``. Both are off by default, so earlier stage ids
 stay valid.
 
-The sweep runs on :mod:`redundancy.studies.pruning.engine` (layers below the
+The sweep runs on :mod:`redundancy.studies.common.removal` (layers below the
 pruned one evaluated once); orders come from
-:mod:`redundancy.studies.pruning.orders`.
+:mod:`redundancy.studies.common.orders`.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef, listed, loc
 from redundancy.studies.common.seeds import FOLLOW_RUN_SEED_HELP, derived_seed, seed_words
 from redundancy.studies.common.weights import unit_matrix
-from redundancy.studies.pruning.engine import removal_sweep
-from redundancy.studies.pruning.structural import (
+from redundancy.studies.common.removal import removal_sweep
+from redundancy.studies.common.structural import (
     FULLY_CONNECTED,
     hidden_widths,
     kept_after,
@@ -107,10 +107,11 @@ from redundancy.studies.pruning.structural import (
     shrink_state,
     total_cost,
 )
-from redundancy.studies.pruning.orders import (
+from redundancy.studies.common.orders import (
     Direction,
     frame_potential_along,
     greedy_frame_potential_order,
+    mean_abs_activation,
     order_by_scores,
 )
 
@@ -173,27 +174,6 @@ def frame_potential_order(inp: CriterionInput, direction: Direction, rng: np.ran
 def random_order(inp: CriterionInput, direction: Direction, rng: np.random.Generator) -> torch.Tensor:
     """A uniformly random permutation of the units (the baseline)."""
     return torch.from_numpy(rng.permutation(inp.weight.shape[0]).astype(np.int64))
-
-
-@torch.no_grad()
-def mean_abs_activation(model: LayeredNet, layer: str, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Mean |a_i| per unit of ``layer`` over inputs ``x`` (and positions, for a Conv): (n,) float64 on CPU.
-
-    a is the unit's output after batch norm and ReLU, before pooling.
-    """
-    block = model.block(layer)
-    total = torch.zeros(block.units, dtype=torch.float64, device=x.device)
-    count = 0
-    for start in range(0, x.shape[0], batch_size):
-        z = block.pre(model.features(x[start : start + batch_size], layer))
-        if block.norm is not None:
-            z = block.norm(z)
-        if block.relu:
-            z = torch.relu(z)
-        per_unit = z.abs().transpose(0, 1).reshape(block.units, -1)
-        total += per_unit.sum(dim=1, dtype=torch.float64)
-        count += per_unit.shape[1]
-    return (total / max(1, count)).cpu()
 
 
 def activation_order(inp: CriterionInput, direction: Direction, rng: np.random.Generator) -> torch.Tensor:

@@ -71,11 +71,10 @@ from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef
 from redundancy.studies.common.seeds import derived_seed
-from redundancy.studies.lottery.concentration import unit_counts
-from redundancy.studies.lottery.study import ticket_after_round, weight_name
-from redundancy.studies.pruning.study import mean_abs_activation
-from redundancy.studies.pruning.orders import greedy_frame_potential_order
-from redundancy.studies.pruning.structural import FULLY_CONNECTED, hidden_widths, narrow_model_config, shrink_state
+from redundancy.studies.common.imp import ticket_after_round, weight_name
+from redundancy.studies.common.masks import unit_counts
+from redundancy.studies.common.orders import greedy_frame_potential_order, mean_abs_activation
+from redundancy.studies.common.structural import FULLY_CONNECTED, hidden_widths, narrow_model_config, shrink_state
 from redundancy.studies.unit_ticket.stats import keep_count, paired_t_test, random_units, top_units
 
 Selector = Literal["ticket_counts", "magnitude_final", "magnitude_init", "frame_potential", "activation", "random"]

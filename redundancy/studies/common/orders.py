@@ -1,4 +1,4 @@
-"""Removal orders of the seed's pruning criteria (§3.1), as small pure functions.
+"""Removal orders of the seed's pruning criteria (§3.1), and the unit scores they sort, as small functions.
 
 Notation: W ∈ R^{n×m} has one row w_i per unit (a Conv filter flattened), Ŵ
 has the rows normalized, X = ŴŴᵀ with X_ij = ⟨ŵ_i, ŵ_j⟩, and for the set R of
@@ -7,6 +7,8 @@ units still present
     FP(Ŵ_R) = Σ_{i,j∈R} X_ij²,        c_i(R) = Σ_{j∈R} X_ij²   (unit i's contribution).
 
 An order is a permutation of 0..n-1: the sequence in which units are removed.
+Shared by the kinds that rank units (``pruning`` removes them in order,
+``unit_ticket`` keeps the last ones).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from redundancy.measures import gram
+from redundancy.models import LayeredNet
+from redundancy.studies.common.measures import gram
 from redundancy.studies.common.weights import as_matrix64, normalize_rows
 
 Direction = Literal["smallest", "largest"]
@@ -86,3 +89,24 @@ def frame_potential_along(weight: torch.Tensor, order: torch.Tensor) -> torch.Te
         c -= sq[:, r]
         out[k] = max(fp, 0.0)  # rounding must not make a sum of squares negative
     return torch.from_numpy(out)
+
+
+@torch.no_grad()
+def mean_abs_activation(model: LayeredNet, layer: str, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Mean |a_i| per unit of ``layer`` over inputs ``x`` (and positions, for a Conv): (n,) float64 on CPU.
+
+    a is the unit's output after batch norm and ReLU, before pooling.
+    """
+    block = model.block(layer)
+    total = torch.zeros(block.units, dtype=torch.float64, device=x.device)
+    count = 0
+    for start in range(0, x.shape[0], batch_size):
+        z = block.pre(model.features(x[start : start + batch_size], layer))
+        if block.norm is not None:
+            z = block.norm(z)
+        if block.relu:
+            z = torch.relu(z)
+        per_unit = z.abs().transpose(0, 1).reshape(block.units, -1)
+        total += per_unit.sum(dim=1, dtype=torch.float64)
+        count += per_unit.shape[1]
+    return (total / max(1, count)).cpu()

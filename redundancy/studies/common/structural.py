@@ -6,7 +6,7 @@ layer (column i of a Linear, input channel i of a Conv; after a flatten, the
 block of columns that read channel i) gives a network whose forward pass equals
 the masked one — L's output channel i held at zero — on every input, with
 fewer parameters and fewer multiply-adds. Pruning studies evaluate the masked
-form (:mod:`redundancy.studies.pruning.engine`); retraining and timing need the
+form (:mod:`redundancy.studies.common.removal`); retraining and timing need the
 smaller one.
 
 Fully connected models (``lenet_300_100``, ``mlp``) have a smaller network that
