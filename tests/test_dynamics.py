@@ -21,15 +21,17 @@ from redundancy.studies.dynamics.measures import (
     compare_widths,
     correlated_pairs,
     correlated_pairs_from_moments,
-    correlation_eigenvalues,
-    count_spikes,
     distance_from_init,
-    fit_power_law,
     frame_potential_ratio,
-    mp_edges,
-    mp_variance,
     pca_trajectory,
     spherical_kmeans,
+)
+from redundancy.studies.dynamics.spectrum import (
+    correlation_eigenvalues,
+    count_spikes,
+    fit_power_law,
+    mp_edges,
+    mp_variance,
     spike_threshold,
     stable_rank,
 )

@@ -40,6 +40,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 
+from redundancy.studies.common.weights import EPS
+
+
 # --- assignment ----------------------------------------------------------------------------------
 
 
@@ -186,8 +189,7 @@ def correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     xc, yc = x - x.mean(0), y - y.mean(0)
     sx, sy = np.sqrt((xc**2).sum(0)), np.sqrt((yc**2).sum(0))
-    tiny = 1e-12
-    rho = (xc.T @ yc) / np.outer(np.where(sx > tiny, sx, np.inf), np.where(sy > tiny, sy, np.inf))
+    rho = (xc.T @ yc) / np.outer(np.where(sx > EPS, sx, np.inf), np.where(sy > EPS, sy, np.inf))
     return np.clip(rho, -1.0, 1.0)
 
 

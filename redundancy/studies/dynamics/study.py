@@ -55,31 +55,32 @@ from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.refs import CheckpointRef
 from redundancy.studies.common.weights import layer_weight
+from redundancy.studies.common.removal import single_unit_removal
+from redundancy.studies.dynamics.activations import activation_moments
 from redundancy.studies.dynamics.measures import (
+    Trajectory,
     angles_to_closest_centre,
     compare_widths,
     correlated_pairs_from_moments,
-    correlation_eigenvalues,
-    count_spikes,
     distance_from_init,
-    fit_power_law,
     frame_potential_ratio,
-    mp_edges,
-    mp_variance,
     pca_trajectory,
     spherical_kmeans,
+)
+from redundancy.studies.dynamics.spectrum import (
+    correlation_eigenvalues,
+    count_spikes,
+    fit_power_law,
+    mp_edges,
+    mp_variance,
     spike_threshold,
     stable_rank,
 )
-from redundancy.studies.common.removal import single_unit_removal
+from redundancy.store.keys import tensor_path
 from redundancy.train import evaluate
 
 METRICS = ("frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory")
 Metric = Literal["frame_potential", "distance", "spectrum", "clustering", "repeated_units", "removable_units", "trajectory"]
-
-# Inputs per forward pass when collecting activation moments on the probe.
-PROBE_BATCH = 250
-
 
 class DynamicsConfig(StudyConfig):
     """Fields of a ``dynamics`` study; every field has a default, so ``{kind: dynamics}`` is a full study."""
@@ -130,38 +131,91 @@ def _weight(state: dict[str, torch.Tensor], layer: str) -> np.ndarray:
     return layer_weight(state, layer).detach().cpu().numpy()
 
 
-@torch.no_grad()
-def activation_moments(
-    model: LayeredNet, layers: Sequence[str], x: torch.Tensor, batch_size: int = PROBE_BATCH
-) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
-    """Per layer, (count, Σ a, Σ a aᵀ) of its block outputs a ∈ R^n over the probe, in float64.
-
-    A unit's output is what the next block sees (after ReLU and pooling); for a Conv layer
-    every spatial position of every input is one sample. Sums are accumulated batch by batch
-    so a wide Conv layer never holds all probe activations at once.
-    """
-    want = set(layers)
-    acc: dict[str, tuple[float, torch.Tensor, torch.Tensor]] = {}
-    for start in range(0, x.shape[0], batch_size):
-        h = x[start : start + batch_size]
-        for name in model.names:
-            h = model.block(name)(h)
-            if name not in want:
-                continue
-            a = h.movedim(1, -1).reshape(-1, h.shape[1]).double() if h.dim() > 2 else h.double()  # (samples, n)
-            if name in acc:
-                count, total, outer = acc[name]
-                acc[name] = (count + a.shape[0], total + a.sum(0), outer + a.T @ a)
-            else:
-                acc[name] = (float(a.shape[0]), a.sum(0), a.T @ a)
-    return {k: (c, s.cpu().numpy(), ss.cpu().numpy()) for k, (c, s, ss) in acc.items()}
-
-
 def _grew(start: float, end: float) -> bool | None:
     """Whether a value rose from start to end; None when either is NaN (not measured or not fitted)."""
     if math.isnan(start) or math.isnan(end):
         return None
     return bool(end > start)
+
+
+class _Measurements:
+    """Every selected measure of every layer, appended checkpoint by checkpoint (``per_layer[layer][key]``)."""
+
+    def __init__(self, config: DynamicsConfig, metrics: tuple[str, ...], layers: list[str]):
+        self.config, self.metrics = config, metrics
+        self.per_layer: dict[str, dict[str, list[Any]]] = {name: {} for name in layers}
+        self.weights: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+        self.clusters_used: dict[str, int] = {}
+        self.alpha_status: dict[str, str] = {}
+
+    def put(self, layer: str, key: str, value: Any) -> None:
+        self.per_layer[layer].setdefault(key, []).append(value)
+
+    def of_weights(self, t: int, name: str, w: np.ndarray, z: np.ndarray, tensors: dict[str, np.ndarray]) -> None:
+        """The measures read from the weights W of checkpoint ``t`` (Z: the initialization)."""
+        if "trajectory" in self.metrics:
+            self.weights[name].append(w)
+        if "frame_potential" in self.metrics:
+            fp, ratio = frame_potential_ratio(w)
+            self.put(name, "frame_potential", fp)
+            self.put(name, "fp_ratio", ratio)
+        if "distance" in self.metrics:
+            dist, rel = distance_from_init(w, z)
+            self.put(name, "distance_from_init", dist)
+            self.put(name, "relative_distance", rel)
+        if "spectrum" in self.metrics:
+            self._spectrum(t, name, w, z, tensors)
+        if "clustering" in self.metrics:
+            self._clustering(name, w)
+
+    def _spectrum(self, t: int, name: str, w: np.ndarray, z: np.ndarray, tensors: dict[str, np.ndarray]) -> None:
+        n, d = w.shape[0], int(np.prod(w.shape[1:]))
+        sigma2 = mp_variance(z)
+        threshold = spike_threshold(sigma2, n, d)
+        lam = correlation_eigenvalues(w)
+        fit = fit_power_law(lam)
+        self.alpha_status[name] = fit.status
+        self.put(name, "eigenvalues", lam)
+        self.put(name, "spikes", count_spikes(lam, threshold))
+        self.put(name, "stable_rank", stable_rank(lam))
+        self.put(name, "alpha", fit.alpha)
+        self.put(name, "alpha_xmin", fit.x_min)
+        self.put(name, "alpha_ks", fit.ks)
+        self.put(name, "alpha_tail", fit.n_tail)
+        if t == 0:
+            lower, upper = mp_edges(sigma2, n, d)
+            tensors[tensor_path(name, "spectrum", "sigma2")] = np.float64(sigma2)
+            tensors[tensor_path(name, "spectrum", "mp_lower")] = np.float64(lower)
+            tensors[tensor_path(name, "spectrum", "mp_upper")] = np.float64(upper)
+            tensors[tensor_path(name, "spectrum", "spike_threshold")] = np.float64(threshold)
+
+    def _clustering(self, name: str, w: np.ndarray) -> None:
+        km = spherical_kmeans(w, self.config.clusters, restarts=self.config.restarts, seed=self.config.seed)
+        self.clusters_used[name] = km.centres.shape[0]
+        angles = angles_to_closest_centre(w, km.centres)
+        self.put(name, "angles", angles)
+        self.put(name, "labels", km.labels)
+        self.put(name, "sizes", km.sizes)
+        self.put(name, "centres", km.centres)
+        self.put(name, "mean_angle_to_centre", float(angles.mean()))
+
+    def of_activations(self, t: int, name: str, model: LayeredNet, moments: dict[str, Any], base_acc: float,
+                       probe_x: torch.Tensor, probe_y: torch.Tensor) -> None:
+        """The measures read from the network's outputs on the probe (the model holds checkpoint ``t``)."""
+        if "repeated_units" in self.metrics:
+            count, s, ss = moments[name]
+            found = correlated_pairs_from_moments(count, s, ss, self.config.correlation_threshold)
+            self.put(name, "repeated_pairs", found.count)
+            self.put(name, "repeated_units", found.units_in_pairs)
+            self.put(name, "dead_units", int(found.dead.sum()))
+            self.put(name, "pairs", np.column_stack([np.full(found.count, t), found.pairs]))
+            self.put(name, "pair_correlation", found.correlation)
+        if "removable_units" in self.metrics:
+            acc, _ = single_unit_removal(model, name, probe_x, probe_y)
+            drop = (base_acc - acc.numpy()) * 100.0
+            self.put(name, "base_accuracy", base_acc)
+            self.put(name, "accuracy_drop", drop)
+            self.put(name, "removable_units", int(np.sum(drop < self.config.removable_tolerance)))
 
 
 def run(config: DynamicsConfig, ctx: StudyContext) -> StudyResult:
@@ -182,14 +236,7 @@ def run(config: DynamicsConfig, ctx: StudyContext) -> StudyResult:
 
     tensors: dict[str, np.ndarray] = {"iterations": np.asarray(iterations, dtype=np.int64)}
     init = {name: _weight(ctx.run.checkpoints[0], name) for name in layers}
-    weights: dict[str, list[np.ndarray]] = {name: [] for name in layers}
-    clusters_used: dict[str, int] = {}
-    alpha_status: dict[str, str] = {}
-    per_layer: dict[str, dict[str, list[Any]]] = {name: {} for name in layers}
-
-    def put(layer: str, key: str, value: Any) -> None:
-        per_layer[layer].setdefault(key, []).append(value)
-
+    measured = _Measurements(config, metrics, layers)
     for t, it in enumerate(iterations):
         ctx.progress(t / t_count, f"checkpoint {it} ({t + 1}/{t_count})")
         state = ctx.run.checkpoints[it]
@@ -199,77 +246,30 @@ def run(config: DynamicsConfig, ctx: StudyContext) -> StudyResult:
         moments = activation_moments(model, layers, probe_x) if "repeated_units" in metrics else {}
         base_acc = evaluate(model, probe_x, probe_y)[1] if "removable_units" in metrics else math.nan
         for name in layers:
-            w = _weight(state, name)
-            z = init[name]
-            n, d = w.shape[0], int(np.prod(w.shape[1:]))
-            if "trajectory" in metrics:
-                weights[name].append(w)
-            if "frame_potential" in metrics:
-                fp, ratio = frame_potential_ratio(w)
-                put(name, "frame_potential", fp)
-                put(name, "fp_ratio", ratio)
-            if "distance" in metrics:
-                dist, rel = distance_from_init(w, z)
-                put(name, "distance_from_init", dist)
-                put(name, "relative_distance", rel)
-            if "spectrum" in metrics:
-                sigma2 = mp_variance(z)
-                threshold = spike_threshold(sigma2, n, d)
-                lam = correlation_eigenvalues(w)
-                fit = fit_power_law(lam)
-                alpha_status[name] = fit.status
-                put(name, "eigenvalues", lam)
-                put(name, "spikes", count_spikes(lam, threshold))
-                put(name, "stable_rank", stable_rank(lam))
-                put(name, "alpha", fit.alpha)
-                put(name, "alpha_xmin", fit.x_min)
-                put(name, "alpha_ks", fit.ks)
-                put(name, "alpha_tail", fit.n_tail)
-                if t == 0:
-                    lower, upper = mp_edges(sigma2, n, d)
-                    tensors[f"{name}/spectrum/sigma2"] = np.float64(sigma2)
-                    tensors[f"{name}/spectrum/mp_lower"] = np.float64(lower)
-                    tensors[f"{name}/spectrum/mp_upper"] = np.float64(upper)
-                    tensors[f"{name}/spectrum/spike_threshold"] = np.float64(threshold)
-            if "clustering" in metrics:
-                km = spherical_kmeans(w, config.clusters, restarts=config.restarts, seed=config.seed)
-                clusters_used[name] = km.centres.shape[0]
-                angles = angles_to_closest_centre(w, km.centres)
-                put(name, "angles", angles)
-                put(name, "labels", km.labels)
-                put(name, "sizes", km.sizes)
-                put(name, "centres", km.centres)
-                put(name, "mean_angle_to_centre", float(angles.mean()))
-            if "repeated_units" in metrics:
-                count, s, ss = moments[name]
-                found = correlated_pairs_from_moments(count, s, ss, config.correlation_threshold)
-                put(name, "repeated_pairs", found.count)
-                put(name, "repeated_units", found.units_in_pairs)
-                put(name, "dead_units", int(found.dead.sum()))
-                put(name, "pairs", np.column_stack([np.full(found.count, t), found.pairs]))
-                put(name, "pair_correlation", found.correlation)
-            if "removable_units" in metrics:
-                acc, _ = single_unit_removal(model, name, probe_x, probe_y)
-                drop = (base_acc - acc.numpy()) * 100.0
-                put(name, "base_accuracy", base_acc)
-                put(name, "accuracy_drop", drop)
-                put(name, "removable_units", int(np.sum(drop < config.removable_tolerance)))
+            measured.of_weights(t, name, _weight(state, name), init[name], tensors)
+            measured.of_activations(t, name, model, moments, base_acc, probe_x, probe_y)
 
     ctx.progress(1.0, "trajectories")
     trajectories = {}
     if "trajectory" in metrics:
         for name in layers:
-            trajectories[name] = pca_trajectory(weights[name], seed=config.seed)
+            trajectories[name] = pca_trajectory(measured.weights[name], seed=config.seed)
+    return _result(ctx, measured, tensors, trajectories, iterations, int(probe_x.shape[0]))
 
+
+def _result(ctx: StudyContext, measured: _Measurements, tensors: dict[str, np.ndarray], trajectories: dict[str, Trajectory],
+            iterations: list[int], probe: int) -> StudyResult:
+    """The measurements as tensors, one curve per layer and the summary (start and end values)."""
+    layers = list(measured.per_layer)
     curves: dict[str, Any] = {}
     summary: dict[str, Any] = {
         "width": float(ctx.run.config.model.width),
         "layers": layers,
         "iterations": iterations,
-        "probe": int(probe_x.shape[0]),
+        "probe": probe,
     }
     for name in layers:
-        v = per_layer[name]
+        v = measured.per_layer[name]
         _layer_tensors(tensors, name, v, trajectories.get(name))
         curve: dict[str, list[Any]] = {"iteration": list(iterations)}
         for key in ("frame_potential", "fp_ratio", "distance_from_init", "relative_distance", "stable_rank",
@@ -278,10 +278,10 @@ def run(config: DynamicsConfig, ctx: StudyContext) -> StudyResult:
                 curve[key] = [float(x) if isinstance(x, float) else int(x) for x in v[key]]
         curves[name] = curve
         units = int(layer_weight(ctx.state(iterations[-1]), name).shape[0])
-        summary[name] = {"units": units, **_layer_summary(v, clusters_used.get(name), alpha_status.get(name))}
+        summary[name] = {"units": units, **_layer_summary(v, measured.clusters_used.get(name), measured.alpha_status.get(name))}
         if "repeated_end" in summary[name] and units > 1:  # pairs grow as n², so widths compare by the fraction
             summary[name]["repeated_fraction_end"] = summary[name]["repeated_end"] / (units * (units - 1) / 2)
-    return StudyResult(tensors=tensors, summary=summary, curves=curves, attrs={"alpha_status": alpha_status})
+    return StudyResult(tensors=tensors, summary=summary, curves=curves, attrs={"alpha_status": measured.alpha_status})
 
 
 def _layer_tensors(tensors: dict[str, np.ndarray], name: str, v: dict[str, list[Any]], trajectory: Any) -> None:
@@ -312,14 +312,14 @@ def _layer_tensors(tensors: dict[str, np.ndarray], name: str, v: dict[str, list[
     }
     for key, path in paths.items():
         if key in v:
-            tensors[f"{name}/{path}"] = np.asarray(np.stack(v[key]))
+            tensors[tensor_path(name, path)] = np.asarray(np.stack(v[key]))
     if "pairs" in v:
-        tensors[f"{name}/repeated/pairs"] = np.concatenate(v["pairs"]).astype(np.int64).reshape(-1, 3)
-        tensors[f"{name}/repeated/correlation"] = np.concatenate(v["pair_correlation"]).astype(np.float64)
+        tensors[tensor_path(name, "repeated", "pairs")] = np.concatenate(v["pairs"]).astype(np.int64).reshape(-1, 3)
+        tensors[tensor_path(name, "repeated", "correlation")] = np.concatenate(v["pair_correlation"]).astype(np.float64)
     if trajectory is not None:
-        tensors[f"{name}/trajectory/points"] = trajectory.points
-        tensors[f"{name}/trajectory/components"] = trajectory.components
-        tensors[f"{name}/trajectory/explained"] = trajectory.explained
+        tensors[tensor_path(name, "trajectory", "points")] = trajectory.points
+        tensors[tensor_path(name, "trajectory", "components")] = trajectory.components
+        tensors[tensor_path(name, "trajectory", "explained")] = trajectory.explained
 
 
 def _layer_summary(v: dict[str, list[Any]], clusters: int | None, alpha_status: str | None) -> dict[str, Any]:
