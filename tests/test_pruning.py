@@ -23,21 +23,13 @@ from redundancy.models import LayeredNet, build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
 from redundancy.studies import RunArtifacts, StudyContext
-from redundancy.studies.pruning.study import (
-    CRITERIA,
-    PruningConfig,
-    curve_panels,
-    mean_abs_activation,
-    parse_criterion,
-    removal_levels,
-    run,
-    auc_percentile,
-    curve_auc,
-    removable_within,
-    summary_row,
-)
+from redundancy.studies.pruning.config import PruningConfig, removal_levels
+from redundancy.studies.pruning.criteria import CRITERIA, parse_criterion
+from redundancy.studies.pruning.study import curve_panels, run
+from redundancy.studies.pruning.summary import auc_percentile, curve_auc, removable_within, summary_row
 from redundancy.studies.common.removal import removal_sweep, single_unit_removal, textbook_removal
 from redundancy.studies.common.orders import (
+    mean_abs_activation,
     TIE_RTOL,
     frame_potential_along,
     greedy_frame_potential_order,

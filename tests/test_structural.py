@@ -18,7 +18,10 @@ from redundancy.models import build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve_train
 from redundancy.studies import RunArtifacts, StudyContext
-from redundancy.studies.pruning.study import FinetuneConfig, PruningConfig, finetune_pruned, finetune_train, kendall_tau, ranking, run
+from redundancy.studies.pruning.config import FinetuneConfig, PruningConfig
+from redundancy.studies.pruning.finetune import finetune_pruned, finetune_train
+from redundancy.studies.pruning.study import run
+from redundancy.studies.pruning.summary import kendall_tau, ranking
 from redundancy.studies.common.structural import (
     hidden_widths,
     kept_after,

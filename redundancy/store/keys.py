@@ -79,7 +79,33 @@ def split_tensor_path(path: str) -> tuple[str, ...]:
     return tuple(path.split(SEP))
 
 
+def criterion_key(name: str, direction: str | None) -> str:
+    """``"magnitude:smallest"``, or ``"random"`` for a criterion without a direction."""
+    return name if direction is None else f"{name}:{direction}"
+
+
 def split_criterion(text: str) -> tuple[str, str | None]:
     """``("magnitude", "smallest")`` from ``"magnitude:smallest"``; ``("random", None)`` from ``"random"``."""
     name, colon, direction = text.partition(":")
     return name, (direction if colon else None)
+
+
+def at_checkpoint(name: str, checkpoint: Any) -> str:
+    """``"magnitude_final@best"``: anything else read at a checkpoint (a selector, a measure), named like a layer."""
+    return layer_at(name, checkpoint)
+
+
+def split_at_checkpoint(text: str) -> tuple[str, Any]:
+    """``("magnitude_final", "best")`` from ``"magnitude_final@best"``; no ``@``: (text, None)."""
+    return split_layer_at(text)
+
+
+def panel_row(at: Any, name: str) -> str:
+    """``"fc1@best magnitude:smallest"``: a summary row of one panel (a layer at a checkpoint) among several."""
+    return f"{at} {name}"
+
+
+def split_panel_row(text: str) -> tuple[str, str]:
+    """``("fc1@best", "magnitude:smallest")`` from a panel's summary row (split at the first space)."""
+    at, _, name = str(text).partition(" ")
+    return at, name

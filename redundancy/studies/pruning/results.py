@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from redundancy.store.keys import checkpoint_ref, split_criterion, split_layer_at as split_layer_checkpoint
+from redundancy.store.keys import LayerAt, checkpoint_ref, split_criterion, split_layer_at, split_panel_row, tensor_path
 from redundancy.store.results import ACCURACY, Arms, Curve, Key, KindSchema, Metric, Results, Row, is_list
 
 
@@ -46,7 +46,7 @@ def decode_pruning(summary: Any, curves: Any, config: Mapping[str, Any]) -> Resu
     elif isinstance(curves, Mapping):
         for lc, panel in curves.items():
             if _is_pruning_panel(panel):
-                layer, ref = split_layer_checkpoint(str(lc))
+                layer, ref = split_layer_at(str(lc))
                 panels.append((layer, ref, panel))
     out_curves: list[Curve] = []
     keys: dict[tuple[str, Any, str, str | None], Key] = {}
@@ -74,8 +74,8 @@ def decode_pruning(summary: Any, curves: Any, config: Mapping[str, Any]) -> Resu
             if one_panel:
                 layer, ref, crit = layer0, ref0, text
             else:
-                lc, _, crit = text.partition(" ")
-                layer, ref = split_layer_checkpoint(lc)
+                lc, crit = split_panel_row(text)
+                layer, ref = split_layer_at(lc)
             criterion, direction = split_criterion(crit)
             key = dict(keys.get((layer, ref, criterion, direction)) or
                        {"layer": layer, "checkpoint": ref, "iteration": None, "criterion": criterion, "direction": direction, "units": None})
@@ -95,7 +95,7 @@ def _with_iterations(results: Results, tensor: Callable[[str], Any]) -> Results:
             return key
         lc = (key["layer"], key.get("checkpoint"))
         if lc not in found:
-            value = tensor(f"{lc[0]}@{lc[1]}/iteration")
+            value = tensor(tensor_path(LayerAt(*lc), "iteration"))
             found[lc] = int(value) if value is not None and getattr(value, "ndim", 0) == 0 else None
         return key if found[lc] is None else {**key, "iteration": found[lc]}
 
