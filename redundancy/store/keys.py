@@ -109,3 +109,28 @@ def split_panel_row(text: str) -> tuple[str, str]:
     """``("fc1@best", "magnitude:smallest")`` from a panel's summary row (split at the first space)."""
     at, _, name = str(text).partition(" ")
     return at, name
+
+
+def target_row(at: Any, target: str) -> str:
+    """``"fc1@final:update"``: a layer at a checkpoint with what of it a row measures (subspace's rows)."""
+    return f"{at}:{target}"
+
+
+def split_target_row(text: str) -> tuple[str, Any, str | None]:
+    """``("fc1", "final", "update")`` from ``"fc1@final:update"`` (no ``:``: the target is None)."""
+    at, colon, target = str(text).rpartition(":")
+    if not colon:
+        at, target = str(text), None
+    layer, ref = split_layer_at(at)
+    return layer, ref, target
+
+
+def row_part(row: str, part: str) -> str:
+    """``"fc1@final:update/top"``: one part of a row (a basis), as summaries name it."""
+    return f"{row}{SEP}{part}"
+
+
+def split_row_part(text: str) -> tuple[str, str | None]:
+    """``("fc1@final:update", "top")`` from ``"fc1@final:update/top"`` (split at the last ``/``; none: None)."""
+    row, slash, part = str(text).rpartition(SEP)
+    return (row, part) if slash else (str(text), None)

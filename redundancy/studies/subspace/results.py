@@ -5,21 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.keys import split_layer_at as split_layer_checkpoint
+from redundancy.store.keys import split_row_part, split_target_row
 from redundancy.store.results import ACCURACY, Curve, KindSchema, Metric, Results, Row, is_list, numbers
 
 
 SUBSPACE_KEY = ("layer", "checkpoint", "iteration", "target", "basis", "rank")
 BASES = ("top", "bottom", "random")
-
-
-def split_subspace_row(text: str) -> tuple[str, Any, str | None]:
-    """``("fc1", "final", "update")`` from ``"fc1@final:update"``."""
-    lc, colon, target = text.rpartition(":")
-    if not colon:
-        lc, target = text, None
-    layer, ref = split_layer_checkpoint(lc)
-    return layer, ref, target
 
 
 def decode_subspace(summary: Any, curves: Any, config: Mapping[str, Any]) -> Results:
@@ -29,7 +20,7 @@ def decode_subspace(summary: Any, curves: Any, config: Mapping[str, Any]) -> Res
         for row_key, row in curves.items():
             if not isinstance(row, Mapping):
                 continue
-            layer, ref, target = split_subspace_row(str(row_key))
+            layer, ref, target = split_target_row(str(row_key))
             rank = row.get("rank") if isinstance(row.get("rank"), int) else None
             base = {"layer": layer, "checkpoint": ref, "iteration": None, "target": target}
             extra[(layer, ref, target)] = {k: row[k] for k in ("accuracy_full", "accuracy_reset") if k in row}
@@ -52,10 +43,8 @@ def decode_subspace(summary: Any, curves: Any, config: Mapping[str, Any]) -> Res
             if not isinstance(values, Mapping):
                 scalars[str(name)] = values
                 continue
-            row_key, slash, basis = str(name).rpartition("/")
-            if not slash:
-                row_key, basis = str(name), None
-            layer, ref, target = split_subspace_row(row_key)
+            row_key, basis = split_row_part(str(name))
+            layer, ref, target = split_target_row(row_key)
             vals = dict(values)
             rank = vals.pop("rank", None)
             rows.append(Row({"layer": layer, "checkpoint": ref, "iteration": None, "target": target, "basis": basis, "rank": rank}, vals))

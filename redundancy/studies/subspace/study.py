@@ -70,18 +70,18 @@ residual_frobenius_norm, energy_kept}`` of shape (ks,), or (seeds, ks) for
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 
 from redundancy.models import param_name
-from redundancy.spec.schema import LIST_MAX, REPEATS_MAX, SAMPLES_MAX, UNITS_MAX, StudyConfig
+from redundancy.store.keys import LayerAt, row_part, target_row, tensor_path
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_layers, missing_checkpoint
-from redundancy.studies.common.refs import CheckpointRef, listed, loc
-from redundancy.studies.common.seeds import FOLLOW_RUN_SEED_HELP, derived_seed
+from redundancy.studies.common.refs import listed, loc
+from redundancy.studies.common.seeds import derived_seed
 from redundancy.studies.common.weights import as_matrix64
 from redundancy.studies.subspace.alignment import (
     alignment_along,
@@ -91,85 +91,26 @@ from redundancy.studies.subspace.alignment import (
     input_rows,
     span_position,
 )
-from redundancy.studies.subspace.sweep import projected_sweep
+from redundancy.studies.subspace.config import (
+    ALIGNMENT_K,
+    SPAN_STREAM,
+    SUMMARY_KS,
+    SubspaceConfig,
+    basis_seed,
+    evaluated_ks,
+    layer_rank,
+)
 from redundancy.studies.subspace.linalg import (
-    Basis,
+    ResidualNorms,
     first_within,
     left_singular,
-    ResidualNorms,
     ordered_basis,
     residual_norms,
 )
+from redundancy.studies.subspace.sweep import projected_sweep
 from redundancy.train import evaluate
 
-if TYPE_CHECKING:
-    from redundancy.models import LayerInfo
-    from redundancy.spec.loader import SpecInfo
-
-Target = Literal["update", "weights"]
-SUMMARY_KS = (1, 10, 16)
-ALIGNMENT_K = 16  # the summary's alignment columns are the residual's after this many directions
-
-
-class SubspaceConfig(StudyConfig):
-    """Project one layer's update (or weights) onto k singular directions and evaluate."""
-
-    kind: Literal["subspace"] = "subspace"
-    layer: str | Annotated[list[str], Field(min_length=1)] = Field(
-        "fc1", description="layer name (fc1, conv2, ...) or a list; a Conv weight is read with one row per filter"
-    )
-    checkpoint: CheckpointRef | Annotated[list[CheckpointRef], Field(min_length=1)] = Field(
-        "final", description="final, best (minimum validation loss) or a stored iteration; or a list"
-    )
-    target: Target | Annotated[list[Target], Field(min_length=1)] = Field(
-        "update", description="update = project W − Z; weights = project W itself; or both as a list"
-    )
-    ks: Literal["all"] | Annotated[list[Annotated[int, Field(ge=0, le=UNITS_MAX)]], Field(min_length=1, max_length=LIST_MAX)] = Field(
-        "all", description="ranks to evaluate, or all (0..rank); 0, 1, 10, 16 and the rank are always added"
-    )
-    basis: Basis | Annotated[list[Basis], Field(min_length=1)] = Field(
-        "top", description="top (leading singular vectors), bottom (trailing) or random (controls); or a list"
-    )
-    seeds: int = Field(5, ge=1, le=REPEATS_MAX, description="random basis: number of random subspaces (seeds 0..seeds-1)")
-    follow_run_seed: bool = Field(False, description=FOLLOW_RUN_SEED_HELP)
-    split: Literal["test", "validation"] = Field("test", description="data the accuracy is measured on")
-    alignment: bool = Field(
-        False, description="also record ρ (alignment with the layer's inputs) of the kept part and residual, and the residual's share"
-    )
-    alignment_samples: int = Field(
-        20_000, ge=1, le=SAMPLES_MAX, description="alignment on a Conv: unfolded input patches sampled (seeded) to estimate XᵀX"
-    )
-    alignment_inputs: Literal["uncentred", "centred"] = Field(
-        "uncentred", description="alignment: the layer's inputs as they are (uncentred) or minus their mean (centred)"
-    )
-    alignment_draws: int = Field(
-        20, ge=2, description="alignment: random matrices of the data-span baseline (rows random combinations of the inputs)"
-    )
-
-
-_SPAN = 23  # stream of the data-span baseline's random matrices (fixed: a property of the data, not of the run)
-_BASES = 22  # stream of the random bases when they follow the run's seed (common.seeds.derived_seed)
-
-
-def basis_seed(config: SubspaceConfig, run_seed: int, s: int) -> int:
-    """Seed of random basis ``s``: ``s`` itself by default (the same bases for every run), or derived from
-    the run's seed with ``follow_run_seed``, so each network of a seed grid gets its own bases."""
-    return derived_seed(run_seed, s, _BASES) if config.follow_run_seed else s
-
-
-def layer_rank(info: LayerInfo) -> int:
-    """The largest rank a layer's weight matrix can have: min(units, fan-in)."""
-    return int(min(info.units, info.fan_in))
-
-
-def evaluated_ks(ks: Literal["all"] | list[int], rank: int) -> list[int]:
-    """The ranks evaluated for a layer of this rank: the spec's, plus 0, 1, 10, 16 and the rank."""
-    chosen = set(range(rank + 1)) if ks == "all" else set(ks)
-    chosen |= {0, rank, *SUMMARY_KS}
-    return sorted(k for k in chosen if k <= rank)
-
-
-def check(config: SubspaceConfig, info: SpecInfo) -> list[tuple[Sequence[str | int], str]]:
+def check(config: SubspaceConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
     """Layers exist, checkpoints are kept by the run, no k above a layer's rank."""
     problems: list[tuple[Sequence[str | int], str]] = []
     problems += check_layers(config.layer, "layer", info)
@@ -269,6 +210,109 @@ def _summary_row(ks: list[int], accuracy: list[float], rank: int, acc_full: floa
     row["acc_full"] = acc_full
     row["acc_reset"] = acc_reset
     return row
+@dataclass
+class _Layer:
+    """One layer at one checkpoint: its weights W and initialization Z (as stored and as float64 matrices),
+    the unprojected network's accuracy and loss, and, with ``alignment``, its inputs' second moment C."""
+
+    at: LayerAt
+    w: torch.Tensor
+    z: torch.Tensor
+    w64: torch.Tensor
+    z64: torch.Tensor
+    acc_full: float
+    loss_full: float
+    moment: torch.Tensor | None = None
+    rho_whole: dict[str, float] | None = None
+    rho_span: float = float("nan")
+
+
+def _alignment(config: SubspaceConfig, lay: _Layer, net: Any, x: torch.Tensor, batch: int, result: StudyResult) -> None:
+    """C of the layer's inputs, ρ of W − Z, W and Z, and the data-span baseline beside them."""
+    lc = lay.at
+    lay.moment = layer_input_moment(net, lc.layer, x, config.alignment_samples, batch,
+                                    centred=config.alignment_inputs == "centred")
+    rho_whole = {
+        "update": alignment_from_moment(lay.w64 - lay.z64, lay.moment),
+        "weights": alignment_from_moment(lay.w64, lay.moment),
+        "init": alignment_from_moment(lay.z64, lay.moment),
+    }
+    for what, value in rho_whole.items():
+        result.tensors[tensor_path(lc, "alignment", f"rho_{what}")] = np.float64(value)
+    # the nulls beside each ρ: 1 (isotropic rows) and random matrices whose rows lie in the inputs' span
+    span = data_span_alignment(lay.moment, lay.w64.shape[0], config.alignment_draws, derived_seed(0, 0, SPAN_STREAM))
+    result.tensors[tensor_path(lc, "alignment", "rho_data_span")] = span.numpy()
+    rho_span = float(span.mean())
+    result.summary[target_row(lc, "alignment")] = {
+        "inputs": config.alignment_inputs, "isotropic": 1.0, "data_span": rho_span,
+        "data_span_min": float(span.min()), "data_span_max": float(span.max()),
+        **{f"rho_{what}": value for what, value in rho_whole.items()},
+        **{f"position_{what}": span_position(value, rho_span) for what, value in rho_whole.items()},
+    }
+    lay.rho_whole, lay.rho_span = rho_whole, rho_span
+
+
+def _basis(config: SubspaceConfig, lay: _Layer, row: str, prefix: str, basis: str, plan: list[tuple[str, int, torch.Tensor]],
+           sweep: Any, delta: torch.Tensor, ks: list[int], rank: int, acc_reset: float, result: StudyResult) -> dict[str, Any]:
+    """One basis of a row: its curve (returned), its tensors and its summary row."""
+    picks = [i for i, (b, _, _) in enumerate(plan) if b == basis]
+    norms = [residual_norms(plan[i][2], delta, ks) for i in picks]
+    curve, tensors = _rows_for_basis(basis, ks, sweep.accuracy[picks], sweep.loss[picks], norms)
+    if lay.moment is not None:
+        along = [alignment_along(plan[i][2], delta, lay.moment, ks) for i in picks]
+        for field in ("rho_kept", "rho_residual", "residual_share"):
+            per_seed = np.stack([getattr(a, field).numpy() for a in along])
+            tensors[field] = per_seed if basis == "random" else per_seed[0]
+            curve[field] = _nan_to_none(per_seed.mean(axis=0))
+    if basis == "random":  # random_orthonormal(n, seed) of each; docs/store.md gives its derivation
+        tensors["basis_seed"] = np.asarray([plan[i][1] for i in picks], dtype=np.int64)
+    for path, value in tensors.items():
+        result.tensors[tensor_path(prefix, basis, path)] = value
+    summary_key = row_part(row, basis)
+    result.summary[summary_key] = _summary_row(ks, curve["accuracy"], rank, lay.acc_full, acc_reset)
+    if lay.moment is not None:
+        at = dict(zip(ks, zip(curve["rho_residual"], curve["residual_share"])))
+        rho16, share16 = at.get(ALIGNMENT_K, (None, None))
+        result.summary[summary_key].update(rho_residual_k16=rho16, share_residual_k16=share16)
+    return curve
+
+
+def _target(config: SubspaceConfig, ctx: StudyContext, lay: _Layer, target: str, net: Any, sv: dict[str, torch.Tensor],
+            data: tuple[torch.Tensor, torch.Tensor], result: StudyResult, progress: float) -> None:
+    """One row (layer, checkpoint, target): the SVD of its matrix, one sweep over k for every basis."""
+    x, y = data
+    rank = min(lay.w64.shape)
+    ks = evaluated_ks(config.ks, rank)
+    row = target_row(lay.at, target)
+    ctx.progress(progress, f"{row}: SVD and sweep over {len(ks)} ranks")
+    start = lay.z if target == "update" else torch.zeros_like(lay.z)
+    delta = lay.w64 - as_matrix64(start)
+    u, _ = left_singular(delta)
+    plan: list[tuple[str, int, torch.Tensor]] = []
+    bases = listed(config.basis)
+    for basis in bases:
+        seeds = [basis_seed(config, ctx.run.config.seed, s) for s in range(config.seeds)] if basis == "random" else [0]
+        plan += [(basis, seed, ordered_basis(u, basis, seed)) for seed in seeds]
+    sweep = projected_sweep(net, lay.at.layer, start, lay.w, [b for _, _, b in plan], ks, x, y)
+    acc_reset, loss_reset = float(sweep.accuracy[0, 0]), float(sweep.loss[0, 0])
+    prefix = tensor_path(lay.at, target)
+    result.tensors[tensor_path(prefix, "ks")] = np.asarray(ks, dtype=np.int64)
+    result.tensors[tensor_path(prefix, "accuracy_reset")] = np.float64(acc_reset)
+    result.tensors[tensor_path(prefix, "loss_reset")] = np.float64(loss_reset)
+    curves: dict[str, Any] = {}
+    for basis in bases:
+        curves[basis] = _basis(config, lay, row, prefix, basis, plan, sweep, delta, ks, rank, acc_reset, result)
+    curves["singular_values"] = sv[target].tolist()
+    curves["accuracy_full"] = lay.acc_full
+    curves["accuracy_reset"] = acc_reset
+    curves["rank"] = rank
+    if lay.moment is not None and lay.rho_whole is not None:
+        curves["rho_data_span"] = _nan_to_none([lay.rho_span])[0]  # the baselines: 1 and this
+        curves["alignment_inputs"] = config.alignment_inputs
+        curves["rho_target"] = _nan_to_none([lay.rho_whole[target]])[0]
+        if target == "update":
+            curves["rho_init"] = _nan_to_none([lay.rho_whole["init"]])[0]
+    result.curves[row] = curves
 
 
 def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
@@ -276,8 +320,7 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
     data = ctx.data
     x, y = (data.test_x, data.test_y) if config.split == "test" else (data.val_x, data.val_y)
     batch = ctx.run.config.train.eval_batch_size
-    layers, checkpoints = listed(config.layer), listed(config.checkpoint)
-    targets, bases = listed(config.target), listed(config.basis)
+    layers, checkpoints, targets = listed(config.layer), listed(config.checkpoint), listed(config.target)
     init = ctx.state("init")
     result = StudyResult()
     total = len(layers) * len(checkpoints) * len(targets)
@@ -289,90 +332,20 @@ def run(config: SubspaceConfig, ctx: StudyContext) -> StudyResult:
         for name in layers:
             key = param_name(name)
             w, z = state[key], init[key]
-            w64, z64 = as_matrix64(w), as_matrix64(z)
-            lc = f"{name}@{ref}"
-            moment = None
-            rho_span = float("nan")
+            lay = _Layer(LayerAt(name, ref), w, z, as_matrix64(w), as_matrix64(z), acc_full, loss_full)
             if config.alignment:
-                ctx.progress(done / total, f"{lc}: second moment of the layer's inputs")
-                moment = layer_input_moment(net, name, x, config.alignment_samples, batch,
-                                            centred=config.alignment_inputs == "centred")
-                rho_whole = {
-                    "update": alignment_from_moment(w64 - z64, moment),
-                    "weights": alignment_from_moment(w64, moment),
-                    "init": alignment_from_moment(z64, moment),
-                }
-                for what, value in rho_whole.items():
-                    result.tensors[f"{lc}/alignment/rho_{what}"] = np.float64(value)
-                # the nulls beside each ρ: 1 (isotropic rows) and random matrices whose rows lie in the inputs' span
-                span = data_span_alignment(moment, w64.shape[0], config.alignment_draws, derived_seed(0, 0, _SPAN))
-                result.tensors[f"{lc}/alignment/rho_data_span"] = span.numpy()
-                rho_span = float(span.mean())
-                result.summary[f"{lc}:alignment"] = {
-                    "inputs": config.alignment_inputs, "isotropic": 1.0, "data_span": rho_span,
-                    "data_span_min": float(span.min()), "data_span_max": float(span.max()),
-                    **{f"rho_{what}": value for what, value in rho_whole.items()},
-                    **{f"position_{what}": span_position(value, rho_span) for what, value in rho_whole.items()},
-                }
-            sv = {"update": torch.linalg.svdvals(w64 - z64), "weights": torch.linalg.svdvals(w64)}
+                ctx.progress(done / total, f"{lay.at}: second moment of the layer's inputs")
+                _alignment(config, lay, net, x, batch, result)
+            sv = {"update": torch.linalg.svdvals(lay.w64 - lay.z64), "weights": torch.linalg.svdvals(lay.w64)}
             for target_name, values in sv.items():
-                result.tensors[f"{lc}/singular_values/{target_name}"] = values.numpy()
-            result.tensors[f"{lc}/accuracy_full"] = np.float64(acc_full)
-            result.tensors[f"{lc}/loss_full"] = np.float64(loss_full)
-            rank = min(w64.shape)
-            ks = evaluated_ks(config.ks, rank)
+                result.tensors[tensor_path(lay.at, "singular_values", target_name)] = values.numpy()
+            result.tensors[tensor_path(lay.at, "accuracy_full")] = np.float64(acc_full)
+            result.tensors[tensor_path(lay.at, "loss_full")] = np.float64(loss_full)
             for target in targets:
-                row = f"{lc}:{target}"
-                ctx.progress(done / total, f"{row}: SVD and sweep over {len(ks)} ranks")
-                start = z if target == "update" else torch.zeros_like(z)
-                delta = w64 - as_matrix64(start)
-                u, _ = left_singular(delta)
-                plan: list[tuple[str, int, torch.Tensor]] = []
-                for basis in bases:
-                    seeds = [basis_seed(config, ctx.run.config.seed, s) for s in range(config.seeds)] if basis == "random" else [0]
-                    plan += [(basis, seed, ordered_basis(u, basis, seed)) for seed in seeds]
-                sweep = projected_sweep(net, name, start, w, [b for _, _, b in plan], ks, x, y)
-                acc_reset, loss_reset = float(sweep.accuracy[0, 0]), float(sweep.loss[0, 0])
-                prefix = f"{lc}/{target}"
-                result.tensors[f"{prefix}/ks"] = np.asarray(ks, dtype=np.int64)
-                result.tensors[f"{prefix}/accuracy_reset"] = np.float64(acc_reset)
-                result.tensors[f"{prefix}/loss_reset"] = np.float64(loss_reset)
-                curves: dict[str, Any] = {}
-                for basis in bases:
-                    picks = [i for i, (b, _, _) in enumerate(plan) if b == basis]
-                    norms = [residual_norms(plan[i][2], delta, ks) for i in picks]
-                    curve, tensors = _rows_for_basis(basis, ks, sweep.accuracy[picks], sweep.loss[picks], norms)
-                    if moment is not None:
-                        along = [alignment_along(plan[i][2], delta, moment, ks) for i in picks]
-                        for field in ("rho_kept", "rho_residual", "residual_share"):
-                            per_seed = np.stack([getattr(a, field).numpy() for a in along])
-                            tensors[field] = per_seed if basis == "random" else per_seed[0]
-                            curve[field] = _nan_to_none(per_seed.mean(axis=0))
-                    curves[basis] = curve
-                    if basis == "random":  # random_orthonormal(n, seed) of each; docs/store.md gives its derivation
-                        tensors["basis_seed"] = np.asarray([plan[i][1] for i in picks], dtype=np.int64)
-                    for path, value in tensors.items():
-                        result.tensors[f"{prefix}/{basis}/{path}"] = value
-                    result.summary[f"{row}/{basis}"] = _summary_row(ks, curve["accuracy"], rank, acc_full, acc_reset)
-                    if moment is not None:
-                        at = dict(zip(ks, zip(curve["rho_residual"], curve["residual_share"])))
-                        rho16, share16 = at.get(ALIGNMENT_K, (None, None))
-                        result.summary[f"{row}/{basis}"].update(rho_residual_k16=rho16, share_residual_k16=share16)
-                curves["singular_values"] = sv[target].tolist()
-                curves["accuracy_full"] = acc_full
-                curves["accuracy_reset"] = acc_reset
-                curves["rank"] = rank
-                if moment is not None:
-                    curves["rho_data_span"] = _nan_to_none([rho_span])[0]  # the baselines: 1 and this
-                    curves["alignment_inputs"] = config.alignment_inputs
-                    curves["rho_target"] = _nan_to_none([rho_whole[target]])[0]
-                    if target == "update":
-                        curves["rho_init"] = _nan_to_none([rho_whole["init"]])[0]
-                result.curves[row] = curves
+                _target(config, ctx, lay, target, net, sv, (x, y), result, done / total)
                 done += 1
     ctx.progress(1.0, "done")
     return result
-
 
 KIND = StudyKind(
     name="subspace",

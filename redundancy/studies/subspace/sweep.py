@@ -24,7 +24,7 @@ trained networks bit for bit rather than up to float32 rounding.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +73,53 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     return out
 
 
+def _prepared(bases: Sequence[torch.Tensor], delta: torch.Tensor, ks: list[int], param: torch.Tensor) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Per basis B (n × c): its width c, the directions b_iᵀ Δ as the layer's filters, and B as the map
+    back to the outputs (1x1 convolution weights for a Conv), on the layer's device and dtype."""
+    device, dtype, shape = param.device, param.dtype, tuple(param.shape)
+    prepared = []
+    for basis in bases:
+        c = basis.shape[1]
+        if ks and ks[-1] > c:
+            raise ValueError(f"k = {ks[-1]} exceeds the basis width {c}")
+        directions = (basis.T @ delta).reshape((c,) + shape[1:])  # b_iᵀ Δ as filters, (c, *weight[1:])
+        b = basis.to(device, dtype)
+        if param.dim() == 4:
+            b = b[:, :, None, None]  # 1x1 convolution weights: channel i -> u_i across outputs
+        prepared.append((c, directions.to(device, dtype), b))
+    return prepared
+
+
+class _Lazy:
+    """A value computed on first use and kept (the full layer's output, shared by every basis of a batch)."""
+
+    def __init__(self, compute: Callable[[], torch.Tensor]):
+        self._compute, self._value = compute, None
+
+    def get(self) -> torch.Tensor:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+def _along(a0: torch.Tensor, p: torch.Tensor, b: torch.Tensor, ks: list[int], c: int, full: _Lazy) -> Iterator[torch.Tensor]:
+    """The layer's output a_k = a_0 + Σ_{i≤k} p_i b_i for each k in turn, as a running sum
+    (k = c: the unprojected layer itself). Each value is valid until the next is drawn."""
+    a = a0.clone()
+    done = 0
+    for k in ks:
+        if k == c:
+            yield full.get()
+            continue
+        if k > done:
+            if b.dim() == 4:
+                a += F.conv2d(p[:, done:k], b[:, done:k])
+            else:
+                a.addmm_(p[:, done:k], b[:, done:k].T)
+            done = k
+        yield a0 if k == 0 else a
+
+
 @torch.no_grad()
 def projected_sweep(
     net: LayeredNet,
@@ -107,16 +154,7 @@ def projected_sweep(
     start32 = start.to(device, dtype)
     end32 = end.to(device, dtype)
     delta = end.detach().to("cpu", torch.float64).reshape(n, -1) - start.detach().to("cpu", torch.float64).reshape(n, -1)
-    prepared = []
-    for basis in bases:
-        c = basis.shape[1]
-        if ks and ks[-1] > c:
-            raise ValueError(f"k = {ks[-1]} exceeds the basis width {c}")
-        directions = (basis.T @ delta).reshape((c,) + shape[1:])  # b_iᵀ Δ as filters, (c, *weight[1:])
-        b = basis.to(device, dtype)
-        if param.dim() == 4:
-            b = b[:, :, None, None]  # 1x1 convolution weights: channel i -> u_i across outputs
-        prepared.append((c, directions.to(device, dtype), b))
+    prepared = _prepared(bases, delta, ks, param)
 
     # Values per image held at once: input, a, p of every basis, and the activations above.
     probe = net.features(x[:1], name)
@@ -133,24 +171,10 @@ def projected_sweep(
         if block.flatten:
             h = h.flatten(1)
         a0 = op(h, start32, bias)
-        a_full: torch.Tensor | None = None
+        full = _Lazy(lambda: op(h, end32, bias))
         for i, (c, directions, b) in enumerate(prepared):
             p = op(h, directions, None)  # (N, c) or (N, c, H', W'): every p_k at once
-            a = a0.clone()
-            done = 0
-            for j, k in enumerate(ks):
-                if k == c:
-                    if a_full is None:
-                        a_full = op(h, end32, bias)
-                    current = a_full
-                else:
-                    if k > done:
-                        if param.dim() == 4:
-                            a += F.conv2d(p[:, done:k], b[:, done:k])
-                        else:
-                            a.addmm_(p[:, done:k], b[:, done:k].T)
-                        done = k
-                    current = a0 if k == 0 else a
+            for j, current in enumerate(_along(a0, p, b, ks, c, full)):
                 logits = net.forward_from(name, block.post(current))
                 loss[i, j] += F.cross_entropy(logits, yb, reduction="sum").double()
                 correct[i, j] += (logits.argmax(1) == yb).sum()
