@@ -12,17 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redundancy.store.keys import checkpoint_ref
+from redundancy.store.keys import split_at_checkpoint
 from redundancy.store.results import ACCURACY, Arms, Curve, KindSchema, Metric, Results, Row, is_list, numbers
 
 UNIT_TICKET_KEY = ("arm", "selector", "selected_at", "init", "keep")
 
 
+def arm_key(label: str, init: str) -> str:
+    """``"magnitude_final@best:original"``: an arm's curve and summary key, its selection's label and its init."""
+    return f"{label}:{init}"
+
+
 def _arm_key(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
     label, _, init = name.rpartition(":")
-    selector, at, ref = label.partition("@")
+    selector, ref = split_at_checkpoint(label)
     raw = raw or {}
-    selected_at = raw.get("selected_at", checkpoint_ref(ref) if at else None)
+    selected_at = raw.get("selected_at", ref)
     return {"arm": name, "selector": raw.get("selector", selector), "selected_at": selected_at, "init": raw.get("init", init), "keep": None}
 
 

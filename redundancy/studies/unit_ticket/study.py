@@ -66,6 +66,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
+from redundancy.store.keys import at_checkpoint, tensor_path
 from redundancy.spec.schema import REPEATS_MAX, ROUNDS_MAX, SAMPLES_MAX, StudyConfig, TrainConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
@@ -75,6 +76,8 @@ from redundancy.studies.common.imp import ticket_after_round, weight_name
 from redundancy.studies.common.masks import unit_counts
 from redundancy.studies.common.orders import greedy_frame_potential_order, mean_abs_activation
 from redundancy.studies.common.structural import FULLY_CONNECTED, hidden_widths, narrow_model_config, shrink_state
+from redundancy.studies.common.weights import unit_matrix
+from redundancy.studies.unit_ticket.results import REFERENCE, arm_key
 from redundancy.studies.unit_ticket.stats import keep_count, paired_t_test, random_units, top_units
 
 Selector = Literal["ticket_counts", "magnitude_final", "magnitude_init", "frame_potential", "activation", "random"]
@@ -82,7 +85,6 @@ Init = Literal["original", "reinit"]
 SELECTORS: tuple[str, ...] = ("ticket_counts", "magnitude_final", "magnitude_init", "frame_potential", "activation", "random")
 # Selectors that read the trained network, and so take ``selected_at``.
 AT_CHECKPOINT = {"magnitude_final", "frame_potential", "activation"}
-REFERENCE = "random:reinit"
 # Streams of the seeded draws (see common.seeds.derived_seed), so they never share random numbers.
 _BATCHES, _RANDOM = 11, 12
 
@@ -138,7 +140,7 @@ def _arms(config: UnitTicketConfig) -> list[tuple[str, str, CheckpointRef | None
     out: list[tuple[str, str, CheckpointRef | None]] = []
     for sel in config.selectors:
         if sel in AT_CHECKPOINT:
-            out += [(sel, f"{sel}@{ref}" if several else sel, ref) for ref in config.selected_at]
+            out += [(sel, at_checkpoint(sel, ref) if several else sel, ref) for ref in config.selected_at]
         else:
             out.append((sel, sel, None))
     return out
@@ -155,10 +157,10 @@ def _scores(selector: str, ctx: StudyContext, ref: CheckpointRef | None, layer: 
     """Higher = kept first (random is handled apart)."""
     key = weight_name(layer)
     if selector == "magnitude_init":
-        return ctx.state("init")[key].double().flatten(1).norm(dim=1)
+        return unit_matrix(ctx.state("init"), layer).norm(dim=1)
     assert selector == "ticket_counts" or ref is not None
     state = ctx.state("final" if ref is None else ref)
-    norms = state[key].double().flatten(1).norm(dim=1)
+    norms = unit_matrix(state, layer).norm(dim=1)
     if selector == "ticket_counts":
         # counts first; among equal counts the larger trained norm (norms < 1 + max so counts dominate)
         return torch.as_tensor(counts[layer], dtype=torch.float64) + norms / (1.0 + float(norms.max()))
@@ -176,29 +178,109 @@ def _scores(selector: str, ctx: StudyContext, ref: CheckpointRef | None, layer: 
     raise ValueError(selector)
 
 
-def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
+def _ticket_counts(ctx: StudyContext, config: UnitTicketConfig, names: list[str], layers: list[str],
+                   result: StudyResult) -> dict[str, np.ndarray]:
+    """k_i of every studied layer's units in the ticket's masks (and, with ``store_weights``, the masks)."""
+    masks = ticket_masks(ctx, config, names)
+    counts = {n: unit_counts(masks[n].numpy()) for n in layers}
+    for n in layers:
+        result.tensors[tensor_path("ticket_counts", n)] = counts[n]
+    if config.store_weights:  # every layer's mask, the output layer's too: the counts are its rows' sums
+        for n in names:
+            result.tensors[tensor_path("ticket_masks", n)] = masks[n].numpy().astype(np.uint8)
+    return counts
+
+
+class _Arms:
+    """Every arm's accuracies, (fractions, seeds), and the units it kept, (fractions, seeds, units), by arm key."""
+
+    def __init__(self, config: UnitTicketConfig, arms: list[tuple[str, str, CheckpointRef | None]], layers: list[str], width: dict[str, int]):
+        self.keys = [arm_key(label, init_kind) for _, label, _ in arms for init_kind in config.inits]
+        shape = (len(config.keep_fractions), config.seeds)
+        self.acc = {k: np.zeros(shape) for k in self.keys}
+        self.early = {k: np.zeros(shape) for k in self.keys}
+        self.selected = {(k, n): np.zeros(shape + (width[n],), dtype=np.uint8) for k in self.keys for n in layers}
+
+
+def _train_fraction(config: UnitTicketConfig, ctx: StudyContext, fi: int, arms: list[tuple[str, str, CheckpointRef | None]],
+                    fixed: dict[tuple[str, str], torch.Tensor], layers: list[str], names: list[str], widths: list[int],
+                    out: _Arms) -> tuple[list[int], int]:
+    """Train every arm's network keeping ``keep_fractions[fi]`` of the units, each seed; returns the units
+    kept per layer and the smaller network's parameter count."""
     from redundancy.train import Member, TrainingDiverged, parameter_count, train_members
 
     run_cfg = ctx.run.config
+    fraction = config.keep_fractions[fi]
+    seeds = [derived_seed(run_cfg.seed, s, _BATCHES) for s in range(config.seeds)]
+    init = ctx.state("init")
+    train: TrainConfig = run_cfg.train.model_copy(update={"checkpoints": None})
+    ks = {n: keep_count(widths[names.index(n)], fraction) for n in layers}
+    narrow_widths = [ks.get(n, w) for n, w in zip(names[:-1], widths)]
+    narrow = narrow_model_config(run_cfg.model, narrow_widths)
+    members: list[Member] = []
+    where: list[list[tuple[str, int]]] = []
+    fresh: dict[int, int] = {}  # seed index -> its reinit member (one per seed, see the module docstring)
+    for sel, label, _ in arms:
+        for s, seed in enumerate(seeds):
+            if sel == "random":
+                keep = {n: random_units(widths[names.index(n)], ks[n], derived_seed(run_cfg.seed, s, _RANDOM, names.index(n))) for n in layers}
+            else:
+                keep = {n: top_units(fixed[(label, n)], ks[n]) for n in layers}
+            for init_kind in config.inits:
+                key = arm_key(label, init_kind)
+                for n in layers:
+                    out.selected[(key, n)][fi, s, keep[n].numpy()] = 1
+                if init_kind == "reinit" and s in fresh:
+                    where[fresh[s]].append((key, s))
+                    continue
+                start = shrink_state(init, names, keep) if init_kind == "original" else None
+                if init_kind == "reinit":
+                    fresh[s] = len(members)
+                members.append(Member(seed, start, None))
+                where.append([(key, s)])
+    ctx.progress(fi / len(config.keep_fractions), f"keep {fraction:.0%}: training {len(members)} networks of widths {narrow_widths}")
+    params = parameter_count(narrow, ctx.data)
+    results = train_members(narrow, train, ctx.data, members, device=ctx.device)
+    for shared, res in zip(where, results):
+        if isinstance(res, TrainingDiverged):
+            raise res
+        for key, s in shared:
+            out.acc[key][fi, s] = res.metric_at("test_accuracy", res.final_iteration)
+            out.early[key][fi, s] = res.metric_at("test_accuracy", res.best_iteration)
+    return [ks[n] for n in layers], params
+
+
+def _comparison(config: UnitTicketConfig, out: _Arms, fi: int, dense_accuracy: float, kept: list[int]) -> dict[str, Any]:
+    """One fraction's row: the best arm against ``random:reinit``, paired over seeds."""
+    acc, keys = out.acc, out.keys
+    distinct = [k for k in keys if not k.endswith(":reinit") or k == REFERENCE]
+    best = max(distinct, key=lambda k: (acc[k][fi].mean(), -distinct.index(k)))
+    reference = acc[REFERENCE][fi] if REFERENCE in acc else None
+    row: dict[str, Any] = {"best": best, "accuracy": float(acc[best][fi].mean())}
+    if reference is not None:
+        # best against random:reinit, paired over seeds (none to test when the reference is the best)
+        test = paired_t_test(acc[best][fi], reference) if best != REFERENCE else None
+        row.update(
+            reference=REFERENCE, reference_accuracy=float(reference.mean()),
+            margin=float(acc[best][fi].mean() - reference.mean()),
+            t=None if test is None or test.t is None or not np.isfinite(test.t) else float(test.t),
+            p_value=None if test is None else test.p_value,
+        )
+    row.update(dense=dense_accuracy, units=" ".join(str(u) for u in kept), seeds=config.seeds)
+    return row
+
+
+def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
     dense_net = ctx.build_model()
     names = dense_net.names
     layers = config.layers or names[:-1]
     widths = hidden_widths(dense_net)
-    train: TrainConfig = run_cfg.train.model_copy(update={"checkpoints": None})
-    init = ctx.state("init")
-    seeds = [derived_seed(run_cfg.seed, s, _BATCHES) for s in range(config.seeds)]
     arms = _arms(config)
 
     counts: dict[str, np.ndarray] = {}
     result = StudyResult()
     if "ticket_counts" in config.selectors:
-        masks = ticket_masks(ctx, config, names)
-        counts = {n: unit_counts(masks[n].numpy()) for n in layers}
-        for n in layers:
-            result.tensors[f"ticket_counts/{n}"] = counts[n]
-        if config.store_weights:  # every layer's mask, the output layer's too: the counts are its rows' sums
-            for n in names:
-                result.tensors[f"ticket_masks/{n}"] = masks[n].numpy().astype(np.uint8)
+        counts = _ticket_counts(ctx, config, names, layers, result)
     fixed: dict[tuple[str, str], torch.Tensor] = {}  # (label, layer) -> scores
     for sel, label, ref in arms:
         if sel != "random":
@@ -214,78 +296,30 @@ def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
     }
     result.tensors["dense/accuracy"] = np.float64(dense["accuracy"])
     curves: dict[str, Any] = {"dense": dense}
-    keys = [f"{label}:{init_kind}" for _, label, _ in arms for init_kind in config.inits]
-    acc = {k: np.zeros((len(config.keep_fractions), config.seeds)) for k in keys}
-    early = {k: np.zeros((len(config.keep_fractions), config.seeds)) for k in keys}
-    selected = {(k, n): np.zeros((len(config.keep_fractions), config.seeds, widths[names.index(n)]), dtype=np.uint8) for k in keys for n in layers}
+    out = _Arms(config, arms, layers, {n: widths[names.index(n)] for n in layers})
     kept_units: list[list[int]] = []
     params: list[int] = []
-    total = len(config.keep_fractions)
-    for fi, fraction in enumerate(config.keep_fractions):
-        ks = {n: keep_count(widths[names.index(n)], fraction) for n in layers}
-        kept_units.append([ks[n] for n in layers])
-        narrow_widths = [ks.get(n, w) for n, w in zip(names[:-1], widths)]
-        narrow = narrow_model_config(run_cfg.model, narrow_widths)
-        members: list[Member] = []
-        where: list[list[tuple[str, int]]] = []
-        fresh: dict[int, int] = {}  # seed index -> its reinit member (one per seed, see the module docstring)
-        for sel, label, _ in arms:
-            for s, seed in enumerate(seeds):
-                if sel == "random":
-                    keep = {n: random_units(widths[names.index(n)], ks[n], derived_seed(run_cfg.seed, s, _RANDOM, names.index(n))) for n in layers}
-                else:
-                    keep = {n: top_units(fixed[(label, n)], ks[n]) for n in layers}
-                for init_kind in config.inits:
-                    key = f"{label}:{init_kind}"
-                    for n in layers:
-                        selected[(key, n)][fi, s, keep[n].numpy()] = 1
-                    if init_kind == "reinit" and s in fresh:
-                        where[fresh[s]].append((key, s))
-                        continue
-                    start = shrink_state(init, names, keep) if init_kind == "original" else None
-                    if init_kind == "reinit":
-                        fresh[s] = len(members)
-                    members.append(Member(seed, start, None))
-                    where.append([(key, s)])
-        ctx.progress(fi / total, f"keep {fraction:.0%}: training {len(members)} networks of widths {narrow_widths}")
-        params.append(parameter_count(narrow, ctx.data))
-        results = train_members(narrow, train, ctx.data, members, device=ctx.device)
-        for shared, res in zip(where, results):
-            if isinstance(res, TrainingDiverged):
-                raise res
-            for key, s in shared:
-                acc[key][fi, s] = res.metric_at("test_accuracy", res.final_iteration)
-                early[key][fi, s] = res.metric_at("test_accuracy", res.best_iteration)
+    for fi in range(len(config.keep_fractions)):
+        kept, count = _train_fraction(config, ctx, fi, arms, fixed, layers, names, widths, out)
+        kept_units.append(kept)
+        params.append(count)
+    acc, early = out.acc, out.early
     for sel, label, ref in arms:
         for init_kind in config.inits:
-            key = f"{label}:{init_kind}"
+            key = arm_key(label, init_kind)
             curves[key] = {
                 "selector": sel, "selected_at": None if ref is None else ref, "init": init_kind,
                 "keep_fraction": list(config.keep_fractions), "units": kept_units, "params": params,
                 "accuracy": acc[key].mean(1).tolist(), "std": acc[key].std(1).tolist(), "seeds": acc[key].tolist(),
                 "early_stop_accuracy": early[key].mean(1).tolist(), "early_stop_std": early[key].std(1).tolist(),
             }
-            result.tensors[f"{key}/accuracy"] = acc[key]
-            result.tensors[f"{key}/early_stop_accuracy"] = early[key]
+            result.tensors[tensor_path(key, "accuracy")] = acc[key]
+            result.tensors[tensor_path(key, "early_stop_accuracy")] = early[key]
             for n in layers:
-                result.tensors[f"{key}/selected/{n}"] = selected[(key, n)]
+                result.tensors[tensor_path(key, "selected", n)] = out.selected[(key, n)]
             result.summary[key] = {f"keep {f:.0%}": float(a) for f, a in zip(config.keep_fractions, acc[key].mean(1))}
     for fi, fraction in enumerate(config.keep_fractions):
-        distinct = [k for k in keys if not k.endswith(":reinit") or k == REFERENCE]
-        best = max(distinct, key=lambda k: (acc[k][fi].mean(), -distinct.index(k)))
-        reference = acc[REFERENCE][fi] if REFERENCE in acc else None
-        row: dict[str, Any] = {"best": best, "accuracy": float(acc[best][fi].mean())}
-        if reference is not None:
-            # best against random:reinit, paired over seeds (none to test when the reference is the best)
-            test = paired_t_test(acc[best][fi], reference) if best != REFERENCE else None
-            row.update(
-                reference=REFERENCE, reference_accuracy=float(reference.mean()),
-                margin=float(acc[best][fi].mean() - reference.mean()),
-                t=None if test is None or test.t is None or not np.isfinite(test.t) else float(test.t),
-                p_value=None if test is None else test.p_value,
-            )
-        row.update(dense=dense["accuracy"], units=" ".join(str(u) for u in kept_units[fi]), seeds=config.seeds)
-        result.summary[f"keep {fraction:.0%}"] = row
+        result.summary[f"keep {fraction:.0%}"] = _comparison(config, out, fi, dense["accuracy"], kept_units[fi])
     result.curves = curves
     ctx.progress(1.0, "done")
     return result
