@@ -42,87 +42,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from redundancy.spec.schema import ITERATIONS_MAX, LIST_MAX, ROUNDS_MAX, SAMPLES_MAX, UNITS_MAX, StudyConfig
 from redundancy.studies.base import StudyContext, StudyKind, StudyResult
 from redundancy.studies.common.checks import check_checkpoints, check_layers
 from redundancy.studies.common.imp import param_masks, rewound_train, ticket_after_round
 from redundancy.studies.common.refs import CheckpointRef
 from redundancy.studies.common.seeds import derived_seed
+from redundancy.studies.common.structural import FULLY_CONNECTED
 from redundancy.studies.correspondence import matching as M
-from redundancy.studies.correspondence.paths import PathCurve, evaluate_path, hidden_activations
+from redundancy.studies.correspondence.config import CorrespondenceConfig, SpawnConfig
+from redundancy.studies.correspondence.encode import encode
+from redundancy.studies.correspondence.paths import evaluate_path, hidden_activations
+from redundancy.studies.correspondence.records import LayerMatch, PairResult, TeacherMatch
 
-Partner = Literal["seed", "spawn", "teacher"]
-Matching = Literal["weights", "activations"]
-FULLY_CONNECTED = ("lenet_300_100", "mlp")
 # Streams of the seeded draws (common.seeds.derived_seed).
 _NULL, _SPAWN, _TEACHER_NULL, _PROBE = 31, 32, 33, 34
-
-
-class SpawnConfig(BaseModel):
-    """Copies trained from rewind iterations of the run, each with its own batch order."""
-
-    model_config = ConfigDict(extra="forbid")
-    iterations: Annotated[list[Annotated[int, Field(ge=0, le=ITERATIONS_MAX)]], Field(min_length=1, max_length=LIST_MAX)] = Field(description="rewind iterations k the copies start from")
-    copies: int = Field(2, ge=2, le=8, description="copies per rewind iteration; every pair of them is compared")
-    ticket_round: int | None = Field(None, ge=1, le=ROUNDS_MAX, description="train the ticket of this round of iterative magnitude pruning; none: the dense network")
-    ticket_rate: float = Field(0.2, gt=0, lt=1, description="fraction of the remaining weights each pruning round removes (the output layer half of it)")
-
-    @field_validator("iterations")
-    @classmethod
-    def _distinct(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError("a rewind iteration is listed twice")
-        return sorted(v)
-
-
-class CorrespondenceConfig(StudyConfig):
-    """Match the units of the run with a partner's; mode connectivity before and after alignment."""
-
-    kind: Literal["correspondence"] = "correspondence"
-    partner: Partner = Field("seed", description="seed: the next run of the seed grid; spawn: copies from rewind iterations; teacher: the teacher-student data's teacher")
-    layers: list[str] | None = Field(None, min_length=1, description="hidden layers reported (every hidden layer is aligned); default all")
-    checkpoint: CheckpointRef = Field("final", description="the checkpoint of both networks compared (spawned copies: their final weights)")
-    matching: Annotated[list[Matching], Field(min_length=1)] = Field(default_factory=lambda: ["weights", "activations"], description="weights and/or activations")
-    refine: int = Field(2, ge=0, le=50, description="weight matching: most sweeps of coordinate descent after the layer-by-layer pass")
-    probe_samples: int = Field(1000, ge=2, le=SAMPLES_MAX, description="training inputs the activations are correlated on")
-    path_points: int = Field(11, ge=0, le=201, description="networks on the linear path, both ends included (0: no path)")
-    thresholds: Annotated[list[Annotated[float, Field(ge=-1, le=1)]], Field(min_length=1)] = Field(
-        default_factory=lambda: [0.5, 0.8, 0.9], description="matched similarities counted above each"
-    )
-    removed: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1)] = Field(
-        default_factory=lambda: [0.5, 0.9], description="fractions of units magnitude pruning removes, for the kept-set overlap"
-    )
-    null_draws: int = Field(100, ge=1, le=10_000, description="random permutations of the null of unmatched pairs")
-    teacher_threshold: float = Field(0.5, gt=0, le=1, description="teacher: a student unit specializes when its |similarity| to a teacher unit reaches this")
-    max_stored: int = Field(512, ge=8, le=UNITS_MAX, description="similarity matrices are stored for at most this many units per side (evenly spaced)")
-    spawn: SpawnConfig | None = Field(None, description="partner spawn: {iterations: [...], copies: 2, ticket_round: null}")
-
-    @field_validator("matching", "thresholds", "removed")
-    @classmethod
-    def _no_repeats(cls, value: list[Any]) -> list[Any]:
-        if len(set(value)) != len(value):
-            raise ValueError("an item is listed twice")
-        return value
-
-    @model_validator(mode="after")
-    def _spawn_for_spawn(self) -> CorrespondenceConfig:
-        if self.partner == "spawn" and self.spawn is None:
-            raise ValueError("partner: spawn needs spawn: {iterations: [...], copies: 2}")
-        if self.partner != "spawn" and self.spawn is not None:
-            raise ValueError(f"spawn applies to partner: spawn, not {self.partner}")
-        return self
-
-    @property
-    def paired_run(self) -> bool:
-        """Whether the stage reads a second training stage (the engine pairs each run with the next seed)."""
-        return self.partner == "seed"
 
 
 def check(config: CorrespondenceConfig, info: Any) -> list[tuple[Sequence[str | int], str]]:
@@ -142,34 +80,6 @@ def check(config: CorrespondenceConfig, info: Any) -> list[tuple[Sequence[str | 
         if late:
             problems.append((("spawn", "iterations"), f"rewind iterations {late} are not before the end of training ({run.train.iterations} iterations)"))
     return problems
-
-
-# --- one pair of networks ------------------------------------------------------------------------
-
-
-@dataclass
-class LayerMatch:
-    """One hidden layer matched by one method: π, the similarity matrix, matched and null similarities."""
-
-    layer: str
-    matching: str
-    perm: np.ndarray
-    similarity: np.ndarray  # (n × n), rows A, columns B (unaligned)
-    matched: np.ndarray  # S[i, π(i)]
-    null: np.ndarray  # S[i, σ(i)] for random σ
-    above: dict[float, float]
-    null_above: dict[float, float]
-    rank_correlation: float
-    kept: list[M.KeptOverlap]
-
-
-@dataclass
-class PairResult:
-    """Everything measured between two networks A and B."""
-
-    label: str
-    layers: list[LayerMatch] = field(default_factory=list)
-    paths: dict[str, PathCurve] = field(default_factory=dict)  # alignment -> curve
 
 
 def _state(net_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -230,16 +140,6 @@ def compare(
 
 
 # --- teacher ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class TeacherMatch:
-    """Student units of the first hidden layer against the teacher's units, by one method."""
-
-    matching: str
-    similarity: np.ndarray  # (students × teacher units), absolute
-    spec: M.Specialization
-    null_specialized: float  # fraction of student units specialized to a random teacher
 
 
 def teacher_matches(config: CorrespondenceConfig, ctx: StudyContext, student: dict[str, torch.Tensor], probe: torch.Tensor) -> tuple[str, list[TeacherMatch]]:
@@ -322,8 +222,6 @@ def _probe(ctx: StudyContext, config: CorrespondenceConfig) -> torch.Tensor:
 
 
 def run(config: CorrespondenceConfig, ctx: StudyContext) -> StudyResult:
-    from redundancy.studies.correspondence.encode import encode
-
     rng = np.random.default_rng(derived_seed(ctx.run.config.seed, 0, _NULL))
     probe = _probe(ctx, config)
     a = _state(ctx.state(config.checkpoint))
