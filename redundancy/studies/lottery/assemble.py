@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from redundancy.store.keys import tensor_path
 from redundancy.studies.base import StudyResult
 from redundancy.studies.common.imp import weight_name
 from redundancy.studies.common.masks import unit_counts
@@ -89,16 +90,16 @@ def _layer_concentration(
     tensors["disconnected_units"] = np.asarray(disconnected)
     if outgoing:
         out_series = _stat_series(outgoing)
-        tensors["outgoing/counts"] = np.stack(out_counts)
+        tensors[tensor_path("outgoing", "counts")] = np.stack(out_counts)
         for key, values in out_series.items():
             if key != "test":
-                tensors[f"outgoing/{key}"] = np.asarray(values, dtype=np.float64)
+                tensors[tensor_path("outgoing", key)] = np.asarray(values, dtype=np.float64)
         tensors["no_outgoing"] = np.asarray(no_out)
         curves["no_outgoing"] = no_out
         curves["outgoing"] = {key: out_series[key] for key in CURVE_KEYS + EXTRA_CURVE_KEYS}
     curves["spearman"] = spear
     for name, values in spear.items():
-        tensors[f"spearman/{name}"] = np.asarray(values, dtype=np.float64)
+        tensors[tensor_path("spearman", name)] = np.asarray(values, dtype=np.float64)
     return tensors, curves
 
 
@@ -108,14 +109,14 @@ def _mask_tensors(config: LotteryConfig, rounds: Rounds, tensors: dict[str, np.n
     total = sum(masks[0][n].numel() for n in layers)
     sparsity_total = [1 - sum(int(m[n].sum()) for n in layers) / total for m in masks]
     per_layer = {n: [1 - float(m[n].sum()) / m[n].numel() for m in masks] for n in layers}
-    tensors["sparsity/total"] = np.asarray(sparsity_total)
+    tensors[tensor_path("sparsity", "total")] = np.asarray(sparsity_total)
     for n in layers:
-        tensors[f"masks/{n}"] = np.stack([m[n].numpy().astype(np.uint8) for m in masks])
+        tensors[tensor_path("masks", n)] = np.stack([m[n].numpy().astype(np.uint8) for m in masks])
         if config.store_weights:  # round r's trained ticket: round r + 1's mask is cut from it
-            tensors[f"trained/{n}"] = np.stack([o.trained[weight_name(n)].detach().cpu().numpy() for o in rounds.outcomes["ticket"]])
-        tensors[f"sparsity/{n}"] = np.asarray(per_layer[n])
+            tensors[tensor_path("trained", n)] = np.stack([o.trained[weight_name(n)].detach().cpu().numpy() for o in rounds.outcomes["ticket"]])
+        tensors[tensor_path("sparsity", n)] = np.asarray(per_layer[n])
         if "random_mask" in rounds.outcomes:
-            tensors[f"random_masks/{n}"] = np.stack([m[n].numpy().astype(np.uint8) for m in rounds.random_masks])
+            tensors[tensor_path("random_masks", n)] = np.stack([m[n].numpy().astype(np.uint8) for m in rounds.random_masks])
     return sparsity_total, per_layer
 
 
@@ -130,10 +131,10 @@ def _variant_tensors(rounds: Rounds, tensors: dict[str, np.ndarray]) -> dict[str
         }
         variant_curves[variant] = entry
         for key, values in entry.items():
-            tensors[f"{variant}/{key}"] = np.asarray(values)
+            tensors[tensor_path(variant, key)] = np.asarray(values)
         for r, o in enumerate(outs):
             for metric, series in o.metrics.items():
-                tensors[f"{variant}/rounds/{r:02d}/{metric}"] = series
+                tensors[tensor_path(variant, "rounds", f"{r:02d}", metric)] = series
     return variant_curves
 
 
@@ -153,7 +154,7 @@ def _concentration_tensors(config: LotteryConfig, seed: int, rounds: Rounds, ten
         next_layer = order[position + 1] if position + 1 < len(order) else None
         layer_tensors, layer_curves = _layer_concentration(config, seed, n, next_layer, rounds.masks, shapes, scores[n], index)
         for key, value in layer_tensors.items():
-            tensors[f"concentration/{n}/{key}"] = value
+            tensors[tensor_path("concentration", n, key)] = value
         curves[n] = layer_curves
     return curves
 

@@ -294,7 +294,7 @@ def run(config: UnitTicketConfig, ctx: StudyContext) -> StudyResult:
         "early_stop_accuracy": float(test_acc[it.index(ctx.run.best_iteration)]),
         "units": [widths[names.index(n)] for n in layers],
     }
-    result.tensors["dense/accuracy"] = np.float64(dense["accuracy"])
+    result.tensors[tensor_path("dense", "accuracy")] = np.float64(dense["accuracy"])
     curves: dict[str, Any] = {"dense": dense}
     out = _Arms(config, arms, layers, {n: widths[names.index(n)] for n in layers})
     kept_units: list[list[int]] = []
