@@ -28,7 +28,6 @@ from redundancy.spec.schema import StudyConfig
 if TYPE_CHECKING:
     from redundancy.data import DataBundle
     from redundancy.models import LayeredNet
-    from redundancy.spec.loader import SpecInfo
     from redundancy.spec.schema import RunConfig, TrainConfig
     from redundancy.train import TrainResult
 
@@ -153,7 +152,9 @@ class StudyContext:
         return results  # type: ignore[return-value]
 
 
-CheckFn = Callable[[Any, "SpecInfo"], list[tuple[Sequence[str | int], str]]]
+# check(config, info): ``info`` is the spec loader's SpecInfo (the run's layers and checkpoints); the
+# loader sits above the studies, so it is not named here.
+CheckFn = Callable[[Any, Any], list[tuple[Sequence[str | int], str]]]
 RunFn = Callable[[Any, StudyContext], StudyResult]
 
 
