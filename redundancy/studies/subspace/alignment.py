@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from redundancy.studies.common.weights import as_matrix64
+
 
 def second_moment(x: torch.Tensor) -> torch.Tensor:
     """C = XᵀX in float64 for X (N, m), rows = samples."""
@@ -42,7 +44,7 @@ def second_moment(x: torch.Tensor) -> torch.Tensor:
 
 def alignment(r: torch.Tensor, x: torch.Tensor) -> float:
     """ρ(R) = m ‖R Xᵀ‖²_F / (‖R‖²_F ‖X‖²_F) for R (n, m) and X (N, m); NaN when R or X is zero."""
-    r64 = r.detach().to("cpu", torch.float64).reshape(r.shape[0], -1)
+    r64 = as_matrix64(r)
     return alignment_from_moment(r64, second_moment(x))
 
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from redundancy.models import LayeredNet
+from redundancy.studies.common.weights import as_matrix64
 from redundancy.studies.subspace.linalg import projected_weight
 from redundancy.train import evaluate
 
@@ -153,7 +154,7 @@ def projected_sweep(
     n = shape[0]
     start32 = start.to(device, dtype)
     end32 = end.to(device, dtype)
-    delta = end.detach().to("cpu", torch.float64).reshape(n, -1) - start.detach().to("cpu", torch.float64).reshape(n, -1)
+    delta = as_matrix64(end) - as_matrix64(start)
     prepared = _prepared(bases, delta, ks, param)
 
     # Values per image held at once: input, a, p of every basis, and the activations above.
@@ -198,8 +199,8 @@ def rebuilt_sweep(
     ks = _check_ks(ks)
     param = net.block(name).layer.weight
     n, shape = param.shape[0], param.shape
-    start64 = start.detach().to("cpu", torch.float64).reshape(n, -1)
-    delta = end.detach().to("cpu", torch.float64).reshape(n, -1) - start64
+    start64 = as_matrix64(start)
+    delta = as_matrix64(end) - start64
     loss = np.zeros((len(bases), len(ks)))
     acc = np.zeros((len(bases), len(ks)))
     for i, basis in enumerate(bases):
