@@ -27,7 +27,8 @@ from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, Ta
 from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, legend_below, new_figure, percent_axis, plain_ticks, wrap
 from redundancy.store.keys import tensor_path
 from redundancy.store.results import Results
-from redundancy.studies.lottery.concentration import hypergeom_pmf, unit_counts
+from redundancy.studies.common.masks import unit_counts
+from redundancy.studies.lottery.concentration import hypergeom_pmf
 
 ARMS = (("ticket", "winning ticket (rewound)"), ("reinit", "control: same mask, re-initialized"), ("random_mask", "control: random mask, original init"))
 
