@@ -22,7 +22,7 @@ from redundancy.data import (
     split_validation,
     validation_count,
 )
-from redundancy.data.shapes import data_shape
+from redundancy.data import data_shape
 from redundancy.data.synthetic import xord_labels
 from redundancy.data.vision import CIFAR10, FASHION_MNIST, MNIST
 from redundancy.errors import DataUnavailable, RedundancyError

