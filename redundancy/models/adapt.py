@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from redundancy.models import Block, LayeredNet
+from redundancy.models.net import Block, LayeredNet
 from redundancy.plugins import PluginError
 
 #: A layer name becomes part of store paths and spec fields.

@@ -3,8 +3,8 @@
 A spec is YAML with five sections (``data``, ``model``, ``train``, ``studies``
 and the optional ``grid``) plus ``name`` and ``seed``. Fields left out take the
 defaults below; fields marked "model default" take the value of the seed
-report's table for the chosen model (each model's registry entry in
-:mod:`redundancy.models` holds its row). Resolving a spec turns every such
+report's table for the chosen model (:data:`MODEL_TRAIN_DEFAULTS`; a plugin
+model's registry entry in :mod:`redundancy.models` holds its own row). Resolving a spec turns every such
 ``None`` into a value: :class:`ResolvedTrain` and :class:`ResolvedRun` are the
 types without ``None`` that the engine and the studies receive.
 
@@ -15,6 +15,8 @@ bounds are checked before torch loads.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
@@ -255,15 +257,30 @@ class ResolvedTrain(TrainConfig):
     eval_interval: int = Field(ge=1, le=ITERATIONS_MAX)
 
 
-def resolve_train(train: TrainConfig, model: ModelConfig) -> ResolvedTrain:
+_FC_SGD: dict[str, Any] = dict(optimizer="sgd", lr=3e-3, momentum=0.9, batch_size=64, iterations=50_000, lr_milestones=[])
+
+#: The seed report's training table (Figure 1): what a spec's "model default" train fields become,
+#: by built-in model (the models registry gives each built-in its row).
+MODEL_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lenet_300_100": _FC_SGD,
+    "mlp": _FC_SGD,
+    "conv2": dict(optimizer="adam", lr=2e-4, momentum=0.0, batch_size=64, iterations=20_000, lr_milestones=[]),
+    "conv4": dict(optimizer="adam", lr=3e-4, momentum=0.0, batch_size=60, iterations=25_000, lr_milestones=[]),
+    "conv6": dict(optimizer="adam", lr=3e-4, momentum=0.0, batch_size=60, iterations=40_000, lr_milestones=[]),
+    "vgg19": dict(optimizer="sgd", lr=0.1, momentum=0.9, batch_size=64, iterations=112_000, lr_milestones=[56_000, 84_000]),
+}
+
+
+def resolve_train(train: TrainConfig, model: ModelConfig, defaults: Mapping[str, Any] | None = None) -> ResolvedTrain:
     """Fill every model-dependent default in ``train`` (the resolved config is what gets hashed).
 
-    The defaults are the model's registry entry's (:attr:`redundancy.models.ModelEntry.train_defaults`);
-    an unknown model takes LeNet-300-100's, so a half-checked spec still resolves.
+    The defaults are ``defaults`` when given (the loader passes the model's registry entry's,
+    :attr:`redundancy.models.ModelEntry.train_defaults`, a plugin's included), else the
+    built-in model's row of :data:`MODEL_TRAIN_DEFAULTS`; an unknown model takes
+    LeNet-300-100's, so a half-checked spec still resolves.
     """
-    from redundancy.models import train_defaults
-
-    defaults = train_defaults(model.name)
+    if defaults is None:
+        defaults = MODEL_TRAIN_DEFAULTS.get(model.name, MODEL_TRAIN_DEFAULTS["lenet_300_100"])
     values = train.model_dump()
     for key, value in defaults.items():
         if values.get(key) is None:
@@ -311,6 +328,15 @@ class ResolvedRun(RunConfig):
     """One grid point's run with its training config resolved: what a train stage receives."""
 
     train: ResolvedTrain
+
+
+@dataclass(frozen=True)
+class SpecInfo:
+    """What semantic checks of a study need: the resolved run and its layers."""
+
+    run: ResolvedRun
+    layers: dict[str, Any]  # name -> redundancy.models.LayerInfo
+    checkpoints: list[int]
 
 
 class Spec(Strict):

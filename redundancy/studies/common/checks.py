@@ -1,7 +1,7 @@
 """The checks every study makes of its layers and checkpoints, with one message each.
 
 Each takes the config's field value (one item or a list), the field's name and
-the :class:`~redundancy.spec.loader.SpecInfo` of the run, and returns
+the :class:`~redundancy.spec.schema.SpecInfo` of the run, and returns
 ``[(field path, message)]`` as a kind's ``check`` does.
 """
 
