@@ -2,14 +2,16 @@
 
 ``EXECUTORS`` maps an executor's ``kind`` to its class; each class carries its
 own options model (:attr:`~redundancy.engine.executors.base.Executor.Options`,
-a pydantic model whose ``kind`` field is the key). The spec's ``executor:``
+a pydantic model whose ``kind`` field is the key). The registry is kept below the
+engine (:mod:`redundancy.spec.executors`, naming each class by string) so that the
+spec loader checks an ``executor:`` section without importing the engine. The spec's ``executor:``
 section is the union of those models keyed on ``kind``:
 :func:`spec_executor_options` validates it against the model its ``kind``
-names, with file:line messages, and :func:`resolve_options` lays the command
+names, with file:line messages (:func:`section_problems`), and :func:`resolve_options` lays the command
 line's flags over it. A section without ``kind`` carries options for whichever
 executor ``--executor`` picks (default local): each key must be some
 executor's option, and the chosen executor takes the ones it has. Adding an executor is one module (an options
-model and an :class:`Executor` subclass) and one line below.
+model and an :class:`Executor` subclass) and one line in :data:`redundancy.spec.executors.EXECUTORS`.
 """
 
 from __future__ import annotations
@@ -17,21 +19,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import ValidationError
 
 from redundancy.engine.executors.base import Executor, ExecutorOptions, RemoteOptions
 from redundancy.engine.executors.local import LocalExecutor, LocalOptions
 from redundancy.engine.executors.ray import RayExecutor, RayOptions
 from redundancy.engine.executors.slurm import SlurmExecutor, SlurmOptions, parse_time_limit, slurm_parameters
-from redundancy.errors import Problem, RedundancyError, SpecError
-
-EXECUTORS: dict[str, type[Executor]] = {
-    "local": LocalExecutor,
-    "ray": RayExecutor,
-    "slurm": SlurmExecutor,
-}
-
-DEFAULT_KIND = "local"
+from redundancy.errors import RedundancyError, SpecError
+from redundancy.spec.executors import DEFAULT_KIND, EXECUTORS
+from redundancy.spec.executors import choices as _choices
+from redundancy.spec.loader.executor import section_problems
 
 __all__ = [
     "EXECUTORS", "Executor", "ExecutorOptions", "LocalExecutor", "LocalOptions", "RayExecutor", "RayOptions", "RemoteOptions",
@@ -40,71 +37,11 @@ __all__ = [
 ]
 
 
-def _choices() -> str:
-    kinds = [repr(k) for k in EXECUTORS]
-    return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
-
-
 def executor_class(kind: str) -> type[Executor]:
     try:
         return EXECUTORS[kind]
     except KeyError:
         raise RedundancyError(f"unknown executor {kind!r}; expected {_choices()}") from None
-
-
-def section_problems(section: dict[str, Any] | None, where: Any = None) -> list[Problem]:
-    """What is wrong with a spec's ``executor:`` section, checked against the options of its ``kind``.
-
-    ``where`` (the spec loader's located YAML) gives each problem its file, line
-    and column; without it problems name the key only.
-    """
-    section = dict(section or {})
-    if "kind" not in section:
-        return _kindless_problems(section, where)
-    kind = section["kind"]
-    if not isinstance(kind, str) or kind not in EXECUTORS:
-        message = f"unknown executor {kind!r}; expected {_choices()}"
-        return [where.problem(("executor", "kind"), message) if where is not None else Problem("executor", None, None, "executor.kind", message)]
-    model = EXECUTORS[kind].Options
-    try:
-        model.model_validate(section)
-    except ValidationError as exc:
-        return _problems(exc, model, where)
-    return []
-
-
-def _problems(exc: ValidationError, model: type[ExecutorOptions], where: Any) -> list[Problem]:
-    if where is not None:
-        from redundancy.spec.loader import pydantic_problems
-
-        return pydantic_problems(where, exc, model, ("executor",))
-    return [Problem("executor", None, None, ".".join(map(str, ("executor", *e["loc"]))), e["msg"]) for e in exc.errors()]
-
-
-def _kindless_problems(section: dict[str, Any], where: Any) -> list[Problem]:
-    """A section without ``kind`` holds options for whichever executor the command line picks.
-
-    Each key must be an option of some executor, and its value valid for the
-    first executor (in registry order) that has it.
-    """
-    every: dict[str, Any] = {}
-    for cls in EXECUTORS.values():
-        for name in cls.Options.model_fields:
-            if name != "kind":
-                every.setdefault(name, (Any, None))
-    names = create_model("AnyExecutorOptions", __config__=ConfigDict(extra="forbid"), **every)
-    try:
-        names.model_validate(section)
-    except ValidationError as exc:
-        return _problems(exc, names, where)  # type: ignore[arg-type]
-    problems: list[Problem] = []
-    for key, value in section.items():
-        model = next(c.Options for c in EXECUTORS.values() if key in c.Options.model_fields)
-        try:
-            model.model_validate({key: value})
-        except ValidationError as exc:
-            problems += _problems(exc, model, where)
-    return problems
 
 
 def spec_executor_options(section: dict[str, Any] | None, spec_path: Path | None = None) -> ExecutorOptions | dict[str, Any]:
