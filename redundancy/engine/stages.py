@@ -25,7 +25,8 @@ from redundancy.errors import RedundancyError
 from redundancy.spec.schema import RunConfig, StudyConfig
 from redundancy.store import layout as L
 from redundancy.store import now_iso
-from redundancy.studies import RunArtifacts, StudyContext, StudyResult, kind_of, plugin_of
+from redundancy.studies import RunArtifacts, StudyContext, StudyResult
+from redundancy.studies.plugins import kind_of, plugin_of
 from redundancy.studies.base import ProgressFn
 from redundancy.train import Resume, StepCallback, TrainResult, train_model
 

@@ -19,9 +19,10 @@ spec is validated or run, never from store text.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from redundancy.registry import Registry, load_target
 from redundancy.store.results import set_schema_source
 from redundancy.studies.entry import Entry
 
@@ -73,55 +74,11 @@ BUILTIN: _Entries = _Entries({
 })
 
 
-def load(target: str) -> Any:
-    """The object a ``"module:attribute"`` string names."""
-    module, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-class _Kinds(MutableMapping[str, "StudyKind"]):
-    """Name -> :class:`StudyKind`, loading a built-in's compute the first time it is asked for.
-
-    Iterating lists names without importing anything. Tests and plugins may add
-    kinds (``STUDIES[name] = kind``) and remove them again.
-    """
-
-    def __init__(self, entries: dict[str, Entry]):
-        self._entries = entries
-        self._loaded: dict[str, StudyKind] = {}
-        self._extra: dict[str, StudyKind] = {}
-
-    def __getitem__(self, name: str) -> StudyKind:
-        if name in self._extra:
-            return self._extra[name]
-        if name not in self._loaded:
-            entry = self._entries[name]  # KeyError for an unknown kind
-            self._loaded[name] = load(entry.compute)
-        return self._loaded[name]
-
-    def __setitem__(self, name: str, kind: StudyKind) -> None:
-        if name in self._entries:
-            raise ValueError(f"study kind {name!r} is built in; a plugin needs another name")
-        self._extra[name] = kind
-
-    def __delitem__(self, name: str) -> None:
-        del self._extra[name]
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._entries
-        yield from (n for n in self._extra if n not in self._entries)
-
-    def __len__(self) -> int:
-        return len(set(self._entries) | set(self._extra))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries or name in self._extra
-
-
-STUDIES: _Kinds = _Kinds(BUILTIN)
+#: Name -> :class:`StudyKind`: a built-in's compute is loaded the first time it is asked for;
+#: iterating lists names without importing anything. Tests and plugins may add kinds
+#: (``STUDIES[name] = kind``) and remove them again; a built-in's name is refused.
+STUDIES: Registry[StudyKind] = Registry("study kind", BUILTIN, load=lambda entry: load_target(entry.compute),
+                                        import_hint="package.module:attribute")
 
 
 def get(name: str) -> StudyKind:
@@ -137,22 +94,6 @@ def register(kind: StudyKind) -> StudyKind:
     return kind
 
 
-def plugin_of(config: Any) -> Any:
-    """The :class:`~redundancy.studies.plugins.StudyPlugin` a study config was resolved to, or None for a built-in."""
-    name = getattr(config, "plugin", None)
-    if not name:
-        return None
-    from redundancy.studies.plugins import resolve
-
-    return resolve(name)
-
-
-def kind_of(config: Any) -> StudyKind:
-    """The kind that runs ``config``: the plugin the loader resolved, else the registered kind."""
-    plugin = plugin_of(config)
-    return plugin.kind if plugin is not None else STUDIES[config.kind]
-
-
 def result_schema(kind: str) -> KindSchema | None:
     """The typed result schema of a built-in kind (plain Python, no torch), else None.
 
@@ -162,7 +103,7 @@ def result_schema(kind: str) -> KindSchema | None:
     entry = BUILTIN.get(kind)
     if entry is None or entry.results is None:
         return None
-    return load(entry.results)
+    return load_target(entry.results)
 
 
 set_schema_source(result_schema)  # the store decodes built-in kinds' records through their schemas
@@ -197,9 +138,6 @@ __all__ = [
     "StudyResult",
     "get",
     "headline_tokens",
-    "kind_of",
-    "load",
-    "plugin_of",
     "register",
     "result_schema",
 ]

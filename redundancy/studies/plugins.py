@@ -132,4 +132,19 @@ def call(plugin: StudyPlugin, what: str, function: Any, *args: Any) -> Any:
         raise PluginError(f"{plugin.describe()} failed in {what}: {_plugins.failure_text(exc)}{_plugins.raised_at(exc)}") from None
 
 
-__all__ = ["GROUP", "PluginError", "StudyPlugin", "as_kind", "call", "entry_point_names", "forget", "is_import_path", "module_identity", "resolve"]
+def plugin_of(config: Any) -> StudyPlugin | None:
+    """The :class:`StudyPlugin` a study config was resolved to, or None for a built-in."""
+    name = getattr(config, "plugin", None)
+    return resolve(name) if name else None
+
+
+def kind_of(config: Any) -> StudyKind:
+    """The kind that runs ``config``: the plugin the loader resolved, else the registered kind."""
+    from redundancy.studies import STUDIES
+
+    plugin = plugin_of(config)
+    return plugin.kind if plugin is not None else STUDIES[config.kind]
+
+
+__all__ = ["GROUP", "PluginError", "StudyPlugin", "as_kind", "call", "entry_point_names", "forget", "is_import_path", "kind_of",
+           "module_identity", "plugin_of", "resolve"]

@@ -113,7 +113,7 @@ def plugins_installed() -> list[str]:
 
 def study_checks(study: StudyConfig, info: SpecInfo, kinds: Any) -> list[tuple[Sequence[str | int], str]]:
     """A study's semantic checks: its kind's ``check``; a plugin's, with a failure inside it named as the plugin's."""
-    from redundancy.studies import plugin_of
+    from redundancy.studies.plugins import plugin_of
 
     plugin = plugin_of(study)
     if plugin is None:
