@@ -102,7 +102,7 @@ def spans_decades(lines: list[Series]) -> bool:
     return xs[len(xs) // 2] <= xs[-1] / 10
 
 
-def summary_table(summary: dict[str, Any], row_title: str = "") -> Table:
+def screen_table(summary: dict[str, Any], row_title: str = "") -> Table:
     """A summary dict as a table (:func:`redundancy.present.tables.summary_tables`): nested dicts
     become rows, their keys columns (transposed when wide); top-level scalars become the caption
     (or the whole table, as key/value rows, when nothing nests). Rows of another shape come in
@@ -151,4 +151,4 @@ def generic_panels(results: Results) -> list[Panel]:
     return panels
 
 
-GENERIC = StudyView("generic", summary_table, generic_panels, "any study kind without its own view: the plots its schema declares, else every series")
+GENERIC = StudyView("generic", screen_table, generic_panels, "any study kind without its own view: the plots its schema declares, else every series")

@@ -14,14 +14,14 @@ from typing import Any
 
 from redundancy.store.results import Results
 from redundancy.tui.model import Panel, PlotPanel
-from redundancy.tui.views.base import StudyView, curve_panel, line, summary_table
+from redundancy.tui.views.base import StudyView, curve_panel, line, screen_table
 
 
 def table(summary: dict[str, Any]) -> Any:
     order = ("path", "stability", "teacher", "similarity", "pruning")
     ordered = {k: summary[k] for k in order if k in summary}
     ordered.update({k: v for k, v in summary.items() if k not in ordered})
-    return summary_table(ordered)
+    return screen_table(ordered)
 
 
 def panels(results: Results) -> list[Panel]:

@@ -16,7 +16,7 @@ from redundancy.store.keys import split_tensor_path, tensor_path
 from redundancy.store.reader import ReadError, StageRecord, dataset_names, read_tensors
 from redundancy.store.results import Results
 from redundancy.tui.model import Panel, PlotPanel, Series, Table
-from redundancy.tui.views.base import StudyView, curve_panel, numbers, summary_table
+from redundancy.tui.views.base import StudyView, curve_panel, numbers, screen_table
 
 TITLES = {
     "frame_potential": "frame potential FP(Ŵ)",
@@ -33,7 +33,7 @@ TITLES = {
 
 
 def table(summary: dict[str, Any]) -> Table:
-    return summary_table(summary, "layer")
+    return screen_table(summary, "layer")
 
 
 def panels(results: Results) -> list[Panel]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from redundancy.store.results import Curve, Results
 from redundancy.tui.model import Panel, PlotPanel, Series, Table, TablePanel
-from redundancy.tui.views.base import StudyView, line, numbers, summary_table
+from redundancy.tui.views.base import StudyView, line, numbers, screen_table
 
 # (statistic, its value under the uniform null: the first of these keys present, title)
 STATISTICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -30,7 +30,7 @@ STRUCTURE = (("no_incoming", "no incoming"), ("no_outgoing", "no outgoing"), ("d
 
 
 def table(summary: dict[str, Any]) -> Table:
-    return summary_table(summary, "layer")
+    return screen_table(summary, "layer")
 
 
 def _line(label: str, curve: Curve | None, ykey: str) -> Series | None:

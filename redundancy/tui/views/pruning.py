@@ -13,7 +13,7 @@ from typing import Any
 from redundancy.store.keys import LayerAt, tensor_path
 from redundancy.store.results import Curve, Results
 from redundancy.tui.model import Panel, PlotPanel, Table, TablePanel
-from redundancy.tui.views.base import StudyView, curve_panel, line, numbers, summary_table, varying
+from redundancy.tui.views.base import StudyView, curve_panel, line, numbers, screen_table, varying
 
 
 #: Columns of a criterion's row that say how much can go; a table of their own after the accuracies.
@@ -27,7 +27,7 @@ def table(summary: dict[str, Any]) -> Table:
     (:func:`panels`), so this table keeps a column per number."""
     main = {k: ({c: v for c, v in row.items() if not str(c).startswith(HOW_MUCH)} if isinstance(row, dict) else row)
             for k, row in summary.items()}
-    out = summary_table(main, "criterion")
+    out = screen_table(main, "criterion")
     out.headline = "auc" if "auc" in out.columns[1:] else None
     return out
 

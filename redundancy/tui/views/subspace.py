@@ -13,11 +13,11 @@ from typing import Any
 
 from redundancy.store.results import Results
 from redundancy.tui.model import Panel, PlotPanel, Table
-from redundancy.tui.views.base import StudyView, curve_panel, line, summary_table, varying
+from redundancy.tui.views.base import StudyView, curve_panel, line, screen_table, varying
 
 
 def table(summary: dict[str, Any]) -> Table:
-    return summary_table(summary, "layer")
+    return screen_table(summary, "layer")
 
 
 def panels(results: Results) -> list[Panel]:

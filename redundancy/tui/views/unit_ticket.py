@@ -12,13 +12,13 @@ from typing import Any
 
 from redundancy.store.results import Results
 from redundancy.tui.model import Panel, Table, TablePanel
-from redundancy.tui.views.base import StudyView, curve_panel, summary_table
+from redundancy.tui.views.base import StudyView, curve_panel, screen_table
 
 
 def table(summary: dict[str, Any]) -> Table:
     """One row per fraction kept: the best arm, its accuracy, the reference's and the paired test, whose
     seeds share one trained network (the caption says so; the store's view compares across networks)."""
-    out = summary_table({k: v for k, v in summary.items() if str(k).startswith("keep ")}, "kept")
+    out = screen_table({k: v for k, v in summary.items() if str(k).startswith("keep ")}, "kept")
     note = ("best arm chosen and tested on the same seeds of one network: conditional on that network; "
             "a seed grid's store compares the arms across networks")
     out.caption = f"{out.caption}; {note}" if out.caption else note
