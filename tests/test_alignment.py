@@ -29,7 +29,7 @@ from redundancy.studies.subspace.alignment import (
 from redundancy.studies.subspace.study import SubspaceConfig, layer_input_moment
 from redundancy.studies.subspace.linalg import left_singular, ordered_basis, projected_weight
 from redundancy.store.reader import read_document
-from tiny import run_spec, tiny_text
+from support.tiny import run_spec, tiny_text
 
 
 def _gen(seed: int) -> torch.Generator:

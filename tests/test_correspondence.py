@@ -202,7 +202,7 @@ from redundancy.errors import SpecError  # noqa: E402
 from redundancy.spec.loader import load_spec  # noqa: E402
 from redundancy.store.reader import read_document  # noqa: E402
 from redundancy.store.results import decode  # noqa: E402
-from tiny import run_spec, tiny_text, write_spec  # noqa: E402
+from support.tiny import run_spec, tiny_text, write_spec  # noqa: E402
 
 SEEDS = tiny_text("pair", seeds=[0, 1, 2], model={"widths": [12, 8]}, iterations=60, tail="""\
 studies:

@@ -29,7 +29,7 @@ from redundancy.engine.jobs import StageJob, StageLost, StageOutcome, run_job
 from redundancy.errors import RedundancyError
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store
-from tiny import tiny_text, write_spec
+from support.tiny import tiny_text, write_spec
 
 ENGINE = Path(__file__).resolve().parents[1] / "redundancy" / "engine"
 GRID = tiny_text("grid", seeds=[0, 1], iterations=60, checkpoints=[10], tail="studies:\n  - kind: pruning\n    layer: fc1\n    seeds: 1\n")

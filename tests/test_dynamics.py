@@ -36,7 +36,7 @@ from redundancy.studies.dynamics.spectrum import (
     stable_rank,
 )
 from redundancy.store.reader import read_document
-from tiny import run_spec, tiny_text, write_spec
+from support.tiny import run_spec, tiny_text, write_spec
 
 # --- frame potential and distance ---------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import RunConfig, TrainConfig
 from redundancy.store import Store
 from redundancy.store.reader import read_document
-from tiny import TINY, run_spec, stage_arrays, write_spec
+from support.tiny import TINY, run_spec, stage_arrays, write_spec
 
 
 def test_train_stage_writes_checkpoints_and_metrics(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import h5py
 import pytest
-from tiny import tiny_text, write_spec
+from support.tiny import tiny_text, write_spec
 
 from redundancy.engine.stages import current_environment
 from redundancy.store import layout as L

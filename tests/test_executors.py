@@ -46,9 +46,8 @@ from redundancy.engine.plan import Plan
 from redundancy.errors import RedundancyError
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store, open_h5
-from tiny import datasets, tiny_text, write_spec
-
-import grid_study  # a test study kind, registered only inside the fixture below
+from support import grid_study  # a test study kind, registered only inside the fixture below
+from support.tiny import datasets, tiny_text, write_spec
 
 grid_study.unregister()
 

@@ -25,7 +25,7 @@ from redundancy.models import MODELS, build_model
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import DataConfig, ModelConfig, TrainConfig, resolve_train
 from redundancy.train import Member, TrainingDiverged, TrainResult, _train, lr_changes, stacking_pays, train_members, train_model, train_stacked
-from tiny import run_spec, tiny_text, write_spec
+from support.tiny import run_spec, tiny_text, write_spec
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -10,7 +10,7 @@ import pytest
 
 from redundancy.engine.plan import StudyStage, make_plan
 from redundancy.spec.loader import load_spec
-from tiny import run_spec, tiny_text, write_spec
+from support.tiny import run_spec, tiny_text, write_spec
 
 STUDIES = """\
 studies:

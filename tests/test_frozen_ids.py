@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from frozen_ids import stage_identities
+from support.frozen_ids import stage_identities
 
 FROZEN = Path(__file__).parent / "frozen"
 TABLE = json.loads((FROZEN / "stage_ids.json").read_text())

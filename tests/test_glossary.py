@@ -13,7 +13,7 @@ from redundancy.grid import grid_summary
 from redundancy.present.glossary import define, glossary
 from redundancy.present.tables import summary_columns, summary_rows
 from redundancy.store.reader import read_document
-from tiny import run_spec, tiny_text
+from support.tiny import run_spec, tiny_text
 
 EVERY_KIND = tiny_text("every", seed=None, seeds=[0, 1], model={"widths": [16, 8]}, checkpoints=[10, 30], tail="""\
 studies:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from golden_quickstart import GOLDEN, close, fingerprint, fingerprint_differences, headline, run_quickstart
+from support.golden_quickstart import GOLDEN, close, fingerprint, fingerprint_differences, headline, run_quickstart
 
 import redundancy
 

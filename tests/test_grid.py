@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import grid_study  # a test study kind, registered only inside the fixture below
 from redundancy.cli import app
 from redundancy.grid import aggregate, flatten_numbers, format_cell, grid_axes, grid_summary, headline_numbers
 from redundancy.store.reader import read_document
-from tiny import run_spec, tiny_text
+from support import grid_study  # a test study kind, registered only inside the fixture below
+from support.tiny import run_spec, tiny_text
 
 grid_study.unregister()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import tiny_text, write_spec
+from support.tiny import tiny_text, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Address space of each command: torch maps about 3 GiB of libraries; a run away input asks for far more.

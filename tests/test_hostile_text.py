@@ -22,8 +22,8 @@ import pytest
 
 from redundancy.present.text import clean, html_text, markdown_text
 from redundancy.store import Store
-from test_tui_support import pruning_result, write_index, write_run, write_study
-from tiny import reseal
+from support.tiny import reseal
+from support.tui_samples import pruning_result, write_index, write_run, write_study
 
 CLEAR = "\x1b[2J"
 RED = "\x1b[31m"

@@ -24,6 +24,7 @@ from redundancy.report.figures.generic import generic_figures
 from redundancy.store.results import kind_schema
 from redundancy.studies import BUILTIN, STUDIES
 from redundancy.tui.views import GENERIC, VIEWS, view_for
+from support.headless_tui import TUI
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "plugin"
@@ -55,46 +56,6 @@ if sys.argv[2].endswith(".py"):
 else:
     sys.argv = ["redundancy", *sys.argv[2:]]
     runpy.run_module("redundancy", run_name="__main__", alter_sys=True)
-"""
-
-# The TUI headless: select every study and record its title, table columns and panels.
-TUI = """\
-import asyncio, json, sys
-from redundancy.tui import RedundancyApp
-from redundancy.tui import details
-from redundancy.tui.source import list_store
-
-root = sys.argv[1]
-
-async def main():
-    listing = list_store(root)
-    app = RedundancyApp([root], poll=0)
-    seen = {}
-    async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(3):
-            await pilot.pause()
-            await app.workers.wait_for_complete()
-        for entry in listing.entries():
-            if entry.stage_kind == "train":
-                continue
-            key = details.stage_key(root, entry.id)
-            app._reveal(key)
-            for _ in range(3):
-                await pilot.pause()
-                await app.workers.wait_for_complete()
-            app.query_one("StoreTree").move_cursor(app.nodes[key])
-            for _ in range(3):
-                await pilot.pause()
-                await app.workers.wait_for_complete()
-            d = app.detail
-            seen[entry.study_kind] = {
-                "title": d.title if d else None,
-                "columns": [str(c) for c in (d.table.columns if d and d.table else [])],
-                "panels": [[p.title, [getattr(s, "label", "") for s in getattr(p, "series", [])]] for p in (d.panels if d else [])],
-            }
-    print(json.dumps(seen))
-
-asyncio.run(main())
 """
 
 #: The built-in kinds that draw themselves (their own TUI view and report figure); a new kind needs

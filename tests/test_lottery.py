@@ -26,7 +26,7 @@ from redundancy.studies.common.imp import keep_largest, prune_round, pruning_gro
 from redundancy.studies.lottery.config import LotteryConfig, effective_train, first_drop_round, same_learning
 from redundancy.studies.lottery.study import KIND as LOTTERY
 from redundancy.train import TrainResult, train_model
-from tiny import run_spec_file, stage_arrays, tiny_text, write_spec
+from support.tiny import run_spec_file, stage_arrays, tiny_text, write_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

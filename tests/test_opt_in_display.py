@@ -17,7 +17,7 @@ from redundancy.tui import details as tui_details
 from redundancy.tui.model import PlotPanel, TablePanel
 from redundancy.tui.source import list_store
 from redundancy.tui.tree import StoreTree
-from test_tui_support import run_async, settle
+from support.pilot import run_async, settle
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 RUNS = {

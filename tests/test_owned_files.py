@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from tiny import tiny_text, write_spec
+from support.tiny import tiny_text, write_spec
 
 from redundancy.errors import StoreRefused, StoreWriteError
 from redundancy.store import Store, layout

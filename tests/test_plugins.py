@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from torch import nn
-from tiny import run_spec, write_spec
+from support.tiny import run_spec, write_spec
 
 from redundancy import plugins
 from redundancy.data import load_data

@@ -68,7 +68,7 @@ def _show(root: Path, *args: str) -> str:
 
 
 def test_show_piped_prints_whole_names_and_width_forces_a_layout(tmp_path: Path) -> None:
-    from test_tui_support import pruning_result, write_index, write_run, write_study
+    from support.tui_samples import pruning_result, write_index, write_run, write_study
 
     store = Store(tmp_path / "store")
     plan = []

@@ -36,7 +36,7 @@ from redundancy.studies.common.orders import (
     order_by_scores,
 )
 from redundancy.train import train_model
-from tiny import tiny_text, write_spec
+from support.tiny import tiny_text, write_spec
 
 # --- greedy orders against brute force -------------------------------------------------------
 

@@ -33,9 +33,8 @@ from redundancy.store.reader import ReadError, read_dataset, read_store, read_te
 from redundancy.tui import RedundancyApp
 from redundancy.tui import details as tui_details
 from redundancy.tui.source import list_group
-from test_tui import goto
-from test_tui_support import run_async, settle
-from tiny import reseal, run_spec, tiny_text
+from support.pilot import goto, run_async, settle
+from support.tiny import reseal, run_spec, tiny_text
 
 SPEC = tiny_text("single", model={"widths": [8]}, checkpoints=[10, 30], tail="""\
 studies:
@@ -342,7 +341,7 @@ def test_typed_results_round_trip_through_their_json_and_win_over_0_1_text(made:
 
 def test_0_1_lottery_and_subspace_text_decode_into_fields() -> None:
     from redundancy.store.results import decode
-    from test_tui_support import lottery_result, subspace_result
+    from support.tui_samples import lottery_result, subspace_result
 
     summary, curves, _ = lottery_result(0)
     lottery = decode("lottery", summary, curves)

@@ -34,7 +34,7 @@ import pytest
 from redundancy.store import layout as L
 from redundancy.store.files import content_checksum
 from redundancy.store.reader import read_store
-from tiny import reseal, run_spec, tiny_text
+from support.tiny import reseal, run_spec, tiny_text
 
 MEMORY = 3 << 30  # the address space each command may use: a reader that reads a bomb fails at once
 TIMEOUT = 120

@@ -15,7 +15,7 @@ from redundancy.report.builder import build_report
 from redundancy.store.reader import read_document
 from redundancy.tui.details import store_detail
 from redundancy.tui.source import list_store
-from tiny import run_spec, tiny_text
+from support.tiny import run_spec, tiny_text
 
 # Small enough that 25 % of the units sometimes fail to learn, so arms differ between networks.
 TINY = {"data": {"input_dim": 2}, "model": {"widths": [16, 8]}, "iterations": 150, "lr": 0.1, "eval_interval": 50}

@@ -32,7 +32,7 @@ from redundancy.report import FIGURES, build_report
 from redundancy.report.model import summary_tables
 from redundancy.store.results import decode
 from redundancy.store import Store
-from tiny import run_spec, tiny_text
+from support.tiny import run_spec, tiny_text
 
 TINY = tiny_text(model={"widths": [16, 8]}, checkpoints=[10, 30], tail="""\
 studies:
@@ -273,7 +273,7 @@ def test_a_page_name_taken_by_a_user_file_stops_the_report_before_it_writes(buil
 
 
 def test_several_stores_get_a_page_each_failed_ones_last_and_a_linked_contents(built: dict[str, Any], tmp_path: Path) -> None:
-    from test_tui_support import pruning_result, write_index, write_run, write_study
+    from support.tui_samples import pruning_result, write_index, write_run, write_study
 
     folder = tmp_path / "stores"
     shutil.copytree(built["store"].root, folder / "good")

@@ -29,7 +29,7 @@ from redundancy.engine.executors import RayExecutor, RayOptions
 from redundancy.engine.plan import canonical_run
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store
-from tiny import run_spec, stage_arrays, tiny_text, write_spec
+from support.tiny import run_spec, stage_arrays, tiny_text, write_spec
 
 STUDY_TAIL = """\
 studies:

@@ -16,7 +16,7 @@ from redundancy.store.reader import read_document
 from redundancy.tui.compare import Item, compare_detail
 from redundancy.tui.details import study_detail
 from redundancy.tui.source import list_store
-from tiny import run_spec, tiny_text
+from support.tiny import run_spec, tiny_text
 
 GRID = tiny_text("named", seed=None, seeds=[0, 1], checkpoints=[10, 30], tail="""\
 studies:

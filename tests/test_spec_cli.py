@@ -18,7 +18,7 @@ from redundancy.cli import app
 from redundancy.engine import make_plan
 from redundancy.errors import SpecError
 from redundancy.spec.loader import MAX_GRID_POINTS, load_spec
-from tiny import tiny_text, write_spec
+from support.tiny import tiny_text, write_spec
 
 GOOD = tiny_text()
 HANG_GUARD = 120  # seconds: a hang guard for the subprocess, not a timing assertion

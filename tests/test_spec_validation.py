@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from redundancy.cli import app
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
-from tiny import write_spec
+from support.tiny import write_spec
 
 GOOD = """\
 name: tiny

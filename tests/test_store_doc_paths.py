@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from tiny import run_spec, tiny_text
+from support.tiny import run_spec, tiny_text
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "store.md"
 

@@ -17,7 +17,7 @@ import pytest
 
 from redundancy.engine.plan import make_plan
 from redundancy.spec.loader import load_spec
-from tiny import run_spec, stage_arrays, tiny_text, write_spec
+from support.tiny import run_spec, stage_arrays, tiny_text, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "docs" / "recompute_lottery.py"

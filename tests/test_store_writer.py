@@ -17,7 +17,7 @@ from pathlib import Path
 
 import h5py
 import pytest
-from tiny import TINY, tiny_text, write_spec
+from support.tiny import TINY, tiny_text, write_spec
 from typer.testing import CliRunner
 
 from redundancy.cli import app

@@ -33,7 +33,7 @@ from redundancy.studies.common.structural import (
     total_cost,
 )
 from redundancy.train import train_model
-from tiny import run_spec, tiny_text, write_spec
+from support.tiny import run_spec, tiny_text, write_spec
 
 CASES = [
     ("mlp fc1", ModelConfig(name="mlp", widths=[12, 9]), (3, 4), "fc1"),

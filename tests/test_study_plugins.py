@@ -20,8 +20,8 @@ from redundancy.engine import make_plan
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
 from redundancy.studies import plugins
-from test_kinds import TUI
-from tiny import tiny_text, write_spec
+from support.headless_tui import TUI
+from support.tiny import tiny_text, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "plugin"
@@ -99,7 +99,7 @@ def test_the_example_imports_a_network_trained_elsewhere(tmp_path: Path) -> None
 
 def test_a_plugin_s_typed_results_are_read_without_its_code(tmp_path: Path, on_path) -> None:
     from redundancy.store.reader import read_store, study_results
-    from tiny import run_spec_file
+    from support.tiny import run_spec_file
 
     on_path(EXAMPLE)
     _, store, report = run_spec_file(write_spec(tmp_path, coherence_spec("redundancy_example.coherence:KIND")))

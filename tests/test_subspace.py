@@ -30,7 +30,7 @@ from redundancy.studies.subspace.linalg import (
 )
 from redundancy.store.reader import read_document
 from redundancy.train import evaluate
-from tiny import run_spec, tiny_text, write_spec
+from support.tiny import run_spec, tiny_text, write_spec
 
 SHAPES = [(7, 12), (12, 7), (9, 9)]
 

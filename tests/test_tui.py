@@ -29,8 +29,9 @@ from redundancy.tui import details as tui_details
 from redundancy.tui.model import HeatmapPanel, PlotPanel, TablePanel
 from redundancy.tui.source import list_store
 from redundancy.tui.tree import StoreTree
-from test_tui_support import big_store, dynamics_result, lottery_result, pruning_result, run_async, sample_store, screen_lines, settle, subspace_result, write_index, write_run, write_study
-from tiny import reseal
+from support.pilot import goto, run_async, screen_lines, settle
+from support.tiny import reseal
+from support.tui_samples import big_store, dynamics_result, lottery_result, pruning_result, sample_store, subspace_result, write_index, write_run, write_study
 
 SIZE = (100, 30)
 
@@ -73,15 +74,6 @@ def table_columns(app: RedundancyApp, selector: str = "#table") -> list[str]:
 def static_text(app: RedundancyApp, selector: str) -> str:
     content = app.query_one(selector, Static).content
     return content.plain if isinstance(content, Text) else str(content)
-
-
-async def goto(pilot: Any, key: str) -> None:
-    """Put the tree cursor on the node with ``key`` (expanding what leads to it) and wait."""
-    app: RedundancyApp = pilot.app
-    app._reveal(key)
-    await settle(pilot)
-    tree(app).move_cursor(app.nodes[key])
-    await settle(pilot)
 
 
 # --- lazy listing -------------------------------------------------------------------------------
@@ -587,7 +579,7 @@ studies:
 
 def test_every_view_reads_what_the_real_engine_writes(tmp_path: Path) -> None:
     """The views against the studies' own output (not only the documented formats)."""
-    from tiny import run_spec
+    from support.tiny import run_spec
 
     _, store, report = run_spec(tmp_path, REAL_SPEC, "real.yaml")
     assert not report.failed

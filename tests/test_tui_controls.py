@@ -21,7 +21,8 @@ from redundancy.tui.search import SearchBox
 from redundancy.tui.tree import NodeRef, StoreTree
 from redundancy.tui.views import view_for
 from redundancy.tui.widgets import CurvePlot, help_rows
-from test_tui_support import run_async, sample_store, settle
+from support.pilot import run_async, settle
+from support.tui_samples import sample_store
 
 SIZE = (100, 30)
 

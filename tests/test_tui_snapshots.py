@@ -17,7 +17,8 @@ import pytest
 from redundancy.tui import RedundancyApp
 from redundancy.tui import details as tui_details
 from redundancy.tui.source import list_store
-from test_tui_support import sample_store, settle
+from support.pilot import settle
+from support.tui_samples import sample_store
 
 SnapCompare = Callable[..., bool]
 

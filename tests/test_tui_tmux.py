@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tiny import run_spec
+from support.tiny import run_spec
 
 REPO = Path(__file__).resolve().parents[1]
 TMUX = shutil.which("tmux")

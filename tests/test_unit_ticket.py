@@ -29,7 +29,7 @@ from redundancy.studies.unit_ticket.stats import (
 )
 from redundancy.store.reader import read_document
 from redundancy.store.results import decode
-from tiny import run_spec, tiny_text, write_spec
+from support.tiny import run_spec, tiny_text, write_spec
 
 
 def test_top_units_is_the_best_subset_by_brute_force() -> None:

@@ -25,7 +25,7 @@ from redundancy.engine.jobs import StageJob
 from redundancy.errors import RedundancyError, SpecError
 from redundancy.spec.loader import load_spec
 from redundancy.store import Store
-from tiny import stage_arrays, tiny_text, write_spec
+from support.tiny import stage_arrays, tiny_text, write_spec
 
 GRID = tiny_text("grid", seeds=[0, 1], iterations=60, checkpoints=[10], tail="studies:\n  - kind: pruning\n    layer: fc1\n    seeds: 1\n")
 LONG = tiny_text("long", seeds=[0, 1], iterations=4000, eval_interval=200, checkpoints=[10]) + "  resume_every: 500\n"

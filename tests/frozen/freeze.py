@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent))  # tests/, which holds the support package, as pytest's pythonpath does
 
-from frozen_ids import stage_identities  # noqa: E402
+from support.frozen_ids import stage_identities  # noqa: E402
 
 if __name__ == "__main__":
     table = {path.name: stage_identities(path) for path in sorted((HERE / "specs").glob("*.yaml"))}

@@ -18,9 +18,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent))  # tests/, which holds the support package, as pytest's pythonpath does
 
-from golden_quickstart import GOLDEN, fingerprint, headline, run_quickstart  # noqa: E402
+from support.golden_quickstart import GOLDEN, fingerprint, headline, run_quickstart  # noqa: E402
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:

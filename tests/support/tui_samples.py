@@ -3,17 +3,15 @@
 Stage files carry the attributes the engine writes (``redundancy.store.stages``)
 and each study's ``summary`` and ``curves`` in the JSON format its issue
 documents, with values from closed-form curves, so screenshots are the same on
-every machine. No test lives here; the TUI test modules import these builders.
+every machine. The TUI test modules import these builders (and ``tests/conftest.py`` builds the
+default sample once per session as the ``tui_sample`` fixture).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import hashlib
 import json
 import math
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -318,41 +316,3 @@ def big_store(root: Path, runs: int = 100, studies: int = 10) -> Store:
             plan.append({"id": sid, "kind": kind, "run": label, "name": name, "point": {}})
     write_index(store, plan)
     return store
-
-
-def run_async(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    """Run an ``async def`` test with ``asyncio.run`` (no asyncio pytest plugin is needed)."""
-
-    @functools.wraps(test)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-
-    return wrapper
-
-
-async def settle(pilot: Any) -> None:
-    """Wait until the app's workers are done and their results are on screen."""
-    app = pilot.app
-    for _ in range(3):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
-    await asyncio.sleep(0)
-
-
-def screen_lines(app: Any) -> list[str]:
-    """The app's screen as text lines, from its SVG screenshot (one <text> per run of a style)."""
-    import html
-    import re
-
-    svg = app.export_screenshot()
-    rows: dict[float, list[tuple[float, str]]] = {}
-    for m in re.finditer(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
-        rows.setdefault(float(m.group(2)), []).append((float(m.group(1)), html.unescape(m.group(3)).replace("\xa0", " ")))
-    lines = []
-    for y in sorted(rows):
-        line = ""
-        for x, text in sorted(rows[y]):
-            line = line.ljust(int(round(x / 12.2))) + text
-        lines.append(line.rstrip())
-    return lines

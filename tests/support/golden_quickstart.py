@@ -22,7 +22,7 @@ import h5py
 
 from redundancy.store import layout as L
 
-FROZEN = Path(__file__).parent / "frozen"
+FROZEN = Path(__file__).resolve().parents[1] / "frozen"
 GOLDEN = FROZEN / "quickstart_golden.json"
 SPEC = FROZEN / "specs" / "quickstart.yaml"
 

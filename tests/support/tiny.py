@@ -1,7 +1,7 @@
 """The tiny xord spec the end-to-end tests train, and the helpers that write it, run it and read it back.
 
-Test modules import it as ``from tiny import ...``: ``tests/`` is not a package, so pytest puts this
-folder on ``sys.path`` (as it does for ``grid_study``).
+Test modules import it as ``from support.tiny import ...`` (pyproject.toml puts ``tests/`` on pytest's
+``pythonpath``).
 """
 
 from __future__ import annotations

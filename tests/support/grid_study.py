@@ -64,7 +64,7 @@ def unregister() -> None:
 @contextmanager
 def installed() -> Iterator[None]:
     """The kind registered here and importable by worker processes (Ray workers, submitit subprocesses)."""
-    folder = str(Path(__file__).resolve().parent)
+    folder = str(Path(__file__).resolve().parents[1])  # the folder that holds the ``support`` package
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (folder, old) if p)
     register()
