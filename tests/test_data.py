@@ -153,11 +153,6 @@ def test_split_is_a_seeded_partition() -> None:
 # --- mnist-5k --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def mnist5k() -> DataBundle:
-    return load_data(DataConfig(name="mnist-5k"), validation=0.1)
-
-
 def test_mnist_5k(mnist5k: DataBundle) -> None:
     b = mnist5k
     assert (len(b.train_y), len(b.val_y), len(b.test_y)) == (3600, 400, 1000)

@@ -17,7 +17,7 @@ from torch import nn
 from typer.testing import CliRunner, Result
 
 from redundancy.cli import app
-from redundancy.data import load_data
+from redundancy.data import DataBundle, load_data
 from redundancy.data.contract import read_indices
 from redundancy.data.mnist5k import csv_path
 from redundancy.errors import SpecError
@@ -87,7 +87,7 @@ def cli(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
 
 
-def test_a_checkpoint_trained_on_another_split_is_scored_on_its_own_held_out_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_checkpoint_trained_on_another_split_is_scored_on_its_own_held_out_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist5k: DataBundle) -> None:
     accuracy, train, held_out = train_plainly(tmp_path)
     assert 0.5 < accuracy < 0.99  # learned something, with room for a contaminated test set to inflate it
     (tmp_path / "mine").mkdir()
@@ -115,7 +115,7 @@ def test_a_checkpoint_trained_on_another_split_is_scored_on_its_own_held_out_set
     assert inflated["data_contract"] == "unknown"
     shown = cli("show", "inflated", cwd=tmp_path, monkeypatch=monkeypatch).output  # said again wherever the accuracy is shown
     assert "note: run: imported checkpoints whose spec declares no data contract" in shown
-    tool_test = load_data(DataConfig(name="mnist-5k"), validation=0.1)
+    tool_test = mnist5k
     pixels, _ = users_own_data()
     seen = {row.tobytes() for row in pixels[train].astype(np.uint8)}
     tool_pixels = ((tool_test.test_x.view(-1, 784).double() * 0.3081 + 0.1307) * 255).round().to(torch.uint8).numpy()

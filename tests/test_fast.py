@@ -33,11 +33,6 @@ MLP = ModelConfig(name="mlp", widths=[16])
 
 
 @pytest.fixture(scope="module")
-def xord() -> DataBundle:
-    return load_data(DataConfig(name="xord", input_dim=3, train_samples=400, test_samples=200), validation=0.1)
-
-
-@pytest.fixture(scope="module")
 def digits() -> DataBundle:
     return load_data(DataConfig(name="mnist-5k", train_samples=500, test_samples=200), validation=100)
 

@@ -20,22 +20,14 @@ from torch import nn
 from support.tiny import run_spec, write_spec
 
 from redundancy import plugins
-from redundancy.data import load_data
+from redundancy.data import DataBundle
 from redundancy.data import plugin as data_plugin
 from redundancy.engine import make_plan
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
-from redundancy.spec.schema import DataConfig
 from redundancy.store import layout as L
 from redundancy.store import open_h5
 from redundancy.store.reader import read_document
-
-XORD = {"name": "xord", "input_dim": 3, "train_samples": 400, "test_samples": 200}
-
-
-def xord_data():
-    return load_data(DataConfig(**XORD), validation=0.1)
-
 
 def own_net() -> nn.Sequential:
     """A plain PyTorch network with its own parameter names (hidden.*, out.*)."""
@@ -89,8 +81,8 @@ XORD_YAML = "  name: xord\n  input_dim: 3\n  train_samples: 400\n  test_samples:
 # --- imported checkpoints ------------------------------------------------------------------------
 
 
-def test_imported_checkpoints_of_a_plain_sequential_are_studied_at_their_own_accuracy(tmp_path: Path) -> None:
-    data = xord_data()
+def test_imported_checkpoints_of_a_plain_sequential_are_studied_at_their_own_accuracy(tmp_path: Path, xord: DataBundle) -> None:
+    data = xord
     net = own_net()
     torch.save(net.state_dict(), tmp_path / "init.pt")
     init_acc = plain_accuracy(net, data.test_x, data.test_y)

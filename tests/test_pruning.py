@@ -152,11 +152,6 @@ def test_parse_criterion() -> None:
 # --- fast sweep against the textbook loop on small trained models ----------------------------
 
 
-@pytest.fixture(scope="module")
-def mnist() -> object:
-    return load_data(DataConfig(name="mnist-5k"), validation=0.1)
-
-
 def _trained(name: str, width: float, iterations: int, data: object) -> LayeredNet:
     cfg = ModelConfig(name=name, width=width)
     train = resolve_train(TrainConfig(iterations=iterations, batch_size=32, eval_interval=iterations, lr=0.01 if name != "conv2" else 1e-3), cfg)
@@ -167,13 +162,13 @@ def _trained(name: str, width: float, iterations: int, data: object) -> LayeredN
 
 
 @pytest.fixture(scope="module")
-def lenet(mnist: object) -> LayeredNet:
-    return _trained("lenet_300_100", 0.1, 150, mnist)
+def lenet(mnist5k: object) -> LayeredNet:
+    return _trained("lenet_300_100", 0.1, 150, mnist5k)
 
 
 @pytest.fixture(scope="module")
-def conv(mnist: object) -> LayeredNet:
-    return _trained("conv2", 0.125, 40, mnist)
+def conv(mnist5k: object) -> LayeredNet:
+    return _trained("conv2", 0.125, 40, mnist5k)
 
 
 def _compare(model: LayeredNet, layer: str, x: torch.Tensor, y: torch.Tensor, **kwargs: object) -> None:
@@ -189,16 +184,16 @@ def _compare(model: LayeredNet, layer: str, x: torch.Tensor, y: torch.Tensor, **
 
 @pytest.mark.parametrize("layer", ["fc1", "fc2", "fc3"])
 @pytest.mark.parametrize("fused", [True, False])
-def test_linear_sweep_equals_textbook(lenet: LayeredNet, mnist: object, layer: str, fused: bool) -> None:
+def test_linear_sweep_equals_textbook(lenet: LayeredNet, mnist5k: object, layer: str, fused: bool) -> None:
     model = copy.deepcopy(lenet).double()
-    x, y = mnist.test_x[:300].double(), mnist.test_y[:300]  # type: ignore[attr-defined]
+    x, y = mnist5k.test_x[:300].double(), mnist5k.test_y[:300]  # type: ignore[attr-defined]
     _compare(model, layer, x, y, fused=fused, batch_size=128, chunk=7)
 
 
 @pytest.mark.parametrize("layer", ["conv1", "conv2", "fc1"])
-def test_conv_sweep_equals_textbook(conv: LayeredNet, mnist: object, layer: str) -> None:
+def test_conv_sweep_equals_textbook(conv: LayeredNet, mnist5k: object, layer: str) -> None:
     model = copy.deepcopy(conv).double()
-    x, y = mnist.test_x[:60].double(), mnist.test_y[:60]  # type: ignore[attr-defined]
+    x, y = mnist5k.test_x[:60].double(), mnist5k.test_y[:60]  # type: ignore[attr-defined]
     _compare(model, layer, x, y, batch_size=25, chunk=4)
 
 
@@ -216,8 +211,8 @@ def test_batch_norm_channel_is_zeroed_after_normalization() -> None:
     _compare(model, "conv15", x, y)
 
 
-def test_float32_sweep_matches_textbook(lenet: LayeredNet, mnist: object) -> None:
-    x, y = mnist.test_x, mnist.test_y  # type: ignore[attr-defined]
+def test_float32_sweep_matches_textbook(lenet: LayeredNet, mnist5k: object) -> None:
+    x, y = mnist5k.test_x, mnist5k.test_y  # type: ignore[attr-defined]
     order = torch.randperm(30, generator=torch.Generator().manual_seed(0))
     levels = list(range(31))
     acc, loss = removal_sweep(lenet, "fc1", [order], levels, x, y)
@@ -243,9 +238,9 @@ def test_silent_units_give_the_textbook_ties(name: str, shape: tuple[int, ...], 
 
 
 @pytest.mark.parametrize("layer", ["fc1", "fc3"])
-def test_single_unit_removal_equals_textbook(lenet: LayeredNet, mnist: object, layer: str) -> None:
+def test_single_unit_removal_equals_textbook(lenet: LayeredNet, mnist5k: object, layer: str) -> None:
     model = copy.deepcopy(lenet).double()
-    x, y = mnist.test_x[:200].double(), mnist.test_y[:200]  # type: ignore[attr-defined]
+    x, y = mnist5k.test_x[:200].double(), mnist5k.test_y[:200]  # type: ignore[attr-defined]
     acc, loss = single_unit_removal(model, layer, x, y, batch_size=64)
     n = model.block(layer).units
     ref_acc, ref_loss = textbook_removal(model, layer, [[u] for u in range(n)], x, y)
@@ -254,8 +249,8 @@ def test_single_unit_removal_equals_textbook(lenet: LayeredNet, mnist: object, l
     torch.testing.assert_close(loss, ref_loss, rtol=1e-10, atol=1e-10)
 
 
-def test_mean_abs_activation_equals_direct_computation(lenet: LayeredNet, mnist: object) -> None:
-    x = mnist.train_x[:100]  # type: ignore[attr-defined]
+def test_mean_abs_activation_equals_direct_computation(lenet: LayeredNet, mnist5k: object) -> None:
+    x = mnist5k.train_x[:100]  # type: ignore[attr-defined]
     w, b = lenet.block("fc1").layer.weight, lenet.block("fc1").layer.bias
     direct = torch.relu(x.flatten(1) @ w.T + b).abs().mean(0).double()
     torch.testing.assert_close(mean_abs_activation(lenet, "fc1", x, batch_size=33), direct, rtol=1e-5, atol=1e-6)

@@ -36,11 +36,10 @@ from support.tui_samples import big_store, dynamics_result, lottery_result, prun
 SIZE = (100, 30)
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tui") / "sample"
-    sample_store(root)
-    return root
+@pytest.fixture
+def sample(tui_sample: Path) -> Path:
+    """The session's sample store (``tui_sample`` in conftest.py); these tests only read it."""
+    return tui_sample
 
 
 def tree(app: RedundancyApp) -> StoreTree:
@@ -539,14 +538,13 @@ async def test_live_refresh_shows_stages_as_a_run_writes_them(tmp_path: Path) ->
 
 
 @run_async
-async def test_results_that_arrive_after_the_app_closed_are_dropped(tmp_path: Path) -> None:
+async def test_results_that_arrive_after_the_app_closed_are_dropped(sample: Path) -> None:
     """A poll's scan (or a detail, or a search) can finish while the app shuts down; what it
     posts then must not raise into the closing app."""
     from redundancy.tui import source
     from redundancy.tui.app import Rescanned
 
-    root = tmp_path / "store"
-    sample_store(root)
+    root = sample
     app = RedundancyApp([root], poll=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -18,16 +18,14 @@ from redundancy.tui import RedundancyApp
 from redundancy.tui import details as tui_details
 from redundancy.tui.source import list_store
 from support.pilot import settle
-from support.tui_samples import sample_store
 
 SnapCompare = Callable[..., bool]
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("snap") / "sample"
-    sample_store(root)
-    return root
+@pytest.fixture
+def sample(tui_sample: Path) -> Path:
+    """The session's sample store (``tui_sample`` in conftest.py); these tests only read it."""
+    return tui_sample
 
 
 def at_study(root: Path, kind: str, *keys: str) -> Callable[[Any], Awaitable[None]]:
