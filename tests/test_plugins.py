@@ -284,18 +284,18 @@ def test_import_path_plugins_train_and_study_with_identity_in_the_config(on_path
     # readers never import code named in store text: with the plugins gone, show and ls still read the store
     for name in ("mynets", "mydata"):
         sys.modules.pop(name, None)
-    sys.path.remove(str(on_path))
-    plugins.forget()
-    from typer.testing import CliRunner
+    with pytest.MonkeyPatch.context() as off_path:  # the plugins' folder off sys.path until the block ends
+        off_path.setattr(sys, "path", [p for p in sys.path if p != str(on_path)])
+        plugins.forget()
+        from typer.testing import CliRunner
 
-    from redundancy.cli import app
+        from redundancy.cli import app
 
-    for args in (["show", "--json", str(store.root)], ["ls", str(store.root)]):
-        result = CliRunner().invoke(app, args)
-        assert result.exit_code == 0, result.output
-    assert "mynets" not in sys.modules and "mydata" not in sys.modules
-    assert "mynets:build" in CliRunner().invoke(app, ["show", "--json", str(store.root)]).output
-    sys.path.insert(0, str(on_path))
+        for args in (["show", "--json", str(store.root)], ["ls", str(store.root)]):
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 0, result.output
+        assert "mynets" not in sys.modules and "mydata" not in sys.modules
+        assert "mynets:build" in CliRunner().invoke(app, ["show", "--json", str(store.root)]).output
     # an edited plugin is another computation: another run id
     (on_path / "mynets" / "__init__.py").write_text(MODEL_SOURCE + "\n# edited\n", encoding="utf-8")
     plugins.forget()
