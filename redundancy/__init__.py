@@ -6,7 +6,8 @@ it is imported on first use, so ``import redundancy`` stays light and never impo
 
 from typing import Any
 
-__version__ = "0.1.0"
+from redundancy.version import __version__
+
 __all__ = ["__version__", "open_store"]
 
 # The study registry registers the built-in kinds' result schemas with the store (plain Python, no torch).

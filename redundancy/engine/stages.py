@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from redundancy import __version__
 from redundancy.data import DataBundle, load_data
 from redundancy.engine.threads import compute_library
 from redundancy.errors import RedundancyError
@@ -29,6 +28,7 @@ from redundancy.studies import RunArtifacts, StudyContext, StudyResult
 from redundancy.studies.plugins import kind_of, plugin_of
 from redundancy.studies.base import ProgressFn
 from redundancy.train import Resume, StepCallback, TrainResult, train_model
+from redundancy.version import __version__
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
