@@ -110,7 +110,7 @@ from redundancy.engine import make_plan
 from redundancy.engine.jobs import error_text
 from redundancy.engine.stages import DataCache, execute_study, execute_train
 from redundancy.spec.loader import load_spec
-from redundancy.store.stages import artifacts_from
+from redundancy.engine.codec import artifacts_from
 
 plan = make_plan(load_spec("spec.yaml"))
 run = plan.runs[0]

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from redundancy.cli import app
 from redundancy.data import load_data
-from redundancy.store.stages import load_run
+from redundancy.engine.codec import load_run
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
 from redundancy.spec.schema import ModelConfig, TrainConfig, resolve_train

@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from redundancy.engine.codec import load_run
 from redundancy.engine.events import (
     EventFn,
     Notice,
@@ -319,8 +320,6 @@ def drive(
         if not job.train:
             run_id = inputs_key(job)
             if run_id not in shared:
-                from redundancy.store.stages import load_run
-
                 first = job.studies[0]
                 artifacts = load_run(store, first.run.id)
                 if first.partner is not None:

@@ -37,7 +37,7 @@ from redundancy.errors import RedundancyError
 from redundancy import plugins
 from redundancy.plugins import raised_at
 from redundancy.store import Store, now_iso
-from redundancy.store.stages import artifacts_from, study_attrs, study_tensors, train_attrs, train_tensors
+from redundancy.engine.codec import artifacts_from, study_attrs, study_tensors, train_attrs, train_tensors
 from redundancy.studies import RunArtifacts
 from redundancy.train import StepCallback, TrainingDiverged, TrainResult
 

@@ -3,7 +3,7 @@
 ``execute_train`` and ``execute_study`` take a resolved config and input
 tensors and return result tensors; they never touch the store, so any executor
 (this process, a Ray task, a SLURM job) can run them and the driver alone
-writes what they return (:mod:`redundancy.store.stages` turns results into
+writes what they return (:mod:`redundancy.engine.codec` turns results into
 stage files and back).
 """
 

@@ -6,25 +6,27 @@ can build them and the driver alone writes them (``store_train`` /
 ``store_study``). ``load_run`` reads a train stage back as the studies'
 :class:`RunArtifacts`; ``artifacts_from`` gives the same from a fresh result
 without a round trip through the disk.
+
+It lives in the engine, not the store: it speaks the train and study results'
+types, which sit above the store (the store knows only paths, attributes and files).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from redundancy.data import DataBundle, get_dataset
+from redundancy.data.contract import contract_kind, describe
+from redundancy.engine.plan import StudyStage, TrainStage
 from redundancy.spec.schema import RunConfig
 from redundancy.store import layout as L
 from redundancy.store.files import StageInfo, Store, to_json
 from redundancy.store.results import to_plain
 from redundancy.studies.base import RunArtifacts, StudyResult
-
-if TYPE_CHECKING:
-    from redundancy.data import DataBundle
-    from redundancy.engine.plan import StudyStage, TrainStage
-    from redundancy.train import TrainResult
+from redundancy.train import TrainResult
 
 
 def train_tensors(result: TrainResult) -> dict[str, Any]:
@@ -69,9 +71,6 @@ def train_attrs(stage: TrainStage, result: TrainResult, data: DataBundle, prov: 
 
 def _contract_attrs(run: Any, data: DataBundle) -> dict[str, Any]:
     """For an imported run, the data contract it was evaluated under (trained runs carry none: their data is the tool's)."""
-    from redundancy.data import get_dataset
-    from redundancy.data.contract import contract_kind, describe
-
     kind = contract_kind(run)
     if kind is None:
         return {}
