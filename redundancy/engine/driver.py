@@ -59,7 +59,7 @@ from redundancy.engine.events import (
 )
 from redundancy.engine.executors import Executor, LocalExecutor, LocalOptions, make_executor
 from redundancy.engine.executors.base import ExecutorOptions
-from redundancy.engine.jobs import Stage, StageCrashed, StageJob, StageLost, StageOutcome, error_text, stage_label, stage_point
+from redundancy.engine.job import Stage, StageCrashed, StageJob, StageLost, StageOutcome, error_text, stage_label, stage_point
 from redundancy.engine.plan import Plan, StudyStage, TrainStage
 from redundancy.engine.stages import DataCache, StageFailure, current_environment, provenance
 from redundancy.engine.stacking import stack_groups, stacking_support

@@ -27,117 +27,29 @@ from typing import Any
 
 import torch
 
+from redundancy import plugins
+from redundancy.data import DataBundle
+from redundancy.engine.codec import artifacts_from, study_attrs, study_tensors, train_attrs, train_tensors
 from redundancy.engine.events import Event, Notice, StageResumed, StageStarted, StageStep
+from redundancy.engine.job import Stage, StageCrashed, StageJob, StageLost, StageOutcome, error_text, stage_label, stage_point
 from redundancy.engine.plan import StudyStage, TrainStage
 from redundancy.engine.resume import store_resume
-from redundancy.engine.stages import DataCache, execute_study, execute_train, provenance, resolve_device
 from redundancy.engine.stacking import execute_train_group
+from redundancy.engine.stages import DataCache, execute_study, execute_train, provenance, resolve_device
 from redundancy.engine.threads import stage_threads, using_threads
 from redundancy.errors import RedundancyError
-from redundancy import plugins
-from redundancy.plugins import raised_at
 from redundancy.store import Store, now_iso
-from redundancy.engine.codec import artifacts_from, study_attrs, study_tensors, train_attrs, train_tensors
 from redundancy.studies import RunArtifacts
-from redundancy.train import StepCallback, TrainingDiverged, TrainResult
+from redundancy.studies.base import ProgressFn
+from redundancy.train import Resume, StepCallback, TrainingDiverged, TrainResult
 
-Stage = TrainStage | StudyStage
+__all__ = [
+    "STAGE_FAILURES", "STEP_EVERY_S", "Stage", "StageCrashed", "StageJob", "StageLost", "StageOutcome", "error_text", "run_job",
+    "stage_label", "stage_point", "worker_data",
+]
 
 STEP_EVERY_S = 0.2
 """Least time between two step events of a running stage (evaluations and the last step always report)."""
-
-
-def stage_label(stage: Stage) -> str:
-    """How logs and progress views name a stage: ``train <run>`` or ``<kind> <run>/<study>``."""
-    if isinstance(stage, TrainStage):
-        return f"train {stage.label}"
-    return f"{stage.config.kind} {stage.run.label}/{stage.name}"
-
-
-def stage_point(stage: Stage) -> dict[str, Any]:
-    """The grid point a stage belongs to."""
-    return stage.point if isinstance(stage, TrainStage) else stage.run.point
-
-
-@dataclass(frozen=True)
-class StageJob:
-    """What one executor call runs: a training (``train``: one run, or a stacked group), studies, or both.
-
-    ``keep`` names the trained runs whose results come back (a stacked group
-    trains whole even when some members are stored, so that no member's result
-    depends on which others were cached); empty means all. ``store_root`` is
-    the store folder, absolute, for resume states and progress files.
-    ``plugin_files`` are the plugin modules found beside the spec (module -> file), which
-    a worker process loads from there as the driver did.
-    """
-
-    train: tuple[TrainStage, ...] = ()
-    studies: tuple[StudyStage, ...] = ()
-    keep: tuple[str, ...] = ()
-    spec_name: str = ""
-    device: str = "auto"
-    data_root: str | None = None
-    store_root: str | None = None
-    plugin_files: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def stages(self) -> list[Stage]:
-        """The stages whose outcomes the job returns, in order."""
-        kept = [s for s in self.train if not self.keep or s.id in self.keep]
-        return [*kept, *self.studies]
-
-    @property
-    def label(self) -> str:
-        if len(self.train) > 1:
-            return f"train {self.train[0].label} +{len(self.train) - 1} stacked"
-        stages = self.stages
-        more = f" +{len(stages) - 1}" if len(stages) > 1 else ""
-        return f"{stage_label(stages[0])}{more}"
-
-    @property
-    def threads(self) -> int:
-        """The most CPU threads any of the job's stages computes with (each stage's count comes from its spec)."""
-        runs = [s.config for s in self.train] + [s.run.config for s in self.studies]
-        return max((stage_threads(run) for run in runs), default=1)
-
-    @property
-    def name(self) -> str:
-        """A worker's title while it runs the job: ``redundancy <first stage id> <label>``."""
-        first = self.stages[0]
-        return f"redundancy {first.id} {self.label.split(' ', 1)[1]}"
-
-
-@dataclass
-class StageOutcome:
-    """A finished stage: its file's attributes and tensors, or the error the stage raised."""
-
-    stage_id: str
-    attrs: dict[str, Any] = field(default_factory=dict)
-    tensors: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    seconds: float = 0.0
-    host: str = ""
-    pid: int = 0
-    resumed_from: int | None = None
-    note: str = ""
-    warnings: list[str] = field(default_factory=list)  # lines for the run's log, from a worker that has no live events
-
-
-class StageLost(Exception):
-    """The worker running a job died (killed, preempted, out of memory) before returning."""
-
-
-class StageCrashed(Exception):
-    """A job failed outside its stages (the worker could not unpickle it or import redundancy); re-running would too."""
-
-
-def error_text(exc: BaseException) -> str:
-    """An exception as one line: the message for the errors a stage reports, type and place for the rest."""
-    if isinstance(exc, (RedundancyError, KeyError, ValueError)):
-        return str(exc) or type(exc).__name__
-    if isinstance(exc, SystemExit):  # plugin code (a model's forward, say) that ends the process
-        return f"sys.exit({exc.code!r}) was called{raised_at(exc)}"
-    return f"{type(exc).__name__}: {exc}{raised_at(exc)}"
 
 
 #: What a stage's failure may be: any exception, and ``sys.exit`` called by plugin code inside it
@@ -220,101 +132,169 @@ def run_job(
     type and place for anything else), so one bad stage never takes its job's
     other results with it. A failed training ends the job: its studies need it.
     """
-    outcomes: list[StageOutcome] = []
-
-    def outcome(stage_id: str, start: float, error: BaseException | None = None) -> StageOutcome:
-        done = StageOutcome(stage_id, host=platform.node(), pid=os.getpid(), seconds=time.perf_counter() - start)
-        if error is not None:
-            done.error = error_text(error)
-        return done
-
     start = time.perf_counter()
     try:
-        plugins.restore(dict(job.plugin_files))
-        device = resolve_device(job.device)
-        cache = worker_data(device, job.data_root, caches)
-        store = _reachable_store(job.store_root)
+        place = _place(job, caches)
     except STAGE_FAILURES as exc:
-        return [outcome(stage.id, start, exc) for stage in job.stages]
+        return [_outcome(stage.id, start, exc) for stage in job.stages]
 
+    outcomes: list[StageOutcome] = []
     results: dict[str, TrainResult] = {}
     if job.train:
-        first = job.train[0]
         ids = [s.id for s in job.stages if isinstance(s, TrainStage)]
         if emit is not None:
+            first = job.train[0]
             emit(StageStarted(ids[0], job.label if len(job.train) > 1 else stage_label(first), first.config.train.iterations))
-        resumed: list[int] = []
-        warnings: list[str] = []
         try:
-            with using_threads(stage_threads(first.config)):
-                data = cache.get(first.config)
-                total = int(first.config.train.iterations or 0)
-                if len(job.train) > 1:
-                    callback = _steps(ids, job.label, total, emit, store, len(job.train))
-                    trained: list[TrainResult | TrainingDiverged] = execute_train_group([s.config for s in job.train], data, device, callback)
-                else:
-                    callback = _steps(ids, stage_label(first), total, emit, store)
-
-                    def announce(iteration: int) -> None:
-                        resumed.append(iteration)
-                        if emit is not None:
-                            emit(StageResumed(first.id, stage_label(first), iteration))
-
-                    def warn(line: str) -> None:
-                        if emit is not None:
-                            emit(Notice(line))
-                        else:
-                            warnings.append(line)
-
-                    resume = store_resume(store, first, announce, warn) if store is not None else None
-                    trained = [execute_train(first.config, data, device, callback, resume=resume)]
-                prov = provenance(device)  # inside the block: it records the thread count the stage computed with
+            trained = _train(job, ids, place, emit)
         except STAGE_FAILURES as exc:
-            return [outcome(s.id, start, exc) for s in job.stages if isinstance(s, TrainStage)]
-        for stage, result in zip(job.train, trained):
-            if job.keep and stage.id not in job.keep:
-                continue
-            done = outcome(stage.id, start, result if isinstance(result, Exception) else None)
-            if isinstance(result, TrainResult):
-                try:
-                    done.attrs = train_attrs(stage, result, data, prov, job.spec_name)
-                    done.tensors = train_tensors(result)
-                    results[stage.id] = result
-                except STAGE_FAILURES as exc:
-                    done = outcome(stage.id, start, exc)
-            done.resumed_from = resumed[0] if resumed else None
-            done.warnings = list(warnings)
-            if len(job.train) > 1:
-                done.note = f"stacked with {len(job.train) - 1} more"
-            outcomes.append(done)
-
+            return [_outcome(s.id, start, exc) for s in job.stages if isinstance(s, TrainStage)]
+        outcomes, results = _train_outcomes(job, trained, start)
     for study in job.studies:
-        start = time.perf_counter()
-        try:
-            if job.train:
-                if study.run.id not in results:
-                    continue  # its training failed: the driver reports the study with it
-                studied = artifacts_from(study.run.id, study.run.config, results[study.run.id])
-            elif artifacts is None:
-                raise RedundancyError(f"study {study.name} was sent without its run's checkpoints")
-            else:
-                studied = artifacts
-            label = stage_label(study)
-            if emit is not None:
-                emit(StageStarted(study.id, label))
-
-            def progress(fraction: float, message: str, _id: str = study.id, _label: str = label) -> None:
-                if emit is not None:
-                    emit(StageStep(_id, _label, min(max(fraction, 0.0), 1.0), 1, message=message))
-
-            with using_threads(stage_threads(study.run.config)):
-                data = cache.get(study.run.config)
-                result = execute_study(study.config, studied, data, device, progress if emit is not None else None)
-                done = outcome(study.id, start)
-                done.attrs = study_attrs(study, result, provenance(device), job.spec_name)
-            done.tensors = study_tensors(result)
-        except STAGE_FAILURES as exc:
-            outcomes.append(outcome(study.id, start, exc))
-            continue
-        outcomes.append(done)
+        done = _study(job, study, place, artifacts, results, emit)
+        if done is not None:
+            outcomes.append(done)
     return outcomes
+
+
+@dataclass
+class _Place:
+    """Where a job computes: its device, its data cache and the store folder when reachable."""
+
+    device: torch.device
+    cache: DataCache
+    store: Store | None
+
+
+def _place(job: StageJob, caches: dict[str, DataCache] | None) -> _Place:
+    """Ready this process for ``job``: its plugins loaded as the driver found them, its device and data."""
+    plugins.restore(dict(job.plugin_files))
+    device = resolve_device(job.device)
+    return _Place(device, worker_data(device, job.data_root, caches), _reachable_store(job.store_root))
+
+
+def _outcome(stage_id: str, start: float, error: BaseException | None = None) -> StageOutcome:
+    """A stage's outcome, timed from ``start``, with ``error`` as its one-line failure."""
+    done = StageOutcome(stage_id, host=platform.node(), pid=os.getpid(), seconds=time.perf_counter() - start)
+    if error is not None:
+        done.error = error_text(error)
+    return done
+
+
+@dataclass
+class _Trained:
+    """A job's training as it came out: one result (or divergence) per run, and what their stage files record beside it."""
+
+    results: list[TrainResult | TrainingDiverged]
+    data: DataBundle
+    prov: dict[str, Any]
+    resumed: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _train(job: StageJob, ids: list[str], place: _Place, emit: Callable[[Event], None] | None) -> _Trained:
+    """Train the job's runs (one, or a group stacked as one model); raises what the training raised."""
+    first = job.train[0]
+    resumed: list[int] = []
+    warnings: list[str] = []
+    with using_threads(stage_threads(first.config)):
+        data = place.cache.get(first.config)
+        total = int(first.config.train.iterations or 0)
+        if len(job.train) > 1:
+            callback = _steps(ids, job.label, total, emit, place.store, len(job.train))
+            trained: list[TrainResult | TrainingDiverged] = execute_train_group([s.config for s in job.train], data, place.device, callback)
+        else:
+            callback = _steps(ids, stage_label(first), total, emit, place.store)
+            resume = _resume(first, place.store, emit, resumed, warnings)
+            trained = [execute_train(first.config, data, place.device, callback, resume=resume)]
+        prov = provenance(place.device)  # inside the block: it records the thread count the stage computed with
+    return _Trained(trained, data, prov, resumed, warnings)
+
+
+def _resume(
+    stage: TrainStage, store: Store | None, emit: Callable[[Event], None] | None, resumed: list[int], warnings: list[str]
+) -> Resume | None:
+    """The training's resume hooks when the store folder is reachable: a resume is noted in ``resumed``
+    (and emitted), a warning emitted or, without live events, kept in ``warnings`` for the run's log."""
+    if store is None:
+        return None
+
+    def announce(iteration: int) -> None:
+        resumed.append(iteration)
+        if emit is not None:
+            emit(StageResumed(stage.id, stage_label(stage), iteration))
+
+    def warn(line: str) -> None:
+        if emit is not None:
+            emit(Notice(line))
+        else:
+            warnings.append(line)
+
+    return store_resume(store, stage, announce, warn)
+
+
+def _train_outcomes(job: StageJob, trained: _Trained, start: float) -> tuple[list[StageOutcome], dict[str, TrainResult]]:
+    """The kept runs' outcomes (stage file content, or the error), and their results for the job's studies."""
+    outcomes: list[StageOutcome] = []
+    results: dict[str, TrainResult] = {}
+    for stage, result in zip(job.train, trained.results):
+        if job.keep and stage.id not in job.keep:
+            continue
+        done = _outcome(stage.id, start, result if isinstance(result, Exception) else None)
+        if isinstance(result, TrainResult):
+            try:
+                done.attrs = train_attrs(stage, result, trained.data, trained.prov, job.spec_name)
+                done.tensors = train_tensors(result)
+                results[stage.id] = result
+            except STAGE_FAILURES as exc:
+                done = _outcome(stage.id, start, exc)
+        done.resumed_from = trained.resumed[0] if trained.resumed else None
+        done.warnings = list(trained.warnings)
+        if len(job.train) > 1:
+            done.note = f"stacked with {len(job.train) - 1} more"
+        outcomes.append(done)
+    return outcomes, results
+
+
+def _study(
+    job: StageJob,
+    study: StudyStage,
+    place: _Place,
+    artifacts: RunArtifacts | None,
+    results: dict[str, TrainResult],
+    emit: Callable[[Event], None] | None,
+) -> StageOutcome | None:
+    """One study's outcome; None when its run trained in this job and failed (the driver reports it with its run)."""
+    start = time.perf_counter()
+    try:
+        if job.train:
+            if study.run.id not in results:
+                return None
+            studied = artifacts_from(study.run.id, study.run.config, results[study.run.id])
+        elif artifacts is None:
+            raise RedundancyError(f"study {study.name} was sent without its run's checkpoints")
+        else:
+            studied = artifacts
+        label = stage_label(study)
+        if emit is not None:
+            emit(StageStarted(study.id, label))
+        with using_threads(stage_threads(study.run.config)):
+            data = place.cache.get(study.run.config)
+            result = execute_study(study.config, studied, data, place.device, _study_progress(study.id, label, emit))
+            done = _outcome(study.id, start)
+            done.attrs = study_attrs(study, result, provenance(place.device), job.spec_name)
+        done.tensors = study_tensors(result)
+    except STAGE_FAILURES as exc:
+        return _outcome(study.id, start, exc)
+    return done
+
+
+def _study_progress(stage_id: str, label: str, emit: Callable[[Event], None] | None) -> ProgressFn | None:
+    """A study's progress hook: its fraction done and message as step events (none without live events)."""
+    if emit is None:
+        return None
+
+    def progress(fraction: float, message: str) -> None:
+        emit(StageStep(stage_id, label, min(max(fraction, 0.0), 1.0), 1, message=message))
+
+    return progress

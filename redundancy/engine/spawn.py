@@ -1,4 +1,4 @@
-"""How many worker processes the local executor runs, and how one starts.
+"""How many worker processes the local executor runs, how one starts, and its life (:func:`serve`).
 
 A worker starts as a copy of the driver (``fork``) when its jobs compute on the
 CPU with one thread, else as a fresh Python (``exec``). A fresh Python imports PyTorch
@@ -17,11 +17,18 @@ standard stream objects (another thread may have held their locks at the
 instant of the copy), and leaves with ``os._exit`` so that none of the
 driver's exit handlers run in it. Either way a stage's result is the same:
 it computes with its spec's thread count in a process of its own.
+
+Once started, a worker runs :func:`serve`: jobs arrive on its socket, each is
+run with :func:`~redundancy.engine.jobs.run_job`, and its events and outcomes go
+back the same way (:mod:`redundancy.engine.executors.workers` is the driver's
+side, the pool).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -32,8 +39,13 @@ import warnings
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from redundancy.engine.job import error_text
+from redundancy.engine.jobs import run_job
+from redundancy.engine.threads import DEFAULT_THREADS, set_threads
+
 # A fresh worker's command: the driver's import path first, then serve on the socket it inherited.
-BOOT = "import sys; sys.path[:0] = sys.argv[3:]; from redundancy.engine.executors.workers import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
+BOOT = "import sys; sys.path[:0] = sys.argv[3:]; from redundancy.engine.spawn import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def usable_cores() -> int:
@@ -156,11 +168,59 @@ def _fork(fd: int, drop: int) -> int:
         sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        from redundancy.engine.executors.workers import serve
-
         serve(fd, parent)
         code = 0
     except BaseException:  # noqa: BLE001 - nothing of the driver's may run in the child, not even its exception handlers
         pass
     finally:
         os._exit(code)
+
+
+def send(conn: Connection, value: Any) -> None:
+    """Send ``value`` pickled plainly: tensors travel as their bytes (multiprocessing's own pickler
+    would pass them as shared memory, which needs a handshake two unrelated processes cannot make)."""
+    conn.send_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies; leave at once if it already has."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no C library to ask: a worker still ends at its next event, on the closed socket
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def serve(fd: int, parent: int) -> None:
+    """A worker's life: run the jobs that arrive on socket ``fd`` until it closes or says stop (None)."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(fd)
+    set_threads(DEFAULT_THREADS)  # every stage sets its own count; nothing computes with the default of one per core
+    caches: dict[str, Any] = {}
+
+    def emit(event: Any) -> None:
+        send(conn, ("event", event))
+
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            message = pickle.loads(data)
+            if message is None:
+                return
+            job, shared = message
+            reply: tuple[str, Any] = ("done", run_job(job, shared, emit=emit, caches=caches))
+        except Exception as exc:  # a job that cannot be read here; run_job reports its stages' own failures itself
+            reply = ("crashed", error_text(exc))
+        try:
+            send(conn, reply)
+        except (BrokenPipeError, EOFError, OSError):
+            return
+        except Exception as exc:  # an outcome that does not pickle
+            send(conn, ("crashed", f"its result cannot be sent back: {error_text(exc)}"))

@@ -2,7 +2,7 @@
 
 The driver (:mod:`redundancy.engine.driver`) decides what runs (cache,
 grouping, retries, failures, the index); an executor only decides where:
-:meth:`Executor.submit` a :class:`~redundancy.engine.jobs.StageJob`,
+:meth:`Executor.submit` a :class:`~redundancy.engine.job.StageJob`,
 :meth:`Executor.wait` for some to finish, :meth:`Executor.result` their
 outcomes. Options are a pydantic model per executor whose ``kind`` field is
 its registry key; the spec's ``executor:`` section is validated against the
@@ -19,7 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from redundancy.engine.events import EventFn, ignore
-from redundancy.engine.jobs import StageJob, StageOutcome
+from redundancy.engine.job import StageJob, StageOutcome
 from redundancy.errors import RedundancyError
 
 
@@ -108,7 +108,7 @@ class Executor(ABC):
 
     @abstractmethod
     def result(self, handle: Any) -> list[StageOutcome]:
-        """The outcomes of a finished job's stages; raises :class:`~redundancy.engine.jobs.StageLost` or ``StageCrashed``."""
+        """The outcomes of a finished job's stages; raises :class:`~redundancy.engine.job.StageLost` or ``StageCrashed``."""
 
     def is_running(self, handle: Any) -> bool:
         """Whether a submitted job is running now (False while it waits in the cluster's queue)."""

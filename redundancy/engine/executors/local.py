@@ -25,7 +25,8 @@ from pydantic import Field, field_validator
 
 from redundancy.engine.executors.base import Executor, ExecutorOptions
 from redundancy.engine.executors.workers import WorkerPool
-from redundancy.engine.jobs import StageJob, StageOutcome, run_job
+from redundancy.engine.job import StageJob, StageOutcome
+from redundancy.engine.jobs import run_job
 from redundancy.engine.spawn import worker_count
 from redundancy.engine.stages import DataCache, resolve_device
 

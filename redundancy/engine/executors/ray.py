@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from redundancy.engine.executors.base import Executor, RemoteOptions
-from redundancy.engine.jobs import StageCrashed, StageJob, StageLost, StageOutcome, run_job
+from redundancy.engine.job import StageCrashed, StageJob, StageLost, StageOutcome
+from redundancy.engine.jobs import run_job
 from redundancy.errors import RedundancyError
 
 RAY_INSTALL = "pip install 'redundancy[ray]'"

@@ -26,7 +26,8 @@ from pydantic import Field, field_validator
 
 from redundancy.engine.executors.base import Executor, RemoteOptions
 from redundancy.engine.executors.ray import short_error
-from redundancy.engine.jobs import StageCrashed, StageJob, StageLost, StageOutcome, run_job
+from redundancy.engine.job import StageCrashed, StageJob, StageLost, StageOutcome
+from redundancy.engine.jobs import run_job
 from redundancy.errors import RedundancyError
 
 SLURM_INSTALL = "pip install 'redundancy[slurm]'"

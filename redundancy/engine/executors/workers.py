@@ -5,7 +5,9 @@ with one thread, else a fresh Python: :mod:`redundancy.engine.spawn` says
 why) that receives jobs over its own socket, runs each with
 :func:`~redundancy.engine.jobs.run_job` and sends back, over the same socket,
 the job's start, step and resume events while it runs and its outcomes at the
-end. Each worker keeps its own data cache across its jobs.
+end. Each worker keeps its own data cache across its jobs. This module is the
+driver's side of that conversation (the pool); the worker's side, how one
+starts and what it does until it stops, is :mod:`redundancy.engine.spawn`.
 
 A socket per worker, not one shared queue, so that a worker killed in the
 middle of a message damages nothing but its own socket: the driver reads
@@ -18,12 +20,9 @@ stops them itself.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import pickle
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,66 +30,12 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from redundancy.engine.events import EventFn
-from redundancy.engine.jobs import StageCrashed, StageJob, StageLost, StageOutcome, error_text
-from redundancy.engine.spawn import Process, can_fork, start_worker
+from redundancy.engine.job import StageCrashed, StageJob, StageLost, StageOutcome, error_text
+from redundancy.engine.spawn import Process, can_fork, send, start_worker
 from redundancy.errors import RedundancyError
 
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 JOIN_S = 5.0
 """How long :meth:`WorkerPool.close` waits for idle workers to leave before killing them."""
-
-
-def _send(conn: Connection, value: Any) -> None:
-    """Send ``value`` pickled plainly: tensors travel as their bytes (multiprocessing's own pickler
-    would pass them as shared memory, which needs a handshake two unrelated processes cannot make)."""
-    conn.send_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies; leave at once if it already has."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no C library to ask: a worker still ends at its next event, on the closed socket
-            pass
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(0)
-
-
-def serve(fd: int, parent: int) -> None:
-    """A worker's life: run the jobs that arrive on socket ``fd`` until it closes or says stop (None)."""
-    _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn = Connection(fd)
-    from redundancy.engine.jobs import run_job
-    from redundancy.engine.threads import DEFAULT_THREADS, set_threads
-
-    set_threads(DEFAULT_THREADS)  # every stage sets its own count; nothing computes with the default of one per core
-    caches: dict[str, Any] = {}
-
-    def emit(event: Any) -> None:
-        _send(conn, ("event", event))
-
-    while True:
-        try:
-            data = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        try:
-            message = pickle.loads(data)
-            if message is None:
-                return
-            job, shared = message
-            reply: tuple[str, Any] = ("done", run_job(job, shared, emit=emit, caches=caches))
-        except Exception as exc:  # a job that cannot be read here; run_job reports its stages' own failures itself
-            reply = ("crashed", error_text(exc))
-        try:
-            _send(conn, reply)
-        except (BrokenPipeError, EOFError, OSError):
-            return
-        except Exception as exc:  # an outcome that does not pickle
-            _send(conn, ("crashed", f"its result cannot be sent back: {error_text(exc)}"))
 
 
 @dataclass
@@ -160,7 +105,7 @@ class WorkerPool:
             worker = self._spawn()
         worker.handle = handle
         try:
-            _send(worker.conn, (job, shared))
+            send(worker.conn, (job, shared))
         except (BrokenPipeError, ConnectionError, EOFError, OSError):
             self._lose(worker)
 
@@ -223,7 +168,7 @@ class WorkerPool:
         for worker in self._workers:
             try:
                 if worker.handle is None:
-                    _send(worker.conn, None)
+                    send(worker.conn, None)
                 else:
                     worker.process.kill()
             except (BrokenPipeError, ConnectionError, EOFError, OSError):
