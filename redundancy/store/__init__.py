@@ -2,7 +2,7 @@
 
 - :mod:`redundancy.store.layout`: every folder, file, HDF5 path and attribute name;
 - :mod:`redundancy.store.files`: atomic writes of stage files and ``index.h5``, plain reads;
-- :mod:`redundancy.store.stages`: how train and study results become stage files and back
+- (how train and study results become stage files and back is the engine's: :mod:`redundancy.engine.codec`)
   (imports torch; readers of the store do not need it);
 - :mod:`redundancy.store.reader`: the one tolerant reader (``show``, ``ls``, the TUI, the
   report and :func:`redundancy.open_store` read through it);
