@@ -15,7 +15,7 @@ from typing import Any
 from rich.text import Text
 
 from redundancy.cli import runs, stores  # noqa: F401  (their commands register on the app, in this order)
-from redundancy.cli.base import _state, app, err, rich_table
+from redundancy.cli.base import app, err, rich_table, state
 from redundancy.cli.summary import summary_tables
 from redundancy.present.format import fmt
 from redundancy.present.text import clean
@@ -35,7 +35,7 @@ def _show_warning(message: Any, category: type[Warning], filename: str, lineno: 
     text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
     origin = Path(filename).parts
     library = next((p for p in ("torch", "matplotlib", "numpy", "scipy", "h5py", "textual", "sklearn") if p in origin), Path(filename).stem)
-    line_text = f"{library}: {text}" + (f" ({category.__name__} at {filename}:{lineno})" if _state["debug"] else "")
+    line_text = f"{library}: {text}" + (f" ({category.__name__} at {filename}:{lineno})" if state["debug"] else "")
     if line_text in _shown_warnings:
         return
     _shown_warnings.add(line_text)

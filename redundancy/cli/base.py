@@ -13,8 +13,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich import box
-from rich.table import Table
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -44,9 +44,9 @@ class _Group(TyperGroup):
         except _EXPECTED:
             raise
         except RedundancyError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         except Exception as exc:
-            if _state["debug"]:
+            if state["debug"]:
                 raise
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             err.print(Text("error: ", style="bold red") + Text(clean(f"{type(exc).__name__}: {reason} ({DEBUG_HINT})")), soft_wrap=True)
@@ -69,7 +69,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 if not err.is_terminal:  # tables on stderr (a run's closing summary) are laid out unbounded too
     err = Console(stderr=True, soft_wrap=True, width=10_000)
-_state: dict[str, bool] = {"debug": False}
+state: dict[str, bool] = {"debug": False}
 
 
 def _version(value: bool) -> None:
@@ -86,7 +86,7 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an unexpected error")] = False,
 ) -> None:
     """Declarative, reproducible studies of where redundancy lives in trained neural networks."""
-    _state["debug"] = debug
+    state["debug"] = debug
 
 # Piped output is read by programs and people with wide editors: lay tables out this wide, so no
 # name is cut or wrapped to fit an 80-column terminal that is not there.
@@ -94,7 +94,7 @@ PIPE_WIDTH = 10_000
 Width = Annotated[Optional[int], typer.Option("--width", min=20, help="lay tables out for N columns (default: the terminal's width; no limit when piped)")]
 
 
-def _console(width: int | None) -> Console:
+def table_console(width: int | None) -> Console:
     """Where tables go: ``width`` columns when given, the terminal's width on a terminal, unlimited when piped."""
     if width is not None:
         return Console(width=width)
@@ -108,7 +108,7 @@ def _console(width: int | None) -> Console:
 DRY_RUN_TABLE_ROWS = 2000
 
 
-def _print_plain(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_plain(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     """``rows`` as lines of columns padded to the widest cell (the last column unpadded), text cleaned."""
     cells = [tuple(clean(c, one_line=True) for c in row) for row in rows]
     widths = [max([len(header[i]), *(len(r[i]) for r in cells)]) for i in range(len(header) - 1)]
@@ -119,12 +119,12 @@ def _print_plain(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]
     sys.stdout.flush()
 
 
-def _t(value: object, style: str = "") -> Text:
+def as_text(value: object, style: str = "") -> Text:
     """Store or spec text as a Rich ``Text``: never read as markup, control characters shown as escapes."""
     return Text(clean(value, one_line=True), style=style)
 
 
-def _fail(exc: RedundancyError) -> typer.Exit:
+def fail(exc: RedundancyError) -> typer.Exit:
     if isinstance(exc, SpecError):
         for problem in exc.problems:
             err.print(Text("error: ", style="bold red") + Text(clean(problem)), soft_wrap=True)
@@ -134,21 +134,21 @@ def _fail(exc: RedundancyError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
-def _warn(problems: list[Problem]) -> None:
+def warn(problems: list[Problem]) -> None:
     for problem in problems:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)), soft_wrap=True)
 
 
 
-def _store_paths(paths: list[Path] | None) -> list[Path]:
+def store_paths(paths: list[Path] | None) -> list[Path]:
     return paths or [Path("store")]
 
-def _print_warnings(lines: list[str]) -> None:
+def print_warnings(lines: list[str]) -> None:
     """One line per thing a reader should know before trusting a store (its stages mix environments)."""
     for line in lines:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(line)), soft_wrap=True)
 
-def _print_problems(problems: list[str]) -> None:
+def print_problems(problems: list[str]) -> None:
     """One line per thing of a store that could not be read, then exit 1 when there was any."""
     for problem in problems:
         err.print(Text("error: ", style="bold red") + Text(clean(problem)), soft_wrap=True)
@@ -161,17 +161,17 @@ def rich_table(data: Any, *, fold_numbers: bool = True) -> Table:
     rather than end in an ellipsis; a ``mean ± std`` cell never breaks (``fold_numbers=False``, a
     grid's table, which keeps its frame)."""
     frame = dict(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True) if fold_numbers else {}
-    table = Table(title=_t(data.title) if data.title else None, **frame)
+    table = Table(title=as_text(data.title) if data.title else None, **frame)
     for i, col in enumerate(data.columns):
         if i == 0:
-            table.add_column(_t(col), overflow="fold")
+            table.add_column(as_text(col), overflow="fold")
         elif fold_numbers:
-            table.add_column(_t(col), justify="right", overflow="fold")
+            table.add_column(as_text(col), justify="right", overflow="fold")
         else:
-            table.add_column(_t(col), justify="right", no_wrap=True)
+            table.add_column(as_text(col), justify="right", no_wrap=True)
     for row in data.rows:
-        table.add_row(*(_t(fmt(cell)) for cell in row))
+        table.add_row(*(as_text(fmt(cell)) for cell in row))
     if data.caption:
-        table.caption = _t(data.caption)
+        table.caption = as_text(data.caption)
     return table
 

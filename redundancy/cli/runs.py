@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from redundancy.cli.base import DRY_RUN_TABLE_ROWS, _console, _fail, _print_plain, _t, _warn, app, err, out
-from redundancy.cli.summary import _print_summary
+from redundancy.cli.base import DRY_RUN_TABLE_ROWS, app, as_text, err, fail, out, print_plain, table_console, warn
+from redundancy.cli.summary import print_summary
 from redundancy.errors import Problem, RedundancyError, SpecError, StoreBusy
 from redundancy.present.text import clean
 
@@ -121,7 +121,7 @@ def run(
         )
         if options.kind == "local" and not dry_run:  # remote workers bring their own data and memory
             problems += preflight(resolved, device=device, data_root=data_root)
-        _warn(resolved.warnings)
+        warn(resolved.warnings)
         _print_contracts(resolved)
         jobs.append((make_plan(resolved), Store(root), options))
     if problems:
@@ -154,14 +154,14 @@ def _run_plan(
         rows = describe_plan(plan, target)
         title = f"plan for {plan.spec.name} -> {target.root}"
         if len(rows) > DRY_RUN_TABLE_ROWS:
-            _print_plain(title, ("stage", "kind", "name", "status"), rows)
+            print_plain(title, ("stage", "kind", "name", "status"), rows)
             return 0
-        table = Table(title=_t(title))
+        table = Table(title=as_text(title))
         for col in ("stage", "kind", "name", "status"):
             table.add_column(col)
         for row in rows:
-            table.add_row(*(_t(c) for c in row))
-        _console(None).print(table)
+            table.add_row(*(as_text(c) for c in row))
+        table_console(None).print(table)
         return 0
     try:
         log = lambda message: err.print(Text(clean(message)), soft_wrap=True)  # noqa: E731
@@ -177,18 +177,18 @@ def _run_plan(
         finally:
             runner.close()
     except StoreBusy as exc:  # only --no-wait gets here: say how to wait instead
-        return _fail(StoreBusy(f"{exc} (or leave out --no-wait to wait for it)")).exit_code
+        return fail(StoreBusy(f"{exc} (or leave out --no-wait to wait for it)")).exit_code
     except RedundancyError as exc:
-        return _fail(exc).exit_code
+        return fail(exc).exit_code
     except KeyboardInterrupt:
         err.print("interrupted; finished stages are stored and the next run resumes from them", style="yellow")
         raise typer.Exit(code=130) from None
 
     from redundancy.store.document import load_document
 
-    _print_summary(load_document(target.root, curves=False))
+    print_summary(load_document(target.root, curves=False))
     err.print(
-        _t(
+        as_text(
             f"{len(report.trained)} trained, {len(report.studied)} studies run, {len(report.cached)} cached, "
             f"{len(report.failed)} failed in {report.seconds:.1f} s -> {target.root}"
         )
@@ -217,7 +217,7 @@ def validate(
 
     loaded, problems = _load_all(spec_paths, set_ or [])
     for resolved in loaded:
-        _warn(resolved.warnings + preflight(resolved, data_root=data_root))
+        warn(resolved.warnings + preflight(resolved, data_root=data_root))
         plan = make_plan(resolved)
         out.print(
             Text(clean(f"{resolved.file}: ok — {len(plan.runs)} run(s), {len(plan.studies)} study stage(s), store store/{resolved.spec.name}")),

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from redundancy.cli.base import Width, _console, _fail, _print_problems, _print_warnings, _store_paths, _t, app, err
-from redundancy.cli.summary import _headline, _print_summary
+from redundancy.cli.base import Width, app, as_text, err, fail, print_problems, print_warnings, store_paths, table_console
+from redundancy.cli.summary import headline_of, print_summary
 from redundancy.errors import RedundancyError
 from redundancy.present.text import clean
 
@@ -26,9 +26,9 @@ def ls(
     from redundancy.store import layout as L
     from redundancy.store.reader import complete, find_stores, read_store
 
-    stores = find_stores(_store_paths(paths))
+    stores = find_stores(store_paths(paths))
     if not stores:
-        err.print(_t(f"no stores under {', '.join(map(str, _store_paths(paths)))}; fill one with: redundancy run specs/quickstart.yaml"))
+        err.print(as_text(f"no stores under {', '.join(map(str, store_paths(paths)))}; fill one with: redundancy run specs/quickstart.yaml"))
         raise typer.Exit(code=1)
     table = Table(title="stores")
     for col in ("store", "stage", "kind", "name", "status", "headline"):
@@ -41,15 +41,15 @@ def ls(
             if verify:
                 complete(rec)
             name = f"{rec.run}/{rec.name}" if rec.stage_kind == "study" else (rec.name or rec.id)
-            headline = rec.error if rec.error else _headline(rec)
+            headline = rec.error if rec.error else headline_of(rec)
             status = f"{rec.status} (stale)" if rec.stale else rec.status
-            table.add_row(*(_t(c) for c in (root, rec.id, rec.kind, name, status, headline)))
+            table.add_row(*(as_text(c) for c in (root, rec.id, rec.kind, name, status, headline)))
         problems += reading.problems()
         if warning := reading.environment_warning():
             mixed.append(f"{root}: {warning}")
-    _console(width).print(table)
-    _print_warnings(mixed)
-    _print_problems(problems)
+    table_console(width).print(table)
+    print_warnings(mixed)
+    print_problems(problems)
 
 
 @app.command()
@@ -68,7 +68,7 @@ def show(
 
     target = Store(store)
     if not target.exists():
-        err.print(Text("error: ", style="bold red") + _t(f"{store}: not a store (no {L.INDEX} or {L.STAGES}/ folder)"))
+        err.print(Text("error: ", style="bold red") + as_text(f"{store}: not a store (no {L.INDEX} or {L.STAGES}/ folder)"))
         raise typer.Exit(code=1)
     doc = load_document(target.root, curves=as_json)
     if as_json:
@@ -79,12 +79,12 @@ def show(
         doc.comparisons = [to_plain(c) for c in network_comparisons(doc.to_json())]  # the comparisons read the JSON shape
         sys.stdout.write(strict_json(doc.to_json(), indent=1) + "\n")
     else:
-        _print_summary(doc, studies=studies, console=_console(width), explain=explain, per_run=runs)
+        print_summary(doc, studies=studies, console=table_console(width), explain=explain, per_run=runs)
     if doc.mixed_environments:
         from redundancy.store.environment import mixed_message
 
-        _print_warnings([f"{target.root}: {mixed_message(doc.mixed_environments)}"])
-    _print_problems(doc.problems)
+        print_warnings([f"{target.root}: {mixed_message(doc.mixed_environments)}"])
+    print_problems(doc.problems)
 
 
 @app.command()
@@ -102,16 +102,16 @@ def report(
 
     try:
         options = ReportOptions(tuple(dict.fromkeys(format_ or ["png", "svg"])), dpi, not no_footer, frozenset(kind) if kind else None)
-        built = build_report(_store_paths(paths), out_dir, options, log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
+        built = build_report(store_paths(paths), out_dir, options, log=lambda message: err.print(Text(clean(message)), soft_wrap=True))
     except RedundancyError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except OSError as exc:  # a full disk, a read-only folder, --out naming a file
-        err.print(Text("error: ", style="bold red") + _t(f"cannot write the report to {out_dir}: {exc.strerror or exc}"
+        err.print(Text("error: ", style="bold red") + as_text(f"cannot write the report to {out_dir}: {exc.strerror or exc}"
                                                          + (f" ({exc.filename})" if exc.filename else "")))
         raise typer.Exit(code=1) from None
     for problem in built.problems:
         err.print(Text("warning: ", style="bold yellow") + Text(clean(problem)), soft_wrap=True)
-    err.print(_t(f"{len(built.figures)} figures from {len(built.sources)} store(s) -> {built.index} and {built.markdown}"))
+    err.print(as_text(f"{len(built.figures)} figures from {len(built.sources)} store(s) -> {built.index} and {built.markdown}"))
     if built.problems:
         raise typer.Exit(code=1)
 
@@ -133,13 +133,13 @@ def gc(
         try:
             moved = collect_stale(target, log=log)
         except RedundancyError as exc:
-            raise _fail(exc) from None
-        err.print(_t(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
+            raise fail(exc) from None
+        err.print(as_text(f"{len(moved)} stale stage(s) moved aside" + (f" to {moved[0].parent}" if moved else "")))
         return
     try:
         remove, keep = stale_files(target)
     except RedundancyError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     for path, why in keep:
         log(f"keep    {path}: {why}; gc deletes only stage files it wrote")
     for path, size in remove:
@@ -151,7 +151,7 @@ def gc(
     what = f"{len(remove)} stale stage file(s), {total / 2**20:.1f} MiB"
     if not yes:
         if not sys.stdin.isatty():
-            err.print(_t(f"dry run: {what} would be deleted; nothing was. Confirm with --yes."))
+            err.print(as_text(f"dry run: {what} would be deleted; nothing was. Confirm with --yes."))
             return
         if not typer.confirm(f"delete {what}?", default=False, err=True):
             err.print("nothing deleted")
@@ -159,8 +159,8 @@ def gc(
     try:
         freed = delete_stale(target, [p for p, _ in remove], log=log)
     except RedundancyError as exc:
-        raise _fail(exc) from None
-    err.print(_t(f"deleted {what}: {freed / 2**20:.1f} MiB freed"))
+        raise fail(exc) from None
+    err.print(as_text(f"deleted {what}: {freed / 2**20:.1f} MiB freed"))
 
 
 @app.command()
@@ -170,13 +170,13 @@ def tui(
     export_dir: Annotated[Optional[Path], typer.Option(help="folder for CSV exports (key e); default ~/redundancy-exports")] = None,
 ) -> None:
     """Browse stores in the terminal: tree, summary tables, plots, datasets, provenance, compare."""
-    targets = _store_paths(paths)
+    targets = store_paths(paths)
     if not any(p.exists() for p in targets):
-        err.print(_t(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
+        err.print(as_text(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
         raise typer.Exit(code=1)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # Without a terminal the app would draw escape codes into a pipe and wait for keys for ever.
-        err.print(Text("error: ", style="bold red") + _t("tui needs a terminal (stdin and stdout are not one); for piped output use: redundancy show STORE, or redundancy report"))
+        err.print(Text("error: ", style="bold red") + as_text("tui needs a terminal (stdin and stdout are not one); for piped output use: redundancy show STORE, or redundancy report"))
         raise typer.Exit(code=1)
     from redundancy.store.bounds import read_limit
     from redundancy.tui import run_tui  # Textual loads only for this command

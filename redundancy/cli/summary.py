@@ -9,12 +9,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from redundancy.cli.base import PIPE_WIDTH, _console, _t, rich_table
+from redundancy.cli.base import PIPE_WIDTH, as_text, rich_table, table_console
 from redundancy.present.format import fmt
 from redundancy.store.document import Document
 
 
-def _headline(rec: Any) -> str:
+def headline_of(rec: Any) -> str:
     """A finished stage's first numbers, for ``ls``: a run's test accuracy, a study's first two headline numbers."""
     from redundancy.grid import flatten_numbers, headline_numbers
     from redundancy.store import layout as L
@@ -44,7 +44,7 @@ def summary_tables(title: str, summary: dict[str, Any], width: int | None = None
 def _runs_table(doc: Document) -> Table:
     from redundancy.store import layout as L
 
-    runs = Table(title=_t(f"runs in {doc.store}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    runs = Table(title=as_text(f"runs in {doc.store}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("run", "model", "data", "seed", "status", "iters", "best", "test acc", "acc@best"):
         if col == "run":  # the run's name is what a reader looks for: it keeps up to 30 columns
             runs.add_column(col, overflow="fold", min_width=min(30, max([3, *(len(r.name) for r in doc.runs)])))
@@ -55,7 +55,7 @@ def _runs_table(doc: Document) -> Table:
     for r in doc.runs:
         cells = (r.name, r.model, r.dataset, r.seed, r.status, r.value(L.A_ITERATIONS), r.value(L.A_BEST_ITERATION),
                  r.test_accuracy, r.value(L.A_TEST_ACCURACY_AT_BEST))
-        runs.add_row(*(_t(fmt(c)) for c in cells))
+        runs.add_row(*(as_text(fmt(c)) for c in cells))
     return runs
 
 
@@ -76,22 +76,22 @@ def _print_studies(doc: Document, console: Console, shown: dict[str, list[str]],
             rows, scalars = summary_rows(st.summary)
             shown.setdefault(st.kind, []).extend([*summary_columns(rows), *scalars])
         elif not st.done:
-            console.print(_t(f"{st.kind} {st.label}: {st.status} {st.error}"))
+            console.print(as_text(f"{st.kind} {st.label}: {st.status} {st.error}"))
 
 
-def _print_summary(
+def print_summary(
     doc: Document, *, studies: bool = False, console: Console | None = None, explain: bool = False, per_run: bool = True
 ) -> None:
     from redundancy.grid import grid_runs_table, grid_summary
     from redundancy.present.tables import grid_table_data
     from redundancy.replicates import comparison_table_data, network_comparisons
 
-    console = console or _console(None)
+    console = console or table_console(None)
     shown: dict[str, list[str]] = {"train": ["iters", "best", "test acc", "acc@best"]}  # kind -> metrics printed
     console.print(_runs_table(doc))
     unseen = [r.name for r in doc.runs if r.data_contract == "unknown"]
     if unseen:  # honest conclusions: say it wherever the accuracy is shown
-        console.print(_t(f"note: {', '.join(unseen)}: imported checkpoints whose spec declares no data contract; their test "
+        console.print(as_text(f"note: {', '.join(unseen)}: imported checkpoints whose spec declares no data contract; their test "
                          "accuracy may count samples they trained on (declare data.split, or train.data_contract)"), soft_wrap=True)
     grid = grid_summary(doc)
     _print_studies(doc, console, shown, each=studies or not grid["axes"])  # a grid's studies are summarized by grid point below
@@ -107,7 +107,7 @@ def _print_summary(
     if explain:
         _print_glossary(shown, console)
     if doc.stale:
-        console.print(_t(f"{len(doc.stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
+        console.print(as_text(f"{len(doc.stale)} stale stage(s), left by earlier versions of the spec (redundancy gc STORE moves them aside): "
                          + ", ".join(s.id for s in doc.stale)), soft_wrap=True)
 
 
@@ -121,6 +121,6 @@ def _print_glossary(shown: dict[str, list[str]], console: Console) -> None:
     table.add_column("meaning [unit]", overflow="fold", ratio=1)
     for kind, keys in shown.items():
         for name, text in glossary(kind, keys):
-            table.add_row(_t(kind), _t(name), _t(text))
+            table.add_row(as_text(kind), as_text(name), as_text(text))
     console.print(table)
 
