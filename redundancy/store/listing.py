@@ -22,7 +22,7 @@ from redundancy.store import layout as L
 from redundancy.store.attrs import ReadError, inside, one_line, open_checked, parse_json, read_attrs
 from redundancy.store.checksum import CHECKSUM_MISMATCH
 from redundancy.store.files import Store
-from redundancy.store.records import DONE, FAILED, JSON_ATTRS, PENDING, UNREADABLE, CORRUPT, StageRecord, StoreReading
+from redundancy.store.records import CORRUPT, DONE, FAILED, JSON_ATTRS, PENDING, UNREADABLE, StageRecord, StoreReading
 
 
 def _read_index(reading: StoreReading) -> tuple[list[Any], dict[str, str]]:
