@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from redundancy.cli import app
 from redundancy.grid import grid_summary
 from redundancy.store.document import Document, RunEntry, StudyEntry, load_document, read_document, strict_json
-from tiny import run_spec, tiny_text
+from support.tiny import run_spec, tiny_text
 
 STUDIES = "studies:\n  - kind: pruning\n    layer: fc1\n    seeds: 1\n"
 
