@@ -4,7 +4,7 @@ A grid spec (``grid:`` / ``seeds:``) makes one run per point. The questions it
 answers are about trends along the axes (does the distance from init shrink
 with width?), so this module lines up every stage's ``summary`` by grid point:
 the seed axis is averaged over, every other axis is a row. It reads only the
-reader's ``document`` dict (JSON attributes, no tensors), so it is as fast as
+store's typed ``show --json`` document (JSON attributes, no tensors), so it is as fast as
 ``show`` and usable by the TUI and the report as plain data; the tables they
 show are built from it once, by :func:`redundancy.present.tables.grid_table_data`.
 
@@ -25,6 +25,7 @@ from typing import Any
 from redundancy.present.tables import SEED_AXIS, TableData, grid_table_title
 from redundancy.present.tables import grid_cell as format_cell  # noqa: F401  (the cell text of every grid table)
 from redundancy.store import layout as L
+from redundancy.store.document import Document, as_document
 from redundancy.studies import headline_tokens
 
 
@@ -90,8 +91,9 @@ def _groups(axes: dict[str, list[Any]], group_axes: list[str]) -> list[dict[str,
     return groups
 
 
-def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
-    """Line up a store's headline numbers by grid point (``doc`` is :func:`redundancy.store.reader.document`'s).
+def grid_summary(doc: Document | Mapping[str, Any]) -> dict[str, Any]:
+    """Line up a store's headline numbers by grid point (``doc`` is the store's
+    :class:`~redundancy.store.document.Document`, or its ``show --json`` shape).
 
     Returns plain JSON-able data::
 
@@ -105,13 +107,12 @@ def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
     study name in plan order. ``done`` / ``failed`` / ``pending`` count stages of
     that study at that point, so a half-finished grid says how much each mean rests on.
     """
-    axes = grid_axes(doc.get("spec") or {})
+    doc = as_document(doc)
+    axes = grid_axes(doc.spec)
     seed_axis = SEED_AXIS if SEED_AXIS in axes else None
     group_axes = [a for a in axes if a != seed_axis]
     groups = _groups(axes, group_axes)
-    run_points: dict[str, dict[str, Any]] = {}
-    for run in doc.get("runs", []):
-        run_points[str(run.get("name"))] = run.get("grid_point") or {}
+    run_points = doc.run_points()
 
     # (study name) -> kind, metric order, and (group key) -> status counts and metric values
     tables: dict[str, dict[str, Any]] = {}
@@ -137,20 +138,18 @@ def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
             r["values"].setdefault(metric, []).append(value)
 
     train = table("train", "train")
-    for run in doc.get("runs", []):
-        point = run.get("grid_point") or {}
+    for run in doc.runs:
         numbers: dict[str, float | None] = {}
-        if run.get("status") == "done":
+        if run.done:
             for m in TRAIN_METRICS:
-                v = run.get(m)
+                v = run.value(m)
                 numbers[m] = None if v is None else float(v)
-        add(train, point, str(run.get("status")), numbers)
+        add(train, run.grid_point, run.status, numbers)
 
-    for st in doc.get("studies", []):
-        point = st.get("grid_point") or run_points.get(str(st.get("run")), {})
-        kind = str(st.get("kind"))
-        numbers = headline_numbers(kind, st.get("summary") or {}) if st.get("status") == "done" else {}
-        add(table(str(st.get("name")), kind), point, str(st.get("status")), numbers)
+    for st in doc.studies:
+        point = st.grid_point or run_points.get(st.run, {})
+        numbers = headline_numbers(st.kind, st.summary) if st.done else {}
+        add(table(st.name, st.kind), point, st.status, numbers)
 
     out_tables = []
     for t in tables.values():
@@ -165,19 +164,20 @@ def grid_summary(doc: dict[str, Any]) -> dict[str, Any]:
     return {"axes": axes, "seed_axis": seed_axis, "group_axes": group_axes, "groups": groups, "tables": out_tables}
 
 
-def grid_runs_table(doc: Mapping[str, Any], table: Mapping[str, Any], *, transposed: bool = False) -> TableData | None:
+def grid_runs_table(doc: Document | Mapping[str, Any], table: Mapping[str, Any], *, transposed: bool = False) -> TableData | None:
     """The runs behind one grid table (a table of :func:`redundancy.grid.grid_summary`): a row per run
     with its own headline numbers (a column per run when ``transposed``, as its grid table), so a
     mean ± std never hides the runs it averages."""
+    doc = as_document(doc)
     metrics = list(table["metrics"])
     rows: list[list[Any]] = []
     if table["kind"] == "train":
-        rows = [[r.get("name"), *(r.get(m) for m in metrics)] for r in doc["runs"] if r.get("status") == "done"]
+        rows = [[r.name, *(r.value(m) for m in metrics)] for r in doc.runs if r.done]
     else:
-        for st in doc["studies"]:
-            if st.get("name") == table["study"] and st.get("kind") == table["kind"] and st.get("status") == "done":
-                numbers = headline_numbers(str(st["kind"]), st.get("summary") or {})
-                rows.append([st.get("run"), *(numbers.get(m) for m in metrics)])
+        for st in doc.studies:
+            if st.name == table["study"] and st.kind == table["kind"] and st.done:
+                numbers = headline_numbers(st.kind, st.summary)
+                rows.append([st.run, *(numbers.get(m) for m in metrics)])
     if len(rows) < 2:
         return None
     title = f"runs of {grid_table_title(table, '', prefix='grid: ')}"

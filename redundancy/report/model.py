@@ -21,6 +21,7 @@ from redundancy.present.tables import summary_rows
 from redundancy.present.tables import summary_tables as build_summary_tables
 from redundancy.store import layout as L
 from redundancy.store import reader
+from redundancy.store.document import Entry, StudyEntry, entry_from_json
 from redundancy.store.reader import StageRecord
 from redundancy.store.results import Results
 
@@ -87,27 +88,34 @@ Block = FigureBlock | TableBlock | NoteBlock
 class StageView:
     """One finished stage as a figure function sees it, read through the store's reader.
 
-    ``entry`` is the stage's entry of the reader's document (``summary`` and
-    ``curves`` as stored); :attr:`results` the typed results of a study;
+    ``entry`` is the stage's entry of the store's document (a
+    :class:`~redundancy.store.document.RunEntry` or
+    :class:`~redundancy.store.document.StudyEntry`, ``summary`` and ``curves``
+    as stored; an entry of the ``show --json`` shape is read into one);
+    :attr:`results` the typed results of a study;
     ``run`` is the studied run's train stage (the stage itself for a train
     stage). Tensors are read only on request, so a figure that needs only
     curves never touches the HDF5 data.
     """
 
     info: StageRecord
-    entry: dict[str, Any]
+    entry: Entry
     run: StageRecord | None
     provenance: Provenance
     label: str
     _results: Results | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.entry, Mapping):
+            self.entry = entry_from_json(self.entry)
+
     @property
     def curves(self) -> dict[str, Any]:
-        return self.entry.get("curves") or {}
+        return (self.entry.curves or {}) if isinstance(self.entry, StudyEntry) else {}
 
     @property
     def summary(self) -> dict[str, Any]:
-        return self.entry.get("summary") or {}
+        return self.entry.summary if isinstance(self.entry, StudyEntry) else {}
 
     @property
     def results(self) -> Results:

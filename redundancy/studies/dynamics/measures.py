@@ -18,13 +18,14 @@ The spectrum's measures are in :mod:`.spectrum`. Sources of the signatures (seed
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from redundancy.store.document import StudyEntry, as_study_entries
 from redundancy.studies.common.measures import fp_lower_bound, frame_potential
 from redundancy.studies.common.weights import EPS, as_rows64
 
@@ -299,20 +300,21 @@ def _trend(values: Sequence[float]) -> str:
     return "mixed"
 
 
-def compare_widths(study_docs: list[dict[str, Any]]) -> dict[str, Any]:
+def compare_widths(study_docs: Iterable[StudyEntry | Mapping[str, Any]]) -> dict[str, Any]:
     """End-of-training values of each layer's metrics against the width multiplier.
 
-    ``study_docs`` are the study entries of ``redundancy show --json`` (``doc["studies"]``); only
+    ``study_docs`` are the study entries of a store's document (:attr:`Document.studies
+    <redundancy.store.document.Document.studies>`, or their ``show --json`` shape); only
     finished ``dynamics`` entries are used, others are ignored. Runs of the same width (several
     seeds) are averaged. Returns ``{"widths": [w...], "runs": [count per width], "layers":
     {layer: {metric: [value per width], ..., "trend": {metric: "increasing" | "decreasing" |
     "flat" | "mixed" | "n/a"}}}}``; a metric missing at some width is NaN there.
     """
     by_width: dict[float, list[dict[str, Any]]] = {}
-    for doc in study_docs:
-        if doc.get("kind") != "dynamics" or doc.get("status", "done") != "done":
+    for entry in as_study_entries(study_docs):
+        if entry.kind != "dynamics" or not entry.done:
             continue
-        summary = doc.get("summary") or {}
+        summary = entry.summary
         if "width" not in summary:
             continue
         by_width.setdefault(float(summary["width"]), []).append(summary)
