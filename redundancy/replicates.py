@@ -34,6 +34,7 @@ from typing import Any
 from redundancy.present.format import MISSING, fmt
 from redundancy.present.tables import SEED_AXIS, TableData, point_label
 from redundancy.stats import CONFIDENCE, DDOF, PairedDifference, holm, paired_difference
+from redundancy.store.document import Document, as_document
 from redundancy.store.results import Arms, kind_schema
 
 #: Fewer networks than this and no arm is named best: halves of fewer than three say nothing.
@@ -163,27 +164,28 @@ def compare(study: str, kind: str, point: Mapping[str, Any], networks: Sequence[
     return NetworkComparison(study, kind, dict(point), labels, tuple(levels), effects, tuple(best), confidence)
 
 
-def network_comparisons(doc: Mapping[str, Any]) -> list[NetworkComparison]:
-    """Every comparison of arms a store holds (``doc`` is :func:`redundancy.store.reader.document`'s):
-    one per study of a kind that compares arms and per grid point other than the seed, over the
-    done runs of that point (a store without a grid is one network)."""
-    run_points = {str(r.get("name")): r.get("grid_point") or {} for r in doc.get("runs", [])}
+def network_comparisons(doc: Document | Mapping[str, Any]) -> list[NetworkComparison]:
+    """Every comparison of arms a store holds (``doc`` is the store's
+    :class:`~redundancy.store.document.Document`, or its ``show --json`` shape): one per study
+    of a kind that compares arms and per grid point other than the seed, over the done runs of
+    that point (a store without a grid is one network)."""
+    doc = as_document(doc)
+    run_points = doc.run_points()
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for st in doc.get("studies", []):
-        if st.get("status") != "done" or not isinstance(st.get("summary"), Mapping):
+    for st in doc.studies:
+        if not st.done or not isinstance(st.summary, Mapping):
             continue
-        kind = str(st.get("kind"))
-        schema = kind_schema(kind)
+        schema = kind_schema(st.kind)
         if schema is None or schema.arms is None:
             continue
-        arms = schema.arms(st["summary"])
+        arms = schema.arms(st.summary)
         if arms is None:
             continue
-        point = dict(st.get("grid_point") or run_points.get(str(st.get("run")), {}))
+        point = dict(st.grid_point or run_points.get(st.run, {}))
         rest = {k: v for k, v in point.items() if k != SEED_AXIS}
-        key = (str(st.get("name")), json.dumps(rest, sort_keys=True, default=str))
-        g = groups.setdefault(key, {"kind": kind, "point": rest, "networks": []})
-        g["networks"].append((point.get(SEED_AXIS), network_label(point, str(st.get("run"))), arms))
+        key = (st.name, json.dumps(rest, sort_keys=True, default=str))
+        g = groups.setdefault(key, {"kind": st.kind, "point": rest, "networks": []})
+        g["networks"].append((point.get(SEED_AXIS), network_label(point, st.run), arms))
     out = []
     for (study, _), g in groups.items():
         nets = sorted(g["networks"], key=lambda n: (n[0] is None, n[0] if isinstance(n[0], (int, float)) else 0, n[1]))

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from redundancy.cli import app
 from redundancy.report import FIGURES, build_report
-from redundancy.report.model import summary_tables
+from redundancy.report.model import table_blocks as summary_tables
 from redundancy.store.results import decode
 from redundancy.store import Store
 from support.tiny import run_spec, tiny_text

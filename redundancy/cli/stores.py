@@ -76,7 +76,7 @@ def show(
         from redundancy.replicates import network_comparisons, to_plain
 
         doc.grid = grid_summary(doc)
-        doc.comparisons = [to_plain(c) for c in network_comparisons(doc.to_json())]  # the comparisons read the JSON shape
+        doc.comparisons = [to_plain(c) for c in network_comparisons(doc)]
         sys.stdout.write(strict_json(doc.to_json(), indent=1) + "\n")
     else:
         print_summary(doc, studies=studies, console=table_console(width), explain=explain, per_run=runs)

@@ -101,7 +101,7 @@ def print_summary(
         each = grid_runs_table(doc, t, transposed=data.transposed) if per_run else None
         if each is not None:  # the runs the mean ± std above averages, each with its own numbers
             console.print(rich_table(each))  # plain numbers: run names fold rather than end in an ellipsis
-    for comparison in network_comparisons(doc.to_json()):  # the comparisons read the document's JSON shape
+    for comparison in network_comparisons(doc):
         for data in comparison_table_data(comparison):
             console.print(rich_table(data))
     if explain:

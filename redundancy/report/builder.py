@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
@@ -25,25 +23,16 @@ from matplotlib.text import Text
 from PIL import Image
 
 from redundancy.errors import RedundancyError
-from redundancy.present.format import name_label
 from redundancy.present.text import clean
 from redundancy.report.document import RenderedFigure, Report, Section
 from redundancy.report.figures import figure_for
 from redundancy.report.manifest import FIGURES_DIR, Previous, check_figures_folder, check_free, digest, finish, previous_files, write_file
-from redundancy.report.model import (
-    Block,
-    FigureBlock,
-    NoteBlock,
-    Provenance,
-    StageView,
-    TableBlock,
-    fmt,
-)
+from redundancy.report.model import Block, FigureBlock, NoteBlock, Provenance, StageView
+from redundancy.report.sections import _slug, spec_name, store_sections
 from redundancy.report.style import GREY, PNG_DPI, report_style
 from redundancy.report.writer import write_html, write_markdown
-from redundancy.store import layout as L
 from redundancy.store import now_iso
-from redundancy.store.reader import StageRecord, StoreReading, document, find_stores, read_store
+from redundancy.store.reader import find_stores, read_store
 
 FOOTER_IN = 0.2  # height of the provenance strip under each figure (inches)
 FILL_COMMAND = "make run  (or: redundancy run specs/quickstart.yaml)"
@@ -84,13 +73,6 @@ class ReportOptions:
         return self.kinds is None or kind in self.kinds
 
 
-def _slug(*parts: str) -> str:
-    """A file stem from labels: letters, digits, ``_`` and ``-`` only, so it is safe in a URL and on any disk."""
-    text = "-".join(p for p in parts if p)
-    text = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")
-    return text or "figure"
-
-
 def _png(fig: Figure, dpi: int) -> bytes:
     """An 8-bit palette PNG: line plots use few colours, so this is about a third of the RGBA
     file with no visible change, which keeps the self-contained page and the committed figures small."""
@@ -114,21 +96,6 @@ def literal_text(fig: Figure) -> None:
         value = artist.get_text()
         if clean(value) != value:
             artist.set_text(clean(value))
-
-
-def provenance_of(stage_id: str, attrs: dict[str, Any], run: StageRecord | None, spec_name: str) -> Provenance:
-    """Provenance of a stage: its own id, device and date; model and data from the run it studies."""
-    source = run.attrs if run is not None else attrs
-    return Provenance(
-        spec_name=str(attrs.get(L.A_SPEC_NAME) or spec_name),
-        stage_id=stage_id,
-        model=name_label(str(source.get(L.A_MODEL, "model not recorded"))),
-        dataset=name_label(str(source.get(L.A_DATASET, "dataset not recorded"))),
-        offline_subset=bool(source.get(L.A_OFFLINE_SUBSET, False)),
-        data_source=str(source.get(L.A_DATA_SOURCE, "")),
-        device=str(attrs.get(L.A_DEVICE, "device not recorded")),
-        created=str(attrs.get(L.A_CREATED, "")),
-    )
 
 
 class _Builder:
@@ -209,40 +176,6 @@ class _Builder:
                 section.items.append(block)
 
 
-def _runs_table(runs: list[dict[str, Any]]) -> TableBlock:
-    columns = ["run", "model", "width", "dataset", "seed", "iterations", "best it.", "test acc.", "test acc. @best", "device"]
-    keys = ["name", L.A_MODEL, L.A_WIDTH, L.A_DATASET, L.A_SEED, L.A_ITERATIONS, L.A_BEST_ITERATION, L.A_TEST_ACCURACY,
-            L.A_TEST_ACCURACY_AT_BEST, L.A_DEVICE]
-    rows = []
-    for r in runs:
-        if r.get("status") != "done":
-            continue
-        row = [fmt(r.get(k)) for k in keys]
-        for i in (7, 8):
-            value = r.get(keys[i])
-            row[i] = f"{value:.2%}" if isinstance(value, float) else row[i]
-        if r.get("offline_subset"):
-            row[3] += " (offline subset)"
-        rows.append(row)
-    return TableBlock(title="Runs", columns=columns, rows=rows)
-
-
-def _status_table(doc: dict[str, Any]) -> TableBlock | None:
-    rows = []
-    for entry in [*doc["runs"], *doc["studies"]]:
-        if entry.get("status") != "done":
-            kind = entry.get("kind", "train")
-            rows.append([entry["id"], kind, str(entry.get("name")), entry["status"], str(entry.get("error", ""))])
-    if not rows:
-        return None
-    return TableBlock(
-        title="Stages planned but not in the store",
-        columns=["stage", "kind", "name", "status", "error"],
-        rows=rows,
-        caption="Finish them with `redundancy run` on the spec; the report includes them once they are stored.",
-    )
-
-
 def _quiet(message: str) -> None:
     pass
 
@@ -276,7 +209,7 @@ def build_report(
     if len(stores) > 1:
         used: set[str] = {"index"}
         for store in stores:
-            stem = base = "store-" + _slug(_spec_name(store))
+            stem = base = "store-" + _slug(spec_name(store))
             n = 2
             while stem in used:
                 stem, n = f"{base}-{n}", n + 1
@@ -295,7 +228,7 @@ def build_report(
         for number, store in enumerate(stores, 1):
             log(f"report: store {number} of {len(stores)}, {store.root} ({len(store.stages)} stage(s))")
             problems = len(report.problems)
-            sections, failed = _store_sections(builder, store)
+            sections, failed = store_sections(builder, store)
             report.problems[problems:problems] = store.problems()  # known once its stages are verified
             for section in sections:
                 section.page = pages.get(store.root, "index.html")
@@ -322,112 +255,3 @@ def build_report(
     written = {name: sha for name in names if (sha := digest(out / name)) is not None}
     finish(out, written, previous)
     return report
-
-
-def _spec_name(store: StoreReading) -> str:
-    return store.spec_name or store.root.name
-
-
-def _grid_section(builder: _Builder, reading: StoreReading, doc: dict[str, Any], spec_name: str) -> Section | None:
-    """Headline numbers against the grid's axes, for a spec with a grid (or several seeds)."""
-    from redundancy.report.grid import grid_blocks
-
-    runs = [s for s in reading.runs() if s.done]
-    model = str(runs[0].attrs.get(L.A_MODEL, "")) if runs else ""
-    blocks = grid_blocks(doc, model)
-    if not blocks:
-        return None
-    section = Section(title=f"{spec_name}: grid", level=3)
-    # A grid figure summarizes many stages: its provenance names the store's index and how many stages it rests on.
-    prov = provenance_of(f"{L.INDEX} ({len(reading.stages)} stages)", reading.index, runs[0] if runs else None, spec_name)
-    builder.place(blocks, _slug(spec_name), prov, section)
-    return section
-
-
-def _comparison_section(builder: _Builder, reading: StoreReading, doc: dict[str, Any], spec_name: str) -> Section | None:
-    """Arms compared across the store's networks (mean paired differences with intervals), when any study compares arms."""
-    from redundancy.report.comparisons import comparison_blocks
-
-    runs = [s for s in reading.runs() if s.done]
-    model = str(runs[0].attrs.get(L.A_MODEL, "")) if runs else ""
-    blocks = comparison_blocks(doc, model)
-    if not blocks:
-        return None
-    section = Section(title=f"{spec_name}: arms across networks", level=3)
-    prov = provenance_of(f"{L.INDEX} ({len(reading.stages)} stages)", reading.index, runs[0] if runs else None, spec_name)
-    builder.place(blocks, _slug(spec_name, "networks"), prov, section)
-    return section
-
-
-def _store_sections(builder: _Builder, reading: StoreReading) -> tuple[list[Section], bool]:
-    """The store's sections, and whether any of its planned stages failed."""
-    doc = document(reading, curves=True)
-    stages = {s.id: s for s in reading.stages}
-    spec_name = reading.spec_name or reading.root.name
-    head = Section(title=f"Store {spec_name}", level=2, folder=str(reading.root))
-    done_runs = [r for r in doc["runs"] if r.get("status") == "done"]
-    done_studies = [s for s in doc["studies"] if s.get("status") == "done"]
-    head.intro.append(
-        f"Folder {reading.root}: {len(done_runs)} run(s) and {len(done_studies)} study stage(s) stored"
-        + (f", spec {spec_name}." if spec_name else ".")
-    )
-    for problem in reading.problems():
-        head.items.append(NoteBlock(f"Unreadable: {problem}"))
-    if mixed := reading.environment_warning():
-        head.items.append(NoteBlock(f"Mixed environments: {mixed}"))
-    head.items.append(_runs_table(doc["runs"]))
-    status = _status_table(doc)
-    if status is not None:
-        head.items.append(status)
-    sections = [head]
-
-    training = Section(title=f"{spec_name}: training", level=3)
-    for run in done_runs if builder.options.wants("train") else []:
-        info = stages[run["id"]]
-        view = StageView(info, run, info, provenance_of(info.id, info.attrs, None, spec_name), str(run.get("name")))
-        builder.draw("train", view, _slug(spec_name, str(run.get("name")), "training"), training)
-    if training.items:
-        sections.append(training)
-
-    grid = _grid_section(builder, reading, doc, spec_name) if builder.options.wants("grid") else None
-    if grid is not None:
-        sections.append(grid)
-    across = _comparison_section(builder, reading, doc, spec_name)
-    if across is not None:
-        sections.append(across)
-
-    for study in done_studies:
-        if not builder.options.wants(str(study["kind"])):
-            continue
-        info = stages[study["id"]]
-        run_info = stages.get(str(study.get("run_id")))
-        run_info = run_info if run_info is not None and run_info.done else None
-        label = f"{study.get('run')}/{study.get('name')}"
-        section = Section(title=f"{spec_name}: {study['kind']} study {label}", level=3)
-        if run_info is None:
-            section.intro.append(f"The studied run {study.get('run_id')} is not in this store; model and data are not recorded.")
-        view = StageView(info, study, run_info, provenance_of(info.id, info.attrs, run_info, spec_name), label)
-        builder.draw(str(study["kind"]), view, _slug(spec_name, str(study.get("run")), str(study.get("name"))), section)
-        sections.append(section)
-    glossary = _glossary_section(spec_name, done_runs, [s for s in done_studies if builder.options.wants(str(s["kind"]))])
-    if glossary is not None:
-        sections.append(glossary)
-    failed = any(e.get("status") == "failed" for e in [*doc["runs"], *doc["studies"]])
-    return sections, failed
-
-
-def _glossary_section(spec_name: str, runs: list[dict[str, Any]], studies: list[dict[str, Any]]) -> Section | None:
-    """What every number in the store's tables means, with its unit, from the definitions each kind declares."""
-    from redundancy.present.glossary import glossary
-    from redundancy.present.tables import summary_columns, summary_rows
-
-    shown: dict[str, list[str]] = {"train": ["iterations", "best it.", "test acc.", "test acc. @best"]} if runs else {}
-    for study in studies:
-        rows, scalars = summary_rows(study.get("summary") or {})
-        shown.setdefault(str(study["kind"]), []).extend([*summary_columns(rows), *scalars])
-    lines = [[kind, name, text] for kind, keys in shown.items() for name, text in glossary(kind, keys)]
-    if not lines:
-        return None
-    section = Section(title=f"{spec_name}: what the numbers mean", level=3)
-    section.items.append(TableBlock(title="Glossary", columns=["kind", "metric", "meaning [unit]"], rows=lines))
-    return section

@@ -20,6 +20,7 @@ from typing import Any
 
 from redundancy.present.format import GREY
 from redundancy.present.tables import point_label
+from redundancy.store.document import Document
 from redundancy.replicates import comparison_table_data
 from redundancy.replicates import network_comparisons
 from redundancy.report.model import Block, FigureBlock, TableBlock
@@ -71,7 +72,7 @@ def difference_figure(title: str, panels: Sequence[tuple[str, Sequence[ArmPoint]
     return fig
 
 
-def comparison_blocks(doc: dict[str, Any], model: str) -> list[Block]:
+def comparison_blocks(doc: Document, model: str) -> list[Block]:
     """A figure and tables per comparison of arms across the store's networks."""
     blocks: list[Block] = []
     for c in network_comparisons(doc):

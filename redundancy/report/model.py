@@ -153,7 +153,7 @@ FigureFn = Callable[[StageView], list[Block]]
 
 
 
-def summary_tables(summary: Mapping[str, Any], title: str, caption: str = "") -> list[TableBlock]:
+def table_blocks(summary: Mapping[str, Any], title: str, caption: str = "") -> list[TableBlock]:
     """A study's summary (nested JSON) as tables a reader can scan, laid out by
     :func:`redundancy.present.tables.summary_tables` (rows sharing the same columns form one
     table, transposed when wide); top-level scalars form a two-column name/value table.

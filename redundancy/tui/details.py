@@ -23,6 +23,7 @@ import yaml
 from redundancy.grid import grid_axes, grid_summary
 from redundancy.present.tables import grid_table_data
 from redundancy.present.format import fmt, weights_label
+from redundancy.store.document import Document
 from redundancy.store import layout as L
 from redundancy.store import reader
 from redundancy.store.results import Results
@@ -105,7 +106,7 @@ def index_attrs(listing: Listing) -> dict[str, Any]:
 # --- stores, runs, studies -------------------------------------------------------------------------
 
 
-def grid_panels(doc: dict[str, Any]) -> list[Panel]:
+def grid_panels(doc: Document) -> list[Panel]:
     """Each study's headline numbers by grid point, mean ± std over seeds, one table per study:
     :func:`redundancy.grid.grid_summary` of ``doc`` (the reader's ``document``), the tables ``show`` prints."""
     summary = grid_summary(doc)
@@ -113,7 +114,7 @@ def grid_panels(doc: dict[str, Any]) -> list[Panel]:
     return [TablePanel(t.title, Table(t.columns, t.rows)) for t in grid_table_data(summary, max_columns=10**6)]
 
 
-def comparison_panels(doc: dict[str, Any]) -> list[Panel]:
+def comparison_panels(doc: Document) -> list[Panel]:
     """Arms compared across the networks of the store (:func:`redundancy.replicates.network_comparisons`):
     mean paired differences against the reference with their intervals and Holm's p, the tables ``show`` prints."""
     from redundancy.replicates import comparison_table_data
@@ -139,7 +140,7 @@ def store_detail(listing: Listing) -> Detail:
         has_grid = bool(grid_axes(reading.spec))
     except SourceError as exc:
         prov, has_grid = Provenance([(L.INDEX, str(exc))]), False
-    doc = reader.document(reading, curves=False) if has_grid else None
+    doc = Document.of(reading, curves=False) if has_grid else None
     rows = []
     for group in listing.runs:
         acc: Any = None

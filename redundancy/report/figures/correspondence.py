@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from redundancy.report.figures.registry import register
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, table_blocks
 from redundancy.report.style import PALETTE, legend_below, new_figure, percent_axis
 
 STYLES = {"none": "--", "weights": "-", "activations": "-."}
@@ -95,5 +95,5 @@ def correspondence_figures(view: StageView) -> list[Block]:
         blocks.append(FigureBlock(key="teacher", title=title, figure=fig, caption="A student unit specializes to its most similar teacher unit when |similarity| reaches the study's teacher_threshold."))
     if not blocks:
         blocks.append(NoteBlock(f"correspondence {view.label}: no path, similarity or teacher curves in the stored study"))
-    blocks += summary_tables(view.summary, f"Correspondence summary: {view.label}")
+    blocks += table_blocks(view.summary, f"Correspondence summary: {view.label}")
     return blocks

@@ -16,7 +16,7 @@ import numpy as np
 
 from redundancy.report.figures.registry import register
 from redundancy.store.keys import tensor_path
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, table_blocks
 from redundancy.report.style import BLUE, GREY, SKY_BLUE, VERMILLION, integer_ticks, legend_below, new_figure, plain_ticks, wrap
 
 # metric -> axis label (with units); metrics not named here are drawn with their key as label.
@@ -150,8 +150,8 @@ def dynamics_figures(view: StageView) -> list[Block]:
                 blocks.append(paths)
         own = next((r.values for r in results.rows(layer=layer)), None)
         if own:
-            blocks.extend(summary_tables(own, f"Dynamics summary: {where}"))
+            blocks.extend(table_blocks(own, f"Dynamics summary: {where}"))
             summary_used = True
     if not summary_used and view.summary:
-        blocks.extend(summary_tables(view.summary, f"Dynamics summary: {view.label}"))
+        blocks.extend(table_blocks(view.summary, f"Dynamics summary: {view.label}"))
     return blocks

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, table_blocks
 from redundancy.report.style import PALETTE, legend_below, new_figure, wrap
 from redundancy.store.results import Curve, Plot, Results, kind_schema
 
@@ -115,7 +115,7 @@ def summary_blocks(results: Results, label: str) -> list[Block]:
         rows = [[*(fmt(r.key.get(f)) for f in fields), *(fmt(r.values.get(c)) for c in columns)] for r in results.summary]
         blocks.append(TableBlock(title=f"{results.kind} summary: {label}", columns=[*fields, *columns], rows=rows))
     if results.scalars:
-        blocks.extend(summary_tables(results.scalars, f"{results.kind} summary: {label}"))
+        blocks.extend(table_blocks(results.scalars, f"{results.kind} summary: {label}"))
     return blocks
 
 

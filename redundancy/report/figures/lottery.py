@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from redundancy.report.figures.registry import register
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, TableBlock, as_floats, fmt, table_blocks
 from redundancy.report.style import BLACK, GREY, PALETTE, VERMILLION, colour, integer_ticks, legend_below, new_figure, percent_axis, plain_ticks, wrap
 from redundancy.store.keys import tensor_path
 from redundancy.store.results import Results
@@ -242,5 +242,5 @@ def lottery_figures(view: StageView) -> list[Block]:
         if table is not None:
             blocks.append(table)
     if view.summary:
-        blocks.extend(summary_tables(view.summary, f"Lottery summary: {view.label}"))
+        blocks.extend(table_blocks(view.summary, f"Lottery summary: {view.label}"))
     return blocks

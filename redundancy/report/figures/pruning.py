@@ -15,7 +15,7 @@ import numpy as np
 
 from redundancy.present.format import label as readable
 from redundancy.report.figures.registry import register
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, table_blocks
 from redundancy.report.style import DIRECTION_MARKERS, DIRECTION_STYLES, colour, legend_below, new_figure, percent_axis, wrap
 from redundancy.store.results import Curve
 
@@ -126,7 +126,7 @@ def pruning_figures(view: StageView) -> list[Block]:
         own = {_words(str(r.key.get("criterion")), r.key.get("direction")): r.values
                for r in results.rows(layer=layer, checkpoint=checkpoint)}
         if own:
-            blocks.extend(summary_tables(
+            blocks.extend(table_blocks(
                 own, f"Pruning summary: {where}",
                 caption="acc@p%: accuracy with p % of the units removed; auc: area under accuracy against the fraction removed.",
             ))

@@ -15,7 +15,7 @@ import numpy as np
 
 from redundancy.report.figures.registry import register
 from redundancy.present.format import checkpoint_label
-from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, summary_tables
+from redundancy.report.model import Block, FigureBlock, NoteBlock, StageView, as_floats, table_blocks
 from redundancy.report.style import BLACK, GREY, VERMILLION, colour, legend_below, new_figure, percent_axis, plain_ticks
 from redundancy.store.keys import LayerAt, tensor_path
 from redundancy.store.results import Curve
@@ -162,5 +162,5 @@ def subspace_figures(view: StageView) -> list[Block]:
         blocks.append(FigureBlock(key=key, title=title, figure=fig, caption=caption))
         own = {str(r.key.get("basis")): {"rank": r.key.get("rank"), **r.values} for r in rows}
         if own:
-            blocks.extend(summary_tables(own, f"Subspace summary: {where}"))
+            blocks.extend(table_blocks(own, f"Subspace summary: {where}"))
     return blocks
