@@ -131,3 +131,20 @@ def test_no_function_is_over_the_size_limit() -> None:
                 if n > MAX_FUNCTION_LINES:
                     long[f"{p.relative_to(ROOT)}:{node.lineno} {node.name}"] = n
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_no_study_kind_imports_another_kind() -> None:
+    """What kinds share lives in ``studies/common``; a kind's package imports no other kind's (so a new kind
+    needs no line in any contract: every package under ``studies/`` but ``common`` is a kind)."""
+    graph = grimp.build_graph("redundancy", include_external_packages=False, cache_dir=None)
+    kinds = sorted(m for m in graph.find_children("redundancy.studies")
+                   if graph.find_children(m) and m != "redundancy.studies.common")
+    assert len(kinds) >= 6, kinds
+    crossing = sorted(
+        f"{importer} -> {imported}"
+        for kind in kinds
+        for importer in {kind, *graph.find_descendants(kind)}
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if any(imported == other or imported.startswith(other + ".") for other in kinds if other != kind)
+    )
+    assert not crossing, "a kind imports another kind: " + "; ".join(crossing)

@@ -15,7 +15,7 @@ from redundancy.cli import app
 from redundancy.errors import SpecError
 from redundancy.spec.loader import load_spec
 from redundancy.store import open_h5
-from redundancy.studies.dynamics.measures import (
+from redundancy.studies.dynamics.signatures import (
     activation_correlation,
     angles_to_closest_centre,
     compare_widths,

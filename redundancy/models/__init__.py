@@ -32,7 +32,6 @@ from .net import (
     param_layer,
     param_name,
     short_param_names,
-    unit_vectors,
 )
 from .registry import CONV_MODELS, MODELS, ModelRequest, get_model, train_defaults
 
@@ -85,5 +84,5 @@ __all__ = [
     "Block", "CONV_MODELS", "LayerInfo", "LayeredNet", "MODELS", "ModelBuilder", "ModelEntry", "ModelRequest",
     "build_model", "conv2", "conv4", "conv6", "describe_layers", "full_param_name", "get_model", "layer_infos",
     "lenet_300_100", "mlp", "norm_prefix", "param_layer", "param_name", "shape_model", "short_param_names",
-    "train_defaults", "unit_vectors", "vgg19",
+    "train_defaults", "vgg19",
 ]

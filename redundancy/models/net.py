@@ -169,8 +169,3 @@ def layer_infos(model: LayeredNet) -> dict[str, LayerInfo]:
         kind = "conv" if w.dim() == 4 else "linear"
         out[name] = LayerInfo(name, kind, w.shape[0], int(w[0].numel()), name == names[-1])
     return out
-
-
-def unit_vectors(weight: torch.Tensor) -> torch.Tensor:
-    """A layer weight as a matrix with one row per unit: (n_units, fan_in)."""
-    return weight.reshape(weight.shape[0], -1)

@@ -57,7 +57,7 @@ from redundancy.studies.common.refs import CheckpointRef
 from redundancy.studies.common.weights import layer_weight
 from redundancy.studies.common.removal import single_unit_removal
 from redundancy.studies.dynamics.activations import activation_moments
-from redundancy.studies.dynamics.measures import (
+from redundancy.studies.dynamics.signatures import (
     Trajectory,
     angles_to_closest_centre,
     compare_widths,
@@ -326,7 +326,7 @@ def _layer_summary(v: dict[str, list[Any]], clusters: int | None, alpha_status: 
     """Start and end values of one layer and whether each signature grew.
 
     Keys ending in ``_end`` are what :func:`compare_widths` lines up across widths
-    (``dynamics_measures.WIDTH_METRICS``); NaN marks a value that could not be computed.
+    (``dynamics_signatures.WIDTH_METRICS``); NaN marks a value that could not be computed.
     """
     out: dict[str, Any] = {}
 
