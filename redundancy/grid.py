@@ -5,8 +5,11 @@ answers are about trends along the axes (does the distance from init shrink
 with width?), so this module lines up every stage's ``summary`` by grid point:
 the seed axis is averaged over, every other axis is a row. It reads only the
 store's typed ``show --json`` document (JSON attributes, no tensors), so it is as fast as
-``show`` and usable by the TUI and the report as plain data; the tables they
-show are built from it once, by :func:`redundancy.present.tables.grid_table_data`.
+``show``. The result is typed (:class:`GridSummary` of :class:`GridTable` of
+:class:`GridRow` of :class:`Cell`) and every reader (``show``, the TUI, the
+report) reads its fields; ``to_json`` renders the ``grid`` of ``show --json``.
+The tables they show are built from it once, by
+:func:`redundancy.present.tables.grid_table_data`.
 
 Headline numbers are picked from each study's ``summary`` generically: nested
 dicts are flattened to ``a/b/c`` paths and a path is a headline when it
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from redundancy.present.tables import SEED_AXIS, TableData, grid_table_title
-from redundancy.present.tables import grid_cell as format_cell  # noqa: F401  (the cell text of every grid table)
+from redundancy.present.tables import SEED_AXIS, TableData, grid_cell, grid_table_title
 from redundancy.store import layout as L
 from redundancy.store.document import Document, as_document
 from redundancy.studies import headline_tokens
@@ -66,18 +70,117 @@ def headline_numbers(kind: str, summary: dict[str, Any]) -> dict[str, float | No
     return picked or flat
 
 
-def aggregate(values: list[float | None]) -> dict[str, Any]:
-    """Mean and sample standard deviation (n − 1) over the finite values; ``missing`` counts the rest.
+@dataclass
+class Cell:
+    """One headline number at one grid point: the mean and sample standard deviation (n − 1) over the
+    finite values; ``missing`` counts the rest (None: not reached, NaN). ``values`` keeps them all, in
+    the order the stages were read. ``std`` is None with fewer than two values: one seed says nothing
+    about spread."""
 
-    ``std`` is None with fewer than two values: one seed says nothing about spread.
-    """
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    n = len(finite)
-    mean = sum(finite) / n if n else None
-    std = None
-    if n >= 2 and mean is not None:
-        std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1))
-    return {"mean": mean, "std": std, "n": n, "missing": len(values) - n, "values": values}
+    mean: float | None
+    std: float | None
+    n: int
+    missing: int
+    values: list[float | None]
+
+    @classmethod
+    def of(cls, values: list[float | None]) -> Cell:
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        n = len(finite)
+        mean = sum(finite) / n if n else None
+        std = None
+        if n >= 2 and mean is not None:
+            std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1))
+        return cls(mean, std, n, len(values) - n, values)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Cell:
+        return cls(data.get("mean"), data.get("std"), int(data.get("n", 0)), int(data.get("missing", 0)), list(data.get("values") or []))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "n": self.n, "missing": self.missing, "values": list(self.values)}
+
+
+@dataclass
+class GridRow:
+    """One grid point (its group axes, the seed averaged over) of one table: how many stages of the
+    study there are done, failed and pending, and a cell per headline number that has values."""
+
+    point: dict[str, Any]
+    done: int
+    failed: int
+    pending: int
+    cells: dict[str, Cell]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GridRow:
+        cells = {str(m): Cell.from_json(c) for m, c in (data.get("cells") or {}).items()}
+        return cls(dict(data.get("point") or {}), int(data.get("done", 0)), int(data.get("failed", 0)), int(data.get("pending", 0)), cells)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"point": self.point, "done": self.done, "failed": self.failed, "pending": self.pending,
+                "cells": {m: c.to_json() for m, c in self.cells.items()}}
+
+
+@dataclass
+class GridTable:
+    """One study's headline numbers (``metrics``, in the order first met) by grid point; the training
+    runs are the table of study and kind ``train``."""
+
+    study: str
+    kind: str
+    metrics: list[str]
+    rows: list[GridRow]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GridTable:
+        return cls(str(data.get("study", "")), str(data.get("kind", "")), [str(m) for m in data.get("metrics") or []],
+                   [GridRow.from_json(r) for r in data.get("rows") or []])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"study": self.study, "kind": self.kind, "metrics": list(self.metrics), "rows": [r.to_json() for r in self.rows]}
+
+
+@dataclass
+class GridSummary:
+    """A store's headline numbers by grid point: the spec's ``axes``, the one averaged over
+    (``seed_axis``, None without seeds), the others (``group_axes``) whose combinations are the
+    ``groups``, and a table per study (``train`` first, then the studies in plan order)."""
+
+    axes: dict[str, list[Any]]
+    seed_axis: str | None
+    group_axes: list[str]
+    groups: list[dict[str, Any]]
+    tables: list[GridTable]
+
+    @property
+    def seeds(self) -> list[Any] | None:
+        """The seed axis's values, None without one."""
+        return self.axes.get(self.seed_axis) if self.seed_axis else None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GridSummary:
+        seed_axis = data.get("seed_axis")
+        return cls({str(k): list(v) for k, v in (data.get("axes") or {}).items()}, None if seed_axis is None else str(seed_axis),
+                   [str(a) for a in data.get("group_axes") or []], [dict(g) for g in data.get("groups") or []],
+                   [GridTable.from_json(t) for t in data.get("tables") or []])
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``grid`` of ``show --json``: plain data, keys in this order."""
+        return {"axes": self.axes, "seed_axis": self.seed_axis, "group_axes": list(self.group_axes), "groups": self.groups,
+                "tables": [t.to_json() for t in self.tables]}
+
+
+def aggregate(values: list[float | None]) -> dict[str, Any]:
+    """A :class:`Cell` of ``values`` in its JSON shape."""
+    return Cell.of(values).to_json()
+
+
+def format_cell(cell: Cell | Mapping[str, Any] | None) -> str:
+    """The cell text of every grid table (:func:`redundancy.present.tables.grid_cell`), of a cell or its JSON shape."""
+    if isinstance(cell, Mapping):
+        return grid_cell(Cell.from_json(cell) if cell else None)
+    return grid_cell(cell)
 
 
 def _key(point: dict[str, Any], axes: list[str]) -> str:
@@ -91,91 +194,90 @@ def _groups(axes: dict[str, list[Any]], group_axes: list[str]) -> list[dict[str,
     return groups
 
 
-def grid_summary(doc: Document | Mapping[str, Any]) -> dict[str, Any]:
+@dataclass
+class _Tally:
+    """One table being read: its metrics in the order first met, and by group key the stage counts
+    (done, failed, pending) and every value of each metric."""
+
+    study: str
+    kind: str
+    metrics: list[str] = field(default_factory=list)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    values: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+
+    def add(self, key: str, status: str, numbers: dict[str, float | None]) -> None:
+        self.counts.setdefault(key, Counter())[status if status in ("done", "failed") else "pending"] += 1
+        values = self.values.setdefault(key, {})
+        for metric, value in numbers.items():
+            if metric not in self.metrics:
+                self.metrics.append(metric)
+            values.setdefault(metric, []).append(value)
+
+    def table(self, groups: list[dict[str, Any]], group_axes: list[str]) -> GridTable:
+        rows = []
+        for g in groups:
+            key = _key(g, group_axes)
+            if key in self.counts:
+                counts, values = self.counts[key], self.values[key]
+                cells = {m: Cell.of(values[m]) for m in self.metrics if m in values}
+                rows.append(GridRow(g, counts["done"], counts["failed"], counts["pending"], cells))
+        return GridTable(self.study, self.kind, list(self.metrics), rows)
+
+
+def summarize_grid(doc: Document | Mapping[str, Any]) -> GridSummary:
     """Line up a store's headline numbers by grid point (``doc`` is the store's
     :class:`~redundancy.store.document.Document`, or its ``show --json`` shape).
 
-    Returns plain JSON-able data::
-
-        {"axes": {axis: [values]}, "seed_axis": "seed" or None, "group_axes": [axes other than seed],
-         "groups": [{axis: value}], "tables": [
-            {"study": name, "kind": kind, "metrics": [path, ...],
-             "rows": [{"point": {axis: value}, "done": n, "failed": n, "pending": n,
-                       "cells": {path: {"mean", "std", "n", "missing", "values"}}}]}]}
-
     The first table is ``train`` (final test accuracy and friends), then one per
-    study name in plan order. ``done`` / ``failed`` / ``pending`` count stages of
+    study name in plan order. A row's ``done`` / ``failed`` / ``pending`` count stages of
     that study at that point, so a half-finished grid says how much each mean rests on.
     """
     doc = as_document(doc)
     axes = grid_axes(doc.spec)
     seed_axis = SEED_AXIS if SEED_AXIS in axes else None
     group_axes = [a for a in axes if a != seed_axis]
-    groups = _groups(axes, group_axes)
-    run_points = doc.run_points()
-
-    # (study name) -> kind, metric order, and (group key) -> status counts and metric values
-    tables: dict[str, dict[str, Any]] = {}
-
-    def table(name: str, kind: str) -> dict[str, Any]:
-        if name not in tables:
-            tables[name] = {"study": name, "kind": kind, "metrics": [], "rows": {}}
-        return tables[name]
-
-    def row(t: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
-        key = _key(point, group_axes)
-        if key not in t["rows"]:
-            t["rows"][key] = {"done": 0, "failed": 0, "pending": 0, "values": {}}
-        r: dict[str, Any] = t["rows"][key]
-        return r
-
-    def add(t: dict[str, Any], point: dict[str, Any], status: str, numbers: dict[str, float | None]) -> None:
-        r = row(t, point)
-        r[status if status in ("done", "failed") else "pending"] += 1
-        for metric, value in numbers.items():
-            if metric not in t["metrics"]:
-                t["metrics"].append(metric)
-            r["values"].setdefault(metric, []).append(value)
-
-    train = table("train", "train")
+    tallies = {"train": _Tally("train", "train")}
     for run in doc.runs:
         numbers: dict[str, float | None] = {}
         if run.done:
             for m in TRAIN_METRICS:
                 v = run.value(m)
                 numbers[m] = None if v is None else float(v)
-        add(train, run.grid_point, run.status, numbers)
-
+        tallies["train"].add(_key(run.grid_point, group_axes), run.status, numbers)
+    run_points = doc.run_points()
     for st in doc.studies:
         point = st.grid_point or run_points.get(st.run, {})
-        numbers = headline_numbers(st.kind, st.summary) if st.done else {}
-        add(table(st.name, st.kind), point, st.status, numbers)
-
-    out_tables = []
-    for t in tables.values():
-        rows = []
-        for g in groups:
-            r = t["rows"].get(_key(g, group_axes))
-            if r is None:
-                continue
-            cells = {m: aggregate(r["values"][m]) for m in t["metrics"] if m in r["values"]}
-            rows.append({"point": g, "done": r["done"], "failed": r["failed"], "pending": r["pending"], "cells": cells})
-        out_tables.append({"study": t["study"], "kind": t["kind"], "metrics": list(t["metrics"]), "rows": rows})
-    return {"axes": axes, "seed_axis": seed_axis, "group_axes": group_axes, "groups": groups, "tables": out_tables}
+        if st.name not in tallies:
+            tallies[st.name] = _Tally(st.name, st.kind)
+        tallies[st.name].add(_key(point, group_axes), st.status, headline_numbers(st.kind, st.summary) if st.done else {})
+    groups = _groups(axes, group_axes)
+    return GridSummary(axes, seed_axis, group_axes, groups, [t.table(groups, group_axes) for t in tallies.values()])
 
 
-def grid_runs_table(doc: Document | Mapping[str, Any], table: Mapping[str, Any], *, transposed: bool = False) -> TableData | None:
-    """The runs behind one grid table (a table of :func:`redundancy.grid.grid_summary`): a row per run
+def grid_summary(doc: Document | Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`summarize_grid` in its JSON shape (the ``grid`` of ``show --json``)::
+
+        {"axes": {axis: [values]}, "seed_axis": "seed" or None, "group_axes": [axes other than seed],
+         "groups": [{axis: value}], "tables": [
+            {"study": name, "kind": kind, "metrics": [path, ...],
+             "rows": [{"point": {axis: value}, "done": n, "failed": n, "pending": n,
+                       "cells": {path: {"mean", "std", "n", "missing", "values"}}}]}]}
+    """
+    return summarize_grid(doc).to_json()
+
+
+def grid_runs_table(doc: Document | Mapping[str, Any], table: GridTable, *, transposed: bool = False) -> TableData | None:
+    """The runs behind one grid table (a table of :func:`summarize_grid`): a row per run
     with its own headline numbers (a column per run when ``transposed``, as its grid table), so a
     mean ± std never hides the runs it averages."""
     doc = as_document(doc)
-    metrics = list(table["metrics"])
+    metrics = list(table.metrics)
     rows: list[list[Any]] = []
-    if table["kind"] == "train":
+    if table.kind == "train":
         rows = [[r.name, *(r.value(m) for m in metrics)] for r in doc.runs if r.done]
     else:
         for st in doc.studies:
-            if st.name == table["study"] and st.kind == table["kind"] and st.done:
+            if st.name == table.study and st.kind == table.kind and st.done:
                 numbers = headline_numbers(st.kind, st.summary)
                 rows.append([st.run, *(numbers.get(m) for m in metrics)])
     if len(rows) < 2:

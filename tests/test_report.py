@@ -545,6 +545,7 @@ def test_report_into_a_path_that_is_a_file_is_one_line_not_a_traceback(built: di
 
 
 def test_grid_figures_overlay_criteria_with_random_and_say_what_the_error_bars_are() -> None:
+    from redundancy.grid import GridSummary, GridTable
     from redundancy.report.grid import _figure
     from redundancy.report.style import SLOT_LABEL, legend_of
 
@@ -557,7 +558,7 @@ def test_grid_figures_overlay_criteria_with_random_and_say_what_the_error_bars_a
     summary = {"axes": {"model.width": [0.5, 1, 2], "seed": [0, 1, 2]}, "seed_axis": "seed", "group_axes": ["model.width"],
                "groups": [], "tables": []}
     t = {"study": "pruning", "kind": "pruning", "metrics": metrics, "rows": rows}
-    block = _figure(summary, t, "model.width", "mlp", ", mean ± std over 3 seeds")
+    block = _figure(GridSummary.from_json(summary), GridTable.from_json(t), "model.width", "mlp", ", mean ± std over 3 seeds")
     assert block is not None and "standard deviation over 3 seeds" in block.caption
     auc, k = [ax for ax in block.figure.axes if ax.get_visible() and ax.get_label() != SLOT_LABEL]
     legend = [text.get_text() for text in legend_of(auc).get_texts()]

@@ -72,10 +72,10 @@ def show(
         raise typer.Exit(code=1)
     doc = load_document(target.root, curves=as_json)
     if as_json:
-        from redundancy.grid import grid_summary
+        from redundancy.grid import summarize_grid
         from redundancy.replicates import network_comparisons, to_plain
 
-        doc.grid = grid_summary(doc)
+        doc.grid = summarize_grid(doc).to_json()
         doc.comparisons = [to_plain(c) for c in network_comparisons(doc)]
         sys.stdout.write(strict_json(doc.to_json(), indent=1) + "\n")
     else:

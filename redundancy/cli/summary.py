@@ -82,7 +82,7 @@ def _print_studies(doc: Document, console: Console, shown: dict[str, list[str]],
 def print_summary(
     doc: Document, *, studies: bool = False, console: Console | None = None, explain: bool = False, per_run: bool = True
 ) -> None:
-    from redundancy.grid import grid_runs_table, grid_summary
+    from redundancy.grid import grid_runs_table, summarize_grid
     from redundancy.present.tables import grid_table_data
     from redundancy.replicates import comparison_table_data, network_comparisons
 
@@ -93,11 +93,11 @@ def print_summary(
     if unseen:  # honest conclusions: say it wherever the accuracy is shown
         console.print(as_text(f"note: {', '.join(unseen)}: imported checkpoints whose spec declares no data contract; their test "
                          "accuracy may count samples they trained on (declare data.split, or train.data_contract)"), soft_wrap=True)
-    grid = grid_summary(doc)
-    _print_studies(doc, console, shown, each=studies or not grid["axes"])  # a grid's studies are summarized by grid point below
-    for data, t in zip(grid_table_data(grid), [t for t in grid["tables"] if t["rows"]]) if grid["axes"] else []:
+    grid = summarize_grid(doc)
+    _print_studies(doc, console, shown, each=studies or not grid.axes)  # a grid's studies are summarized by grid point below
+    for data, t in zip(grid_table_data(grid), [t for t in grid.tables if t.rows]) if grid.axes else []:
         console.print(rich_table(data, fold_numbers=False))
-        shown.setdefault(str(t["kind"]), []).extend(t["metrics"])
+        shown.setdefault(t.kind, []).extend(t.metrics)
         each = grid_runs_table(doc, t, transposed=data.transposed) if per_run else None
         if each is not None:  # the runs the mean ± std above averages, each with its own numbers
             console.print(rich_table(each))  # plain numbers: run names fold rather than end in an ellipsis

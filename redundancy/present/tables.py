@@ -18,9 +18,9 @@ and more columns than rows, or when only the transpose fits the given width.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redundancy.present.format import MISSING, fmt, mean_std
 
@@ -152,13 +152,53 @@ def summary_tables(summary: Mapping[str, Any], title: str = "", *, width: int | 
 
 
 # --- a grid's headline numbers -------------------------------------------------------------------
+#
+# The grid summary is typed by its owner, :mod:`redundancy.grid` (a layer above this one); these
+# protocols name the fields of it that the tables read.
 
 
-def grid_cell(cell: Mapping[str, Any] | None) -> str:
+class GridCellView(Protocol):
+    """A :class:`redundancy.grid.Cell`: mean ± std over the finite values, ``missing`` the others."""
+
+    mean: float | None
+    std: float | None
+    missing: int
+
+
+class GridRowView(Protocol):
+    """A :class:`redundancy.grid.GridRow`: one grid point, its stage counts and a cell per number."""
+
+    point: dict[str, Any]
+    done: int
+    failed: int
+    pending: int
+    cells: Mapping[str, GridCellView]
+
+
+class GridTableView(Protocol):
+    """A :class:`redundancy.grid.GridTable`: one study's headline numbers by grid point."""
+
+    study: str
+    kind: str
+    metrics: list[str]
+    rows: Sequence[GridRowView]
+
+
+class GridSummaryView(Protocol):
+    """A :class:`redundancy.grid.GridSummary`: the axes and a table per study."""
+
+    group_axes: list[str]
+    tables: Sequence[GridTableView]
+
+    @property
+    def seeds(self) -> list[Any] | None: ...
+
+
+def grid_cell(cell: GridCellView | None) -> str:
     """``0.912 ± 0.004`` (mean ± std), the mean alone for one value; ``n/a`` when no value is a finite number."""
-    if not cell:
+    if cell is None:
         return MISSING
-    return mean_std(cell["mean"], cell["std"], missing=cell["missing"])
+    return mean_std(cell.mean, cell.std, missing=cell.missing)
 
 
 def point_label(point: Mapping[str, Any]) -> str:
@@ -166,39 +206,38 @@ def point_label(point: Mapping[str, Any]) -> str:
     return ", ".join(f"{axis.split('.')[-1]}={value}" for axis, value in point.items()) or "all runs"
 
 
-def seeds_note(summary: Mapping[str, Any]) -> str:
+def seeds_note(summary: GridSummaryView) -> str:
     """``, mean ± std over 5 seeds`` for a grid with a seed axis, else nothing."""
-    seeds = summary["axes"].get(SEED_AXIS) if summary.get("seed_axis") else None
+    seeds = summary.seeds
     return f", mean ± std over {len(seeds)} seeds" if seeds else ""
 
 
-def grid_table_title(t: Mapping[str, Any], over: str, *, prefix: str = "grid: ") -> str:
-    kind = f" ({t['kind']})" if t["kind"] not in (t["study"], "train") else ""
-    return f"{prefix}{t['study']}{kind}{over}"
+def grid_table_title(t: GridTableView, over: str, *, prefix: str = "grid: ") -> str:
+    kind = f" ({t.kind})" if t.kind not in (t.study, "train") else ""
+    return f"{prefix}{t.study}{kind}{over}"
 
 
-def grid_table_data(summary: Mapping[str, Any], *, max_columns: int = MAX_COLUMNS, transpose: bool | None = None,
+def grid_table_data(summary: GridSummaryView, *, max_columns: int = MAX_COLUMNS, transpose: bool | None = None,
                     prefix: str = "grid: ") -> list[TableData]:
-    """One table per study of :func:`redundancy.grid.grid_summary`'s result: a row per grid point and
+    """One table per study of :func:`redundancy.grid.summarize_grid`'s result: a row per grid point and
     a column per headline number, transposed (a column per grid point) when there are more numbers
     than points or more than ``max_columns`` (``transpose`` forces either). The ``done`` column
     counts finished stages of the study at the point, with failures named."""
     over = seeds_note(summary)
     tables = []
-    for t in summary["tables"]:
-        rows = t["rows"]
+    for t in summary.tables:
+        rows = t.rows
         if not rows:
             continue
-        status = [f"{r['done']}/{r['done'] + r['failed'] + r['pending']}" + (f" ({r['failed']} failed)" if r["failed"] else "")
-                  for r in rows]
+        status = [f"{r.done}/{r.done + r.failed + r.pending}" + (f" ({r.failed} failed)" if r.failed else "") for r in rows]
         title = grid_table_title(t, over, prefix=prefix)
-        flip = (len(t["metrics"]) > len(rows) or len(t["metrics"]) > max_columns) if transpose is None else transpose
+        flip = (len(t.metrics) > len(rows) or len(t.metrics) > max_columns) if transpose is None else transpose
         if flip:
             lines = [["done", *status]]
-            lines += [[m, *(grid_cell(r["cells"].get(m)) for r in rows)] for m in t["metrics"]]
-            tables.append(TableData(title, ["", *(point_label(r["point"]) for r in rows)], lines, transposed=True))
+            lines += [[m, *(grid_cell(r.cells.get(m)) for r in rows)] for m in t.metrics]
+            tables.append(TableData(title, ["", *(point_label(r.point) for r in rows)], lines, transposed=True))
         else:
-            lines = [[*(str(r["point"].get(a)) for a in summary["group_axes"]), s, *(grid_cell(r["cells"].get(m)) for m in t["metrics"])]
+            lines = [[*(str(r.point.get(a)) for a in summary.group_axes), s, *(grid_cell(r.cells.get(m)) for m in t.metrics)]
                      for r, s in zip(rows, status)]
-            tables.append(TableData(title, [*summary["group_axes"], "done", *t["metrics"]], lines))
+            tables.append(TableData(title, [*summary.group_axes, "done", *t.metrics], lines))
     return tables

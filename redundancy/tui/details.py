@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from redundancy.grid import grid_axes, grid_summary
+from redundancy.grid import grid_axes, summarize_grid
 from redundancy.present.tables import grid_table_data
 from redundancy.present.format import fmt, weights_label
 from redundancy.store.document import Document
@@ -108,8 +108,8 @@ def index_attrs(listing: Listing) -> dict[str, Any]:
 
 def grid_panels(doc: Document) -> list[Panel]:
     """Each study's headline numbers by grid point, mean ± std over seeds, one table per study:
-    :func:`redundancy.grid.grid_summary` of ``doc`` (the reader's ``document``), the tables ``show`` prints."""
-    summary = grid_summary(doc)
+    :func:`redundancy.grid.summarize_grid` of ``doc`` (the reader's ``document``), the tables ``show`` prints."""
+    summary = summarize_grid(doc)
     # a column per grid point when there are more numbers than points: it reads better in a narrow pane
     return [TablePanel(t.title, Table(t.columns, t.rows)) for t in grid_table_data(summary, max_columns=10**6)]
 
