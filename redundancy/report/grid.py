@@ -11,6 +11,7 @@ Casper's repeated units growing) is one glance.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from redundancy.present.format import GREY, colour
 from redundancy.present.format import label as readable
 from redundancy.report.model import Block, FigureBlock, TableBlock
 from redundancy.report.style import PALETTE, legend_below, new_figure
+from redundancy.store.document import Document
 
 MAX_PANELS = 6  # headline numbers drawn per study; the table beneath has them all
 
@@ -108,7 +110,7 @@ def _figure(summary: GridSummary, t: GridTable, axis: str, model: str, over: str
     return FigureBlock(key=f"grid-{t.study}", title=title, figure=fig, caption=caption)
 
 
-def grid_blocks(doc: dict[str, Any], model: str) -> list[Block]:
+def grid_blocks(doc: Document | Mapping[str, Any], model: str) -> list[Block]:
     """Tables (and figures along a numeric axis) for a store whose spec has a grid; nothing otherwise."""
     summary = summarize_grid(doc)
     if not summary.axes:
