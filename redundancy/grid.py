@@ -85,6 +85,7 @@ class Cell:
 
     @classmethod
     def of(cls, values: list[float | None]) -> Cell:
+        """The cell of ``values`` (kept as given, the list itself)."""
         finite = [v for v in values if v is not None and math.isfinite(v)]
         n = len(finite)
         mean = sum(finite) / n if n else None

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from redundancy.cli import app
-from redundancy.grid import aggregate, flatten_numbers, format_cell, grid_axes, grid_summary, headline_numbers
+from redundancy.grid import GridSummary, aggregate, flatten_numbers, format_cell, grid_axes, grid_summary, headline_numbers, summarize_grid
 from redundancy.store.reader import read_document
 from support import grid_study  # a test study kind, registered only inside the fixture below
 from support.tiny import run_spec, tiny_text
@@ -125,6 +125,17 @@ def test_aggregate_and_cells() -> None:
     assert cell["std"] == pytest.approx(math.sqrt(2)) and cell["missing"] == 1
     assert format_cell(cell) == "2 ± 1.4 (1 n/a)"
     assert format_cell(aggregate([None])) == "n/a" and format_cell(None) == "—"
+
+
+def test_the_typed_summary_renders_and_reads_back_the_json_shape() -> None:
+    typed = summarize_grid(hand_doc())
+    shape = grid_summary(hand_doc())
+    assert json.dumps(typed.to_json()) == json.dumps(shape)  # same keys in the same order (NaN compares as text)
+    assert json.dumps(GridSummary.from_json(shape).to_json()) == json.dumps(shape)
+    assert typed.seeds == [0, 1, 2] and [t.study for t in typed.tables] == [t["study"] for t in shape["tables"]]
+    train = typed.tables[0].rows[1]
+    assert (train.done, train.failed, train.pending) == (2, 1, 0) and train.cells["test_accuracy"].n == 2
+    assert format_cell(train.cells["test_accuracy"]) == format_cell(shape["tables"][0]["rows"][1]["cells"]["test_accuracy"])
 
 
 def test_no_grid_is_one_group() -> None:
