@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from redundancy import __version__
+from redundancy.version import __version__
 from redundancy.present.text import html_text, markdown_text
 from redundancy.report.document import Item, RenderedFigure, Report, Section
 from redundancy.report.manifest import write_file

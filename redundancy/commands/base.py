@@ -74,7 +74,7 @@ state: dict[str, bool] = {"debug": False}
 
 def _version(value: bool) -> None:
     if value:
-        from redundancy import __version__
+        from redundancy.version import __version__
 
         out.print(Text(f"redundancy {__version__}"))
         raise typer.Exit()

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from redundancy.cli.base import DRY_RUN_TABLE_ROWS, app, as_text, err, fail, out, print_plain, table_console, warn
-from redundancy.cli.summary import print_summary
+from redundancy.commands.base import DRY_RUN_TABLE_ROWS, app, as_text, err, fail, out, print_plain, table_console, warn
+from redundancy.commands.summary import print_summary
 from redundancy.errors import Problem, RedundancyError, SpecError, StoreBusy
 from redundancy.present.text import clean
 

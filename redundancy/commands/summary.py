@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from redundancy.cli.base import PIPE_WIDTH, as_text, rich_table, table_console
+from redundancy.commands.base import PIPE_WIDTH, as_text, rich_table, table_console
 from redundancy.present.format import fmt
 from redundancy.store.document import Document
 

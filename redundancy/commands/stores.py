@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from redundancy.cli.base import Width, app, as_text, err, fail, print_problems, print_warnings, store_paths, table_console
-from redundancy.cli.summary import headline_of, print_summary
+from redundancy.commands.base import Width, app, as_text, err, fail, print_problems, print_warnings, store_paths, table_console
+from redundancy.commands.summary import headline_of, print_summary
 from redundancy.errors import RedundancyError
 from redundancy.present.text import clean
 
@@ -161,26 +161,3 @@ def gc(
     except RedundancyError as exc:
         raise fail(exc) from None
     err.print(as_text(f"deleted {what}: {freed / 2**20:.1f} MiB freed"))
-
-
-@app.command()
-def tui(
-    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[STORE_OR_FOLDER]...", help="default: store/")] = None,
-    poll: Annotated[float, typer.Option(help="seconds between checks for new stages (0: never)")] = 1.0,
-    export_dir: Annotated[Optional[Path], typer.Option(help="folder for CSV exports (key e); default ~/redundancy-exports")] = None,
-) -> None:
-    """Browse stores in the terminal: tree, summary tables, plots, datasets, provenance, compare."""
-    targets = store_paths(paths)
-    if not any(p.exists() for p in targets):
-        err.print(as_text(f"no stores under {', '.join(map(str, targets))}; fill one with: redundancy run specs/quickstart.yaml"))
-        raise typer.Exit(code=1)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        # Without a terminal the app would draw escape codes into a pipe and wait for keys for ever.
-        err.print(Text("error: ", style="bold red") + as_text("tui needs a terminal (stdin and stdout are not one); for piped output use: redundancy show STORE, or redundancy report"))
-        raise typer.Exit(code=1)
-    from redundancy.store.bounds import read_limit
-    from redundancy.tui import run_tui  # Textual loads only for this command
-
-    read_limit()  # a bad REDUNDANCY_READ_LIMIT is one line here, not an error in a worker thread
-    run_tui(targets, poll=poll, export_dir=export_dir)
-
