@@ -317,19 +317,7 @@ class Driver:
         self.emit(StageFailed(stage.id, stage_label(stage), stage_point(stage), message))
 
 
-def drive(
-    plan: Plan,
-    store: Store,
-    executor: Executor,
-    *,
-    device: str | torch.device = "auto",
-    force: bool = False,
-    refresh_env: bool = False,
-    data_root: str | None = None,
-    on_event: EventFn | None = None,
-    stacking: Callable[[RunConfig], bool] | None = None,
-    index_interval: float = INDEX_INTERVAL_S,
-) -> RunReport:
+def drive(plan: Plan, store: Store, executor: Executor, **options: Any) -> RunReport:
     """Run ``plan``'s unfinished stages on ``executor`` (all of them with ``force``); this process alone writes the store.
 
     A finished stage computed under another environment (library versions, BLAS, CPU capability:
@@ -338,12 +326,11 @@ def drive(
 
     ``stacking(run)`` says whether a run may stack with others equal but for
     their seeds (default :func:`~redundancy.engine.stacking.stacking_support`
-    for the device type the executor will compute on: never on CPU).
+    for the device type the executor will compute on: never on CPU). ``options`` are
+    :class:`Driver`'s keyword arguments (``device``, ``force``, ``refresh_env``, ``data_root``,
+    ``on_event``, ``stacking``, ``index_interval``).
     """
-    return Driver(
-        plan, store, executor, device=device, force=force, refresh_env=refresh_env, data_root=data_root, on_event=on_event,
-        stacking=stacking, index_interval=index_interval,
-    ).run()
+    return Driver(plan, store, executor, **options).run()
 
 
 def run_plan(

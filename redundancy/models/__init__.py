@@ -1,15 +1,8 @@
 """Models: the seed report's networks as named stacks of blocks, built and initialized by name.
 
-Every model is a :class:`LayeredNet`: an ordered list of named blocks, each one
-weight layer (``nn.Linear`` or ``nn.Conv2d``) followed by optional batch norm,
-ReLU, pooling and flattening. Block names are the layers' stable names
-(``conv1`` ... ``fc1``, ``fc2``, ``fc3``) and parameters are ``<name>.layer.weight``.
-
-A *unit* of a block is one row of a Linear weight or one output filter of a
-Conv weight; removing it means the block's output channel is zero for every
-input (after batch norm and ReLU). The studies use :meth:`LayeredNet.features`
-(input of a block), :meth:`LayeredNet.block` and :meth:`LayeredNet.forward_from`
-to evaluate the network from any block on without recomputing what is below.
+The networks themselves (:class:`LayeredNet`, its blocks and the names of their parameters) are
+:mod:`redundancy.models.net`'s; the built-in architectures :mod:`.builtin`'s; the name -> model
+table, with plugins, :mod:`.registry`'s.
 """
 
 from __future__ import annotations

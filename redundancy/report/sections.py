@@ -87,35 +87,32 @@ def spec_name(store: StoreReading) -> str:
     return store.spec_name or store.root.name
 
 
-def _grid_section(builder: Drawer, reading: StoreReading, doc: Document, spec_name: str) -> Section | None:
+def _across_stages(builder: Drawer, reading: StoreReading, blocks_of: Any, title: str, *stem: str) -> Section | None:
+    """A section drawn from many stages (``blocks_of(model)`` gives its blocks; none: no section). Its
+    provenance names the store's index and how many stages it rests on."""
+    runs = [s for s in reading.runs() if s.done]
+    blocks = blocks_of(str(runs[0].attrs.get(L.A_MODEL, "")) if runs else "")
+    if not blocks:
+        return None
+    section = Section(title=title, level=3)
+    name = spec_name(reading)
+    prov = provenance_of(f"{L.INDEX} ({len(reading.stages)} stages)", reading.index, runs[0] if runs else None, name)
+    builder.place(blocks, _slug(name, *stem), prov, section)
+    return section
+
+
+def _grid_section(builder: Drawer, reading: StoreReading, doc: Document, name: str) -> Section | None:
     """Headline numbers against the grid's axes, for a spec with a grid (or several seeds)."""
     from redundancy.report.grid import grid_blocks
 
-    runs = [s for s in reading.runs() if s.done]
-    model = str(runs[0].attrs.get(L.A_MODEL, "")) if runs else ""
-    blocks = grid_blocks(doc, model)
-    if not blocks:
-        return None
-    section = Section(title=f"{spec_name}: grid", level=3)
-    # A grid figure summarizes many stages: its provenance names the store's index and how many stages it rests on.
-    prov = provenance_of(f"{L.INDEX} ({len(reading.stages)} stages)", reading.index, runs[0] if runs else None, spec_name)
-    builder.place(blocks, _slug(spec_name), prov, section)
-    return section
+    return _across_stages(builder, reading, lambda model: grid_blocks(doc, model), f"{name}: grid")
 
 
-def _comparison_section(builder: Drawer, reading: StoreReading, doc: Document, spec_name: str) -> Section | None:
+def _comparison_section(builder: Drawer, reading: StoreReading, doc: Document, name: str) -> Section | None:
     """Arms compared across the store's networks (mean paired differences with intervals), when any study compares arms."""
     from redundancy.report.comparisons import comparison_blocks
 
-    runs = [s for s in reading.runs() if s.done]
-    model = str(runs[0].attrs.get(L.A_MODEL, "")) if runs else ""
-    blocks = comparison_blocks(doc, model)
-    if not blocks:
-        return None
-    section = Section(title=f"{spec_name}: arms across networks", level=3)
-    prov = provenance_of(f"{L.INDEX} ({len(reading.stages)} stages)", reading.index, runs[0] if runs else None, spec_name)
-    builder.place(blocks, _slug(spec_name, "networks"), prov, section)
-    return section
+    return _across_stages(builder, reading, lambda model: comparison_blocks(doc, model), f"{name}: arms across networks", "networks")
 
 
 def store_sections(builder: Drawer, reading: StoreReading) -> tuple[list[Section], bool]:
