@@ -46,7 +46,7 @@ def _site_packages() -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None, reason="needs git and make")
+@pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None, reason="the page's commands are git and make; on a machine without them there is nothing to run as written")
 def test_getting_started_commands_in_a_fresh_clone(tmp_path: Path) -> None:
     commands = commands_of_page(PAGE.read_text(encoding="utf-8"))
     clone = tmp_path / "redundancy"

@@ -20,13 +20,10 @@ no numpy needed).
 from __future__ import annotations
 
 import fnmatch
-
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from redundancy.store.keys import checkpoint_ref, split_criterion, split_layer_at
 
 SCHEMA = 1
 
@@ -234,10 +231,6 @@ def is_list(v: Any) -> bool:
 
 def numbers(v: Any) -> bool:
     return isinstance(v, list) and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v)
-
-
-# ``checkpoint_ref``, ``split_layer_checkpoint`` and ``split_criterion`` are :mod:`redundancy.store.keys`'s.
-split_layer_checkpoint = split_layer_at
 
 
 # any other kind
